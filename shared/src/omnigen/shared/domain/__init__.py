@@ -1,0 +1,1 @@
+"""The domain: jobs, scripts, stages and events. No I/O, nothing about AWS."""

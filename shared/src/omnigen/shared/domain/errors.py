@@ -1,0 +1,68 @@
+"""Typed errors; each carries the reason a user or operator will read."""
+
+from __future__ import annotations
+
+
+class OmnigenError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+
+class JobNotFound(OmnigenError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class IdempotencyConflict(OmnigenError):
+    """The idempotency key was already used for a different request."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} was already used for job {job_id} with a different payload"
+        )
+        self.key = key
+        self.job_id = job_id
+
+
+class StageRegression(OmnigenError):
+    """A write that would move a job backwards was refused; the job is further along."""
+
+    def __init__(self, job_id: str, requested: str, current: str) -> None:
+        super().__init__(f"job {job_id} is already at {current!r}; refusing to go back to {requested!r}")
+        self.job_id = job_id
+        self.requested = requested
+        self.current = current
+
+
+class JobAlreadyFinished(OmnigenError):
+    """The job reached a terminal status; terminal states are final."""
+
+    def __init__(self, job_id: str, status: str, error_message: str | None = None) -> None:
+        detail = f" ({error_message})" if error_message else ""
+        super().__init__(f"job {job_id} is already {status}{detail}")
+        self.job_id = job_id
+        self.status = status
+        self.error_message = error_message
+
+
+class InvalidCursor(OmnigenError):
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid cursor: {reason}")
+
+
+class InvalidEvent(OmnigenError):
+    """A message that is not a valid event of a known type and version."""
+
+
+class UnknownSchemaVersion(InvalidEvent):
+    pass
+
+
+class LeaseHeld(OmnigenError):
+    """Another worker holds the job's lease for this step and it has not expired."""
+
+    def __init__(self, job_id: str, step: str, holder: str, until: float) -> None:
+        super().__init__(f"job {job_id} step {step} is held by {holder} until {until:.0f}")
+        self.job_id = job_id
+        self.holder = holder
+        self.until = until

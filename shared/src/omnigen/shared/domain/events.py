@@ -1,0 +1,215 @@
+"""Versioned events that flow between the services.
+
+Every event shares one envelope. `event_type` and `schema_version` pick the model; an unknown
+type or version is rejected loudly (never guessed) and a malformed body gets an error naming
+the offending fields. Events carry ids and small data, never media (SNS caps at 256 KiB).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Final, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from omnigen.shared.domain.errors import InvalidEvent, UnknownSchemaVersion
+
+MAX_EVENT_BYTES: Final = 256 * 1024
+
+
+class EventType(StrEnum):
+    JOB_REQUESTED = "job.requested"
+    JOB_ACCEPTED = "job.accepted"
+    JOB_REJECTED = "job.rejected"
+    SCRIPT_READY = "script.ready"
+    JOB_COMPLETED = "job.completed"
+    JOB_FAILED = "job.failed"
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class JobRequestedData(_Data):
+    request_id: str = Field(min_length=1, max_length=200, description="upstream's idempotency key")
+    request: dict[str, Any] = Field(description="a JobRequest payload; validated by ingest")
+
+
+class JobAcceptedData(_Data):
+    duration: int
+    aspect_ratio: str
+
+
+class Problem(_Data):
+    field: str
+    message: str
+
+
+class JobRejectedData(_Data):
+    request_id: str
+    reasons: list[Problem] = Field(min_length=1)
+
+
+class ScriptReadyData(_Data):
+    title: str
+    scene_count: int = Field(ge=1)
+
+
+class JobCompletedData(_Data):
+    video_key: str
+    thumbnail_key: str | None = None
+    duration: float
+
+
+class JobFailedData(_Data):
+    stage: str
+    error_message: str
+
+
+class Event(BaseModel):
+    """The envelope. Subclasses pin `event_type`, `schema_version` and the `data` model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: uuid.UUID
+    event_type: EventType
+    schema_version: int
+    occurred_at: datetime
+    job_id: str | None = Field(min_length=1, max_length=100)
+    user_id: str = Field(min_length=1, max_length=200)
+    trace_id: str = Field(min_length=1, max_length=100)
+    data: _Data
+
+    TYPE: ClassVar[EventType]
+    VERSION: ClassVar[int] = 1
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        job_id: str | None,
+        user_id: str,
+        data: _Data,
+        trace_id: str | None = None,
+    ) -> Self:
+        return cls(
+            event_id=uuid.uuid4(),
+            event_type=cls.TYPE,
+            schema_version=cls.VERSION,
+            occurred_at=datetime.now(UTC),
+            job_id=job_id,
+            user_id=user_id,
+            trace_id=trace_id or uuid.uuid4().hex,
+            data=data,
+        )
+
+    def to_json(self) -> str:
+        body = self.model_dump_json()
+        if len(body.encode()) > MAX_EVENT_BYTES:
+            raise InvalidEvent(f"{self.event_type} event is {len(body)} bytes; SNS allows 256 KiB")
+        return body
+
+
+class JobRequested(Event):
+    TYPE = EventType.JOB_REQUESTED
+    event_type: Literal[EventType.JOB_REQUESTED]
+    schema_version: Literal[1]
+    job_id: None = None
+    data: JobRequestedData
+
+
+class JobAccepted(Event):
+    TYPE = EventType.JOB_ACCEPTED
+    event_type: Literal[EventType.JOB_ACCEPTED]
+    schema_version: Literal[1]
+    job_id: str = Field(min_length=1, max_length=100)
+    data: JobAcceptedData
+
+
+class JobRejected(Event):
+    TYPE = EventType.JOB_REJECTED
+    event_type: Literal[EventType.JOB_REJECTED]
+    schema_version: Literal[1]
+    job_id: None = None
+    data: JobRejectedData
+
+
+class ScriptReady(Event):
+    TYPE = EventType.SCRIPT_READY
+    event_type: Literal[EventType.SCRIPT_READY]
+    schema_version: Literal[1]
+    job_id: str = Field(min_length=1, max_length=100)
+    data: ScriptReadyData
+
+
+class JobCompleted(Event):
+    TYPE = EventType.JOB_COMPLETED
+    event_type: Literal[EventType.JOB_COMPLETED]
+    schema_version: Literal[1]
+    job_id: str = Field(min_length=1, max_length=100)
+    data: JobCompletedData
+
+
+class JobFailed(Event):
+    TYPE = EventType.JOB_FAILED
+    event_type: Literal[EventType.JOB_FAILED]
+    schema_version: Literal[1]
+    job_id: str = Field(min_length=1, max_length=100)
+    data: JobFailedData
+
+
+EVENT_MODELS: Final[dict[tuple[str, int], type[Event]]] = {
+    (model.TYPE.value, model.VERSION): model
+    for model in (JobRequested, JobAccepted, JobRejected, ScriptReady, JobCompleted, JobFailed)
+}
+
+
+def parse_event(body: str | bytes) -> Event:
+    """Parse a raw message body into its typed event, or raise `InvalidEvent` saying why."""
+    try:
+        raw = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidEvent(f"message body is not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise InvalidEvent(f"message body must be a JSON object, got {type(raw).__name__}")
+    event_type, version = raw.get("event_type"), raw.get("schema_version")
+    if event_type not in {t.value for t in EventType}:
+        raise InvalidEvent(f"event_type: unknown event type {event_type!r}")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidEvent(f"schema_version: must be an integer, got {version!r}")
+    model = EVENT_MODELS.get((event_type, version))
+    if model is None:
+        supported = sorted(v for (t, v) in EVENT_MODELS if t == event_type)
+        raise UnknownSchemaVersion(
+            f"schema_version: {event_type} version {version} is not supported "
+            f"(supported: {', '.join(map(str, supported))})"
+        )
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidEvent(f"{event_type} v{version} is malformed: {describe(exc)}") from exc
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per problem: `field.path: message`."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '(body)'}: {err['msg']}" for err in exc.errors()
+    )
+
+
+def job_id_hint(body: str | bytes) -> tuple[str | None, str | None]:
+    """Best-effort (job_id, user_id) from a body that failed to parse, to fail its job."""
+    try:
+        raw = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(raw, dict):
+        return None, None
+    job_id, user_id = raw.get("job_id"), raw.get("user_id")
+    return (
+        job_id if isinstance(job_id, str) and 0 < len(job_id) <= 100 else None,
+        user_id if isinstance(user_id, str) and 0 < len(user_id) <= 200 else None,
+    )

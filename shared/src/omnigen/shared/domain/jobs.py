@@ -1,0 +1,159 @@
+"""A video job: what was asked for, where it is in the pipeline, and what it produced.
+
+`Job` mirrors the jobs-table contract of the seed (every attribute), plus the request options
+and the bookkeeping correctness needs (`stage_seq`, `version`, `request_hash`, `lease`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from enum import StrEnum
+from typing import Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptMetadata
+from omnigen.shared.domain.stages import QUEUED, JobStatus, progress_percent, stage_seq
+
+TTL_SECONDS: Final = 7 * 24 * 3600
+CANCELLED_REASON: Final = "cancelled"
+
+
+class AspectRatio(StrEnum):
+    LANDSCAPE = "16:9"
+    PORTRAIT = "9:16"
+    SQUARE = "1:1"
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        return {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)}[self.value]
+
+
+class JobOptions(BaseModel):
+    """Creative options a client may set; all optional, all small strings."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    style: str | None = Field(default=None, max_length=100, description="visual style")
+    tone: str | None = Field(default=None, max_length=100)
+    tempo: str | None = Field(default=None, max_length=50)
+    platform: str | None = Field(default=None, max_length=50, description="e.g. tiktok, youtube")
+    audience: str | None = Field(default=None, max_length=200)
+    goal: str | None = Field(default=None, max_length=200)
+    call_to_action: str | None = Field(default=None, max_length=200)
+    voice: str | None = Field(default=None, max_length=50, description="narration voice")
+    start_image_key: str | None = Field(
+        default=None, max_length=500, description="S3 key of an image the first scene starts on"
+    )
+
+
+class JobRequest(BaseModel):
+    """What a client or an upstream system asks for."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt: str = Field(min_length=10, max_length=2000)
+    duration: int = Field(ge=10, le=60, description="seconds")
+    aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
+    options: JobOptions = Field(default_factory=JobOptions)
+
+    def fingerprint(self) -> str:
+        """Stable hash of the payload, used to tell a retry from a conflicting request."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    job_id: str
+    user_id: str
+    status: JobStatus
+    stage: str
+    stage_seq: int
+    version: int = 1
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    prompt: str
+    duration: int
+    aspect_ratio: AspectRatio
+    options: JobOptions = Field(default_factory=JobOptions)
+    request_hash: str
+    idempotency_key: str | None = None
+    trace_id: str | None = None
+    title: str | None = None
+    scenes: list[Scene] | None = None
+    audio_spec: AudioSpec | None = None
+    script_metadata: ScriptMetadata | None = None
+    video_key: str | None = None
+    error_message: str | None = None
+    created_at: float
+    updated_at: float
+    completed_at: float | None = None
+    ttl: int
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        job_id: str,
+        user_id: str,
+        request: JobRequest,
+        idempotency_key: str | None = None,
+        trace_id: str | None = None,
+        now: float | None = None,
+    ) -> Job:
+        created = round(time.time() if now is None else now, 6)
+        return cls(
+            job_id=job_id,
+            user_id=user_id,
+            status=JobStatus.PENDING,
+            stage=QUEUED,
+            stage_seq=stage_seq(QUEUED),
+            prompt=request.prompt,
+            duration=request.duration,
+            aspect_ratio=request.aspect_ratio,
+            options=request.options,
+            request_hash=request.fingerprint(),
+            idempotency_key=idempotency_key,
+            trace_id=trace_id,
+            created_at=created,
+            updated_at=created,
+            ttl=int(created) + TTL_SECONDS,
+        )
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self.status is JobStatus.FAILED and self.error_message == CANCELLED_REASON
+
+    @property
+    def script(self) -> Script | None:
+        """The embedded script, if the scripter has written one."""
+        if not (self.title and self.scenes and self.audio_spec and self.script_metadata):
+            return None
+        return Script(
+            title=self.title,
+            scenes=self.scenes,
+            audio_spec=self.audio_spec,
+            metadata=self.script_metadata,
+        )
+
+    @property
+    def request(self) -> JobRequest:
+        return JobRequest(
+            prompt=self.prompt,
+            duration=self.duration,
+            aspect_ratio=self.aspect_ratio,
+            options=self.options,
+        )
+
+    @property
+    def progress(self) -> int:
+        if self.status is JobStatus.COMPLETED:
+            return 100
+        return progress_percent(self.stage, len(self.scenes) if self.scenes else None)

@@ -1,0 +1,112 @@
+"""Ports: the small interfaces the handlers depend on. Adapters live in `adapters/`,
+in-memory fakes for tests in `omnigen.shared.fakes`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from omnigen.shared.domain.events import Event
+from omnigen.shared.domain.jobs import Job, JobRequest
+from omnigen.shared.domain.scripts import Script
+from omnigen.shared.domain.stages import JobStatus
+
+
+@dataclass(frozen=True)
+class CreatedJob:
+    job: Job
+    created: bool  # False when an idempotent retry returned the existing job
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+class JobRepository(Protocol):
+    """The only way into the jobs table. Terminal states are final; stages never go back."""
+
+    async def create_job(
+        self,
+        *,
+        user_id: str,
+        request: JobRequest,
+        idempotency_key: str | None = None,
+        trace_id: str | None = None,
+    ) -> CreatedJob: ...
+
+    async def get_job(self, job_id: str) -> Job: ...
+
+    async def get_jobs_by_user(
+        self,
+        user_id: str,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        status: JobStatus | None = None,
+    ) -> JobPage: ...
+
+    async def update_job_stage_with_metadata(
+        self, job_id: str, stage: str, metadata: Mapping[str, Any] | None = None
+    ) -> Job: ...
+
+    async def embed_script(
+        self, job_id: str, script: Script, metadata: Mapping[str, Any] | None = None
+    ) -> Job: ...
+
+    async def mark_job_complete(
+        self, job_id: str, video_key: str, metadata: Mapping[str, Any] | None = None
+    ) -> Job: ...
+
+    async def mark_job_failed(self, job_id: str, error_message: str) -> Job: ...
+
+    async def acquire_lease(self, job_id: str, step: str, holder: str, seconds: float) -> Job: ...
+
+    async def release_lease(self, job_id: str, step: str, holder: str) -> None: ...
+
+    async def delete_job(self, job_id: str) -> None: ...
+
+
+class EventPublisher(Protocol):
+    async def publish(self, event: Event) -> str: ...
+
+
+class AssetStore(Protocol):
+    """Media under one prefix per job; large files by multipart upload."""
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> None: ...
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None: ...
+
+    async def get_file(self, key: str, path: Path) -> None: ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def presigned_url(self, key: str, expires_in: int = 900) -> str: ...
+
+    async def delete_prefix(self, prefix: str) -> int: ...
+
+    def list_keys(self, prefix: str) -> AsyncIterator[str]: ...
+
+
+def job_prefix(job_id: str) -> str:
+    return f"jobs/{job_id}/"
+
+
+def scene_clip_key(job_id: str, scene_number: int) -> str:
+    return f"{job_prefix(job_id)}scenes/scene_{scene_number:03d}.mp4"
+
+
+def scene_last_frame_key(job_id: str, scene_number: int) -> str:
+    return f"{job_prefix(job_id)}scenes/scene_{scene_number:03d}_last.jpg"
+
+
+def video_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}video.mp4"
+
+
+def thumbnail_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}poster.jpg"

@@ -1,0 +1,113 @@
+"""The one declarative description of omnigen's AWS resources.
+
+`bootstrap` applies it to any endpoint (moto, LocalStack, AWS); terraform/ declares the same
+resources and a test compares the two. Names are built from a prefix so several stacks can share
+one account or one emulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+from omnigen.shared.domain.events import EventType
+
+DEFAULT_PREFIX: Final = "omnigen"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    dlq_name: str
+    visibility_timeout_s: int
+    max_receive_count: int
+    retention_s: int = 4 * 24 * 3600
+    dlq_retention_s: int = 14 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: str
+    queue: str
+    event_types: tuple[str, ...] | None  # None: every event on the topic
+    raw_message_delivery: bool = True
+
+    @property
+    def filter_policy(self) -> dict[str, list[str]] | None:
+        return None if self.event_types is None else {"event_type": list(self.event_types)}
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    hash_key: str = "job_id"
+    gsi_name: str = "UserJobsIndex"
+    gsi_hash_key: str = "user_id"
+    gsi_range_key: str = "created_at"
+    ttl_attribute: str = "ttl"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    name: str
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    prefix: str
+    requests_topic: Topic
+    events_topic: Topic
+    ingest_queue: Queue
+    scripter_queue: Queue
+    renderer_queue: Queue
+    outcomes_queue: Queue
+    table: Table
+    bucket: Bucket
+    subscriptions: tuple[Subscription, ...] = field(default=())
+
+    @property
+    def topics(self) -> tuple[Topic, ...]:
+        return (self.requests_topic, self.events_topic)
+
+    @property
+    def queues(self) -> tuple[Queue, ...]:
+        return (self.ingest_queue, self.scripter_queue, self.renderer_queue, self.outcomes_queue)
+
+
+def resource_spec(prefix: str = DEFAULT_PREFIX, bucket_name: str | None = None) -> ResourceSpec:
+    requests = Topic(f"{prefix}-job-requests")
+    events = Topic(f"{prefix}-job-events")
+    ingest = Queue(f"{prefix}-ingest-requests", f"{prefix}-ingest-requests-dlq", 60, 5)
+    scripter = Queue(f"{prefix}-scripter", f"{prefix}-scripter-dlq", 120, 5)
+    renderer = Queue(f"{prefix}-renderer", f"{prefix}-renderer-dlq", 300, 4)
+    outcomes = Queue(f"{prefix}-job-outcomes", f"{prefix}-job-outcomes-dlq", 60, 5)
+    return ResourceSpec(
+        prefix=prefix,
+        requests_topic=requests,
+        events_topic=events,
+        ingest_queue=ingest,
+        scripter_queue=scripter,
+        renderer_queue=renderer,
+        outcomes_queue=outcomes,
+        table=Table(f"{prefix}-jobs"),
+        bucket=Bucket(bucket_name or f"{prefix}-assets"),
+        subscriptions=(
+            Subscription(requests.name, ingest.name, (EventType.JOB_REQUESTED.value,)),
+            Subscription(events.name, scripter.name, (EventType.JOB_ACCEPTED.value,)),
+            Subscription(events.name, renderer.name, (EventType.SCRIPT_READY.value,)),
+            Subscription(
+                events.name,
+                outcomes.name,
+                (
+                    EventType.JOB_COMPLETED.value,
+                    EventType.JOB_FAILED.value,
+                    EventType.JOB_REJECTED.value,
+                ),
+            ),
+        ),
+    )
