@@ -28,7 +28,9 @@ class StageRegression(OmnigenError):
     """A write that would move a job backwards was refused; the job is further along."""
 
     def __init__(self, job_id: str, requested: str, current: str) -> None:
-        super().__init__(f"job {job_id} is already at {current!r}; refusing to go back to {requested!r}")
+        super().__init__(
+            f"job {job_id} is already at {current!r}; refusing to go back to {requested!r}"
+        )
         self.job_id = job_id
         self.requested = requested
         self.current = current

@@ -92,6 +92,8 @@ class Job(BaseModel):
     updated_at: float
     completed_at: float | None = None
     ttl: int
+    leases: dict[str, Any] = Field(default_factory=dict)
+    published: dict[str, str] = Field(default_factory=dict)
 
     @classmethod
     def new(

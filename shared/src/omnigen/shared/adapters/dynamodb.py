@@ -1,0 +1,371 @@
+"""The DynamoDB job repository: the only code that touches the jobs table.
+
+Every write is a single conditional request, so concurrent writers cannot lose each other's
+updates: creation is `attribute_not_exists`, stage moves require `stage_seq <= new`, terminal
+states refuse every further status change, and metadata is merged key by key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+import structlog
+
+from omnigen.shared.adapters.codec import deserialize, item_to_job, job_to_item, serialize
+from omnigen.shared.domain.errors import (
+    IdempotencyConflict,
+    InvalidCursor,
+    JobAlreadyFinished,
+    JobNotFound,
+    LeaseHeld,
+    StageRegression,
+)
+from omnigen.shared.domain.jobs import Job, JobRequest
+from omnigen.shared.domain.scripts import Script
+from omnigen.shared.domain.stages import (
+    COMPLETED,
+    SCRIPT_COMPLETE,
+    JobStatus,
+    stage_seq,
+    status_for_stage,
+)
+from omnigen.shared.ports import CreatedJob, JobPage
+from omnigen.shared.resources import Table
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+log = structlog.get_logger()
+
+IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("5b0c3d4e-9f61-4c1a-8d0e-6f6d6e696765")
+_ACTIVE = {
+    ":pending": {"S": JobStatus.PENDING.value},
+    ":processing": {"S": JobStatus.PROCESSING.value},
+}
+_ACTIVE_CONDITION = "#status IN (:pending, :processing)"
+
+
+def job_id_for_key(user_id: str, idempotency_key: str) -> str:
+    """Same user and key -> same job id, so concurrent creates collide on the table key."""
+    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}\x00{idempotency_key}").hex
+
+
+class _Update:
+    """Builds one UpdateItem request: SET clauses, names and values, plus a metadata merge."""
+
+    def __init__(self, now: float) -> None:
+        self.sets: list[str] = ["updated_at = :now", "version = version + :one"]
+        self.names: dict[str, str] = {"#status": "status"}
+        self.values: dict[str, Any] = {":now": serialize(now), ":one": {"N": "1"}, **_ACTIVE}
+
+    def set(self, attribute: str, value: Any) -> _Update:
+        self.names[f"#{attribute}"] = attribute
+        self.values[f":{attribute}"] = serialize(value, attribute)
+        self.sets.append(f"#{attribute} = :{attribute}")
+        return self
+
+    def set_in_map(self, map_attribute: str, entries: Mapping[str, Any]) -> _Update:
+        for index, (key, value) in enumerate(entries.items()):
+            name, placeholder = f"#{map_attribute}_{index}", f":{map_attribute}_{index}"
+            self.names[f"#{map_attribute}"] = map_attribute
+            self.names[name] = key
+            self.values[placeholder] = serialize(value, f"{map_attribute}.{key}")
+            self.sets.append(f"#{map_attribute}.{name} = {placeholder}")
+        return self
+
+    @property
+    def expression(self) -> str:
+        return "SET " + ", ".join(self.sets)
+
+
+class DynamoJobRepository:
+    def __init__(self, client: DynamoDBClient, table: Table, clock: Any = time.time) -> None:
+        self._client = client
+        self._table = table.name
+        self._index = table.gsi_name
+        self._clock = clock
+
+    # -- creation and reads ---------------------------------------------------------------
+
+    async def create_job(
+        self,
+        *,
+        user_id: str,
+        request: JobRequest,
+        idempotency_key: str | None = None,
+        trace_id: str | None = None,
+    ) -> CreatedJob:
+        job_id = job_id_for_key(user_id, idempotency_key) if idempotency_key else uuid.uuid4().hex
+        job = Job.new(
+            job_id=job_id,
+            user_id=user_id,
+            request=request,
+            idempotency_key=idempotency_key,
+            trace_id=trace_id,
+            now=self._clock(),
+        )
+        try:
+            await self._client.put_item(
+                TableName=self._table,
+                Item=job_to_item(job),
+                ConditionExpression="attribute_not_exists(job_id)",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            existing = await self._existing(job_id, exc)
+            if existing.user_id != user_id or existing.request_hash != job.request_hash:
+                raise IdempotencyConflict(idempotency_key or "", job_id) from None
+            return CreatedJob(existing, created=False)
+        log.info("job_created", job_id=job_id, user_id=user_id)
+        return CreatedJob(job, created=True)
+
+    async def get_job(self, job_id: str) -> Job:
+        response = await self._client.get_item(
+            TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
+        )
+        if "Item" not in response:
+            raise JobNotFound(job_id)
+        return item_to_job(response["Item"])
+
+    async def get_jobs_by_user(
+        self,
+        user_id: str,
+        *,
+        limit: int = 20,
+        cursor: str | None = None,
+        status: JobStatus | None = None,
+    ) -> JobPage:
+        if not 1 <= limit <= 100:
+            raise ValueError(f"limit must be 1..100, got {limit}")
+        start_key = decode_cursor(cursor, user_id) if cursor else None
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": self._index,
+            "KeyConditionExpression": "user_id = :user",
+            "ExpressionAttributeValues": {":user": {"S": user_id}},
+            "ScanIndexForward": False,
+        }
+        if status is not None:
+            query["FilterExpression"] = "#status = :status"
+            query["ExpressionAttributeNames"] = {"#status": "status"}
+            query["ExpressionAttributeValues"][":status"] = {"S": status.value}
+        jobs: list[Job] = []
+        while True:
+            page_args = dict(query, Limit=limit - len(jobs) if status is None else limit)
+            if start_key:
+                page_args["ExclusiveStartKey"] = start_key
+            response = await self._client.query(**page_args)
+            for item in response.get("Items", []):
+                jobs.append(item_to_job(item))
+                if len(jobs) == limit:
+                    last = jobs[-1]
+                    more = item is not response["Items"][-1] or "LastEvaluatedKey" in response
+                    return JobPage(jobs, encode_cursor(user_id, last) if more else None)
+            start_key = response.get("LastEvaluatedKey")
+            if not start_key:
+                return JobPage(jobs, None)
+
+    # -- progress ---------------------------------------------------------------------------
+
+    async def update_job_stage_with_metadata(
+        self, job_id: str, stage: str, metadata: Mapping[str, Any] | None = None
+    ) -> Job:
+        if stage == COMPLETED:
+            raise ValueError("use mark_job_complete to complete a job")
+        update = self._stage_update(stage).set_in_map("metadata", metadata or {})
+        return await self._apply(job_id, update, stage=stage)
+
+    async def embed_script(
+        self, job_id: str, script: Script, metadata: Mapping[str, Any] | None = None
+    ) -> Job:
+        plain = script.model_dump(mode="json")
+        update = (
+            self._stage_update(SCRIPT_COMPLETE)
+            .set("title", plain["title"])
+            .set("scenes", plain["scenes"])
+            .set("audio_spec", plain["audio_spec"])
+            .set("script_metadata", plain["metadata"])
+            .set_in_map("metadata", metadata or {})
+        )
+        return await self._apply(job_id, update, stage=SCRIPT_COMPLETE)
+
+    async def mark_job_complete(
+        self, job_id: str, video_key: str, metadata: Mapping[str, Any] | None = None
+    ) -> Job:
+        now = self._clock()
+        update = (
+            _Update(now)
+            .set("stage", COMPLETED)
+            .set("stage_seq", stage_seq(COMPLETED))
+            .set("video_key", video_key)
+            .set("completed_at", now)
+            .set_in_map("metadata", metadata or {})
+        )
+        update.sets.append("#status = :completed")
+        update.values[":completed"] = {"S": JobStatus.COMPLETED.value}
+        return await self._apply(job_id, update, stage=COMPLETED)
+
+    async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
+        now = self._clock()
+        update = _Update(now).set("error_message", error_message[:2000]).set("completed_at", now)
+        update.sets.append("#status = :failed")
+        update.values[":failed"] = {"S": JobStatus.FAILED.value}
+        job = await self._apply(job_id, update, stage=None)
+        log.warning("job_failed", job_id=job_id, stage=job.stage, error_message=error_message)
+        return job
+
+    async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:
+        """Note that an event was published for this job (bookkeeping; allowed after the end)."""
+        response = await self._update_item(
+            job_id,
+            "SET #published.#type = :event_id, updated_at = :now",
+            "attribute_exists(job_id)",
+            {"#published": "published", "#type": event_type},
+            {":event_id": {"S": event_id}, ":now": serialize(self._clock())},
+        )
+        if response is None:
+            raise JobNotFound(job_id)
+        return response
+
+    # -- leases: one worker at a time per step, with an expiry so a crash does not block ---
+
+    async def acquire_lease(self, job_id: str, step: str, holder: str, seconds: float) -> Job:
+        now = self._clock()
+        names = {"#leases": "leases", "#step": step, "#status": "status"}
+        values = {
+            ":lease": serialize({"holder": holder, "until": now + seconds}),
+            ":now": serialize(now),
+            ":holder": {"S": holder},
+            **_ACTIVE,
+        }
+        condition = (
+            f"attribute_exists(job_id) AND {_ACTIVE_CONDITION} AND ("
+            "attribute_not_exists(#leases.#step) OR #leases.#step.#until < :now "
+            "OR #leases.#step.#holder = :holder)"
+        )
+        names.update({"#until": "until", "#holder": "holder"})
+        job = await self._update_item(
+            job_id, "SET #leases.#step = :lease", condition, names, values
+        )
+        if job is not None:
+            return job
+        current = await self.get_job(job_id)
+        if current.is_terminal:
+            raise JobAlreadyFinished(job_id, current.status.value, current.error_message)
+        lease = current.leases.get(step, {})
+        raise LeaseHeld(job_id, step, str(lease.get("holder")), float(lease.get("until", 0)))
+
+    async def release_lease(self, job_id: str, step: str, holder: str) -> None:
+        await self._update_item(
+            job_id,
+            "REMOVE #leases.#step",
+            "#leases.#step.#holder = :holder",
+            {"#leases": "leases", "#step": step, "#holder": "holder"},
+            {":holder": {"S": holder}},
+        )
+
+    async def delete_job(self, job_id: str) -> None:
+        try:
+            await self._client.delete_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                ConditionExpression="attribute_exists(job_id)",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            raise JobNotFound(job_id) from None
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _stage_update(self, stage: str) -> _Update:
+        update = _Update(self._clock()).set("stage", stage).set("stage_seq", stage_seq(stage))
+        update.sets.append("#status = :new_status")
+        update.values[":new_status"] = {"S": status_for_stage(stage).value}
+        return update
+
+    async def _apply(self, job_id: str, update: _Update, *, stage: str | None) -> Job:
+        condition = f"attribute_exists(job_id) AND {_ACTIVE_CONDITION}"
+        if stage is not None:
+            condition += " AND #stage_seq <= :stage_seq"
+            update.names["#stage_seq"] = "stage_seq"
+        try:
+            response = await self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=update.expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            current = await self._existing(job_id, exc)
+            if current.is_terminal:
+                raise JobAlreadyFinished(
+                    job_id, current.status.value, current.error_message
+                ) from None
+            if stage is not None and current.stage_seq > stage_seq(stage):
+                raise StageRegression(job_id, stage, current.stage) from None
+            raise  # the job changed between the write and the read; the caller may retry
+        return item_to_job(response["Attributes"])
+
+    async def _update_item(
+        self,
+        job_id: str,
+        expression: str,
+        condition: str,
+        names: dict[str, str],
+        values: dict[str, Any],
+    ) -> Job | None:
+        try:
+            response = await self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return None
+        return item_to_job(response["Attributes"])
+
+    async def _existing(self, job_id: str, exc: Exception) -> Job:
+        item = getattr(exc, "response", {}).get("Item")
+        return item_to_job(item) if item else await self.get_job(job_id)
+
+
+def encode_cursor(user_id: str, last: Job) -> str:
+    key = {"job_id": last.job_id, "user_id": last.user_id, "created_at": repr(last.created_at)}
+    payload = json.dumps({"u": user_id, "k": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, user_id: str) -> dict[str, Any]:
+    """The ExclusiveStartKey inside a cursor; refuses cursors made for another user."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        key = payload["k"]
+        owner = payload["u"]
+        created_at = float(key["created_at"])
+        job_id, key_user = str(key["job_id"]), str(key["user_id"])
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InvalidCursor("not a cursor issued by this service") from exc
+    if owner != user_id or key_user != user_id:
+        raise InvalidCursor("the cursor belongs to another listing")
+    return {
+        "job_id": {"S": job_id},
+        "user_id": {"S": user_id},
+        "created_at": serialize(created_at),
+    }
+
+
+__all__ = ["DynamoJobRepository", "decode_cursor", "deserialize", "encode_cursor", "job_id_for_key"]

@@ -1,0 +1,104 @@
+"""S3 asset store: per-job prefixes, multipart upload for large files, presigned downloads."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+from omnigen.shared.adapters.aws import error_code
+
+if TYPE_CHECKING:
+    from types_aiobotocore_s3 import S3Client
+
+MULTIPART_THRESHOLD: Final = 16 * 1024 * 1024
+PART_SIZE: Final = 8 * 1024 * 1024
+
+
+class S3AssetStore:
+    def __init__(self, client: S3Client, bucket: str, *, part_size: int = PART_SIZE) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._part_size = part_size
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        await self._client.put_object(
+            Bucket=self._bucket, Key=key, Body=data, ContentType=content_type
+        )
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        size = (await asyncio.to_thread(path.stat)).st_size
+        if size < max(MULTIPART_THRESHOLD, self._part_size):
+            await self.put_bytes(key, await asyncio.to_thread(path.read_bytes), content_type)
+            return
+        upload = await self._client.create_multipart_upload(
+            Bucket=self._bucket, Key=key, ContentType=content_type
+        )
+        upload_id = upload["UploadId"]
+        parts = []
+        try:
+            with path.open("rb") as handle:
+                number = 1
+                while chunk := await asyncio.to_thread(handle.read, self._part_size):
+                    part = await self._client.upload_part(
+                        Bucket=self._bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=chunk,
+                    )
+                    parts.append({"ETag": part["ETag"], "PartNumber": number})
+                    number += 1
+            await self._client.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+            )
+        except BaseException:
+            await self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=key, UploadId=upload_id
+            )
+            raise
+
+    async def get_file(self, key: str, path: Path) -> None:
+        response = await self._client.get_object(Bucket=self._bucket, Key=key)
+        async with response["Body"] as body:
+            with path.open("wb") as handle:
+                async for chunk in body.content.iter_chunked(1024 * 1024):
+                    await asyncio.to_thread(handle.write, chunk)
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self._client.head_object(Bucket=self._bucket, Key=key)
+        except Exception as exc:
+            if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
+
+    async def presigned_url(self, key: str, expires_in: int = 900) -> str:
+        return await self._client.generate_presigned_url(
+            "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_in
+        )
+
+    async def list_keys(self, prefix: str) -> AsyncIterator[str]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        async for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+            for entry in page.get("Contents", []):
+                yield entry["Key"]
+
+    async def delete_prefix(self, prefix: str) -> int:
+        keys = [key async for key in self.list_keys(prefix)]
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            await self._client.delete_objects(
+                Bucket=self._bucket,
+                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            )
+        return len(keys)

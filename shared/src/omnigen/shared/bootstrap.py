@@ -1,0 +1,232 @@
+"""Apply the resource spec to any endpoint, idempotently (moto, LocalStack or AWS).
+
+Running it twice changes nothing; running it after the spec changed brings queue attributes,
+redrive policies and subscription filters in line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import structlog
+
+from omnigen.shared.adapters.aws import AwsClients, error_code
+from omnigen.shared.logging import configure_logging
+from omnigen.shared.resources import Queue, ResourceSpec, Subscription
+from omnigen.shared.settings import AwsSettings
+
+log = structlog.get_logger()
+
+
+@dataclass
+class AppliedResources:
+    topic_arns: dict[str, str] = field(default_factory=dict)
+    queue_urls: dict[str, str] = field(default_factory=dict)
+    queue_arns: dict[str, str] = field(default_factory=dict)
+    subscription_arns: list[str] = field(default_factory=list)
+    table: str = ""
+    bucket: str = ""
+
+
+async def apply_spec(aws: AwsClients, spec: ResourceSpec) -> AppliedResources:
+    applied = AppliedResources()
+    await _ensure_table(aws, spec)
+    applied.table = spec.table.name
+    sns = await aws.sns()
+    for topic in spec.topics:
+        applied.topic_arns[topic.name] = (await sns.create_topic(Name=topic.name))["TopicArn"]
+    for queue in spec.queues:
+        await _ensure_queue(aws, queue, applied)
+    for subscription in spec.subscriptions:
+        applied.subscription_arns.append(await _ensure_subscription(aws, subscription, applied))
+    await _ensure_bucket(aws, spec.bucket.name, aws.settings.region)
+    applied.bucket = spec.bucket.name
+    log.info("bootstrap_applied", prefix=spec.prefix, queues=len(spec.queues))
+    return applied
+
+
+async def _ensure_table(aws: AwsClients, spec: ResourceSpec) -> None:
+    ddb = await aws.dynamodb()
+    table = spec.table
+    try:
+        await ddb.describe_table(TableName=table.name)
+    except ddb.exceptions.ResourceNotFoundException:
+        await ddb.create_table(
+            TableName=table.name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": table.hash_key, "AttributeType": "S"},
+                {"AttributeName": table.gsi_hash_key, "AttributeType": "S"},
+                {"AttributeName": table.gsi_range_key, "AttributeType": "N"},
+            ],
+            KeySchema=[{"AttributeName": table.hash_key, "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": table.gsi_name,
+                    "KeySchema": [
+                        {"AttributeName": table.gsi_hash_key, "KeyType": "HASH"},
+                        {"AttributeName": table.gsi_range_key, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        )
+        waiter = ddb.get_waiter("table_exists")
+        await waiter.wait(TableName=table.name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ttl = await ddb.describe_time_to_live(TableName=table.name)
+    if ttl["TimeToLiveDescription"].get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        await ddb.update_time_to_live(
+            TableName=table.name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+        )
+
+
+async def _ensure_queue(aws: AwsClients, queue: Queue, applied: AppliedResources) -> None:
+    sqs = await aws.sqs()
+    dlq_url = (await sqs.create_queue(QueueName=queue.dlq_name))["QueueUrl"]
+    await sqs.set_queue_attributes(
+        QueueUrl=dlq_url,
+        Attributes={
+            "MessageRetentionPeriod": str(queue.dlq_retention_s),
+            "SqsManagedSseEnabled": "true",
+        },
+    )
+    dlq_arn = await _queue_arn(aws, dlq_url)
+    url = (await sqs.create_queue(QueueName=queue.name))["QueueUrl"]
+    arn = await _queue_arn(aws, url)
+    await sqs.set_queue_attributes(
+        QueueUrl=url,
+        Attributes={
+            "VisibilityTimeout": str(queue.visibility_timeout_s),
+            "MessageRetentionPeriod": str(queue.retention_s),
+            "ReceiveMessageWaitTimeSeconds": "20",
+            "SqsManagedSseEnabled": "true",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
+            ),
+        },
+    )
+    for name, queue_url, queue_arn in ((queue.name, url, arn), (queue.dlq_name, dlq_url, dlq_arn)):
+        applied.queue_urls[name] = queue_url
+        applied.queue_arns[name] = queue_arn
+
+
+async def _queue_arn(aws: AwsClients, url: str) -> str:
+    sqs = await aws.sqs()
+    attributes = await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return attributes["Attributes"]["QueueArn"]
+
+
+async def _ensure_subscription(
+    aws: AwsClients, subscription: Subscription, applied: AppliedResources
+) -> str:
+    sns, sqs = await aws.sns(), await aws.sqs()
+    topic_arn = applied.topic_arns[subscription.topic]
+    queue_arn = applied.queue_arns[subscription.queue]
+    await sqs.set_queue_attributes(
+        QueueUrl=applied.queue_urls[subscription.queue],
+        Attributes={"Policy": json.dumps(_queue_policy(queue_arn, topic_arn))},
+    )
+    attributes = {"RawMessageDelivery": "true" if subscription.raw_message_delivery else "false"}
+    if subscription.filter_policy is not None:
+        attributes["FilterPolicy"] = json.dumps(subscription.filter_policy)
+        attributes["FilterPolicyScope"] = "MessageAttributes"
+    existing = await _find_subscription(aws, topic_arn, queue_arn)
+    if existing is None:
+        response = await sns.subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes=attributes,
+            ReturnSubscriptionArn=True,
+        )
+        return response["SubscriptionArn"]
+    for name, value in attributes.items():
+        await sns.set_subscription_attributes(
+            SubscriptionArn=existing, AttributeName=name, AttributeValue=value
+        )
+    return existing
+
+
+async def _find_subscription(aws: AwsClients, topic_arn: str, queue_arn: str) -> str | None:
+    sns = await aws.sns()
+    paginator = sns.get_paginator("list_subscriptions_by_topic")
+    async for page in paginator.paginate(TopicArn=topic_arn):
+        for entry in page.get("Subscriptions", []):
+            if entry.get("Endpoint") == queue_arn and entry.get("Protocol") == "sqs":
+                return entry["SubscriptionArn"]
+    return None
+
+
+def _queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
+    """Only the topic may send to the queue."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowTopic",
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
+    }
+
+
+async def _ensure_bucket(aws: AwsClients, bucket: str, region: str) -> None:
+    s3 = await aws.s3()
+    try:
+        if region == "us-east-1":
+            await s3.create_bucket(Bucket=bucket)
+        else:
+            await s3.create_bucket(
+                Bucket=bucket,
+                CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+            )
+    except Exception as exc:
+        if error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+
+
+async def find_topic_arn(aws: AwsClients, name: str) -> str:
+    """The ARN of an existing topic, by name (services never create resources)."""
+    sns = await aws.sns()
+    paginator = sns.get_paginator("list_topics")
+    async for page in paginator.paginate():
+        for topic in page.get("Topics", []):
+            if topic["TopicArn"].rsplit(":", 1)[-1] == name:
+                return topic["TopicArn"]
+    raise LookupError(f"SNS topic {name!r} does not exist; run omnigen-bootstrap first")
+
+
+async def _main(settings: AwsSettings) -> AppliedResources:
+    async with AwsClients(settings) as aws:
+        return await apply_spec(aws, settings.resources)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="omnigen-bootstrap",
+        description="Create or update omnigen's queues, topics, table and bucket (idempotent).",
+    )
+    parser.add_argument("--endpoint-url", help="one endpoint for every service (moto, LocalStack)")
+    parser.add_argument("--prefix", help="resource name prefix (default: omnigen)")
+    args = parser.parse_args(argv)
+    configure_logging("bootstrap")
+    overrides: dict[str, Any] = {}
+    if args.endpoint_url:
+        overrides["endpoint_url"] = args.endpoint_url
+    if args.prefix:
+        overrides["resource_prefix"] = args.prefix
+    settings = AwsSettings(**overrides)
+    applied = asyncio.run(_main(settings))
+    json.dump(asdict(applied), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0

@@ -1,0 +1,81 @@
+"""Helpers for tests that look at queues and wait for asynchronous outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from omnigen.shared.domain.events import Event, parse_event
+from omnigen.shared.testing.fixtures import Stack
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]] | Callable[[], bool],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> None:
+    """Poll `check` until it is true; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+async def send_raw(stack: Stack, queue: str, body: str) -> str:
+    sqs = await stack.aws.sqs()
+    response = await sqs.send_message(QueueUrl=stack.queue_url(queue), MessageBody=body)
+    return response["MessageId"]
+
+
+async def depth(stack: Stack, queue: str) -> int:
+    """Messages in the queue, visible or in flight."""
+    sqs = await stack.aws.sqs()
+    attributes = await sqs.get_queue_attributes(
+        QueueUrl=stack.queue_url(queue),
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )
+    values = attributes["Attributes"]
+    return int(values["ApproximateNumberOfMessages"]) + int(
+        values["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+async def receive_all(
+    stack: Stack, queue: str, *, wait_s: float = 3.0, expect: int | None = None
+) -> list[dict[str, Any]]:
+    """Read (and delete) what arrives within `wait_s`, or until `expect` messages arrived."""
+    sqs = await stack.aws.sqs()
+    url = stack.queue_url(queue)
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline and (expect is None or len(messages) < expect):
+        response = await sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+        )
+        for message in response.get("Messages", []):
+            messages.append(dict(message))
+            await sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return messages
+
+
+async def received_events(
+    stack: Stack, queue: str, *, wait_s: float = 3.0, expect: int | None = None
+) -> list[Event]:
+    return [
+        parse_event(m["Body"])
+        for m in await receive_all(stack, queue, wait_s=wait_s, expect=expect)
+    ]

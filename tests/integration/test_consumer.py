@@ -1,0 +1,244 @@
+"""The SQS consumer runtime against real queues on moto and on host LocalStack."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import pytest
+
+from omnigen.shared.domain.events import JobAccepted
+from omnigen.shared.runtime.consumer import (
+    Consumer,
+    ConsumerSettings,
+    MessageContext,
+    PermanentFailure,
+)
+from omnigen.shared.testing.fixtures import Stack
+from omnigen.shared.testing.queues import depth, eventually, receive_all, send_raw
+from omnigen.shared.testing.samples import accepted_json as accepted
+
+
+@contextlib.asynccontextmanager
+async def running(consumer: Consumer) -> AsyncIterator[Consumer]:
+    task = asyncio.create_task(consumer.run())
+    try:
+        yield consumer
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, timeout=30)
+
+
+async def make_consumer(stack: Stack, **settings: object) -> Consumer:
+    defaults: dict[str, object] = {
+        "wait_time_s": 1,
+        "visibility_timeout_s": 2,
+        "retry_base_s": 1,
+        "retry_max_s": 1,
+    }
+    return Consumer(
+        await stack.aws.sqs(),
+        stack.spec.scripter_queue.name,
+        ConsumerSettings(**{**defaults, **settings}),  # type: ignore[arg-type]
+    )
+
+
+async def test_handler_running_3x_the_visibility_timeout_is_not_redelivered(stack: Stack) -> None:
+    calls: Counter[str] = Counter()
+    finished = asyncio.Event()
+
+    async def slow(event: JobAccepted, _ctx: MessageContext) -> None:
+        calls[event.job_id] += 1
+        await asyncio.sleep(6)  # visibility timeout is 2 s
+        finished.set()
+
+    consumer = await make_consumer(stack)
+    consumer.register("job.accepted", slow)
+    async with running(consumer):
+        await send_raw(stack, stack.spec.scripter_queue.name, accepted("slow-1"))
+        await asyncio.wait_for(finished.wait(), timeout=30)
+        await eventually(lambda: _is_empty(stack), timeout=10, what="the message to be deleted")
+        await asyncio.sleep(3)  # longer than the visibility timeout: a redelivery would show
+    assert calls == {"slow-1": 1}
+    assert consumer.stats.succeeded == 1 and consumer.stats.retried == 0
+
+
+async def test_a_crashing_handler_is_redelivered_and_then_succeeds(stack: Stack) -> None:
+    attempts: list[int] = []
+
+    async def flaky(_event: JobAccepted, ctx: MessageContext) -> None:
+        attempts.append(ctx.receive_count)
+        if len(attempts) == 1:
+            raise RuntimeError("provider hiccup")
+
+    consumer = await make_consumer(stack)
+    consumer.register("job.accepted", flaky)
+    async with running(consumer):
+        await send_raw(stack, stack.spec.scripter_queue.name, accepted("flaky-1"))
+        await eventually(lambda: len(attempts) == 2, timeout=20, what="a redelivery")
+        await eventually(lambda: _is_empty(stack), timeout=10, what="the message to be deleted")
+    assert attempts == [1, 2]
+    assert (consumer.stats.retried, consumer.stats.succeeded) == (1, 1)
+
+
+async def test_poison_message_reaches_the_dlq_after_max_receive_count(stack: Stack) -> None:
+    poisoned: list[tuple[str, int]] = []
+
+    async def on_poison(reason: str, ctx: MessageContext) -> None:
+        poisoned.append((reason, ctx.receive_count))
+
+    consumer = await make_consumer(stack)
+    consumer.on_poison = on_poison
+    consumer.register("job.accepted", _never_called)
+    queue = stack.spec.scripter_queue
+    async with running(consumer):
+        await send_raw(stack, queue.name, '{"event_type": "job.accepted", "schema_version": 1')
+        dead = await receive_all(stack, queue.dlq_name, wait_s=30, expect=1)
+    assert [m["Body"] for m in dead] == ['{"event_type": "job.accepted", "schema_version": 1']
+    assert len(poisoned) == queue.max_receive_count
+    assert all("not JSON" in reason for reason, _ in poisoned)
+    assert await depth(stack, queue.name) == 0
+
+
+async def test_handler_that_always_fails_gives_up_once_and_lands_in_the_dlq(stack: Stack) -> None:
+    failures: list[str] = []
+
+    async def broken(_event: JobAccepted, _ctx: MessageContext) -> None:
+        raise ConnectionError("renderer backend unreachable")
+
+    async def on_failure(event: object, ctx: MessageContext, reason: str) -> None:
+        failures.append(reason)
+
+    consumer = await make_consumer(stack)
+    consumer.on_failure = on_failure
+    consumer.register("job.accepted", broken)
+    queue = stack.spec.scripter_queue
+    async with running(consumer):
+        await send_raw(stack, queue.name, accepted("doomed-1"))
+        dead = await receive_all(stack, queue.dlq_name, wait_s=40, expect=1)
+    assert len(dead) == 1 and json.loads(dead[0]["Body"])["job_id"] == "doomed-1"
+    assert failures == [
+        f"gave up after {queue.max_receive_count} attempts: "
+        "ConnectionError: renderer backend unreachable"
+    ]
+
+
+async def test_permanent_failure_is_settled_without_retrying(stack: Stack) -> None:
+    reasons: list[str] = []
+    calls = 0
+
+    async def refuses(_event: JobAccepted, _ctx: MessageContext) -> None:
+        nonlocal calls
+        calls += 1
+        raise PermanentFailure("the model refused: unsafe request")
+
+    async def on_failure(_event: object, _ctx: MessageContext, reason: str) -> None:
+        reasons.append(reason)
+
+    consumer = await make_consumer(stack)
+    consumer.on_failure = on_failure
+    consumer.register("job.accepted", refuses)
+    async with running(consumer):
+        await send_raw(stack, stack.spec.scripter_queue.name, accepted("refused-1"))
+        await eventually(lambda: reasons != [], timeout=15, what="the failure hook")
+        await eventually(lambda: _is_empty(stack), timeout=10, what="the message to be deleted")
+        await asyncio.sleep(2.5)
+    assert calls == 1 and reasons == ["the model refused: unsafe request"]
+    assert await receive_all(stack, stack.spec.scripter_queue.dlq_name, wait_s=1) == []
+
+
+async def test_many_messages_bounded_concurrency_each_once(stack: Stack) -> None:
+    active = peak = 0
+    done: Counter[str] = Counter()
+
+    async def handler(event: JobAccepted, _ctx: MessageContext) -> None:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        await asyncio.sleep(0.2)
+        active -= 1
+        done[event.job_id] += 1
+
+    consumer = await make_consumer(stack, max_concurrency=4, visibility_timeout_s=30)
+    consumer.register("job.accepted", handler)
+    sqs = await stack.aws.sqs()
+    url = stack.queue_url(stack.spec.scripter_queue.name)
+    for start in range(0, 30, 10):
+        await sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "MessageBody": accepted(f"bulk-{i}")}
+                for i in range(start, start + 10)
+            ],
+        )
+    async with running(consumer):
+        await eventually(lambda: len(done) == 30, timeout=60, what="30 messages handled")
+        await eventually(lambda: _is_empty(stack), timeout=15, what="all deleted")
+    assert set(done.values()) == {1}
+    assert 2 <= peak <= 4
+
+
+async def test_unregistered_event_type_is_poison(stack: Stack) -> None:
+    consumer = await make_consumer(stack)
+    reasons: list[str] = []
+
+    async def on_poison(reason: str, _ctx: MessageContext) -> None:
+        reasons.append(reason)
+
+    consumer.on_poison = on_poison
+    consumer.register("script.ready", _never_called)
+    async with running(consumer):
+        await send_raw(stack, stack.spec.scripter_queue.name, accepted("misrouted-1"))
+        await eventually(lambda: reasons != [], timeout=15, what="poison hook")
+    assert reasons[0] == "no handler for job.accepted on this queue"
+
+
+@pytest.mark.parametrize("outage_s", [2.0])
+async def test_consumer_reconnects_when_the_endpoint_goes_away(
+    moto_stack: Stack, outage_s: float
+) -> None:
+    """Route the consumer through a TCP proxy, cut it, and check work resumes afterwards."""
+    from omnigen.shared.adapters.aws import AwsClients
+    from omnigen.shared.settings import AwsSettings
+    from omnigen.shared.testing.proxy import TcpProxy
+
+    stack = moto_stack
+    target = stack.settings.endpoint_for("sqs")
+    assert target is not None
+    proxy = TcpProxy(target)
+    await proxy.start()
+    handled: list[str] = []
+
+    async def handler(event: JobAccepted, _ctx: MessageContext) -> None:
+        handled.append(event.job_id)
+
+    settings = AwsSettings(
+        endpoint_url=proxy.endpoint_url, resource_prefix=stack.settings.resource_prefix
+    )
+    async with AwsClients(settings) as aws:
+        consumer = Consumer(
+            await aws.sqs(),
+            stack.spec.scripter_queue.name,
+            ConsumerSettings(wait_time_s=1, visibility_timeout_s=5, reconnect_max_s=1),
+        )
+        consumer.register("job.accepted", handler)
+        async with running(consumer):
+            await send_raw(stack, stack.spec.scripter_queue.name, accepted("before"))
+            await eventually(lambda: handled == ["before"], timeout=15, what="first message")
+            await proxy.stop()
+            await send_raw(stack, stack.spec.scripter_queue.name, accepted("during"))
+            await asyncio.sleep(outage_s)
+            await proxy.start()
+            await eventually(lambda: "during" in handled, timeout=30, what="work after outage")
+    assert handled == ["before", "during"]
+
+
+async def _is_empty(stack: Stack) -> bool:
+    return await depth(stack, stack.spec.scripter_queue.name) == 0
+
+
+async def _never_called(_event: object, _ctx: MessageContext) -> None:
+    raise AssertionError("handler must not run")
