@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from omnigen.shared.resources import DEFAULT_PREFIX, ResourceSpec, resource_spec
+from omnigen.shared.resources import DEFAULT_PREFIX, Queue, ResourceSpec, resource_spec
+from omnigen.shared.runtime.consumer import ConsumerSettings
 
 
 class AwsSettings(BaseSettings):
@@ -38,3 +39,27 @@ class LogSettings(BaseSettings):
 
     level: str = "INFO"
     json_output: bool = Field(default=True, alias="OMNIGEN_LOG_JSON")
+
+
+class WorkerSettings(BaseSettings):
+    """How a worker consumes its queue (`OMNIGEN_WORKER_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNIGEN_WORKER_", extra="ignore")
+
+    concurrency: int = Field(default=2, ge=1, le=64)
+    wait_time_s: int = Field(default=20, ge=0, le=20)
+    drain_timeout_s: float = Field(default=90.0, gt=0, description="under the ECS stop timeout")
+    retry_base_s: int = Field(default=2, ge=0)
+    retry_max_s: int = Field(default=300, ge=0)
+    events_topic_arn: str | None = Field(default=None, description="skip the lookup by name")
+
+    def consumer_settings(self, queue: Queue) -> ConsumerSettings:
+        return ConsumerSettings(
+            max_concurrency=self.concurrency,
+            wait_time_s=self.wait_time_s,
+            visibility_timeout_s=queue.visibility_timeout_s,
+            retry_base_s=self.retry_base_s,
+            retry_max_s=self.retry_max_s,
+            drain_timeout_s=self.drain_timeout_s,
+            max_receive_count=queue.max_receive_count,
+        )

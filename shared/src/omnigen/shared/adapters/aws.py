@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any, Self
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
-from omnigen.shared.settings import AwsSettings
-
 if TYPE_CHECKING:
+    from omnigen.shared.settings import AwsSettings
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_sns import SNSClient

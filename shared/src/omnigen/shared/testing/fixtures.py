@@ -145,7 +145,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter is not None else 0
-    if skipped and session.exitstatus == 0:
+    if skipped and reporter is not None and session.exitstatus == 0:
         reporter.write_line(
             f"OMNIGEN_NO_SKIPS: {skipped} test(s) skipped; failing the run", red=True
         )
