@@ -10,11 +10,12 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
 if TYPE_CHECKING:
-    from omnigen.shared.settings import AwsSettings
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_s3 import S3Client
     from types_aiobotocore_sns import SNSClient
     from types_aiobotocore_sqs import SQSClient
+
+    from omnigen.shared.settings import AwsSettings
 
 
 class AwsClients:
