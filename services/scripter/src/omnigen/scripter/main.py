@@ -1,0 +1,63 @@
+"""Scripter entry point: read settings, build adapters, register the handler, run."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import socket
+
+from omnigen.scripter.handlers import ScripterDeps, handle_job_accepted
+from omnigen.scripter.settings import WriterSettings
+from omnigen.scripter.writers import build_writer
+from omnigen.shared.adapters.aws import AwsClients
+from omnigen.shared.adapters.dynamodb import DynamoJobRepository
+from omnigen.shared.adapters.sns import SnsEventPublisher
+from omnigen.shared.bootstrap import find_topic_arn
+from omnigen.shared.domain.events import EventType
+from omnigen.shared.logging import configure_logging
+from omnigen.shared.runtime.consumer import Consumer
+from omnigen.shared.runtime.service import run_until_signalled
+from omnigen.shared.settings import AwsSettings, LogSettings, WorkerSettings
+from omnigen.shared.workflow import failure_hooks
+
+
+async def serve(
+    aws_settings: AwsSettings, worker: WorkerSettings, writer_settings: WriterSettings
+) -> None:
+    spec = aws_settings.resources
+    writer = build_writer(writer_settings)
+    async with AwsClients(aws_settings) as aws:
+        jobs = DynamoJobRepository(await aws.dynamodb(), spec.table)
+        topic_arn = worker.events_topic_arn or await find_topic_arn(aws, spec.events_topic.name)
+        publisher = SnsEventPublisher(await aws.sns(), topic_arn)
+        deps = ScripterDeps(
+            jobs=jobs,
+            publisher=publisher,
+            writer=writer,
+            worker_id=f"scripter-{socket.gethostname()}-{os.getpid()}",
+        )
+        on_poison, on_failure = failure_hooks(jobs, publisher)
+        consumer = Consumer(
+            await aws.sqs(),
+            spec.scripter_queue.name,
+            worker.consumer_settings(spec.scripter_queue),
+            on_poison=on_poison,
+            on_failure=on_failure,
+        )
+        consumer.register(EventType.JOB_ACCEPTED, functools.partial(_handle, deps=deps))
+        await run_until_signalled([consumer], on_stop=writer.aclose)
+
+
+async def _handle(event: object, ctx: object, *, deps: ScripterDeps) -> None:
+    await handle_job_accepted(event, ctx, deps)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    logs = LogSettings()
+    configure_logging("scripter", level=logs.level, json_output=logs.json_output)
+    asyncio.run(serve(AwsSettings(), WorkerSettings(), WriterSettings()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Test support shipped with the package (importable under pytest's importlib mode)."""

@@ -1,0 +1,184 @@
+"""A fake OpenAI-compatible chat server on 127.0.0.1 for driving the real openai client in tests.
+
+It speaks `POST /v1/chat/completions` as OpenAI does (bearer auth, JSON bodies, error objects,
+Retry-After headers) and answers from a queue of scripted `Reply`s, recording every request.
+It runs its own event loop in a thread, like a separate process would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+HANG_LIMIT_S = 30.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted HTTP answer."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: bool = False  # hold the request open until the server stops
+
+    @classmethod
+    def answer(
+        cls, content: str | None, *, refusal: str | None = None, finish_reason: str = "stop"
+    ) -> Reply:
+        """A chat completion whose assistant message has `content` (or a refusal)."""
+        return cls(
+            body={
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": "fake-model",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": refusal},
+                        "logprobs": None,
+                        "finish_reason": finish_reason,
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+            }
+        )
+
+    @classmethod
+    def json_answer(cls, payload: Any) -> Reply:
+        return cls.answer(json.dumps(payload))
+
+    @classmethod
+    def error(cls, status: int, message: str, *, headers: dict[str, str] | None = None) -> Reply:
+        """An OpenAI-style error object."""
+        kind = (
+            "rate_limit_error"
+            if status == 429
+            else ("server_error" if status >= 500 else "invalid_request_error")
+        )
+        body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+        return cls(status=status, body=body, headers=headers or {})
+
+    @classmethod
+    def hanging(cls) -> Reply:
+        return cls(hang=True)
+
+
+@dataclass(frozen=True)
+class ReceivedRequest:
+    at: float  # time.monotonic() on arrival
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = self.body.get("messages", [])
+        return messages
+
+
+class FakeOpenAI:
+    """Start with `with FakeOpenAI() as fake:`; point the client at `fake.base_url`."""
+
+    def __init__(self) -> None:
+        self.requests: list[ReceivedRequest] = []
+        self._replies: deque[Reply] = deque()
+        self._default: Reply | None = None
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._runner: web.AppRunner | None = None
+        self._closing: asyncio.Event | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def reply(self, *replies: Reply) -> None:
+        """Queue replies, used one per request in order."""
+        with self._lock:
+            self._replies.extend(replies)
+
+    def reply_always(self, reply: Reply) -> None:
+        """The reply for every request once the queue is empty."""
+        with self._lock:
+            self._default = reply
+
+    def start(self) -> None:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
+
+    def __enter__(self) -> FakeOpenAI:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def _start(self) -> None:
+        self._closing = asyncio.Event()
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self._chat_completions)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        await web.SockSite(self._runner, sock).start()
+
+    async def _stop(self) -> None:
+        assert self._closing is not None and self._runner is not None
+        self._closing.set()
+        await self._runner.cleanup()
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        with self._lock:
+            self.requests.append(
+                ReceivedRequest(
+                    at=time.monotonic(),
+                    path=request.path,
+                    headers=dict(request.headers),
+                    body=body if isinstance(body, dict) else {},
+                )
+            )
+            reply = self._replies.popleft() if self._replies else self._default
+        if not request.headers.get("Authorization", "").startswith("Bearer "):
+            reply = Reply.error(401, "You didn't provide an API key.")
+        elif not isinstance(body, dict) or "model" not in body or "messages" not in body:
+            reply = Reply.error(400, "The request body must be JSON with model and messages.")
+        elif reply is None:
+            reply = Reply.error(500, "the fake server has no reply scripted for this request")
+        if reply.hang:
+            assert self._closing is not None
+            await asyncio.wait_for(self._closing.wait(), timeout=HANG_LIMIT_S)
+            return web.Response(status=504)
+        return web.json_response(reply.body, status=reply.status, headers=reply.headers)
