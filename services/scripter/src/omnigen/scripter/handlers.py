@@ -15,7 +15,7 @@ import structlog
 
 from omnigen.scripter.errors import ScriptWriterError
 from omnigen.scripter.ports import ScriptWriter
-from omnigen.shared.domain.errors import LeaseHeld, StageRegression
+from omnigen.shared.domain.errors import JobAlreadyFinished, LeaseHeld, StageRegression
 from omnigen.shared.domain.events import JobAccepted, ScriptReady, ScriptReadyData
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.stages import SCRIPT_COMPLETE, SCRIPT_GENERATING, stage_seq
@@ -57,9 +57,9 @@ async def handle_job_accepted(event: JobAccepted, ctx: MessageContext, deps: Scr
 
 async def _write_script(deps: ScripterDeps, job: Job, trace_id: str) -> None:
     try:
-        await deps.jobs.update_job_stage_with_metadata(
-            job.job_id, SCRIPT_GENERATING, {"script_started_at": job.updated_at}
-        )
+        await deps.jobs.update_job_stage_with_metadata(job.job_id, SCRIPT_GENERATING)
+    except JobAlreadyFinished as finished:
+        raise JobStopped(job.job_id, finished.error_message or finished.status) from None
     except StageRegression:
         job = await checkpoint(deps.jobs, job.job_id)
         if job.stage_seq >= stage_seq(SCRIPT_COMPLETE):
@@ -72,17 +72,19 @@ async def _write_script(deps: ScripterDeps, job: Job, trace_id: str) -> None:
             raise  # the consumer retries with backoff, then gives up and fails the job
         await fail_job(deps.jobs, deps.publisher, job.job_id, str(exc), trace_id=trace_id)
         return
-    await checkpoint(deps.jobs, job.job_id)  # cancelled while the model was writing?
-    embedded = await deps.jobs.embed_script(
-        job.job_id,
-        script,
-        {
-            "scene_count": len(script.scenes),
-            "music_mood": script.audio_spec.music_mood.value,
-            "scenes_total": len(script.scenes),
-            "scenes_complete": 0,
-        },
-    )
+    try:  # the conditional write refuses a job cancelled while the model was writing
+        embedded = await deps.jobs.embed_script(
+            job.job_id,
+            script,
+            {
+                "scene_count": len(script.scenes),
+                "music_mood": script.audio_spec.music_mood.value,
+                "scenes_total": len(script.scenes),
+                "scenes_complete": 0,
+            },
+        )
+    except JobAlreadyFinished as finished:
+        raise JobStopped(job.job_id, finished.error_message or finished.status) from None
     log.info("script_embedded", title=script.title, scenes=len(script.scenes))
     await _announce(deps, embedded, trace_id)
 
