@@ -103,7 +103,6 @@ if [[ ! -x "${venv}/bin/python" ]]; then
 fi
 
 log "installing ${pins[*]}"
-"${venv}/bin/python" -m pip install --quiet --upgrade pip
 "${venv}/bin/python" -m pip install --quiet "${pins[@]}"
 
 if ! mismatch="$(check_pins)"; then

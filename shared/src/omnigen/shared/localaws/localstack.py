@@ -31,6 +31,22 @@ DEFAULT_SERVICES = ("sqs", "sns", "s3")
 READY_STATES = frozenset({"available", "running"})
 # Host variables LocalStack needs to run; everything else is set explicitly below.
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "LOCALSTACK_AUTH_TOKEN")
+# LocalStack 2026.3's hypercorn server calls loop.stop() from another thread without waking the
+# loop, so about one SIGTERM in three left it asleep in select() until killed. Wake it after.
+LAUNCHER = """
+import contextlib, runpy
+from localstack.runtime.server.hypercorn import HypercornRuntimeServer
+
+_shutdown = HypercornRuntimeServer.shutdown
+
+def shutdown(self):
+    _shutdown(self)
+    with contextlib.suppress(RuntimeError):
+        self.loop.call_soon_threadsafe(lambda: None)
+
+HypercornRuntimeServer.shutdown = shutdown
+runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
+"""
 
 
 class LocalStackNotInstalled(LocalAwsError):
@@ -104,7 +120,7 @@ class LocalStackServer:
         self.root = Path(tempfile.mkdtemp(prefix=f"omnigen-localstack-{self.port}-"))
         self._process = ManagedProcess(
             "localstack",
-            [str(self.python), "-m", "localstack.runtime.main"],
+            [str(self.python), "-c", LAUNCHER],
             env=self._environment(self.root, self.port),
             cwd=self.root,
             log_path=self.root / "localstack.log",
