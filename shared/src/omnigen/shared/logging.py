@@ -75,5 +75,5 @@ def configure_logging(service: str, *, level: str = "INFO", json_output: bool = 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("botocore", "aiobotocore", "urllib3", "httpx", "httpcore"):
+    for noisy in ("botocore", "aiobotocore", "urllib3", "httpx", "httpcore", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -45,6 +45,27 @@ def make_moto_server(host: str, port: int) -> BaseWSGIServer:
     return make_server(host, port, build_app(), threaded=True, request_handler=MotoRequestHandler)
 
 
+class ThreadedServer:
+    """The same app served from a thread of this process (the embedded default)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._server = make_moto_server(host, port)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="moto-server", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="moto server with atomic DynamoDB writes")
     parser.add_argument("-H", "--host", default="127.0.0.1")

@@ -73,14 +73,12 @@ class MotoServer:
         return self
 
     def _start_threaded(self) -> None:
-        from moto.server import ThreadedMotoServer
+        from omnigen.shared.localaws.moto_app import ThreadedServer
 
-        server = ThreadedMotoServer(
-            ip_address=LOOPBACK, port=self._requested_port or 0, verbose=False
-        )
+        server = ThreadedServer(LOOPBACK, self._requested_port or 0)
         server.start()
         self._threaded = server
-        self.port = int(server.get_host_and_port()[1])
+        self.port = server.port
 
     def _start_subprocess(self) -> None:
         self.port = self._requested_port or free_port()

@@ -1,0 +1,95 @@
+"""A small client of ingest's HTTP API, used by the CLI."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class ApiError(RuntimeError):
+    def __init__(self, status: int, body: Any) -> None:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        message = error.get("message") or str(body)
+        field = f" ({error['field']})" if error.get("field") else ""
+        super().__init__(f"HTTP {status}: {message}{field}")
+        self.status = status
+
+
+class ApiClient:
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0) -> None:
+        self._http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def submit(self, body: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._json(self._http.post("/v1/jobs", json=body, headers=headers))
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        return self._json(self._http.get(f"/v1/jobs/{job_id}"))
+
+    def list(
+        self, *, limit: int = 20, cursor: str | None = None, status: str | None = None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        if status:
+            params["status"] = status
+        return self._json(self._http.get("/v1/jobs", params=params))
+
+    def cancel(self, job_id: str) -> int:
+        response = self._http.delete(f"/v1/jobs/{job_id}")
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _body(response))
+        return response.status_code
+
+    def watch(self, job_id: str, interval: float = 0.5) -> Iterator[dict[str, Any]]:
+        """Yield the job each time its stage or status changes, until it ends."""
+        last: tuple[str, str] | None = None
+        while True:
+            job = self.get(job_id)
+            key = (job["status"], job["stage"])
+            if key != last:
+                last = key
+                yield job
+            if job["status"] in ("completed", "failed"):
+                return
+            time.sleep(interval)
+
+    def download(self, job_id: str, out: Path) -> Path:
+        """Follow the video redirect to its presigned URL and stream it to `out`."""
+        response = self._http.get(f"/v1/jobs/{job_id}/video")
+        if response.status_code not in (301, 302, 303, 307, 308):
+            raise ApiError(response.status_code, _body(response))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with httpx.stream("GET", response.headers["location"], timeout=120) as video:
+            if video.status_code != 200:
+                raise ApiError(video.status_code, video.read().decode(errors="replace"))
+            with out.open("wb") as handle:
+                for chunk in video.iter_bytes(1 << 20):
+                    handle.write(chunk)
+        return out
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        body = _body(response)
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, body)
+        assert isinstance(body, dict)
+        return body
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
