@@ -1,0 +1,51 @@
+# Copy to <environment>.tfvars, fill in your network and certificate, then:
+#   terraform init && terraform apply -var-file=<environment>.tfvars
+environment = "staging"
+region      = "eu-west-1"
+name_prefix = "omnigen"
+
+vpc_id             = "vpc-0123456789abcdef0"
+private_subnet_ids = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]
+public_subnet_ids  = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]
+alb_ingress_cidrs  = ["0.0.0.0/0"]
+certificate_arn    = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+
+image_tags = {
+  ingest   = "0.1.0"
+  scripter = "0.1.0"
+  renderer = "0.1.0"
+}
+
+services = {
+  ingest   = { cpu = 512, memory = 1024, desired_count = 2, min_count = 2, max_count = 6 }
+  scripter = { cpu = 256, memory = 512, desired_count = 1, min_count = 1, max_count = 10 }
+  renderer = { cpu = 2048, memory = 4096, desired_count = 1, min_count = 1, max_count = 20, ephemeral_storage_gib = 50 }
+}
+
+backlog_per_task = {
+  scripter = 5
+  renderer = 1
+}
+
+# Offline providers until the keys are in Secrets Manager (see the provider_secret_names output).
+use_openai    = false
+use_replicate = false
+
+# How ingest checks bearer tokens (a Cognito user pool here).
+ingest_auth = {
+  jwks_url = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE/.well-known/jwks.json"
+  issuer   = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_EXAMPLE"
+  audience = "omnigen-api"
+}
+
+# Any other OMNIGEN_* setting, per service.
+service_environment = {
+  ingest = {
+    OMNIGEN_MAX_RUNNING_JOBS = "5"
+  }
+  renderer = {
+    OMNIGEN_WORKER_CONCURRENCY = "1"
+  }
+}
+
+alarm_emails = ["oncall@example.com"]

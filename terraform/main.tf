@@ -1,0 +1,147 @@
+# omnigen on AWS: the resources of omnigen.shared.resources.resource_spec(var.name_prefix)
+# (storage, messaging) plus the ECS services that use them, their roles, keys and alarms.
+data "aws_caller_identity" "current" {}
+
+locals {
+  # The spec's <prefix>-assets, made globally unique by environment and account.
+  bucket_name = "${var.name_prefix}-assets-${var.environment}-${data.aws_caller_identity.current.account_id}"
+
+  # The console script each service's package installs (services/<svc>/pyproject.toml).
+  entrypoints = {
+    ingest   = "omnigen-ingest"
+    scripter = "omnigen-scripter"
+    renderer = "omnigen-renderer"
+  }
+
+  common_environment = {
+    AWS_REGION              = var.region
+    OMNIGEN_REGION          = var.region
+    OMNIGEN_RESOURCE_PREFIX = var.name_prefix
+    OMNIGEN_BUCKET_NAME     = module.storage.bucket_name
+    OMNIGEN_LOG_LEVEL       = var.log_level
+    OMNIGEN_LOG_JSON        = "true"
+    # Known here, so no service needs sns:ListTopics to find it.
+    OMNIGEN_WORKER_EVENTS_TOPIC_ARN = module.messaging.topic_arns["job_events"]
+    XDG_CACHE_HOME                  = "/tmp/.cache" # the root filesystem is read-only
+  }
+
+  default_service_environment = {
+    ingest = {
+      OMNIGEN_HOST          = "0.0.0.0"
+      OMNIGEN_PORT          = "8000"
+      OMNIGEN_AUTH_JWKS_URL = var.ingest_auth.jwks_url
+      OMNIGEN_AUTH_ISSUER   = var.ingest_auth.issuer
+      OMNIGEN_AUTH_AUDIENCE = var.ingest_auth.audience
+    }
+    scripter = {}
+    renderer = {
+      OMNIGEN_NARRATION_PROVIDER = var.use_openai ? "openai" : "local"
+      OMNIGEN_CLIP_PROVIDER      = var.use_replicate ? "replicate" : "local"
+      OMNIGEN_MUSIC_PROVIDER     = var.use_replicate ? "replicate" : "local"
+    }
+  }
+
+  environment = {
+    for service in keys(local.entrypoints) : service => merge(
+      local.common_environment,
+      local.default_service_environment[service],
+      lookup(var.service_environment, service, {}),
+    )
+  }
+
+  # Which provider key reaches which service as which setting (the secrets module lets only
+  # these services' execution roles read them), while its use_* switch is on.
+  provider_keys = {
+    ingest = {}
+    scripter = {
+      OMNIGEN_OPENAI_API_KEY = { secret = "openai", enabled = var.use_openai }
+    }
+    renderer = {
+      OMNIGEN_SPEECH_API_KEY      = { secret = "openai", enabled = var.use_openai }
+      OMNIGEN_REPLICATE_API_TOKEN = { secret = "replicate", enabled = var.use_replicate }
+    }
+  }
+
+  secrets = {
+    for service in keys(local.entrypoints) : service => {
+      for name, key in local.provider_keys[service] :
+      name => module.secrets.secret_arns[key.secret] if key.enabled
+    }
+  }
+}
+
+module "storage" {
+  source              = "./modules/storage"
+  name_prefix         = var.name_prefix
+  bucket_name         = local.bucket_name
+  deletion_protection = var.deletion_protection
+}
+
+module "messaging" {
+  source                     = "./modules/messaging"
+  name_prefix                = var.name_prefix
+  job_request_publisher_arns = var.job_request_publisher_arns
+}
+
+module "secrets" {
+  source      = "./modules/secrets"
+  name_prefix = var.name_prefix
+  readers     = module.iam.secret_readers
+}
+
+module "iam" {
+  source                = "./modules/iam"
+  name_prefix           = var.name_prefix
+  table_arn             = module.storage.table_arn
+  bucket_arn            = module.storage.bucket_arn
+  storage_kms_key_arn   = module.storage.kms_key_arn
+  messaging_kms_key_arn = module.messaging.kms_key_arn
+  secrets_kms_key_arn   = module.secrets.kms_key_arn
+  queue_arns            = module.messaging.queue_arns
+  topic_arns            = module.messaging.topic_arns
+  secret_arns           = module.secrets.secret_arns
+  log_group_arns        = module.compute.log_group_arns
+  ecr_repository_arns   = module.compute.ecr_repository_arns
+}
+
+module "compute" {
+  source                 = "./modules/compute"
+  name_prefix            = var.name_prefix
+  vpc_id                 = var.vpc_id
+  private_subnet_ids     = var.private_subnet_ids
+  public_subnet_ids      = var.public_subnet_ids
+  alb_internal           = var.alb_internal
+  alb_ingress_cidrs      = var.alb_ingress_cidrs
+  certificate_arn        = var.certificate_arn
+  alb_access_logs_bucket = module.storage.access_logs_bucket_name
+  deletion_protection    = var.deletion_protection
+  services               = var.services
+  image_tags             = var.image_tags
+  image_overrides        = var.image_overrides
+  entrypoints            = local.entrypoints
+  environment            = local.environment
+  secrets                = local.secrets
+  task_role_arns         = module.iam.task_role_arns
+  execution_role_arns    = module.iam.execution_role_arns
+  stop_timeout_seconds   = var.stop_timeout_seconds
+  log_retention_days     = var.log_retention_days
+  backlog_per_task       = var.backlog_per_task
+  worker_queues = {
+    scripter = module.messaging.queue_names["scripter"]
+    renderer = module.messaging.queue_names["renderer"]
+  }
+}
+
+module "observability" {
+  source                  = "./modules/observability"
+  name_prefix             = var.name_prefix
+  alarm_kms_key_arn       = module.messaging.kms_key_arn
+  alarm_emails            = var.alarm_emails
+  max_message_age_seconds = var.max_message_age_seconds
+  queues = {
+    for key, name in module.messaging.queue_names : key => {
+      name     = name
+      dlq_name = module.messaging.dlq_names[key]
+    }
+  }
+}

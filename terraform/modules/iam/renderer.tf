@@ -1,0 +1,93 @@
+# renderer: consumes script.ready, renders scenes, audio and the final MP4 into S3, completes the
+# job, publishes job.completed / job.failed. Every AWS action its code calls, and nothing else:
+locals {
+  renderer_actions = {
+    # JobRepository: get, stage updates with progress metadata, mark complete / failed.
+    dynamodb = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:UpdateItem",
+    ]
+    # SQS consumer runtime on the renderer queue (the Delete/ChangeVisibility actions also
+    # authorise their *Batch forms).
+    sqs = [
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+      "sqs:ReceiveMessage",
+    ]
+    # EventPublisher: job.completed / job.failed on the events topic.
+    sns = ["sns:Publish"]
+    # AssetStore: scene clips, last frames, audio, video and poster. PutObject covers the
+    # multipart calls (Create/UploadPart/Complete); GetObject covers HEAD (resuming a job).
+    s3_objects = ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
+    s3_bucket  = ["s3:ListBucket"]
+    # Data keys behind the table, bucket, queue and topic.
+    kms = ["kms:Decrypt", "kms:GenerateDataKey"]
+  }
+  renderer_queue_keys = ["renderer"]
+  renderer_topic_keys = ["job_events"]
+  renderer_secrets    = ["openai", "replicate"] # speech; clips and music
+}
+
+data "aws_iam_policy_document" "renderer_task" {
+  statement {
+    sid       = "JobsTable"
+    actions   = local.renderer_actions.dynamodb
+    resources = [var.table_arn, local.user_jobs_index_arn]
+  }
+
+  statement {
+    sid       = "OwnQueue"
+    actions   = local.renderer_actions.sqs
+    resources = [for key in local.renderer_queue_keys : var.queue_arns[key]]
+  }
+
+  statement {
+    sid       = "PublishEvents"
+    actions   = local.renderer_actions.sns
+    resources = [for key in local.renderer_topic_keys : var.topic_arns[key]]
+  }
+
+  statement {
+    sid       = "JobAssets"
+    actions   = local.renderer_actions.s3_objects
+    resources = [local.job_assets_arn]
+  }
+
+  statement {
+    sid       = "ListJobAssets"
+    actions   = local.renderer_actions.s3_bucket
+    resources = [var.bucket_arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [local.job_assets_prefix]
+    }
+  }
+
+  statement {
+    sid       = "DataKeys"
+    actions   = local.renderer_actions.kms
+    resources = [var.storage_kms_key_arn, var.messaging_kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = local.data_key_via_services
+    }
+  }
+}
+
+resource "aws_iam_role" "renderer_task" {
+  name               = "${var.name_prefix}-renderer-task"
+  description        = "omnigen renderer: what its code calls on AWS"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+resource "aws_iam_role_policy" "renderer_task" {
+  name   = "renderer"
+  role   = aws_iam_role.renderer_task.id
+  policy = data.aws_iam_policy_document.renderer_task.json
+}

@@ -1,0 +1,72 @@
+# scripter: consumes job.accepted, writes the script into the job, publishes script.ready.
+# Every AWS action its code calls, and nothing else:
+locals {
+  scripter_actions = {
+    # JobRepository: get, stage updates, embed_script, mark_job_failed.
+    dynamodb = [
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:UpdateItem",
+    ]
+    # SQS consumer runtime on the scripter queue (the Delete/ChangeVisibility actions also
+    # authorise their *Batch forms).
+    sqs = [
+      "sqs:ChangeMessageVisibility",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+      "sqs:ReceiveMessage",
+    ]
+    # EventPublisher: script.ready / job.failed on the events topic.
+    sns = ["sns:Publish"]
+    # Data keys behind the table, queue and topic.
+    kms = ["kms:Decrypt", "kms:GenerateDataKey"]
+  }
+  scripter_queue_keys = ["scripter"]
+  scripter_topic_keys = ["job_events"]
+  scripter_secrets    = ["openai"] # the script writer's model
+}
+
+data "aws_iam_policy_document" "scripter_task" {
+  statement {
+    sid       = "JobsTable"
+    actions   = local.scripter_actions.dynamodb
+    resources = [var.table_arn, local.user_jobs_index_arn]
+  }
+
+  statement {
+    sid       = "OwnQueue"
+    actions   = local.scripter_actions.sqs
+    resources = [for key in local.scripter_queue_keys : var.queue_arns[key]]
+  }
+
+  statement {
+    sid       = "PublishEvents"
+    actions   = local.scripter_actions.sns
+    resources = [for key in local.scripter_topic_keys : var.topic_arns[key]]
+  }
+
+  statement {
+    sid       = "DataKeys"
+    actions   = local.scripter_actions.kms
+    resources = [var.storage_kms_key_arn, var.messaging_kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = local.data_key_via_services
+    }
+  }
+}
+
+resource "aws_iam_role" "scripter_task" {
+  name               = "${var.name_prefix}-scripter-task"
+  description        = "omnigen scripter: what its code calls on AWS"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+resource "aws_iam_role_policy" "scripter_task" {
+  name   = "scripter"
+  role   = aws_iam_role.scripter_task.id
+  policy = data.aws_iam_policy_document.scripter_task.json
+}

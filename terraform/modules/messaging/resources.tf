@@ -1,0 +1,67 @@
+# The messaging half of omnigen.shared.resources.resource_spec(), table for table; the test
+# tests/deploy/test_terraform.py compares these locals with the spec and the resources below.
+locals {
+  topics = {
+    job_requests = "${var.name_prefix}-job-requests"
+    job_events   = "${var.name_prefix}-job-events"
+  }
+
+  queues = {
+    ingest_requests = {
+      name                       = "${var.name_prefix}-ingest-requests"
+      dlq_name                   = "${var.name_prefix}-ingest-requests-dlq"
+      visibility_timeout_seconds = 60
+      max_receive_count          = 5
+      message_retention_seconds  = 345600  # 4 days
+      dlq_retention_seconds      = 1209600 # 14 days: longer than the source, so nothing expires unseen
+    }
+    scripter = {
+      name                       = "${var.name_prefix}-scripter"
+      dlq_name                   = "${var.name_prefix}-scripter-dlq"
+      visibility_timeout_seconds = 120
+      max_receive_count          = 5
+      message_retention_seconds  = 345600
+      dlq_retention_seconds      = 1209600
+    }
+    renderer = {
+      name                       = "${var.name_prefix}-renderer"
+      dlq_name                   = "${var.name_prefix}-renderer-dlq"
+      visibility_timeout_seconds = 300
+      max_receive_count          = 4
+      message_retention_seconds  = 345600
+      dlq_retention_seconds      = 1209600
+    }
+    job_outcomes = {
+      name                       = "${var.name_prefix}-job-outcomes"
+      dlq_name                   = "${var.name_prefix}-job-outcomes-dlq"
+      visibility_timeout_seconds = 60
+      max_receive_count          = 5
+      message_retention_seconds  = 345600
+      dlq_retention_seconds      = 1209600
+    }
+  }
+
+  # Subscriptions filter on the `event_type` message attribute; null event_types: every event.
+  subscriptions = {
+    ingest_requests = {
+      topic       = "job_requests"
+      queue       = "ingest_requests"
+      event_types = ["job.requested"]
+    }
+    scripter = {
+      topic       = "job_events"
+      queue       = "scripter"
+      event_types = ["job.accepted"]
+    }
+    renderer = {
+      topic       = "job_events"
+      queue       = "renderer"
+      event_types = ["script.ready"]
+    }
+    job_outcomes = {
+      topic       = "job_events"
+      queue       = "job_outcomes"
+      event_types = ["job.completed", "job.failed", "job.rejected"]
+    }
+  }
+}

@@ -1,0 +1,47 @@
+output "ingest_url" {
+  description = "The ingest API behind its load balancer."
+  value       = module.compute.ingest_url
+}
+
+output "table_name" {
+  value = module.storage.table_name
+}
+
+output "bucket_name" {
+  description = "Assets bucket; the services get it as OMNIGEN_BUCKET_NAME."
+  value       = module.storage.bucket_name
+}
+
+output "topic_arns" {
+  value = module.messaging.topic_arns
+}
+
+output "queue_urls" {
+  value = module.messaging.queue_urls
+}
+
+output "dlq_names" {
+  value = module.messaging.dlq_names
+}
+
+output "ecr_repository_urls" {
+  description = "Push each service's image here, tagged with image_tags[service]."
+  value       = module.compute.ecr_repository_urls
+}
+
+output "provider_secret_names" {
+  description = "Put the provider keys here (aws secretsmanager put-secret-value) before use_openai/use_replicate."
+  value       = module.secrets.secret_names
+}
+
+output "task_role_arns" {
+  value = module.iam.task_role_arns
+}
+
+output "cluster_name" {
+  value = module.compute.cluster_name
+}
+
+output "alarm_topic_arn" {
+  value = module.observability.alarm_topic_arn
+}

@@ -1,0 +1,683 @@
+"""Static checks of terraform/: it parses, is formatted, passes checkov with every skip explained,
+and declares exactly the resources of `omnigen.shared.resources.resource_spec()`.
+
+Nothing here needs AWS, Docker or the Terraform registry: the HCL is parsed with python-hcl2 and
+the `for_each` tables are expanded by a small evaluator that knows only the references we use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from hcl2 import SerializationOptions
+
+from omnigen.shared.resources import DEFAULT_PREFIX, ResourceSpec, resource_spec
+from omnigen.shared.runtime.consumer import ConsumerSettings
+
+REPO = Path(__file__).resolve().parents[2]
+TERRAFORM = REPO / "terraform"
+MODULES = TERRAFORM / "modules"
+SERVICES = ("ingest", "scripter", "renderer")
+CHECKOV_VENV = Path(os.environ.get("OMNIGEN_CHECKOV_VENV", REPO / ".checkov-venv"))
+CHECKOV = CHECKOV_VENV / "bin" / "checkov"
+
+_OPTIONS = SerializationOptions(
+    strip_string_quotes=True, explicit_blocks=False, with_comments=False
+)
+_WHOLE_REF = re.compile(r"^\$\{([A-Za-z_][\w.]*)\}$")
+_ANY_REF = re.compile(r"\$\{([A-Za-z_][\w.]*)\}")
+_INSTANCE_REF = re.compile(r"^\$\{(\w+)\.(\w+)\[([\w.]+)\]\.(\w+)\}$")
+
+
+# --- a tiny Terraform reader ---------------------------------------------------------------
+
+
+@dataclass
+class Module:
+    """One directory of .tf files, its blocks merged the way Terraform merges them."""
+
+    path: Path
+    resources: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    data: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    locals: dict[str, Any] = field(default_factory=dict)
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    modules: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Module:
+        module = cls(path)
+        for tf in sorted(path.glob("*.tf")):
+            module.add(load_tf(tf))
+        return module
+
+    def add(self, parsed: Mapping[str, Any]) -> None:
+        for kind, target in (("resource", self.resources), ("data", self.data)):
+            for block in parsed.get(kind, []):
+                for rtype, named in block.items():
+                    for name, body in named.items():
+                        target[(rtype, name)] = body
+        for block in parsed.get("locals", []):
+            self.locals.update(block)
+        for block in parsed.get("variable", []):
+            self.variables.update(block)
+        for block in parsed.get("module", []):
+            self.modules.update(block)
+
+    def resource(self, rtype: str, name: str) -> dict[str, Any]:
+        return self.resources[(rtype, name)]
+
+
+def load_tf(path: Path) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as handle:
+        parsed: dict[str, Any] = hcl2.load(handle, serialization_options=_OPTIONS)
+    return parsed
+
+
+@dataclass
+class Scope:
+    """What a reference can resolve to inside one module instance."""
+
+    variables: Mapping[str, Any]
+    locals: Mapping[str, Any]
+    each_key: str | None = None
+    each_value: Any = None
+
+    def lookup(self, ref: str) -> Any:
+        head, *rest = ref.split(".")
+        if head == "var":
+            value: Any = self.variables[rest[0]]
+            rest = rest[1:]
+        elif head == "local":
+            value = self.locals[rest[0]]
+            rest = rest[1:]
+        elif head == "each" and rest[0] == "key":
+            return self.each_key
+        elif head == "each" and rest[0] == "value":
+            value = self.each_value
+            rest = rest[1:]
+        else:
+            raise KeyError(f"reference {ref!r} is outside what this test evaluates")
+        for part in rest:
+            value = value[part]
+        return self.resolve(value)
+
+    def resolve(self, value: Any) -> Any:
+        """`${ref}` alone becomes the referenced value; refs inside text are substituted."""
+        if isinstance(value, str):
+            whole = _WHOLE_REF.match(value)
+            if whole:
+                return self.lookup(whole.group(1))
+            return _ANY_REF.sub(lambda m: str(self.lookup(m.group(1))), value)
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self.resolve(item) for key, item in value.items()}
+        return value
+
+
+def expand(module: Module, rtype: str, name: str, scope: Scope) -> dict[str, dict[str, Any]]:
+    """The instances of a `for_each` resource over a locals or variables map, by key."""
+    body = module.resource(rtype, name)
+    table = scope.resolve(body["for_each"])
+    assert isinstance(table, dict), f"{rtype}.{name} for_each must be a map"
+    instances = {}
+    for key in table:
+        each = Scope(scope.variables, scope.locals, key, table[key])
+        instances[key] = {
+            attr: _resolve_or_keep(each, value)
+            for attr, value in body.items()
+            if attr not in ("for_each", "depends_on")
+        }
+    return instances
+
+
+def _resolve_or_keep(scope: Scope, value: Any) -> Any:
+    try:
+        return scope.resolve(value)
+    except KeyError:
+        return value  # references to other resources; checked explicitly where it matters
+
+
+def instance_key(scope: Scope, expression: str, rtype: str, name: str, attr: str) -> str:
+    """Which instance of `rtype.name` an expression like `${rtype.name[each.key].attr}` names."""
+    match = _INSTANCE_REF.match(expression)
+    assert match, f"expected a reference to {rtype}.{name}[...].{attr}, got {expression!r}"
+    assert match.group(1, 2, 4) == (rtype, name, attr), expression
+    key = scope.lookup(match.group(3))
+    assert isinstance(key, str)
+    return key
+
+
+def each_scope(module: Module, scope: Scope, rtype: str, name: str, key: str) -> Scope:
+    table = scope.resolve(module.resource(rtype, name)["for_each"])
+    return Scope(scope.variables, scope.locals, key, table[key])
+
+
+# --- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def root() -> Module:
+    return Module.load(TERRAFORM)
+
+
+@pytest.fixture(scope="module")
+def modules() -> dict[str, Module]:
+    return {path.name: Module.load(path) for path in sorted(MODULES.iterdir()) if path.is_dir()}
+
+
+def module_scope(module: Module, prefix: str) -> Scope:
+    return Scope({"name_prefix": prefix}, module.locals)
+
+
+# --- parsing and formatting ----------------------------------------------------------------
+
+
+def tf_files() -> list[Path]:
+    return sorted(TERRAFORM.rglob("*.tf"))
+
+
+def test_terraform_has_the_root_and_every_module() -> None:
+    modules = {path.name for path in MODULES.iterdir() if path.is_dir()}
+    assert modules == {"storage", "messaging", "compute", "iam", "secrets", "observability"}
+    assert (TERRAFORM / "example.tfvars").is_file()
+    for required in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
+        assert (TERRAFORM / required).is_file(), required
+
+
+@pytest.mark.parametrize("path", tf_files(), ids=lambda p: str(p.relative_to(TERRAFORM)))
+def test_every_tf_file_parses(path: Path) -> None:
+    parsed = load_tf(path)
+    assert parsed, f"{path} parsed to nothing"
+
+
+def test_example_tfvars_sets_every_required_root_variable(root: Module) -> None:
+    with (TERRAFORM / "example.tfvars").open(encoding="utf-8") as handle:
+        tfvars = hcl2.load(handle, serialization_options=_OPTIONS)
+    required = {name for name, spec in root.variables.items() if "default" not in spec}
+    assert required <= set(tfvars), f"example.tfvars lacks {sorted(required - set(tfvars))}"
+    assert set(tfvars) <= set(root.variables), "example.tfvars sets an unknown variable"
+
+
+def test_terraform_fmt_check_passes() -> None:
+    terraform = shutil.which("terraform") or "/usr/local/bin/terraform"
+    assert Path(terraform).is_file(), "terraform binary not found (needed for `terraform fmt`)"
+    result = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "TF_IN_AUTOMATION": "1"},
+    )
+    assert result.returncode == 0, f"terraform fmt would change:\n{result.stdout}"
+
+
+# --- the resource spec ---------------------------------------------------------------------
+
+
+@pytest.fixture(params=[DEFAULT_PREFIX, "acme-staging"])
+def prefix(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_root_builds_every_name_from_name_prefix(root: Module) -> None:
+    assert root.variables["name_prefix"]["default"] == DEFAULT_PREFIX
+    for name in ("storage", "messaging", "iam", "secrets", "compute", "observability"):
+        assert root.modules[name]["name_prefix"] == "${var.name_prefix}", name
+    assert root.modules["storage"]["bucket_name"] == "${local.bucket_name}"
+
+
+def test_topics_match_spec(modules: dict[str, Module], prefix: str) -> None:
+    messaging = modules["messaging"]
+    scope = module_scope(messaging, prefix)
+    topics = expand(messaging, "aws_sns_topic", "this", scope)
+    spec = resource_spec(prefix)
+    assert sorted(topic["name"] for topic in topics.values()) == sorted(
+        topic.name for topic in spec.topics
+    )
+    assert all(topic["kms_master_key_id"] for topic in topics.values())
+
+
+def test_queues_and_dlqs_match_spec(modules: dict[str, Module], prefix: str) -> None:
+    messaging = modules["messaging"]
+    scope = module_scope(messaging, prefix)
+    mains = expand(messaging, "aws_sqs_queue", "main", scope)
+    dlqs = expand(messaging, "aws_sqs_queue", "dlq", scope)
+    declared = {}
+    for key, queue in mains.items():
+        policy = queue["redrive_policy"]
+        dlq_ref = re.search(r"deadLetterTargetArn = (aws_sqs_queue\.\w+\[[\w.]+\]\.arn)", policy)
+        count_ref = re.search(r"maxReceiveCount = ([\w.]+)", policy)
+        assert dlq_ref and count_ref, f"queue {key}: unexpected redrive policy {policy!r}"
+        each = each_scope(messaging, scope, "aws_sqs_queue", "main", key)
+        dlq = dlqs[instance_key(each, "${" + dlq_ref.group(1) + "}", "aws_sqs_queue", "dlq", "arn")]
+        declared[queue["name"]] = (
+            dlq["name"],
+            queue["visibility_timeout_seconds"],
+            each.lookup(count_ref.group(1)),
+            queue["message_retention_seconds"],
+            dlq["message_retention_seconds"],
+        )
+        assert queue["kms_master_key_id"] and dlq["kms_master_key_id"], key
+    expected = {
+        queue.name: (
+            queue.dlq_name,
+            queue.visibility_timeout_s,
+            queue.max_receive_count,
+            queue.retention_s,
+            queue.dlq_retention_s,
+        )
+        for queue in resource_spec(prefix).queues
+    }
+    assert declared == expected
+
+
+def test_every_dlq_keeps_messages_longer_than_its_source(modules: dict[str, Module]) -> None:
+    messaging = modules["messaging"]
+    scope = module_scope(messaging, DEFAULT_PREFIX)
+    mains = expand(messaging, "aws_sqs_queue", "main", scope)
+    dlqs = expand(messaging, "aws_sqs_queue", "dlq", scope)
+    for key, queue in mains.items():
+        assert dlqs[key]["message_retention_seconds"] > queue["message_retention_seconds"], key
+
+
+def test_subscriptions_match_spec(modules: dict[str, Module], prefix: str) -> None:
+    messaging = modules["messaging"]
+    scope = module_scope(messaging, prefix)
+    topics = expand(messaging, "aws_sns_topic", "this", scope)
+    queues = expand(messaging, "aws_sqs_queue", "main", scope)
+    subscriptions = expand(messaging, "aws_sns_topic_subscription", "queue", scope)
+    declared = set()
+    for key, sub in subscriptions.items():
+        each = each_scope(messaging, scope, "aws_sns_topic_subscription", "queue", key)
+        raw = messaging.resource("aws_sns_topic_subscription", "queue")
+        topic = topics[instance_key(each, raw["topic_arn"], "aws_sns_topic", "this", "arn")]
+        queue = queues[instance_key(each, raw["endpoint"], "aws_sqs_queue", "main", "arn")]
+        policy = re.fullmatch(
+            r"\$\{([\w.]+) == null \? null : jsonencode\(\{event_type = ([\w.]+)\}\)\}",
+            raw["filter_policy"],
+        )
+        assert policy and policy.group(1) == policy.group(2), raw["filter_policy"]
+        event_types = each.lookup(policy.group(2))
+        filter_policy = None if event_types is None else {"event_type": list(event_types)}
+        assert sub["protocol"] == "sqs"
+        assert sub["filter_policy_scope"] == "MessageAttributes"
+        declared.add(
+            (
+                topic["name"],
+                queue["name"],
+                json.dumps(filter_policy, sort_keys=True),
+                sub["raw_message_delivery"],
+            )
+        )
+    expected = {
+        (
+            sub.topic,
+            sub.queue,
+            json.dumps(sub.filter_policy, sort_keys=True),
+            sub.raw_message_delivery,
+        )
+        for sub in resource_spec(prefix).subscriptions
+    }
+    assert declared == expected
+
+
+def test_only_the_subscribed_topic_may_send_to_a_queue(modules: dict[str, Module]) -> None:
+    messaging = modules["messaging"]
+    document = messaging.data[("aws_iam_policy_document", "queue")]
+    assert document["for_each"] == "${local.subscriptions}"
+    allow, deny = document["statement"]
+    assert allow["actions"] == ["sqs:SendMessage"]
+    assert allow["principals"] == [{"type": "Service", "identifiers": ["sns.amazonaws.com"]}]
+    assert allow["resources"] == ["${aws_sqs_queue.main[each.value.queue].arn}"]
+    assert allow["condition"] == [
+        {
+            "test": "ArnEquals",
+            "variable": "aws:SourceArn",
+            "values": ["${aws_sns_topic.this[each.value.topic].arn}"],
+        }
+    ]
+    assert deny["effect"] == "Deny" and deny["condition"][0]["variable"] == "aws:SecureTransport"
+    policy = messaging.resource("aws_sqs_queue_policy", "main")
+    assert policy["for_each"] == "${local.subscriptions}"
+    # Every source queue is covered: the subscriptions name each queue once.
+    queues = [sub["queue"] for sub in messaging.locals["subscriptions"].values()]
+    assert sorted(queues) == sorted(messaging.locals["queues"])
+
+
+def test_jobs_table_matches_spec(modules: dict[str, Module], prefix: str) -> None:
+    storage = modules["storage"]
+    scope = module_scope(storage, prefix)
+    table = {
+        attr: _resolve_or_keep(scope, value)
+        for attr, value in storage.resource("aws_dynamodb_table", "jobs").items()
+    }
+    spec = resource_spec(prefix).table
+    attribute_types = {attr["name"]: attr["type"] for attr in table["attribute"]}
+    assert table["name"] == spec.name
+    assert table["hash_key"] == spec.hash_key
+    assert "range_key" not in table
+    assert attribute_types == {spec.hash_key: "S", spec.gsi_hash_key: "S", spec.gsi_range_key: "N"}
+    (gsi,) = table["global_secondary_index"]
+    assert (gsi["name"], gsi["hash_key"], gsi["range_key"]) == (
+        spec.gsi_name,
+        spec.gsi_hash_key,
+        spec.gsi_range_key,
+    )
+    assert gsi["projection_type"] == "ALL"
+    assert table["ttl"] == [{"attribute_name": spec.ttl_attribute, "enabled": True}]
+    assert table["point_in_time_recovery"] == [{"enabled": True}]
+    assert table["server_side_encryption"][0]["enabled"] is True
+
+
+def test_bucket_name_extends_the_spec_name(root: Module, modules: dict[str, Module]) -> None:
+    bucket_name = root.locals["bucket_name"]
+    assert bucket_name.startswith("${var.name_prefix}-assets-")
+    with_prefix = bucket_name.replace("${var.name_prefix}", "acme")
+    assert with_prefix.startswith(resource_spec("acme").bucket.name + "-")
+    assets = modules["storage"].resource("aws_s3_bucket", "assets")
+    assert assets["bucket"] == "${var.bucket_name}"
+    # The services find the suffixed bucket through OMNIGEN_BUCKET_NAME.
+    assert root.locals["common_environment"]["OMNIGEN_BUCKET_NAME"] == (
+        "${module.storage.bucket_name}"
+    )
+
+
+def test_assets_bucket_is_private_encrypted_versioned_and_expiring(
+    modules: dict[str, Module],
+) -> None:
+    storage = modules["storage"]
+    block = storage.resource("aws_s3_bucket_public_access_block", "assets")
+    assert all(
+        block[flag] is True
+        for flag in (
+            "block_public_acls",
+            "block_public_policy",
+            "ignore_public_acls",
+            "restrict_public_buckets",
+        )
+    )
+    versioning = storage.resource("aws_s3_bucket_versioning", "assets")
+    assert versioning["versioning_configuration"] == [{"status": "Enabled"}]
+    sse = storage.resource("aws_s3_bucket_server_side_encryption_configuration", "assets")
+    default = sse["rule"][0]["apply_server_side_encryption_by_default"][0]
+    assert default["sse_algorithm"] == "aws:kms"
+    rules = storage.resource("aws_s3_bucket_lifecycle_configuration", "assets")["rule"]
+    assert any("expiration" in rule and "noncurrent_version_expiration" in rule for rule in rules)
+    assert any("abort_incomplete_multipart_upload" in rule for rule in rules)
+
+
+# --- IAM: one role per service, only what it uses ------------------------------------------
+
+# What the brief says each service's code calls (the lead's code-path test refines this).
+TABLE_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"}
+QUEUE_ACTIONS = {
+    "sqs:ReceiveMessage",
+    "sqs:DeleteMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+}
+EXPECTED_ACTIONS: dict[str, dict[str, set[str]]] = {
+    "ingest": {
+        # DescribeTable, GetTopicAttributes and ListBucket (HeadBucket) also answer /readyz.
+        "dynamodb": TABLE_ACTIONS | {"dynamodb:DeleteItem", "dynamodb:DescribeTable"},
+        "sqs": QUEUE_ACTIONS,
+        "sns": {"sns:Publish", "sns:GetTopicAttributes"},
+        "s3_objects": {"s3:GetObject", "s3:DeleteObject"},
+        "s3_bucket": {"s3:ListBucket"},
+        "kms": {"kms:Decrypt", "kms:GenerateDataKey"},
+    },
+    "scripter": {
+        "dynamodb": TABLE_ACTIONS,
+        "sqs": QUEUE_ACTIONS,
+        "sns": {"sns:Publish"},
+        "kms": {"kms:Decrypt", "kms:GenerateDataKey"},
+    },
+    "renderer": {
+        "dynamodb": TABLE_ACTIONS,
+        "sqs": QUEUE_ACTIONS,
+        "sns": {"sns:Publish"},
+        "s3_objects": {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"},
+        "s3_bucket": {"s3:ListBucket"},
+        "kms": {"kms:Decrypt", "kms:GenerateDataKey"},
+    },
+}
+EXPECTED_SECRETS = {"ingest": [], "scripter": ["openai"], "renderer": ["openai", "replicate"]}
+
+
+def own_queue(spec: ResourceSpec, service: str) -> str:
+    return {
+        "ingest": spec.ingest_queue.name,
+        "scripter": spec.scripter_queue.name,
+        "renderer": spec.renderer_queue.name,
+    }[service]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_task_role_actions_are_the_services_own(modules: dict[str, Module], service: str) -> None:
+    iam = modules["iam"]
+    own = Module(MODULES / "iam")  # the service's own file holds its whole action list
+    own.add(load_tf(MODULES / "iam" / f"{service}.tf"))
+    actions = own.locals[f"{service}_actions"]
+    assert {group: set(values) for group, values in actions.items()} == EXPECTED_ACTIONS[service]
+    assert own.locals[f"{service}_secrets"] == EXPECTED_SECRETS[service]
+    # Every statement takes its actions from that one list, and no statement is a wildcard.
+    document = iam.data[("aws_iam_policy_document", f"{service}_task")]
+    used = set()
+    for statement in document["statement"]:
+        match = re.fullmatch(rf"\$\{{local\.{service}_actions\.(\w+)\}}", statement["actions"])
+        assert match, f"{service}: statement {statement['sid']} lists actions inline"
+        used.add(match.group(1))
+        assert "*" not in json.dumps(statement["resources"]), statement["sid"]
+        assert statement.get("effect", "Allow") == "Allow"
+    assert used == set(actions), f"{service}: action groups without a statement"
+    role = iam.resource("aws_iam_role", f"{service}_task")
+    assert role["name"] == f"${{var.name_prefix}}-{service}-task"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_task_role_reaches_only_its_own_queue_and_the_events_topic(
+    modules: dict[str, Module], service: str
+) -> None:
+    iam, messaging = modules["iam"], modules["messaging"]
+    queue_keys = iam.locals[f"{service}_queue_keys"]
+    topic_keys = iam.locals[f"{service}_topic_keys"]
+    scope = module_scope(messaging, DEFAULT_PREFIX)
+    queues = expand(messaging, "aws_sqs_queue", "main", scope)
+    topics = expand(messaging, "aws_sns_topic", "this", scope)
+    spec = resource_spec()
+    assert [queues[key]["name"] for key in queue_keys] == [own_queue(spec, service)]
+    assert [topics[key]["name"] for key in topic_keys] == [spec.events_topic.name]
+
+
+def test_provider_secrets_reach_only_the_services_that_need_them(
+    root: Module, modules: dict[str, Module]
+) -> None:
+    execution = modules["iam"].locals["execution_secrets"]
+    assert execution == {service: f"${{local.{service}_secrets}}" for service in SERVICES}
+    assert root.modules["secrets"]["readers"] == "${module.iam.secret_readers}"
+    # The settings each service gets its keys as name the same secrets its execution role reads.
+    provider_keys = root.locals["provider_keys"]
+    for service in SERVICES:
+        injected = {key["secret"] for key in provider_keys[service].values()}
+        assert injected == set(EXPECTED_SECRETS[service]), service
+    assert "if key.enabled" in root.locals["secrets"]
+    policy = modules["secrets"].data[("aws_iam_policy_document", "provider")]["statement"][0]
+    assert policy["effect"] == "Deny"
+    assert policy["condition"][0]["test"] == "ArnNotEquals"
+    assert policy["condition"][0]["values"] == "${var.readers[each.key]}"
+
+
+# --- compute and observability -------------------------------------------------------------
+
+
+def test_stop_timeout_leaves_room_for_the_consumer_drain(
+    root: Module, modules: dict[str, Module]
+) -> None:
+    compute = modules["compute"]
+    default = root.variables["stop_timeout_seconds"]["default"]
+    assert default == compute.variables["stop_timeout_seconds"]["default"] == 120
+    assert ConsumerSettings().drain_timeout_s < default
+    containers = compute.locals["containers"]
+    assert "stopTimeout = var.stop_timeout_seconds" in containers
+    assert root.modules["compute"]["stop_timeout_seconds"] == "${var.stop_timeout_seconds}"
+    (validation,) = compute.variables["stop_timeout_seconds"]["validation"]
+    assert "var.stop_timeout_seconds <= 120" in validation["condition"]
+
+
+def test_ingest_sits_behind_a_load_balancer_checking_healthz(modules: dict[str, Module]) -> None:
+    compute = modules["compute"]
+    group = compute.resource("aws_lb_target_group", "ingest")
+    assert group["health_check"][0]["path"] == "/healthz"
+    assert group["port"] == "${var.container_port}"
+    listener = compute.resource("aws_lb_listener", "https")
+    assert (listener["protocol"], listener["port"]) == ("HTTPS", 443)
+    service = compute.resource("aws_ecs_service", "service")
+    assert service["dynamic"][0]["load_balancer"]["for_each"] == (
+        '${each.key == "ingest" ? [1] : []}'
+    )
+
+
+def test_workers_scale_on_backlog_per_running_task(
+    root: Module, modules: dict[str, Module]
+) -> None:
+    compute = modules["compute"]
+    policy = compute.resource("aws_appautoscaling_policy", "backlog_per_task")
+    config = policy["target_tracking_scaling_policy_configuration"][0]
+    metrics = {m["id"]: m for m in config["customized_metric_specification"][0]["metrics"]}
+    visible = metrics["visible"]["metric_stat"][0]["metric"][0]
+    tasks = metrics["tasks"]["metric_stat"][0]["metric"][0]
+    assert (visible["namespace"], visible["metric_name"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert visible["dimensions"] == [{"name": "QueueName", "value": "${each.value}"}]
+    assert tasks["metric_name"] == "RunningTaskCount"
+    returned = [m for m in metrics.values() if m["return_data"]]
+    assert [m["expression"] for m in returned] == ["visible / tasks"]
+    assert root.modules["compute"]["worker_queues"] == {
+        "scripter": '${module.messaging.queue_names["scripter"]}',
+        "renderer": '${module.messaging.queue_names["renderer"]}',
+    }
+
+
+def test_every_queue_has_dlq_depth_and_message_age_alarms(
+    root: Module, modules: dict[str, Module]
+) -> None:
+    observability = modules["observability"]
+    dlq = observability.resource("aws_cloudwatch_metric_alarm", "dlq_not_empty")
+    assert (dlq["metric_name"], dlq["threshold"], dlq["comparison_operator"]) == (
+        "ApproximateNumberOfMessagesVisible",
+        0,
+        "GreaterThanThreshold",
+    )
+    assert dlq["dimensions"] == {"QueueName": "${each.value.dlq_name}"}
+    age = observability.resource("aws_cloudwatch_metric_alarm", "oldest_message_age")
+    assert age["metric_name"] == "ApproximateAgeOfOldestMessage"
+    assert age["dimensions"] == {"QueueName": "${each.value.name}"}
+    for alarm in (dlq, age):
+        assert alarm["for_each"] == "${var.queues}"
+        assert alarm["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"]
+    queues = root.modules["observability"]["queues"]
+    assert "module.messaging.queue_names" in queues and "module.messaging.dlq_names" in queues
+
+
+def test_task_commands_are_the_installed_entry_points(
+    root: Module, modules: dict[str, Module]
+) -> None:
+    for service in SERVICES:
+        with (REPO / "services" / service / "pyproject.toml").open("rb") as handle:
+            scripts = tomllib.load(handle)["project"]["scripts"]
+        assert root.locals["entrypoints"][service] in scripts, service
+    assert root.modules["compute"]["entrypoints"] == "${local.entrypoints}"
+    assert "command = [var.entrypoints[service]]" in modules["compute"].locals["containers"]
+
+
+# --- checkov -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckovReport:
+    check_type: str
+    summary: dict[str, Any]
+    failed: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def checkov() -> dict[str, CheckovReport]:
+    """One checkov run over terraform/ and the Dockerfiles (~20 s), shared by the tests below."""
+    if not CHECKOV.is_file():
+        subprocess.run(
+            ["bash", str(REPO / "scripts" / "install-checkov.sh")],
+            check=True,
+            timeout=600,
+            env={**os.environ, "OMNIGEN_CHECKOV_VENV": str(CHECKOV_VENV)},
+        )
+    result = subprocess.run(
+        [str(CHECKOV), "--config-file", str(REPO / ".checkov.yaml"), "--output", "json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.stdout.strip(), f"checkov printed nothing:\n{result.stderr[-3000:]}"
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    return {
+        report["check_type"]: CheckovReport(
+            report["check_type"],
+            report["summary"],
+            report["results"]["failed_checks"],
+            report["results"]["skipped_checks"],
+        )
+        for report in reports
+    }
+
+
+def test_checkov_scans_terraform_and_the_dockerfiles(checkov: dict[str, CheckovReport]) -> None:
+    assert set(checkov) == {"terraform", "dockerfile"}
+    assert checkov["terraform"].summary["resource_count"] >= 50
+    assert checkov["dockerfile"].summary["resource_count"] == len(SERVICES)
+    for report in checkov.values():
+        assert report.summary["parsing_errors"] == 0
+        assert report.summary["passed"] > 0
+
+
+def test_checkov_leaves_no_failed_check(checkov: dict[str, CheckovReport]) -> None:
+    failures = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
+        for report in checkov.values()
+        for c in report.failed
+    ]
+    assert failures == []
+
+
+def test_every_checkov_skip_carries_its_reason_inline(checkov: dict[str, CheckovReport]) -> None:
+    for report in checkov.values():
+        for check in report.skipped:
+            reason = check["check_result"].get("suppress_comment") or ""
+            assert len(reason.split()) >= 4, f"{check['check_id']} {check['resource']}: {reason!r}"
+    # And every skip comment in the tree names a check and gives a reason.
+    for path in _skip_comment_files():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if "checkov:skip" in line:
+                assert re.search(r"#checkov:skip=CKV2?_[A-Z]+_\d+:\S.{20,}", line), (path, line)
+
+
+def _skip_comment_files() -> Iterator[Path]:
+    yield from tf_files()
+    for service in SERVICES:
+        yield REPO / "services" / service / "Dockerfile"
