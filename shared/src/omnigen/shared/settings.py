@@ -52,12 +52,15 @@ class WorkerSettings(BaseSettings):
     retry_base_s: int = Field(default=2, ge=0)
     retry_max_s: int = Field(default=300, ge=0)
     events_topic_arn: str | None = Field(default=None, description="skip the lookup by name")
+    visibility_timeout_s: int | None = Field(
+        default=None, ge=1, le=43200, description="default: the queue's own (resource spec)"
+    )
 
     def consumer_settings(self, queue: Queue) -> ConsumerSettings:
         return ConsumerSettings(
             max_concurrency=self.concurrency,
             wait_time_s=self.wait_time_s,
-            visibility_timeout_s=queue.visibility_timeout_s,
+            visibility_timeout_s=self.visibility_timeout_s or queue.visibility_timeout_s,
             retry_base_s=self.retry_base_s,
             retry_max_s=self.retry_max_s,
             drain_timeout_s=self.drain_timeout_s,

@@ -17,10 +17,18 @@ PART_SIZE: Final = 8 * 1024 * 1024
 
 
 class S3AssetStore:
-    def __init__(self, client: S3Client, bucket: str, *, part_size: int = PART_SIZE) -> None:
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        *,
+        part_size: int = PART_SIZE,
+        multipart_threshold: int = MULTIPART_THRESHOLD,
+    ) -> None:
         self._client = client
         self._bucket = bucket
         self._part_size = part_size
+        self._threshold = max(multipart_threshold, part_size)
 
     @property
     def bucket(self) -> str:
@@ -33,7 +41,7 @@ class S3AssetStore:
 
     async def put_file(self, key: str, path: Path, content_type: str) -> None:
         size = (await asyncio.to_thread(path.stat)).st_size
-        if size < max(MULTIPART_THRESHOLD, self._part_size):
+        if size < self._threshold:
             await self.put_bytes(key, await asyncio.to_thread(path.read_bytes), content_type)
             return
         upload = await self._client.create_multipart_upload(
@@ -70,7 +78,7 @@ class S3AssetStore:
         response = await self._client.get_object(Bucket=self._bucket, Key=key)
         async with response["Body"] as body:
             with path.open("wb") as handle:
-                async for chunk in body.content.iter_chunked(1024 * 1024):
+                while chunk := await body.read(1024 * 1024):
                     await asyncio.to_thread(handle.write, chunk)
 
     async def exists(self, key: str) -> bool:
