@@ -429,6 +429,8 @@ QUEUE_ACTIONS = {
     "sqs:GetQueueAttributes",
     "sqs:GetQueueUrl",
 }
+# Workers only read and update jobs (tests/deploy/test_iam.py derives this from their code).
+WORKER_TABLE_ACTIONS = {"dynamodb:GetItem", "dynamodb:UpdateItem"}
 EXPECTED_ACTIONS: dict[str, dict[str, set[str]]] = {
     "ingest": {
         # DescribeTable, GetTopicAttributes and ListBucket (HeadBucket) also answer /readyz.
@@ -440,13 +442,13 @@ EXPECTED_ACTIONS: dict[str, dict[str, set[str]]] = {
         "kms": {"kms:Decrypt", "kms:GenerateDataKey"},
     },
     "scripter": {
-        "dynamodb": TABLE_ACTIONS,
+        "dynamodb": WORKER_TABLE_ACTIONS,
         "sqs": QUEUE_ACTIONS,
         "sns": {"sns:Publish"},
         "kms": {"kms:Decrypt", "kms:GenerateDataKey"},
     },
     "renderer": {
-        "dynamodb": TABLE_ACTIONS,
+        "dynamodb": WORKER_TABLE_ACTIONS,
         "sqs": QUEUE_ACTIONS,
         "sns": {"sns:Publish"},
         "s3_objects": {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"},

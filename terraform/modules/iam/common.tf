@@ -9,7 +9,6 @@ locals {
 
   user_jobs_index_arn = "${var.table_arn}/index/UserJobsIndex"
   job_assets_arn      = "${var.bucket_arn}/jobs/*" # ports.job_prefix: jobs/<job_id>/
-  job_assets_prefix   = "jobs/*"
 
   # Data keys are usable only through the AWS services that hold the data.
   data_key_via_services = [for service in ["dynamodb", "s3", "sqs", "sns"] :

@@ -2,11 +2,10 @@
 # job, publishes job.completed / job.failed. Every AWS action its code calls, and nothing else:
 locals {
   renderer_actions = {
-    # JobRepository: get, stage updates with progress metadata, mark complete / failed.
+    # JobRepository: get_job, and conditional updates (stage with progress metadata, lease,
+    # published, mark complete / failed). It never creates or lists jobs: no PutItem, Query, index.
     dynamodb = [
       "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:Query",
       "dynamodb:UpdateItem",
     ]
     # SQS consumer runtime on the renderer queue (the Delete/ChangeVisibility actions also
@@ -23,7 +22,9 @@ locals {
     # AssetStore: scene clips, last frames, audio, video and poster. PutObject covers the
     # multipart calls (Create/UploadPart/Complete); GetObject covers HEAD (resuming a job).
     s3_objects = ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
-    s3_bucket  = ["s3:ListBucket"]
+    # S3 answers that HEAD with 404 for a missing key (AssetStore.exists) only to a caller
+    # that may list the bucket; without it the answer is 403 and the resume check fails.
+    s3_bucket = ["s3:ListBucket"]
     # Data keys behind the table, bucket, queue and topic.
     kms = ["kms:Decrypt", "kms:GenerateDataKey"]
   }
@@ -36,7 +37,7 @@ data "aws_iam_policy_document" "renderer_task" {
   statement {
     sid       = "JobsTable"
     actions   = local.renderer_actions.dynamodb
-    resources = [var.table_arn, local.user_jobs_index_arn]
+    resources = [var.table_arn]
   }
 
   statement {
@@ -60,12 +61,7 @@ data "aws_iam_policy_document" "renderer_task" {
   statement {
     sid       = "ListJobAssets"
     actions   = local.renderer_actions.s3_bucket
-    resources = [var.bucket_arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = [local.job_assets_prefix]
-    }
+    resources = [var.bucket_arn] # no s3:prefix condition: a HEAD of an object sends none
   }
 
   statement {

@@ -2,11 +2,10 @@
 # Every AWS action its code calls, and nothing else:
 locals {
   scripter_actions = {
-    # JobRepository: get, stage updates, embed_script, mark_job_failed.
+    # JobRepository: get_job, and conditional updates (stage, lease, embed_script, published,
+    # mark_job_failed). It never creates or lists jobs, so no PutItem, Query or index.
     dynamodb = [
       "dynamodb:GetItem",
-      "dynamodb:PutItem",
-      "dynamodb:Query",
       "dynamodb:UpdateItem",
     ]
     # SQS consumer runtime on the scripter queue (the Delete/ChangeVisibility actions also
@@ -32,7 +31,7 @@ data "aws_iam_policy_document" "scripter_task" {
   statement {
     sid       = "JobsTable"
     actions   = local.scripter_actions.dynamodb
-    resources = [var.table_arn, local.user_jobs_index_arn]
+    resources = [var.table_arn]
   }
 
   statement {

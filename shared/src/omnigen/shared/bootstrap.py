@@ -195,17 +195,6 @@ async def _ensure_bucket(aws: AwsClients, bucket: str, region: str) -> None:
             raise
 
 
-async def find_topic_arn(aws: AwsClients, name: str) -> str:
-    """The ARN of an existing topic, by name (services never create resources)."""
-    sns = await aws.sns()
-    paginator = sns.get_paginator("list_topics")
-    async for page in paginator.paginate():
-        for topic in page.get("Topics", []):
-            if topic["TopicArn"].rsplit(":", 1)[-1] == name:
-                return topic["TopicArn"]
-    raise LookupError(f"SNS topic {name!r} does not exist; run omnigen-bootstrap first")
-
-
 async def _main(settings: AwsSettings) -> AppliedResources:
     async with AwsClients(settings) as aws:
         return await apply_spec(aws, settings.resources)

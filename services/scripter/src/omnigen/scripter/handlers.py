@@ -49,8 +49,11 @@ async def handle_job_accepted(event: JobAccepted, ctx: MessageContext, deps: Scr
             return
         try:
             await _write_script(deps, job, event.trace_id)
-        finally:
+        except BaseException:
+            # Hand the job to whichever message retries it; on success the lease simply
+            # lapses with the step (later deliveries see the job has moved on).
             await deps.jobs.release_lease(job.job_id, LEASE_STEP, ctx.message_id)
+            raise
     except JobStopped as stopped:
         log.info("job_stopped", reason=str(stopped))
 

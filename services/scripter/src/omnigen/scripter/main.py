@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import socket
+from typing import Any
 
 from omnigen.scripter.handlers import ScripterDeps, handle_job_accepted
 from omnigen.scripter.settings import WriterSettings
 from omnigen.scripter.writers import build_writer
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
-from omnigen.shared.adapters.sns import SnsEventPublisher
-from omnigen.shared.bootstrap import find_topic_arn
+from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
 from omnigen.shared.domain.events import EventType
 from omnigen.shared.logging import configure_logging
-from omnigen.shared.runtime.consumer import Consumer
+from omnigen.shared.runtime.consumer import Consumer, MessageContext
 from omnigen.shared.runtime.service import run_until_signalled
 from omnigen.shared.settings import AwsSettings, LogSettings, WorkerSettings
 from omnigen.shared.workflow import failure_hooks
@@ -29,7 +28,9 @@ async def serve(
     writer = build_writer(writer_settings)
     async with AwsClients(aws_settings) as aws:
         jobs = DynamoJobRepository(await aws.dynamodb(), spec.table)
-        topic_arn = worker.events_topic_arn or await find_topic_arn(aws, spec.events_topic.name)
+        topic_arn = worker.events_topic_arn or await find_topic_arn(
+            await aws.sns(), spec.events_topic.name
+        )
         publisher = SnsEventPublisher(await aws.sns(), topic_arn)
         deps = ScripterDeps(
             jobs=jobs,
@@ -45,12 +46,12 @@ async def serve(
             on_poison=on_poison,
             on_failure=on_failure,
         )
-        consumer.register(EventType.JOB_ACCEPTED, functools.partial(_handle, deps=deps))
+
+        async def handle(event: Any, ctx: MessageContext) -> None:
+            await handle_job_accepted(event, ctx, deps)
+
+        consumer.register(EventType.JOB_ACCEPTED, handle)
         await run_until_signalled([consumer], on_stop=writer.aclose)
-
-
-async def _handle(event: object, ctx: object, *, deps: ScripterDeps) -> None:
-    await handle_job_accepted(event, ctx, deps)  # type: ignore[arg-type]
 
 
 def main() -> None:

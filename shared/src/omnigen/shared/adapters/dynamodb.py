@@ -157,7 +157,9 @@ class DynamoJobRepository:
             query["ExpressionAttributeValues"][":status"] = {"S": status.value}
         jobs: list[Job] = []
         while True:
-            page_args = dict(query, Limit=limit - len(jobs) if status is None else limit)
+            # Unfiltered, a page is exactly what is missing; filtered, read wider pages so a
+            # user with few matches among many jobs does not cost one query per `limit` items.
+            page_args = dict(query, Limit=limit - len(jobs) if status is None else 100)
             if start_key:
                 page_args["ExclusiveStartKey"] = start_key
             response = await self._client.query(**page_args)

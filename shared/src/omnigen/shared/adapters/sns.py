@@ -37,3 +37,13 @@ class SnsEventPublisher:
             message_id=response["MessageId"],
         )
         return response["MessageId"]
+
+
+async def find_topic_arn(client: SNSClient, name: str) -> str:
+    """The ARN of an existing topic, by name (services never create resources)."""
+    paginator = client.get_paginator("list_topics")
+    async for page in paginator.paginate():
+        for topic in page.get("Topics", []):
+            if topic["TopicArn"].rsplit(":", 1)[-1] == name:
+                return topic["TopicArn"]
+    raise LookupError(f"SNS topic {name!r} does not exist; run omnigen-bootstrap first")

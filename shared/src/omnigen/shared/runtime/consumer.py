@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -101,12 +102,15 @@ class Consumer:
         self._slot_freed = asyncio.Event()
         self._queue_url = ""
         self._max_receive = self.settings.max_receive_count or 0
+        self._stop_requested_at = 0.0
         self.stats = _Stats()
 
     def register(self, event_type: str, handler: Handler) -> None:
         self._handlers[str(event_type)] = handler
 
     def stop(self) -> None:
+        if not self._stopping.is_set():
+            self._stop_requested_at = time.monotonic()
         self._stopping.set()
 
     @property
@@ -179,23 +183,18 @@ class Consumer:
         return 0 if self.stopping else self.settings.max_concurrency - len(self._running)
 
     async def _receive(self, count: int) -> list[Any]:
-        receive = asyncio.ensure_future(
-            self.sqs.receive_message(
-                QueueUrl=self._queue_url,
-                MaxNumberOfMessages=count,
-                WaitTimeSeconds=self.settings.wait_time_s,
-                VisibilityTimeout=self.settings.visibility_timeout_s,
-                MessageSystemAttributeNames=["ApproximateReceiveCount"],
-                MessageAttributeNames=["All"],
-            )
+        """One long poll. If asked to stop meanwhile, the poll is not abandoned: the server
+        could still hand it messages (hidden for a whole visibility timeout); it is awaited
+        (at most `wait_time_s`) and the caller releases whatever it brought."""
+        response = await self.sqs.receive_message(
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=count,
+            WaitTimeSeconds=self.settings.wait_time_s,
+            VisibilityTimeout=self.settings.visibility_timeout_s,
+            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageAttributeNames=["All"],
         )
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        await asyncio.wait({receive, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if not receive.done():
-            receive.cancel()
-            return []
-        return list(receive.result().get("Messages", []))
+        return list(response.get("Messages", []))
 
     def _context(self, message: dict[str, Any]) -> MessageContext:
         self.stats.received += 1
@@ -358,7 +357,9 @@ class Consumer:
             return
         log.info("consumer_draining", in_flight=len(self._running))
         tasks = set(self._running)
-        _done, pending = await asyncio.wait(tasks, timeout=self.settings.drain_timeout_s)
+        # The deadline runs from the stop request, so the last poll does not extend it.
+        deadline = self._stop_requested_at + self.settings.drain_timeout_s
+        _done, pending = await asyncio.wait(tasks, timeout=max(deadline - time.monotonic(), 0.1))
         for task in pending:
             context = self._running.get(task)
             task.cancel()

@@ -1,0 +1,27 @@
+"""The FastAPI app factory: routes, error shape, body limit, trace ids; no I/O of its own."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from omnigen.ingest.api import health, routes
+from omnigen.ingest.api.body_limit import BodyLimitMiddleware
+from omnigen.ingest.api.errors import install_error_handlers
+from omnigen.ingest.api.middleware import TraceMiddleware
+from omnigen.ingest.context import IngestContext
+
+
+def create_app(context: IngestContext) -> FastAPI:
+    """An app over an already built context (adapters, verifier, limiter)."""
+    app = FastAPI(
+        title="omnigen ingest",
+        version="1.0.0",
+        description="Submit prompt-to-video jobs, follow their progress, download the result.",
+    )
+    app.state.ingest = context
+    app.include_router(routes.router)
+    app.include_router(health.router)
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=context.settings.max_body_bytes)
+    app.add_middleware(TraceMiddleware)
+    return app

@@ -1,0 +1,117 @@
+"""One error shape for every 4xx and 5xx: `{"error": {"code", "message", "field"}}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger()
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable, machine-readable")
+    message: str = Field(description="what went wrong, for a person")
+    field: str | None = Field(default=None, description="the offending field or header, if any")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class ApiError(Exception):
+    """Raised by routes and dependencies; rendered as the error shape with `status`."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = headers
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, field=field))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def api_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+
+    async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = list(exc.errors())
+        field = _field_of(errors[0]) if errors else None
+        message = "; ".join(f"{_field_of(e) or 'body'}: {_message_of(e)}" for e in errors)
+        return error_response(422, "validation_error", message or "invalid request", field)
+
+    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code < 500 else "internal")
+        headers = dict(exc.headers) if exc.headers else None
+        field = "body" if exc.status_code == 400 else None  # FastAPI could not parse the body
+        return error_response(exc.status_code, code, str(exc.detail), field, headers)
+
+    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.error("request_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        return error_response(500, "internal", "internal error; the request can be retried")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _field_of(error: Any) -> str | None:
+    """`("body", "options", "style")` -> "options.style"; headers keep their HTTP spelling."""
+    location = [str(part) for part in error.get("loc", ())]
+    if not location:
+        return None
+    where, path = location[0], location[1:]
+    if where == "header" and path:
+        return "-".join(word.capitalize() for word in path[0].split("-"))
+    if where == "body" and (not path or path[0].isdigit()):
+        return "body"  # the body as a whole (e.g. not JSON; position given as a number)
+    return ".".join(path) or where
+
+
+def _message_of(error: Any) -> str:
+    message = str(error.get("msg", "invalid value"))
+    if error.get("type") == "json_invalid":
+        return "request body is not valid JSON"
+    return message

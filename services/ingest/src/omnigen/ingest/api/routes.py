@@ -1,0 +1,225 @@
+"""/v1/jobs: submit, read, list, stream, download and cancel or delete a user's jobs."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import RedirectResponse, StreamingResponse
+
+from omnigen.ingest.api.deps import Context, UserId
+from omnigen.ingest.api.errors import ApiError, ErrorBody
+from omnigen.ingest.api.schemas import (
+    JobDetail,
+    JobList,
+    JobSubmitted,
+    SubmitJob,
+    links,
+    summary,
+    timestamp,
+)
+from omnigen.ingest.context import IngestContext
+from omnigen.ingest.handlers import NotAnnounced, cancel_or_delete, submit_job
+from omnigen.ingest.limits import count_running_jobs
+from omnigen.ingest.sse import StreamTimings, job_events
+from omnigen.shared.adapters.dynamodb import job_id_for_key
+from omnigen.shared.domain.errors import IdempotencyConflict, InvalidCursor, JobNotFound
+from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.stages import JobStatus
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+JOB_ID_PATTERN: Final = r"^[0-9a-f]{32}$"
+JobId = Annotated[str, Path(pattern=JOB_ID_PATTERN, description="the id POST returned")]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="retries with the same key and body return the same job",
+    ),
+]
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorBody} for status in (401, 422, 429, *statuses)}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobSubmitted,
+    responses=_errors(409, 413, 503),
+    summary="Submit a video job",
+)
+async def submit(
+    body: SubmitJob,
+    ctx: Context,
+    user_id: UserId,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> JobSubmitted:
+    await _check_running_jobs(ctx, user_id, idempotency_key)
+    try:
+        submission = await submit_job(
+            ctx.ports,
+            user_id=user_id,
+            request=body.to_request(),
+            idempotency_key=idempotency_key,
+            trace_id=request.state.trace_id,
+        )
+    except IdempotencyConflict as exc:
+        raise ApiError(409, "idempotency_conflict", str(exc), field="Idempotency-Key") from None
+    except NotAnnounced as exc:
+        raise ApiError(
+            503,
+            "not_queued",
+            f"{exc}; retry with the same Idempotency-Key",
+            headers={"Retry-After": "2"},
+        ) from None
+    job = submission.job
+    job_links = links(_base(ctx), job.job_id)
+    response.headers["Location"] = job_links.self
+    if not submission.created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return JobSubmitted(job_id=job.job_id, status=job.status, stage=job.stage, links=job_links)
+
+
+@router.get("", response_model=JobList, responses=_errors(400), summary="List my jobs")
+async def list_jobs(
+    ctx: Context,
+    user_id: UserId,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=2048)] = None,
+    status: JobStatus | None = None,
+) -> JobList:
+    try:
+        page = await ctx.ports.repository.get_jobs_by_user(
+            user_id, limit=limit, cursor=cursor, status=status
+        )
+    except InvalidCursor as exc:
+        raise ApiError(400, "invalid_cursor", str(exc), field="cursor") from None
+    return JobList(
+        jobs=[summary(job, _base(ctx)) for job in page.jobs], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{job_id}", response_model=JobDetail, responses=_errors(404), summary="One job")
+async def get_job(job_id: JobId, ctx: Context, user_id: UserId) -> JobDetail:
+    job = await _owned_job(ctx, job_id, user_id)
+    detail = JobDetail(
+        **summary(job, _base(ctx)).model_dump(), options=job.options, scenes=job.scenes
+    )
+    if job.status is JobStatus.COMPLETED and job.video_key:
+        expiry = ctx.settings.video_url_expiry_s
+        detail.video_url = await ctx.ports.assets.presigned_url(job.video_key, expiry)
+        detail.video_url_expires_at = timestamp(time.time() + expiry)
+    return detail
+
+
+@router.get(
+    "/{job_id}/events",
+    responses={200: {"content": {"text/event-stream": {}}}, **_errors(404)},
+    response_class=StreamingResponse,
+    summary="Progress as Server-Sent Events",
+)
+async def job_event_stream(job_id: JobId, ctx: Context, user_id: UserId) -> StreamingResponse:
+    await _owned_job(ctx, job_id, user_id)
+    settings = ctx.settings
+    timings = StreamTimings(
+        poll_s=settings.sse_poll_interval_s,
+        heartbeat_s=settings.sse_heartbeat_s,
+        max_duration_s=settings.sse_max_duration_s,
+    )
+
+    async def load() -> Job:
+        return await ctx.ports.repository.get_job(job_id)
+
+    return StreamingResponse(
+        job_events(load, timings, ctx.stopping),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get(
+    "/{job_id}/video",
+    status_code=307,
+    response_class=RedirectResponse,
+    responses={307: {"description": "to a short-lived presigned URL"}, **_errors(404, 409)},
+    summary="Download the video",
+)
+async def video(job_id: JobId, ctx: Context, user_id: UserId) -> RedirectResponse:
+    job = await _owned_job(ctx, job_id, user_id)
+    if job.status is not JobStatus.COMPLETED or not job.video_key:
+        reason = f": {job.error_message}" if job.error_message else ""
+        raise ApiError(
+            409, "video_not_ready", f"the job is {job.status.value} ({job.stage}){reason}"
+        )
+    url = await ctx.ports.assets.presigned_url(job.video_key, ctx.settings.video_url_expiry_s)
+    return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+
+
+@router.delete(
+    "/{job_id}",
+    status_code=204,
+    responses={
+        202: {"model": JobDetail, "description": "was running: cancelled"},
+        204: {"description": "was finished: deleted with its assets"},
+        **_errors(404),
+    },
+    summary="Cancel a running job, or delete a finished one",
+)
+async def delete_job(job_id: JobId, ctx: Context, user_id: UserId) -> Response:
+    job = await _owned_job(ctx, job_id, user_id)
+    removal = await cancel_or_delete(ctx.ports, job)
+    if not removal.cancelled:
+        return Response(status_code=204)
+    body = JobDetail(
+        **summary(removal.job, _base(ctx)).model_dump(),
+        options=removal.job.options,
+        scenes=removal.job.scenes,
+    )
+    return Response(body.model_dump_json(), status_code=202, media_type="application/json")
+
+
+async def _owned_job(ctx: IngestContext, job_id: str, user_id: str) -> Job:
+    """The job if it exists and is the user's; otherwise 404 (another user's job is not found)."""
+    try:
+        job = await ctx.ports.repository.get_job(job_id)
+    except JobNotFound:
+        job = None
+    if job is None or job.user_id != user_id:
+        raise ApiError(404, "not_found", f"job {job_id} not found", field="job_id")
+    return job
+
+
+async def _check_running_jobs(ctx: IngestContext, user_id: str, key: str | None) -> None:
+    """429 when the user has too many unfinished jobs, unless this is a retry of one of them."""
+    cap = ctx.settings.max_running_jobs
+    running = await count_running_jobs(
+        ctx.ports.repository, user_id, stop_at=cap, window_s=ctx.settings.running_jobs_window_s
+    )
+    if running < cap:
+        return
+    if key is not None:
+        try:
+            await ctx.ports.repository.get_job(job_id_for_key(user_id, key))
+        except JobNotFound:
+            pass
+        else:
+            return  # the retry gets its existing job back (or a 409) from submit_job
+    raise ApiError(
+        429,
+        "too_many_running_jobs",
+        f"{running} jobs are still running; at most {cap} may run at once",
+        headers={"Retry-After": str(ctx.settings.running_jobs_retry_after_s)},
+    )
+
+
+def _base(ctx: IngestContext) -> str:
+    return (ctx.settings.public_base_url or "").rstrip("/")

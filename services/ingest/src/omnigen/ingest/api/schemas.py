@@ -1,0 +1,112 @@
+"""The HTTP API's request and response bodies (what the OpenAPI document shows)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from omnigen.shared.domain.jobs import AspectRatio, Job, JobOptions, JobRequest
+from omnigen.shared.domain.scripts import Scene
+from omnigen.shared.domain.stages import JobStatus
+
+Text50 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000)]
+
+
+class SubmitJob(BaseModel):
+    """POST /v1/jobs: the prompt, the length and shape, and optional creative direction."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: Prompt = Field(description="what the video is about (10-2000 characters)")
+    duration: int = Field(ge=10, le=60, description="seconds (10-60)")
+    aspect_ratio: AspectRatio = Field(default=AspectRatio.LANDSCAPE)
+    style: Text100 | None = Field(default=None, description="visual style")
+    tone: Text100 | None = None
+    tempo: Text50 | None = None
+    platform: Text50 | None = Field(default=None, description="e.g. tiktok, youtube")
+    audience: Text200 | None = None
+    goal: Text200 | None = None
+    call_to_action: Text200 | None = None
+    voice: Text50 | None = Field(default=None, description="narration voice")
+
+    def to_request(self) -> JobRequest:
+        options = self.model_dump(exclude={"prompt", "duration", "aspect_ratio"})
+        return JobRequest(
+            prompt=self.prompt,
+            duration=self.duration,
+            aspect_ratio=self.aspect_ratio,
+            options=JobOptions(**options),
+        )
+
+
+class JobLinks(BaseModel):
+    self: str
+    events: str
+    video: str
+
+
+class JobSubmitted(BaseModel):
+    job_id: str
+    status: JobStatus
+    stage: str
+    links: JobLinks
+
+
+class JobSummary(BaseModel):
+    job_id: str
+    status: JobStatus
+    stage: str
+    progress: int = Field(ge=0, le=100, description="percent")
+    prompt: str
+    duration: int
+    aspect_ratio: AspectRatio
+    title: str | None = None
+    error_message: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None
+    links: JobLinks
+
+
+class JobDetail(JobSummary):
+    options: JobOptions
+    scenes: list[Scene] | None = None
+    video_url: str | None = Field(default=None, description="presigned; short-lived")
+    video_url_expires_at: datetime | None = None
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+    next_cursor: str | None = Field(default=None, description="pass as `cursor` for more")
+
+
+def timestamp(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+
+
+def links(base: str, job_id: str) -> JobLinks:
+    root = f"{base}/v1/jobs/{job_id}"
+    return JobLinks(self=root, events=f"{root}/events", video=f"{root}/video")
+
+
+def summary(job: Job, base: str) -> JobSummary:
+    return JobSummary(
+        job_id=job.job_id,
+        status=job.status,
+        stage=job.stage,
+        progress=job.progress,
+        prompt=job.prompt,
+        duration=job.duration,
+        aspect_ratio=job.aspect_ratio,
+        title=job.title,
+        error_message=job.error_message,
+        created_at=datetime.fromtimestamp(job.created_at, UTC),
+        updated_at=datetime.fromtimestamp(job.updated_at, UTC),
+        completed_at=timestamp(job.completed_at),
+        links=links(base, job.job_id),
+    )

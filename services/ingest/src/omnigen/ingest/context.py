@@ -1,0 +1,59 @@
+"""Everything a request or an upstream message needs, built once per process from settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+
+from omnigen.ingest.auth import TokenVerifier, build_verifier
+from omnigen.ingest.handlers import IngestPorts
+from omnigen.ingest.limits import RateLimiter
+from omnigen.ingest.readiness import ReadinessProbe
+from omnigen.ingest.settings import IngestSettings
+from omnigen.shared.adapters.aws import AwsClients
+from omnigen.shared.adapters.dynamodb import DynamoJobRepository
+from omnigen.shared.adapters.s3 import S3AssetStore
+from omnigen.shared.adapters.sns import SnsEventPublisher
+
+
+@dataclass
+class IngestContext:
+    settings: IngestSettings
+    ports: IngestPorts
+    verifier: TokenVerifier
+    limiter: RateLimiter
+    readiness: ReadinessProbe
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set on SIGTERM: end streams
+
+
+@asynccontextmanager
+async def open_context(
+    aws: AwsClients, settings: IngestSettings, *, events_topic_arn: str
+) -> AsyncIterator[IngestContext]:
+    """Adapters over the shared AWS clients, plus the HTTP client that fetches signing keys."""
+    spec = settings.resources
+    async with httpx.AsyncClient(timeout=settings.auth_jwks_timeout_s) as http:
+        ports = IngestPorts(
+            repository=DynamoJobRepository(await aws.dynamodb(), spec.table),
+            publisher=SnsEventPublisher(await aws.sns(), events_topic_arn),
+            assets=S3AssetStore(await aws.s3(), spec.bucket.name),
+        )
+        yield IngestContext(
+            settings=settings,
+            ports=ports,
+            verifier=build_verifier(settings, http),
+            limiter=RateLimiter(
+                per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
+            ),
+            readiness=ReadinessProbe(
+                aws,
+                table=spec.table.name,
+                topic_arn=events_topic_arn,
+                bucket=spec.bucket.name,
+                timeout_s=settings.readiness_timeout_s,
+            ),
+        )

@@ -1,0 +1,62 @@
+"""Ingest's configuration: where AWS is (inherited) plus HTTP, auth and limits (`OMNIGEN_*`)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from omnigen.shared.settings import AwsSettings
+
+
+class IngestSettings(AwsSettings):
+    """Auth must be configured: RS256 through a JWKS URL (production) or an HS256 secret (local)."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNIGEN_", extra="ignore")
+
+    host: str = Field(default="127.0.0.1", description="bind address; 0.0.0.0 in a container")
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_base_url: str | None = Field(
+        default=None, description="prefix for links in responses; default: relative links"
+    )
+
+    auth_jwks_url: str | None = Field(default=None, description="RS256 keys, e.g. Cognito's")
+    auth_issuer: str | None = Field(default=None, description="required `iss` claim")
+    auth_audience: str | None = Field(default=None, description="required `aud` claim")
+    auth_hs256_secret: SecretStr | None = Field(
+        default=None, description="local mode: tokens signed with this shared secret"
+    )
+    auth_leeway_s: float = Field(default=30.0, ge=0, le=300, description="clock skew allowed")
+    auth_jwks_cache_s: float = Field(default=600.0, gt=0, description="how long keys are kept")
+    auth_jwks_refresh_min_s: float = Field(
+        default=30.0, ge=0, description="least time between refetches for an unknown key id"
+    )
+    auth_jwks_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    max_body_bytes: int = Field(default=16 * 1024, ge=1024, description="413 above this")
+    rate_limit_per_minute: float = Field(default=120.0, gt=0, description="per user, sustained")
+    rate_limit_burst: int = Field(default=30, ge=1, description="per user, requests at once")
+    max_running_jobs: int = Field(default=5, ge=1, description="pending+processing per user")
+    running_jobs_window_s: float = Field(
+        default=6 * 3600.0, gt=0, description="older unfinished jobs no longer count (stuck)"
+    )
+    running_jobs_retry_after_s: int = Field(default=30, ge=1)
+
+    video_url_expiry_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    sse_poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    sse_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
+    sse_max_duration_s: float = Field(default=3600.0, gt=0, description="clients reconnect")
+    readiness_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    shutdown_timeout_s: float = Field(default=20.0, gt=0, description="HTTP drain on SIGTERM")
+
+    @model_validator(mode="after")
+    def _auth_configured(self) -> IngestSettings:
+        if self.auth_jwks_url:
+            if not (self.auth_issuer and self.auth_audience):
+                raise ValueError(
+                    "OMNIGEN_AUTH_JWKS_URL needs OMNIGEN_AUTH_ISSUER and OMNIGEN_AUTH_AUDIENCE"
+                )
+        elif self.auth_hs256_secret is None:
+            raise ValueError("set OMNIGEN_AUTH_JWKS_URL (RS256) or OMNIGEN_AUTH_HS256_SECRET")
+        elif len(self.auth_hs256_secret.get_secret_value()) < 32:
+            raise ValueError("OMNIGEN_AUTH_HS256_SECRET must be at least 32 characters")
+        return self

@@ -1,0 +1,137 @@
+"""The `omnigen-ingest` process: HTTP API and upstream consumer together; SIGTERM ends both,
+open event streams included, and the process exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from omnigen.shared.adapters.dynamodb import job_id_for_key
+from omnigen.shared.domain.errors import JobNotFound
+from omnigen.shared.domain.events import JobRequested, JobRequestedData
+from omnigen.shared.localaws.ports import free_port
+from omnigen.shared.testing.fixtures import Stack
+from omnigen.shared.testing.queues import eventually
+
+from .helpers import HS_SECRET, PROMPT, hs_token, job_body
+
+
+def entrypoint() -> list[str]:
+    """The console script the package installs, beside this interpreter (or on PATH)."""
+    beside = Path(sys.executable).with_name("omnigen-ingest")
+    found = str(beside) if beside.exists() else shutil.which("omnigen-ingest")
+    return [found] if found else [sys.executable, "-m", "omnigen.ingest.main"]
+
+
+def process_env(stack: Stack, port: int, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "OMNIGEN_ENDPOINT_URL": stack.settings.endpoint_url or "",
+        "OMNIGEN_RESOURCE_PREFIX": stack.settings.resource_prefix,
+        "OMNIGEN_AUTH_HS256_SECRET": HS_SECRET,
+        "OMNIGEN_PORT": str(port),
+        "OMNIGEN_WORKER_WAIT_TIME_S": "1",
+        "OMNIGEN_SSE_POLL_INTERVAL_S": "0.2",
+        **extra,
+    }
+
+
+@pytest.fixture
+async def ingest_process(stack_now: Stack) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *entrypoint(),
+        env=process_env(stack_now, port),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    async def healthy() -> bool:
+        try:
+            async with httpx.AsyncClient() as client:
+                return (await client.get(f"{url}/healthz")).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        await eventually(healthy, timeout=30, interval=0.2, what="ingest to answer /healthz")
+        yield process, url
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await asyncio.sleep(1.2)  # let the consumer's last long poll on the server run out
+
+
+async def test_sigterm_stops_the_api_and_the_consumer_and_exits_0(
+    stack_now: Stack, ingest_process: tuple[asyncio.subprocess.Process, str]
+) -> None:
+    process, url = ingest_process
+    headers = {"Authorization": f"Bearer {hs_token('process-user')}"}
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        submitted = await client.post("/v1/jobs", json=job_body(), headers=headers)
+        assert submitted.status_code == 202, submitted.text
+        assert (await client.get("/readyz")).status_code == 200
+
+        upstream = JobRequested.create(
+            job_id=None,
+            user_id="process-user",
+            data=JobRequestedData(request_id="up-1", request={"prompt": PROMPT, "duration": 12}),
+        )
+        await (await stack_now.requests_publisher()).publish(upstream)
+        repository = await stack_now.repository()
+
+        async def upstream_job_exists() -> bool:
+            try:
+                await repository.get_job(job_id_for_key("process-user", "up-1"))
+            except JobNotFound:
+                return False
+            return True
+
+        await eventually(upstream_job_exists, timeout=20, what="the consumer to create the job")
+
+        lines: list[str] = []
+
+        async def stream() -> None:
+            path = f"/v1/jobs/{submitted.json()['job_id']}/events"
+            async with client.stream("GET", path, headers=headers) as response:
+                async for line in response.aiter_lines():
+                    lines.append(line)
+
+        reader = asyncio.create_task(stream())
+        await eventually(lambda: "event: update" in lines, timeout=10, what="the stream")
+
+        process.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        code = await asyncio.wait_for(process.wait(), timeout=30)
+        took = time.monotonic() - began
+        await asyncio.wait_for(reader, timeout=5)
+
+    stderr = (await process.stderr.read()).decode() if process.stderr else ""
+    assert code == 0, stderr[-3000:]
+    assert took < 10, took
+    assert "event: reconnect" in lines
+    for event in ("shutdown_requested", "consumer_stopped", "ingest_stopped"):
+        assert f'"event": "{event}"' in stderr, event
+    assert HS_SECRET not in stderr
+
+
+async def test_without_auth_settings_the_process_refuses_to_start(stack_now: Stack) -> None:
+    env = process_env(stack_now, free_port())
+    del env["OMNIGEN_AUTH_HS256_SECRET"]
+    process = await asyncio.create_subprocess_exec(
+        *entrypoint(), env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 2
+    assert "OMNIGEN_AUTH_HS256_SECRET" in stderr.decode()

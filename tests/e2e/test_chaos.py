@@ -1,0 +1,207 @@
+"""Chaos against the real service processes on moto: duplicates, kill -9, poison messages,
+SIGTERM mid-render and a provider outage. Each ends with the jobs in a truthful final state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from omnigen.shared.domain.events import ScriptReady, ScriptReadyData
+from omnigen.shared.domain.jobs import JobRequest
+from omnigen.shared.localaws.ports import free_port
+from omnigen.shared.testing.e2e import (
+    api,
+    log_events,
+    running_pipeline,
+    submit,
+    wait_for_end,
+    wait_for_stage,
+)
+from omnigen.shared.testing.fixtures import Stack
+from omnigen.shared.testing.queues import eventually, receive_all, received_events, send_raw
+from omnigen.shared.testing.samples import accepted_json
+
+SLOW_RENDER = {"OMNIGEN_RENDER_SCALE": "0.5"}
+
+
+@contextlib.asynccontextmanager
+async def duplicating(stack: Stack) -> AsyncIterator[Counter[str]]:
+    """Deliver every event twice: a tap queue per worker queue, copied into the worker queue."""
+    sqs, sns = await stack.aws.sqs(), await stack.aws.sns()
+    topic = stack.applied.topic_arns[stack.spec.events_topic.name]
+    copied: Counter[str] = Counter()
+    taps: list[tuple[str, str]] = []
+    for subscription in stack.spec.subscriptions:
+        if subscription.queue not in (
+            stack.spec.scripter_queue.name,
+            stack.spec.renderer_queue.name,
+        ):
+            continue
+        tap_url = (await sqs.create_queue(QueueName=f"{subscription.queue}-tap"))["QueueUrl"]
+        tap_arn = (await sqs.get_queue_attributes(QueueUrl=tap_url, AttributeNames=["QueueArn"]))[
+            "Attributes"
+        ]["QueueArn"]
+        await sns.subscribe(
+            TopicArn=topic,
+            Protocol="sqs",
+            Endpoint=tap_arn,
+            Attributes={
+                "RawMessageDelivery": "true",
+                "FilterPolicy": json.dumps(subscription.filter_policy),
+            },
+        )
+        taps.append((tap_url, stack.queue_url(subscription.queue)))
+
+    async def copy_forever() -> None:
+        while True:
+            for tap_url, target in taps:
+                response = await sqs.receive_message(QueueUrl=tap_url, WaitTimeSeconds=0)
+                for message in response.get("Messages", []):
+                    await sqs.send_message(QueueUrl=target, MessageBody=message["Body"])
+                    await sqs.delete_message(
+                        QueueUrl=tap_url, ReceiptHandle=message["ReceiptHandle"]
+                    )
+                    copied[json.loads(message["Body"])["event_type"]] += 1
+            await asyncio.sleep(0.2)
+
+    task = asyncio.create_task(copy_forever())
+    try:
+        yield copied
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_every_message_delivered_twice_makes_one_video(
+    moto_stack: Stack, tmp_path: Path
+) -> None:
+    stack = moto_stack
+    async with (
+        duplicating(stack) as copied,
+        running_pipeline(stack, tmp_path) as pipeline,
+        api(pipeline) as client,
+    ):
+        job_id = await submit(client, duration=12)
+        job = await wait_for_end(client, job_id)
+        assert job["status"] == "completed", job.get("error_message")
+        await eventually(lambda: copied["script.ready"] >= 1, timeout=15, what="a duplicate")
+        await asyncio.sleep(4)  # let the duplicates be consumed
+    assert copied["job.accepted"] >= 1 and copied["script.ready"] >= 1
+    assert len(log_events(pipeline, "scripter", "script_embedded")) == 1
+    assert len(log_events(pipeline, "renderer", "video_completed")) == 1
+    rendered = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
+    assert rendered and set(rendered.values()) == {1}
+    outcomes = await received_events(stack, stack.spec.outcomes_queue.name, wait_s=3)
+    assert [(e.event_type.value, e.job_id) for e in outcomes] == [("job.completed", job_id)]
+
+
+async def test_kill_9_mid_render_then_restart_reuses_finished_scenes(
+    moto_stack: Stack, tmp_path: Path
+) -> None:
+    env = {**SLOW_RENDER, "OMNIGEN_WORKER_VISIBILITY_TIMEOUT_S": "6"}
+    async with running_pipeline(moto_stack, tmp_path, env=env) as pipeline, api(pipeline) as client:
+        job_id = await submit(client, duration=20)
+        await wait_for_stage(client, job_id, lambda j: j["stage"].startswith("scene_2_"))
+        await asyncio.to_thread(pipeline.kill, "renderer")
+        before = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
+        assert before[1] == 1
+        await asyncio.to_thread(pipeline.start_service, "renderer")
+        await asyncio.to_thread(pipeline.wait_ready)
+        job = await wait_for_end(client, job_id)
+    assert job["status"] == "completed", job.get("error_message")
+    reused = {r["scene"] for r in log_events(pipeline, "renderer", "scene_reused")}
+    assert set(before) <= reused  # nothing finished before the kill was rendered again
+    after = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
+    assert set(after.values()) == {1} and len(after) == len(job["scenes"])
+
+
+async def test_poison_in_every_queue_fails_its_job_and_others_keep_flowing(
+    moto_stack: Stack, tmp_path: Path
+) -> None:
+    stack = moto_stack
+    spec = stack.spec
+    repo = await stack.repository()
+    request = JobRequest(prompt="A job whose event arrives broken", duration=10)
+    victim_a = (await repo.create_job(user_id="e2e-user", request=request)).job
+    victim_b = (await repo.create_job(user_id="e2e-user", request=request)).job
+    bad_ready = json.loads(
+        ScriptReady.create(
+            job_id=victim_b.job_id,
+            user_id="e2e-user",
+            data=ScriptReadyData(title="t", scene_count=1),
+        ).to_json()
+    )
+    bad_ready["schema_version"] = 99
+    async with running_pipeline(stack, tmp_path) as pipeline, api(pipeline) as client:
+        await send_raw(stack, spec.ingest_queue.name, "not json at all")
+        broken_accepted = json.loads(accepted_json(victim_a.job_id))
+        broken_accepted["data"]["duration"] = "a long time"
+        await send_raw(stack, spec.scripter_queue.name, json.dumps(broken_accepted))
+        await send_raw(stack, spec.renderer_queue.name, json.dumps(bad_ready))
+        healthy = await submit(client, duration=10)
+        job = await wait_for_end(client, healthy)
+        assert job["status"] == "completed", job.get("error_message")
+        for queue in (spec.ingest_queue, spec.scripter_queue, spec.renderer_queue):
+            dead = await receive_all(stack, queue.dlq_name, wait_s=60, expect=1)
+            assert len(dead) == 1, f"{queue.dlq_name} holds {len(dead)} messages"
+        a = (await client.get(f"/v1/jobs/{victim_a.job_id}")).json()
+        b = (await client.get(f"/v1/jobs/{victim_b.job_id}")).json()
+    assert a["status"] == "failed" and a["error_message"].startswith("malformed event:")
+    assert "data.duration" in a["error_message"]
+    assert b["status"] == "failed" and "version 99 is not supported" in b["error_message"]
+
+
+async def test_sigterm_during_a_render_exits_cleanly_and_the_job_completes(
+    moto_stack: Stack, tmp_path: Path
+) -> None:
+    async with (
+        running_pipeline(moto_stack, tmp_path, env=SLOW_RENDER) as pipeline,
+        api(pipeline) as client,
+    ):
+        job_id = await submit(client, duration=15)
+        await wait_for_stage(client, job_id, lambda j: j["stage"].startswith("scene_2_"))
+        began = time.monotonic()
+        code = await asyncio.to_thread(pipeline.stop_service, "renderer", 120.0)
+        took = time.monotonic() - began
+        assert code == 0 and took < 120
+        drained = (await client.get(f"/v1/jobs/{job_id}")).json()
+        if drained["status"] != "completed":  # released for the next worker
+            await asyncio.to_thread(pipeline.start_service, "renderer")
+            await asyncio.to_thread(pipeline.wait_ready)
+        job = await wait_for_end(client, job_id)
+    assert job["status"] == "completed", job.get("error_message")
+    assert log_events(pipeline, "renderer", "consumer_stopped")
+
+
+async def test_provider_outage_fails_the_job_with_a_clear_error(
+    moto_stack: Stack, tmp_path: Path
+) -> None:
+    unreachable = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    renderer_env = {
+        "OMNIGEN_CLIP_PROVIDER": "replicate",
+        "OMNIGEN_REPLICATE_API_TOKEN": "r8_placeholder_token_for_tests",
+        "OMNIGEN_REPLICATE_BASE_URL": unreachable,
+        "OMNIGEN_REPLICATE_CREATE_MAX_RETRIES": "1",
+        "OMNIGEN_REPLICATE_RETRY_BASE_DELAY_S": "0.1",
+        "OMNIGEN_WORKER_RETRY_BASE_S": "1",
+        "OMNIGEN_WORKER_RETRY_MAX_S": "1",
+    }
+    async with (
+        running_pipeline(moto_stack, tmp_path, service_env={"renderer": renderer_env}) as pipeline,
+        api(pipeline) as client,
+    ):
+        job_id = await submit(client, duration=10)
+        job = await wait_for_end(client, job_id, timeout=180)
+        processing = (await client.get("/v1/jobs", params={"status": "processing"})).json()
+    assert job["status"] == "failed"
+    assert job["stage"] == "scene_1_generating"
+    assert "replicate" in job["error_message"].lower()
+    assert "r8_placeholder" not in job["error_message"]
+    assert processing["jobs"] == []
+    assert "r8_placeholder_token_for_tests" not in pipeline.log_path("renderer").read_text()
