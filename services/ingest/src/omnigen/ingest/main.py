@@ -60,8 +60,9 @@ async def serve(settings: IngestSettings, worker: WorkerSettings) -> None:
             try:
                 await server.run_with(consumer)
             finally:
+                # A second signal while closing must not kill the process half-way through.
                 for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.remove_signal_handler(sig)
+                    loop.add_signal_handler(sig, log.info, "shutdown_already_in_progress")
     log.info("ingest_stopped")
 
 

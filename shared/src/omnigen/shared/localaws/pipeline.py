@@ -175,13 +175,16 @@ class LocalPipeline:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
-    def stop_service(self, name: str, timeout: float = STOP_TIMEOUT_S) -> int | None:
-        """SIGTERM and wait; SIGKILL past `timeout`. Returns the exit code (None if killed)."""
+    def stop_service(
+        self, name: str, timeout: float = STOP_TIMEOUT_S, *, signalled: bool = False
+    ) -> int | None:
+        """SIGTERM (once) and wait; SIGKILL past `timeout`. The exit code, None if killed."""
         proc = self._procs.pop(name, None)
         if proc is None:
             return None
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            if not signalled:
+                proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -196,7 +199,9 @@ class LocalPipeline:
         for proc in self._procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        return {name: self.stop_service(name, timeout) for name in list(self._procs)}
+        return {
+            name: self.stop_service(name, timeout, signalled=True) for name in list(self._procs)
+        }
 
     def mint_token(self, user_id: str, ttl_s: int = 3600) -> str:
         import jwt  # the CLI and the tests have PyJWT; the services do not need this

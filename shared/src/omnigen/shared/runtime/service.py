@@ -31,7 +31,8 @@ async def run_until_signalled(
     try:
         await asyncio.gather(*(consumer.run() for consumer in consumers))
     finally:
+        # A second signal while closing must not kill the process half-way through.
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+            loop.add_signal_handler(sig, log.info, "shutdown_already_in_progress")
         if on_stop is not None:
             await on_stop()

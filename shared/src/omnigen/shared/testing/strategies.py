@@ -18,7 +18,7 @@ FIXED_STAGES = [
     "completed",
 ]
 
-text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
+text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=40)
 # DynamoDB numbers hold 38 digits with exponents -130..+125: realistic floats round-trip exactly.
 finite_floats = st.one_of(
     st.just(0.0),

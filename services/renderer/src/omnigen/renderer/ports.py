@@ -1,0 +1,66 @@
+"""The renderer's provider ports: scene clips, narration and music.
+
+Each has a local adapter in `omnigen.renderer.media` (ffmpeg, espeak-ng) and may have a hosted
+one (Replicate, OpenAI-compatible speech). Results are small frozen dataclasses of local files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from omnigen.shared.domain.scripts import Mood, Scene
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    """A rendered scene clip and a JPEG of its last frame (the next scene's start image)."""
+
+    path: Path
+    last_frame_path: Path
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """When a word is spoken, in seconds from the start of its narration file."""
+
+    text: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class NarrationResult:
+    """A narration file and what it says; `words` is empty if the provider gives no timing."""
+
+    path: Path
+    duration_s: float
+    text: str = ""
+    words: tuple[WordTiming, ...] = ()
+
+
+class ClipGenerator(Protocol):
+    async def generate(
+        self,
+        scene: Scene,
+        *,
+        size: tuple[int, int],
+        fps: int,
+        start_image: Path | None,
+        out_dir: Path,
+    ) -> ClipResult:
+        """Render `scene` at `size` and `fps`, starting from `start_image` when given."""
+        ...
+
+
+class Narrator(Protocol):
+    async def synthesize(self, text: str, *, voice: str | None, out_path: Path) -> NarrationResult:
+        """Speak `text` into an audio file at `out_path`."""
+        ...
+
+
+class MusicSource(Protocol):
+    async def generate(self, mood: Mood, style: str, duration_s: float, out_path: Path) -> Path:
+        """Write a music bed of at least `duration_s` matching `mood` and `style`."""
+        ...

@@ -1,0 +1,95 @@
+"""Which clip, narration and music providers the renderer uses, and how to reach the hosted ones.
+
+Everything comes from `OMNIGEN_*` environment variables. The defaults are the local providers,
+so the pipeline runs offline with no credentials; choosing a hosted one without its credential
+is a start-up error rather than a failed job later.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The built-in voices of OpenAI's speech endpoint; other job voices fall back to `speech_voice`.
+OPENAI_VOICES: tuple[str, ...] = (
+    "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
+    "verse", "marin", "cedar",
+)  # fmt: skip
+
+
+class ProviderSettings(BaseSettings):
+    """Provider choice and the hosted providers' endpoints, models, budgets and credentials."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNIGEN_", extra="ignore")
+
+    clip_provider: Literal["local", "replicate"] = "local"
+    narration_provider: Literal["local", "openai"] = "local"
+    music_provider: Literal["local", "replicate"] = "local"
+
+    replicate_api_token: SecretStr | None = None
+    replicate_base_url: str | None = Field(
+        default=None, description="None: the replicate client's own default endpoint"
+    )
+    replicate_video_model: str = Field(
+        default="kwaivgi/kling-v2.1", description="owner/name, or owner/name:version"
+    )
+    replicate_video_durations: tuple[int, ...] = Field(
+        default=(5, 10), min_length=1, description="clip lengths (s) the video model accepts"
+    )
+    replicate_video_start_image_field: str = Field(
+        default="start_image", description="the model's input for the first frame (veo: image)"
+    )
+    replicate_video_extra_input: dict[str, Any] = Field(
+        default_factory=dict, description='model-specific inputs, e.g. {"mode": "standard"}'
+    )
+    replicate_music_model: str = "meta/musicgen"
+    replicate_music_max_duration_s: int = Field(
+        default=30, ge=1, description="longest bed the music model makes; longer beds loop it"
+    )
+    replicate_music_extra_input: dict[str, Any] = Field(
+        default_factory=lambda: {
+            "model_version": "stereo-melody-large",
+            "output_format": "wav",
+            "normalization_strategy": "peak",
+        }
+    )
+    replicate_poll_interval_s: float = Field(default=2.0, gt=0, le=60)
+    replicate_poll_max_interval_s: float = Field(default=15.0, gt=0, le=300)
+    replicate_deadline_s: float = Field(
+        default=300.0, gt=0, le=3600, description="per prediction, from create to output"
+    )
+    replicate_create_max_retries: int = Field(default=4, ge=0, le=10)
+    replicate_retry_base_delay_s: float = Field(default=1.0, ge=0, le=60)
+    replicate_retry_max_delay_s: float = Field(default=30.0, ge=0, le=300)
+    replicate_download_max_bytes: int = Field(default=1_000_000_000, gt=0)
+
+    speech_api_key: SecretStr | None = None
+    speech_base_url: str | None = Field(
+        default=None, description="any OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
+    )
+    speech_model: str = "gpt-4o-mini-tts"
+    speech_voice: str = Field(default="alloy", description="used when the job names no voice")
+    speech_voices: tuple[str, ...] = Field(
+        default=OPENAI_VOICES, description="voices a job may ask for; others use speech_voice"
+    )
+    speech_timeout_s: float = Field(default=120.0, gt=0, le=600)
+    speech_max_retries: int = Field(default=3, ge=0, le=10)
+    speech_retry_base_delay_s: float = Field(default=1.0, ge=0, le=60)
+    speech_retry_max_delay_s: float = Field(default=20.0, ge=0, le=300)
+
+    @model_validator(mode="after")
+    def _hosted_providers_have_credentials(self) -> ProviderSettings:
+        uses_replicate = "replicate" in (self.clip_provider, self.music_provider)
+        if uses_replicate and not _has_secret(self.replicate_api_token):
+            raise ValueError("OMNIGEN_REPLICATE_API_TOKEN is required for the Replicate providers")
+        if self.narration_provider == "openai" and not _has_secret(self.speech_api_key):
+            raise ValueError("OMNIGEN_SPEECH_API_KEY is required for the OpenAI speech narrator")
+        if self.replicate_poll_max_interval_s < self.replicate_poll_interval_s:
+            raise ValueError("replicate_poll_max_interval_s must be >= replicate_poll_interval_s")
+        return self
+
+
+def _has_secret(value: SecretStr | None) -> bool:
+    return value is not None and bool(value.get_secret_value())

@@ -1,0 +1,1 @@
+"""Fake provider servers for the renderer's tests: real HTTP on 127.0.0.1, real clients."""

@@ -1,0 +1,206 @@
+"""The renderer handler with in-memory ports and the real local providers (ffmpeg, espeak-ng),
+at a reduced frame size so the suite stays quick on two cores."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from omnigen.renderer.handlers import RendererDeps, handle_script_ready
+from omnigen.renderer.media.clips import LocalClipGenerator
+from omnigen.renderer.media.music import SynthMusicSource
+from omnigen.renderer.media.narration import EspeakNarrator
+from omnigen.renderer.media.probe import probe
+from omnigen.renderer.ports import ClipResult
+from omnigen.renderer.providers.errors import ProviderFailed
+from omnigen.shared.domain.events import ScriptReady, ScriptReadyData
+from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
+from omnigen.shared.domain.scripts import Scene
+from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
+from omnigen.shared.ports import scene_clip_key, thumbnail_key, video_key
+from omnigen.shared.runtime.consumer import MessageContext
+from omnigen.shared.testing.samples import sample_script
+
+SCALE = 0.25  # 1920x1080 -> 480x270
+CTX = MessageContext("m-1", "r-1", 1, 4, "{}")
+
+
+class CountingClips:
+    """The real local clip generator, counting scenes and optionally failing or cancelling."""
+
+    def __init__(self, *, crash_after: int | None = None, on_scene: object = None) -> None:
+        self.rendered: list[int] = []
+        self._real = LocalClipGenerator()
+        self._crash_after = crash_after
+        self._on_scene = on_scene
+
+    async def generate(
+        self,
+        scene: Scene,
+        *,
+        size: tuple[int, int],
+        fps: int,
+        start_image: Path | None,
+        out_dir: Path,
+    ) -> ClipResult:
+        if self._crash_after is not None and len(self.rendered) >= self._crash_after:
+            raise RuntimeError("renderer process died")
+        if callable(self._on_scene):
+            await self._on_scene(scene.scene_number)
+        self.rendered.append(scene.scene_number)
+        return await self._real.generate(
+            scene, size=size, fps=fps, start_image=start_image, out_dir=out_dir
+        )
+
+
+class BrokenClips:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def generate(self, scene: Scene, **_: object) -> ClipResult:
+        raise self.error
+
+
+async def make_job(jobs: InMemoryJobRepository, scenes: tuple[float, ...]) -> Job:
+    request = JobRequest(
+        prompt="A lighthouse keeper's last night", duration=round(sum(scenes)), aspect_ratio="16:9"
+    )
+    job = (await jobs.create_job(user_id="u1", request=request, trace_id="trace-r")).job
+    return await jobs.embed_script(job.job_id, sample_script(scenes), {"scene_count": len(scenes)})
+
+
+def deps_with(clips: object, jobs: InMemoryJobRepository | None = None) -> RendererDeps:
+    return RendererDeps(
+        jobs=jobs or InMemoryJobRepository(),
+        publisher=RecordingPublisher(),
+        assets=InMemoryAssetStore(),
+        clips=clips,  # type: ignore[arg-type]
+        narrator=EspeakNarrator(),
+        music=SynthMusicSource(),
+        worker_id="r1",
+        scale=SCALE,
+    )
+
+
+def ready(job: Job) -> ScriptReady:
+    return ScriptReady.create(
+        job_id=job.job_id,
+        user_id=job.user_id,
+        trace_id="trace-r",
+        data=ScriptReadyData(title="t", scene_count=len(job.scenes or [])),
+    )
+
+
+def published(deps: RendererDeps) -> list[str]:
+    return [e.event_type.value for e in deps.publisher.events]  # type: ignore[attr-defined]
+
+
+async def video_of(deps: RendererDeps, job_id: str, tmp_path: Path) -> Path:
+    path = tmp_path / "video.mp4"
+    path.write_bytes(deps.assets.objects[video_key(job_id)])  # type: ignore[attr-defined]
+    return path
+
+
+async def test_script_ready_produces_a_video_and_one_completed_event(tmp_path: Path) -> None:
+    deps = deps_with(CountingClips())
+    job = await make_job(deps.jobs, (3.0, 3.0, 4.0))  # type: ignore[arg-type]
+    await handle_script_ready(ready(job), CTX, deps)
+
+    done = await deps.jobs.get_job(job.job_id)
+    assert done.status is JobStatus.COMPLETED and done.stage == "completed"
+    assert done.video_key == video_key(job.job_id)
+    assert done.metadata["scenes_complete"] == 3 and done.metadata["scenes_total"] == 3
+    assert done.metadata["thumbnail_key"] == thumbnail_key(job.job_id)
+    assert thumbnail_key(job.job_id) in deps.assets.objects  # type: ignore[attr-defined]
+    info = await probe(await video_of(deps, job.job_id, tmp_path))
+    assert info.video is not None and (info.video.width, info.video.height) == (480, 270)
+    assert info.audio is not None
+    assert abs(info.duration_s - 10.0) <= 0.2
+    assert published(deps) == ["job.completed"]
+    assert deps.publisher.events[0].data.video_key == video_key(job.job_id)  # type: ignore[attr-defined]
+    assert done.leases["render"]["holder"] == CTX.message_id  # lapses with the finished step
+
+
+async def test_crash_after_two_of_four_scenes_resumes_with_those_two(tmp_path: Path) -> None:
+    jobs = InMemoryJobRepository()
+    crashing = CountingClips(crash_after=2)
+    deps = deps_with(crashing, jobs)
+    job = await make_job(jobs, (2.5, 2.5, 2.5, 2.5))
+    with pytest.raises(RuntimeError, match="died"):
+        await handle_script_ready(ready(job), CTX, deps)
+    halfway = await jobs.get_job(job.job_id)
+    assert halfway.stage == "scene_3_generating" and halfway.metadata["scenes_complete"] == 2
+    first_clip = deps.assets.objects[scene_clip_key(job.job_id, 1)]  # type: ignore[attr-defined]
+
+    resumed = CountingClips()
+    deps_after = RendererDeps(**{**deps.__dict__, "clips": resumed})
+    await handle_script_ready(ready(job), CTX, deps_after)
+    assert resumed.rendered == [3, 4]  # scenes 1 and 2 came from S3
+    assert deps.assets.objects[scene_clip_key(job.job_id, 1)] == first_clip  # type: ignore[attr-defined]
+    done = await jobs.get_job(job.job_id)
+    assert done.status is JobStatus.COMPLETED
+    info = await probe(await video_of(deps, job.job_id, tmp_path))
+    assert abs(info.duration_s - 10.0) <= 0.2
+    assert published(deps_after) == ["job.completed"]
+
+
+async def test_duplicate_script_ready_after_completion_renders_nothing(tmp_path: Path) -> None:
+    clips = CountingClips()
+    deps = deps_with(clips)
+    job = await make_job(deps.jobs, (3.0, 3.0, 4.0))  # type: ignore[arg-type]
+    await handle_script_ready(ready(job), CTX, deps)
+    video = deps.assets.objects[video_key(job.job_id)]  # type: ignore[attr-defined]
+    await handle_script_ready(ready(job), MessageContext("m-2", "r-2", 1, 4, "{}"), deps)
+    await handle_script_ready(ready(job), CTX, deps)
+    assert clips.rendered == [1, 2, 3]
+    assert deps.assets.objects[video_key(job.job_id)] is video  # type: ignore[attr-defined]
+    assert published(deps) == ["job.completed"]
+
+
+async def test_cancellation_between_scenes_stops_the_render() -> None:
+    jobs = InMemoryJobRepository()
+    holder: dict[str, str] = {}
+
+    async def cancel_at_scene_2(number: int) -> None:
+        if number == 2:
+            await jobs.mark_job_failed(holder["job_id"], CANCELLED_REASON)
+
+    clips = CountingClips(on_scene=cancel_at_scene_2)
+    deps = deps_with(clips, jobs)
+    job = await make_job(jobs, (2.5, 2.5, 2.5, 2.5))
+    holder["job_id"] = job.job_id
+    before = set(Path(tempfile.gettempdir()).glob("omnigen-render-*"))
+    await handle_script_ready(ready(job), CTX, deps)
+    final = await jobs.get_job(job.job_id)
+    assert final.is_cancelled and final.stage == "scene_2_generating"
+    assert clips.rendered == [1, 2]  # scene 2 was already underway; scene 3 never started
+    assert video_key(job.job_id) not in deps.assets.objects  # type: ignore[attr-defined]
+    assert published(deps) == []
+    assert set(Path(tempfile.gettempdir()).glob("omnigen-render-*")) == before  # cleaned up
+
+
+async def test_permanent_provider_failure_fails_the_job_with_its_reason() -> None:
+    reason = "replicate prediction p-1 failed: NSFW content detected"
+    deps = deps_with(BrokenClips(ProviderFailed(reason, provider="replicate")))
+    job = await make_job(deps.jobs, (5.0, 5.0))  # type: ignore[arg-type]
+    await handle_script_ready(ready(job), CTX, deps)
+    final = await deps.jobs.get_job(job.job_id)
+    assert final.status is JobStatus.FAILED and final.error_message == reason
+    assert final.stage == "scene_1_generating"
+    assert published(deps) == ["job.failed"]
+
+
+async def test_transient_provider_outage_is_left_to_the_consumer_to_retry() -> None:
+    outage = ProviderFailed(
+        "replicate: 503 Service Unavailable", provider="replicate", transient=True
+    )
+    deps = deps_with(BrokenClips(outage))
+    job = await make_job(deps.jobs, (5.0, 5.0))  # type: ignore[arg-type]
+    with pytest.raises(ProviderFailed):
+        await handle_script_ready(ready(job), CTX, deps)
+    final = await deps.jobs.get_job(job.job_id)
+    assert final.status is JobStatus.PROCESSING and published(deps) == []
+    assert final.leases == {}
