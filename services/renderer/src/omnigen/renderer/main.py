@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from typing import Any
 
 from pydantic import Field
@@ -19,10 +17,9 @@ from omnigen.shared.adapters.s3 import S3AssetStore
 from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
 from omnigen.shared.domain.events import EventType
 from omnigen.shared.logging import configure_logging
-from omnigen.shared.runtime.consumer import Consumer, MessageContext
-from omnigen.shared.runtime.service import run_until_signalled
+from omnigen.shared.runtime.consumer import MessageContext
+from omnigen.shared.runtime.service import run_job_worker, worker_id
 from omnigen.shared.settings import AwsSettings, LogSettings, WorkerSettings
-from omnigen.shared.workflow import failure_hooks
 
 
 class RenderSettings(BaseSettings):
@@ -52,23 +49,23 @@ async def serve(
             clips=providers.clips,
             narrator=providers.narrator,
             music=providers.music,
-            worker_id=f"renderer-{socket.gethostname()}-{os.getpid()}",
+            worker_id=worker_id("renderer"),
             scale=render.scale,
-        )
-        on_poison, on_failure = failure_hooks(jobs, publisher)
-        consumer = Consumer(
-            await aws.sqs(),
-            spec.renderer_queue.name,
-            worker.consumer_settings(spec.renderer_queue),
-            on_poison=on_poison,
-            on_failure=on_failure,
         )
 
         async def handle(event: Any, ctx: MessageContext) -> None:
             await handle_script_ready(event, ctx, deps)
 
-        consumer.register(EventType.SCRIPT_READY, handle)
-        await run_until_signalled([consumer], on_stop=providers.aclose)
+        await run_job_worker(
+            await aws.sqs(),
+            spec.renderer_queue,
+            worker,
+            event_type=EventType.SCRIPT_READY,
+            handle=handle,
+            jobs=jobs,
+            publisher=publisher,
+            on_stop=providers.aclose,
+        )
 
 
 def main() -> None:

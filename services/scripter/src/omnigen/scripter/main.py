@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 from typing import Any
 
 from omnigen.scripter.handlers import ScripterDeps, handle_job_accepted
@@ -15,10 +13,9 @@ from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
 from omnigen.shared.domain.events import EventType
 from omnigen.shared.logging import configure_logging
-from omnigen.shared.runtime.consumer import Consumer, MessageContext
-from omnigen.shared.runtime.service import run_until_signalled
+from omnigen.shared.runtime.consumer import MessageContext
+from omnigen.shared.runtime.service import run_job_worker, worker_id
 from omnigen.shared.settings import AwsSettings, LogSettings, WorkerSettings
-from omnigen.shared.workflow import failure_hooks
 
 
 async def serve(
@@ -33,25 +30,22 @@ async def serve(
         )
         publisher = SnsEventPublisher(await aws.sns(), topic_arn)
         deps = ScripterDeps(
-            jobs=jobs,
-            publisher=publisher,
-            writer=writer,
-            worker_id=f"scripter-{socket.gethostname()}-{os.getpid()}",
-        )
-        on_poison, on_failure = failure_hooks(jobs, publisher)
-        consumer = Consumer(
-            await aws.sqs(),
-            spec.scripter_queue.name,
-            worker.consumer_settings(spec.scripter_queue),
-            on_poison=on_poison,
-            on_failure=on_failure,
+            jobs=jobs, publisher=publisher, writer=writer, worker_id=worker_id("scripter")
         )
 
         async def handle(event: Any, ctx: MessageContext) -> None:
             await handle_job_accepted(event, ctx, deps)
 
-        consumer.register(EventType.JOB_ACCEPTED, handle)
-        await run_until_signalled([consumer], on_stop=writer.aclose)
+        await run_job_worker(
+            await aws.sqs(),
+            spec.scripter_queue,
+            worker,
+            event_type=EventType.JOB_ACCEPTED,
+            handle=handle,
+            jobs=jobs,
+            publisher=publisher,
+            on_stop=writer.aclose,
+        )
 
 
 def main() -> None:

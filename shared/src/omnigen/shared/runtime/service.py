@@ -4,12 +4,22 @@ exits 0 inside the ECS stop timeout."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING
 
 import structlog
 
-from omnigen.shared.runtime.consumer import Consumer
+from omnigen.shared.ports import EventPublisher, JobRepository
+from omnigen.shared.resources import Queue
+from omnigen.shared.runtime.consumer import Consumer, Handler
+from omnigen.shared.settings import WorkerSettings
+from omnigen.shared.workflow import failure_hooks
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sqs import SQSClient
 
 log = structlog.get_logger()
 
@@ -36,3 +46,32 @@ async def run_until_signalled(
             loop.add_signal_handler(sig, log.info, "shutdown_already_in_progress")
         if on_stop is not None:
             await on_stop()
+
+
+async def run_job_worker(
+    sqs: SQSClient,
+    queue: Queue,
+    worker: WorkerSettings,
+    *,
+    event_type: str,
+    handle: Handler,
+    jobs: JobRepository,
+    publisher: EventPublisher,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """A worker's whole run: its queue's consumer, one handler, the failure hooks that fail a
+    job whose message is poison or exhausted, until SIGTERM."""
+    on_poison, on_failure = failure_hooks(jobs, publisher)
+    consumer = Consumer(
+        sqs,
+        queue.name,
+        worker.consumer_settings(queue),
+        on_poison=on_poison,
+        on_failure=on_failure,
+    )
+    consumer.register(event_type, handle)
+    await run_until_signalled([consumer], on_stop=on_stop)
+
+
+def worker_id(service: str) -> str:
+    return f"{service}-{socket.gethostname()}-{os.getpid()}"
