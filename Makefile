@@ -31,7 +31,7 @@ test: setup lint
 test-fast: setup-python
 	$(UV) run --frozen pytest shared/tests services -q
 
-demo: setup
+demo: setup-system setup-python
 	$(UV) run --frozen omnigen demo "$(PROMPT)"
 
 clean:
