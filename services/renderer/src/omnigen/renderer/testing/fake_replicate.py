@@ -23,7 +23,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from omnigen.renderer.media.ffmpeg import ffmpeg_exe
-from omnigen.renderer.testing.server import ThreadedServer
+from omnigen.shared.testing.http_server import ThreadedServer
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 NO_VERSION = (

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from omnigen.shared.testing.http_server import ThreadedServer
 
 HANG_LIMIT_S = 30.0
 
@@ -87,19 +87,16 @@ class ReceivedRequest:
         return messages
 
 
-class FakeOpenAI:
+class FakeOpenAI(ThreadedServer):
     """Start with `with FakeOpenAI() as fake:`; point the client at `fake.base_url`."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[ReceivedRequest] = []
         self._replies: deque[Reply] = deque()
         self._default: Reply | None = None
         self._lock = threading.Lock()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
-        self.port = 0
 
     @property
     def base_url(self) -> str:
@@ -115,45 +112,13 @@ class FakeOpenAI:
         with self._lock:
             self._default = reply
 
-    def start(self) -> None:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-
-    def stop(self) -> None:
-        if not self._thread.is_alive():
-            return
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-
-    def __enter__(self) -> FakeOpenAI:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def _start(self) -> None:
+    def setup(self, app: web.Application) -> None:
         self._closing = asyncio.Event()
-        app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat_completions)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
-        await self._runner.setup()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        await web.SockSite(self._runner, sock).start()
 
-    async def _stop(self) -> None:
-        assert self._closing is not None and self._runner is not None
+    async def closing(self) -> None:
+        assert self._closing is not None
         self._closing.set()
-        await self._runner.cleanup()
 
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()

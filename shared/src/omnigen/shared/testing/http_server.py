@@ -28,6 +28,9 @@ class ThreadedServer:
     def setup(self, app: web.Application) -> None:
         raise NotImplementedError
 
+    async def closing(self) -> None:
+        """Runs in the server's loop before it shuts down (e.g. to release hung handlers)."""
+
     def start(self) -> None:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
@@ -63,5 +66,6 @@ class ThreadedServer:
         await web.SockSite(self._runner, sock).start()
 
     async def _stop(self) -> None:
+        await self.closing()
         if self._runner is not None:
             await self._runner.cleanup()
