@@ -190,7 +190,6 @@ async def run_pipeline(
             await repo(scripter_aws),
             SnsEventPublisher(await scripter_aws.sns(), topic),
             OfflinePlanner(),
-            "bench-scripter",
         )
         renderer_deps = RendererDeps(
             jobs=await repo(renderer_aws),
@@ -199,7 +198,6 @@ async def run_pipeline(
             clips=InstantClips(),
             narrator=InstantNarrator(),
             music=InstantMusic(),
-            worker_id="bench-renderer",
             composer=instant_compose,
         )
         consumer_settings = ConsumerSettings(max_concurrency=concurrency, wait_time_s=1)

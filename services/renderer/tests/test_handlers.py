@@ -80,7 +80,6 @@ def deps_with(clips: object, jobs: InMemoryJobRepository | None = None) -> Rende
         clips=clips,  # type: ignore[arg-type]
         narrator=EspeakNarrator(),
         music=SynthMusicSource(),
-        worker_id="r1",
         scale=SCALE,
     )
 

@@ -72,7 +72,6 @@ async def setup(
         jobs=jobs,
         publisher=publisher or RecordingPublisher(),
         writer=writer,
-        worker_id="w1",
     )
     event = JobAccepted.create(
         job_id=job.job_id,

@@ -3,11 +3,15 @@ job, and failing a job with a reason (record first, then tell subscribers)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import structlog
 
-from omnigen.shared.domain.errors import JobAlreadyFinished, JobNotFound
+from omnigen.shared.domain.errors import JobAlreadyFinished, JobNotFound, LeaseHeld
 from omnigen.shared.domain.events import Event, JobFailed, JobFailedData, job_id_hint
 from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.ports import EventPublisher, JobRepository
 from omnigen.shared.runtime.consumer import FailureHook, MessageContext, PoisonHook
 
@@ -22,15 +26,39 @@ class JobStopped(Exception):
         self.job_id = job_id
 
 
-async def checkpoint(jobs: JobRepository, job_id: str) -> Job:
-    """Re-read the job between steps; raise JobStopped if it was cancelled or has ended."""
+async def checkpoint(jobs: JobRepository, job_id: str, *, allow_completed: bool = False) -> Job:
+    """Re-read the job between steps; raise JobStopped if it was cancelled or has ended
+    (a completed job is returned instead when `allow_completed`, to re-announce it)."""
     try:
         job = await jobs.get_job(job_id)
     except JobNotFound:
         raise JobStopped(job_id, "deleted") from None
-    if job.is_terminal:
+    if job.is_terminal and not (allow_completed and job.status is JobStatus.COMPLETED):
         raise JobStopped(job_id, job.error_message or job.status.value)
     return job
+
+
+@asynccontextmanager
+async def step_lease(
+    jobs: JobRepository, job_id: str, step: str, ctx: MessageContext, seconds: float
+) -> AsyncIterator[bool]:
+    """Hold the job's lease for `step` on behalf of this SQS message; yields False for a
+    duplicate message (the holder's own message finishes the work). A redelivery of the same
+    message re-enters. On failure the lease is handed back for whichever message retries;
+    on success it simply lapses with the step (later deliveries see the job moved on)."""
+    try:
+        await jobs.acquire_lease(job_id, step, ctx.message_id, seconds)
+    except LeaseHeld as held:
+        log.info("duplicate_dropped", step=step, holder=held.holder)
+        yield False
+        return
+    except JobAlreadyFinished as finished:
+        raise JobStopped(job_id, finished.error_message or finished.status) from None
+    try:
+        yield True
+    except BaseException:
+        await jobs.release_lease(job_id, step, ctx.message_id)
+        raise
 
 
 async def publish_once(

@@ -23,8 +23,6 @@ from omnigen.renderer.ports import ClipGenerator, MusicSource, NarrationResult, 
 from omnigen.renderer.providers.errors import ProviderFailed
 from omnigen.shared.domain.errors import (
     JobAlreadyFinished,
-    JobNotFound,
-    LeaseHeld,
     StageRegression,
 )
 from omnigen.shared.domain.events import JobCompleted, JobCompletedData, ScriptReady
@@ -48,7 +46,7 @@ from omnigen.shared.ports import (
     video_key,
 )
 from omnigen.shared.runtime.consumer import MessageContext, PermanentFailure
-from omnigen.shared.workflow import JobStopped, checkpoint, fail_job, publish_once
+from omnigen.shared.workflow import JobStopped, checkpoint, fail_job, publish_once, step_lease
 
 log = structlog.get_logger()
 LEASE_STEP = "render"
@@ -78,7 +76,6 @@ class RendererDeps:
     clips: ClipGenerator
     narrator: Narrator
     music: MusicSource
-    worker_id: str
     lease_s: float = 3600.0
     scale: float = 1.0  # < 1 renders smaller frames (tests); production keeps full size
     composer: Composer = compose
@@ -86,38 +83,18 @@ class RendererDeps:
 
 async def handle_script_ready(event: ScriptReady, ctx: MessageContext, deps: RendererDeps) -> None:
     try:
-        job = await checkpoint_or_completed(deps, event.job_id)
+        job = await checkpoint(deps.jobs, event.job_id, allow_completed=True)
         if job.status is JobStatus.COMPLETED:
             await _announce(deps, job, event.trace_id)
             return
         script = job.script
         if script is None:
             raise PermanentFailure(f"job {job.job_id} has no script to render")
-        try:
-            await deps.jobs.acquire_lease(job.job_id, LEASE_STEP, ctx.message_id, deps.lease_s)
-        except LeaseHeld as held:
-            log.info("duplicate_dropped", holder=held.holder, worker=deps.worker_id)
-            return
-        try:
-            await _render(deps, job, script, event.trace_id)
-        except BaseException:
-            # Hand the job to whichever message retries it; on success the lease simply
-            # lapses with the step (later deliveries see the job has moved on).
-            await deps.jobs.release_lease(job.job_id, LEASE_STEP, ctx.message_id)
-            raise
+        async with step_lease(deps.jobs, job.job_id, LEASE_STEP, ctx, deps.lease_s) as held:
+            if held:
+                await _render(deps, job, script, event.trace_id)
     except JobStopped as stopped:
         log.info("job_stopped", reason=str(stopped))
-
-
-async def checkpoint_or_completed(deps: RendererDeps, job_id: str) -> Job:
-    """The job if it is running or completed; JobStopped if it failed, was cancelled or deleted."""
-    try:
-        job = await deps.jobs.get_job(job_id)
-    except JobNotFound:
-        raise JobStopped(job_id, "deleted") from None
-    if job.status is JobStatus.FAILED:
-        raise JobStopped(job_id, job.error_message or "failed")
-    return job
 
 
 async def _render(deps: RendererDeps, job: Job, script: Script, trace_id: str) -> None:

@@ -18,7 +18,7 @@ from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
 from omnigen.shared.domain.events import EventType
 from omnigen.shared.logging import configure_logging
 from omnigen.shared.runtime.consumer import MessageContext
-from omnigen.shared.runtime.service import run_job_worker, worker_id
+from omnigen.shared.runtime.service import run_job_worker
 from omnigen.shared.settings import AwsSettings, LogSettings, WorkerSettings
 
 
@@ -49,7 +49,6 @@ async def serve(
             clips=providers.clips,
             narrator=providers.narrator,
             music=providers.music,
-            worker_id=worker_id("renderer"),
             scale=render.scale,
         )
 

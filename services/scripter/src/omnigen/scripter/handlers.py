@@ -15,13 +15,13 @@ import structlog
 
 from omnigen.scripter.errors import ScriptWriterError
 from omnigen.scripter.ports import ScriptWriter
-from omnigen.shared.domain.errors import JobAlreadyFinished, LeaseHeld, StageRegression
+from omnigen.shared.domain.errors import JobAlreadyFinished, StageRegression
 from omnigen.shared.domain.events import JobAccepted, ScriptReady, ScriptReadyData
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.stages import SCRIPT_COMPLETE, SCRIPT_GENERATING, stage_seq
 from omnigen.shared.ports import EventPublisher, JobRepository
 from omnigen.shared.runtime.consumer import MessageContext
-from omnigen.shared.workflow import JobStopped, checkpoint, fail_job, publish_once
+from omnigen.shared.workflow import JobStopped, checkpoint, fail_job, publish_once, step_lease
 
 log = structlog.get_logger()
 LEASE_STEP = "script"
@@ -32,7 +32,6 @@ class ScripterDeps:
     jobs: JobRepository
     publisher: EventPublisher
     writer: ScriptWriter
-    worker_id: str
     lease_s: float = 900.0
 
 
@@ -42,18 +41,9 @@ async def handle_job_accepted(event: JobAccepted, ctx: MessageContext, deps: Scr
         if job.stage_seq >= stage_seq(SCRIPT_COMPLETE):
             await _announce(deps, job, event.trace_id)
             return
-        try:
-            await deps.jobs.acquire_lease(job.job_id, LEASE_STEP, ctx.message_id, deps.lease_s)
-        except LeaseHeld as held:
-            log.info("duplicate_dropped", holder=held.holder, worker=deps.worker_id)
-            return
-        try:
-            await _write_script(deps, job, event.trace_id)
-        except BaseException:
-            # Hand the job to whichever message retries it; on success the lease simply
-            # lapses with the step (later deliveries see the job has moved on).
-            await deps.jobs.release_lease(job.job_id, LEASE_STEP, ctx.message_id)
-            raise
+        async with step_lease(deps.jobs, job.job_id, LEASE_STEP, ctx, deps.lease_s) as held:
+            if held:
+                await _write_script(deps, job, event.trace_id)
     except JobStopped as stopped:
         log.info("job_stopped", reason=str(stopped))
 

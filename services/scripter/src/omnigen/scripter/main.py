@@ -14,7 +14,7 @@ from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
 from omnigen.shared.domain.events import EventType
 from omnigen.shared.logging import configure_logging
 from omnigen.shared.runtime.consumer import MessageContext
-from omnigen.shared.runtime.service import run_job_worker, worker_id
+from omnigen.shared.runtime.service import run_job_worker
 from omnigen.shared.settings import AwsSettings, LogSettings, WorkerSettings
 
 
@@ -29,9 +29,7 @@ async def serve(
             await aws.sns(), spec.events_topic.name
         )
         publisher = SnsEventPublisher(await aws.sns(), topic_arn)
-        deps = ScripterDeps(
-            jobs=jobs, publisher=publisher, writer=writer, worker_id=worker_id("scripter")
-        )
+        deps = ScripterDeps(jobs=jobs, publisher=publisher, writer=writer)
 
         async def handle(event: Any, ctx: MessageContext) -> None:
             await handle_job_accepted(event, ctx, deps)

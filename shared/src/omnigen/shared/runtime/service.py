@@ -4,9 +4,7 @@ exits 0 inside the ECS stop timeout."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -71,7 +69,3 @@ async def run_job_worker(
     )
     consumer.register(event_type, handle)
     await run_until_signalled([consumer], on_stop=on_stop)
-
-
-def worker_id(service: str) -> str:
-    return f"{service}-{socket.gethostname()}-{os.getpid()}"

@@ -66,31 +66,30 @@ async def wait_for_end(
     client: httpx.AsyncClient, job_id: str, timeout: float = 240.0
 ) -> dict[str, Any]:
     """Poll the job until it completes or fails; returns the final job body."""
+    return await wait_for_stage(
+        client, job_id, lambda job: job["status"] in ("completed", "failed"), timeout, 0.5
+    )
+
+
+async def wait_for_stage(
+    client: httpx.AsyncClient,
+    job_id: str,
+    predicate: Any,
+    timeout: float = 120.0,
+    interval: float = 0.2,
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         response = await client.get(f"/v1/jobs/{job_id}")
         assert response.status_code == 200, response.text
         job: dict[str, Any] = response.json()
-        if job["status"] in ("completed", "failed"):
+        if predicate(job):
             return job
         if time.monotonic() > deadline:
             raise AssertionError(
                 f"job {job_id} still {job['status']}/{job['stage']} after {timeout}s"
             )
-        await asyncio.sleep(0.5)
-
-
-async def wait_for_stage(
-    client: httpx.AsyncClient, job_id: str, predicate: Any, timeout: float = 120.0
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job: dict[str, Any] = (await client.get(f"/v1/jobs/{job_id}")).json()
-        if predicate(job):
-            return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} never reached the stage wanted; at {job['stage']}")
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(interval)
 
 
 async def download_video(client: httpx.AsyncClient, job_id: str, out: Path) -> Path:
