@@ -181,6 +181,59 @@ async def test_many_messages_bounded_concurrency_each_once(stack: Stack) -> None
     assert 2 <= peak <= 4
 
 
+class CountingSqs:
+    """The real SQS client, counting the calls the consumer makes through it."""
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> object:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name.startswith("_") or name == "exceptions":
+            return attribute
+
+        async def counted(*args: object, **kwargs: object) -> object:
+            self.calls[name] += 1
+            return await attribute(*args, **kwargs)
+
+        return counted
+
+
+async def test_receives_and_deletes_are_batched_under_load(stack: Stack) -> None:
+    done: Counter[str] = Counter()
+
+    async def handler(event: JobAccepted, _ctx: MessageContext) -> None:
+        await asyncio.sleep(0.2)
+        done[event.job_id] += 1
+
+    sqs = CountingSqs(await stack.aws.sqs())
+    consumer = Consumer(
+        sqs,  # type: ignore[arg-type]
+        stack.spec.scripter_queue.name,
+        ConsumerSettings(max_concurrency=8, wait_time_s=1, visibility_timeout_s=30),
+    )
+    consumer.register("job.accepted", handler)
+    url = stack.queue_url(stack.spec.scripter_queue.name)
+    for start in range(0, 40, 10):
+        await sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "MessageBody": accepted(f"batch-{i}")}
+                for i in range(start, start + 10)
+            ],
+        )
+    async with running(consumer):
+        await eventually(lambda: len(done) == 40, timeout=60, what="40 messages handled")
+        await eventually(lambda: _is_empty(stack), timeout=15, what="all deleted")
+        receives, deletes = sqs.calls["receive_message"], sqs.calls["delete_message_batch"]
+    assert set(done.values()) == {1}
+    # One receive and one delete per message would be 40 each.
+    assert receives <= 20, f"{receives} receives for 40 messages"
+    assert deletes <= 10, f"{deletes} delete batches for 40 messages"
+    assert sqs.calls["delete_message"] == 0
+
+
 async def test_unregistered_event_type_is_poison(stack: Stack) -> None:
     consumer = await make_consumer(stack)
     reasons: list[str] = []

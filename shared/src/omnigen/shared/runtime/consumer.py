@@ -63,8 +63,17 @@ class ConsumerSettings:
     retry_max_s: int = 300
     drain_timeout_s: float = 90.0
     reconnect_max_s: float = 30.0
-    delete_flush_s: float = 0.05
+    # Fewer SQS calls per message: while handlers run, a freed slot waits up to
+    # `receive_gather_s` for others so one receive fetches several messages, and successes
+    # are deleted in batches gathered over `delete_flush_s` (far under the visibility timeout).
+    receive_gather_s: float = 0.5
+    delete_flush_s: float = 0.5
     max_receive_count: int | None = None  # default: read from the queue's redrive policy
+
+    @property
+    def receive_batch(self) -> int:
+        """Free slots worth a receive while other handlers still run (SQS gives 10 at most)."""
+        return max(1, min(10, self.max_concurrency) // 2)
 
     @property
     def heartbeat_s(self) -> float:
@@ -172,15 +181,28 @@ class Consumer:
                 task.add_done_callback(self._finished)
 
     async def _free_slots(self) -> int:
-        """Wait until a handler slot is free (or we are stopping); 0 means stop."""
-        while len(self._running) >= self.settings.max_concurrency and not self.stopping:
+        """Wait until a handler slot is free (or we are stopping); 0 means stop. While other
+        handlers still run, give more slots `receive_gather_s` to free up first, so that one
+        receive brings a batch instead of one message per call."""
+        limit = self.settings.max_concurrency
+        await self._until_free(1)
+        if self._running and limit - len(self._running) < self.settings.receive_batch:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._until_free(self.settings.receive_batch), self.settings.receive_gather_s
+                )
+        return 0 if self.stopping else limit - len(self._running)
+
+    async def _until_free(self, slots: int) -> None:
+        while self.settings.max_concurrency - len(self._running) < slots and not self.stopping:
             self._slot_freed.clear()
             freed = asyncio.ensure_future(self._slot_freed.wait())
             stopping = asyncio.ensure_future(self._stopping.wait())
-            await asyncio.wait({freed, stopping}, return_when=asyncio.FIRST_COMPLETED)
-            freed.cancel()
-            stopping.cancel()
-        return 0 if self.stopping else self.settings.max_concurrency - len(self._running)
+            try:
+                await asyncio.wait({freed, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                freed.cancel()
+                stopping.cancel()
 
     async def _receive(self, count: int) -> list[Any]:
         """One long poll. If asked to stop meanwhile, the poll is not abandoned: the server
@@ -308,22 +330,30 @@ class Consumer:
     # -- deletes and shutdown ---------------------------------------------------------------
 
     async def _delete_loop(self) -> None:
-        """Delete successes in batches of up to 10; on the exit marker, flush and return."""
+        """Delete successes in batches of up to 10, gathered for at most `delete_flush_s`
+        after the first; on the exit marker, flush what is left and return."""
         exiting = False
         while not (exiting and self._deletes.empty()):
             item = self._deletes.get_nowait() if exiting else await self._deletes.get()
             batch: list[MessageContext] = []
-            if item is _FLUSH_AND_EXIT:
-                exiting = True
-            else:
-                batch.append(item)
-                await asyncio.sleep(self.settings.delete_flush_s)
-            while len(batch) < 10 and not self._deletes.empty():
-                item = self._deletes.get_nowait()
+            deadline = time.monotonic() + self.settings.delete_flush_s
+            while True:
                 if item is _FLUSH_AND_EXIT:
                     exiting = True
                 else:
                     batch.append(item)
+                if len(batch) == 10:
+                    break
+                if not self._deletes.empty():
+                    item = self._deletes.get_nowait()
+                    continue
+                remaining = deadline - time.monotonic()
+                if exiting or not batch or remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._deletes.get(), remaining)
+                except TimeoutError:
+                    break
             if batch:
                 await self._delete_batch(batch)
 
