@@ -20,6 +20,7 @@ from omnigen.shared.domain.errors import (
 from omnigen.shared.domain.jobs import TTL_SECONDS, JobOptions, JobRequest
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.ports import LeaseClaim
 from omnigen.shared.testing.fixtures import Stack
 
 REQUEST = JobRequest(
@@ -99,7 +100,8 @@ async def test_older_stage_is_refused_and_the_caller_is_told(stack: Stack) -> No
     await repo.update_job_stage_with_metadata(job.job_id, "scene_3_complete")
     with pytest.raises(StageRegression, match="already at 'scene_3_complete'"):
         await repo.update_job_stage_with_metadata(job.job_id, "script_generating")
-    again = await repo.update_job_stage_with_metadata(job.job_id, "scene_3_complete", {"x": 1})
+    await repo.update_job_stage_with_metadata(job.job_id, "scene_3_complete", {"x": 1})
+    again = await repo.get_job(job.job_id)
     assert again.stage == "scene_3_complete" and again.metadata["x"] == 1
 
 
@@ -134,7 +136,9 @@ async def test_terminal_states_are_final(stack: Stack) -> None:
     assert (await repo.get_job(job.job_id)).error_message == "replicate: prediction failed"
 
     done = (await repo.create_job(user_id="u", request=REQUEST)).job
-    completed = await repo.mark_job_complete(done.job_id, "jobs/y/video.mp4", {"size": 123})
+    await repo.mark_job_complete(done.job_id, "jobs/y/video.mp4", {"size": 123})
+    completed = await repo.get_job(done.job_id)
+    assert completed.metadata["size"] == 123 and completed.video_key == "jobs/y/video.mp4"
     assert completed.status is JobStatus.COMPLETED and completed.completed_at is not None
     with pytest.raises(JobAlreadyFinished, match="already completed"):
         await repo.mark_job_failed(done.job_id, "late failure")
@@ -143,9 +147,8 @@ async def test_terminal_states_are_final(stack: Stack) -> None:
 async def test_embedded_script_reads_back_losslessly(stack: Stack, sample_script: Script) -> None:
     repo = await stack.repository()
     job = (await repo.create_job(user_id="u", request=REQUEST)).job
-    stored = await repo.embed_script(job.job_id, sample_script, {"scene_count": 2})
+    await repo.embed_script(job.job_id, sample_script, {"scene_count": 2})
     fresh = await repo.get_job(job.job_id)
-    assert fresh == stored
     assert fresh.script == sample_script
     assert fresh.stage == "script_complete" and fresh.metadata["scene_count"] == 2
 
@@ -223,6 +226,50 @@ async def test_leases_admit_one_holder_until_they_expire(stack: Stack) -> None:
     await asyncio.sleep(0.05)
     taken = await repo.acquire_lease(job.job_id, "render", "worker-c", 30)
     assert taken.leases["render"]["holder"] == "worker-c"
+
+
+async def test_a_lease_taken_with_a_stage_is_one_conditional_write(stack: Stack) -> None:
+    repo = await stack.repository()
+    created = await repo.create_job(
+        user_id="u", request=REQUEST, lease=LeaseClaim("publish", "creator", 30)
+    )
+    job = created.job
+    assert (await repo.get_job(job.job_id)).leases["publish"]["holder"] == "creator"
+
+    began = await repo.acquire_lease(
+        job.job_id, "script", "m-1", 30, stage="script_generating", metadata={"attempt": 1}
+    )
+    assert (began.stage, began.status) == ("script_generating", JobStatus.PROCESSING)
+    assert began.leases["script"]["holder"] == "m-1" and began.metadata["attempt"] == 1
+    with pytest.raises(LeaseHeld, match="held by m-1"):  # a duplicate message, not a regression
+        await repo.acquire_lease(job.job_id, "script", "m-2", 30, stage="script_generating")
+
+    await repo.update_job_stage_with_metadata(job.job_id, "scene_1_generating")
+    with pytest.raises(StageRegression) as behind:  # the holder itself, behind the job
+        await repo.acquire_lease(job.job_id, "script", "m-1", 30, stage="script_generating")
+    assert behind.value.job is not None and behind.value.job.stage == "scene_1_generating"
+    unchanged = await repo.get_job(job.job_id)
+    assert unchanged.stage == "scene_1_generating" and unchanged.version == began.version + 1
+
+    await repo.mark_job_complete(job.job_id, "jobs/v.mp4")
+    with pytest.raises(JobAlreadyFinished) as ended:
+        await repo.acquire_lease(job.job_id, "render", "m-3", 30, stage="scene_1_generating")
+    assert ended.value.job is not None and ended.value.job.status is JobStatus.COMPLETED
+
+
+async def test_running_jobs_are_counted_within_the_window(stack: Stack) -> None:
+    repo = await stack.repository()
+    jobs = [(await repo.create_job(user_id="counted", request=REQUEST)).job for _ in range(4)]
+    await repo.create_job(user_id="someone-else", request=REQUEST)
+    await repo.update_job_stage_with_metadata(jobs[1].job_id, "script_generating")
+    await repo.mark_job_complete(jobs[2].job_id, "jobs/v.mp4")
+    await repo.mark_job_failed(jobs[3].job_id, "broken")
+    active = (JobStatus.PENDING, JobStatus.PROCESSING)
+    assert await repo.count_jobs("counted", statuses=active, created_after=0) == 2
+    assert await repo.count_jobs("counted", statuses=[JobStatus.FAILED], created_after=0) == 1
+    newest = max(j.created_at for j in jobs)
+    assert await repo.count_jobs("counted", statuses=active, created_after=newest) == 0
+    assert await repo.count_jobs("nobody", statuses=active, created_after=0) == 0
 
 
 async def test_publication_is_recorded_even_after_the_job_ends(stack: Stack) -> None:

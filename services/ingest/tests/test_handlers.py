@@ -183,7 +183,8 @@ async def test_cancel_a_running_job_delete_a_finished_one() -> None:
 
     finished_id = await submit(fakes, key="b")
     await fakes.assets.put_bytes(video_key(finished_id), b"mp4", "video/mp4")
-    finished = await fakes.repository.mark_job_complete(finished_id, video_key(finished_id))
+    await fakes.repository.mark_job_complete(finished_id, video_key(finished_id))
+    finished = await fakes.repository.get_job(finished_id)
     removal = await cancel_or_delete(fakes.ports, finished)
     assert not removal.cancelled
     assert not await fakes.assets.exists(video_key(finished_id))

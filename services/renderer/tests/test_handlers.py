@@ -69,7 +69,8 @@ async def make_job(jobs: InMemoryJobRepository, scenes: tuple[float, ...]) -> Jo
         prompt="A lighthouse keeper's last night", duration=round(sum(scenes)), aspect_ratio="16:9"
     )
     job = (await jobs.create_job(user_id="u1", request=request, trace_id="trace-r")).job
-    return await jobs.embed_script(job.job_id, sample_script(scenes), {"scene_count": len(scenes)})
+    await jobs.embed_script(job.job_id, sample_script(scenes), {"scene_count": len(scenes)})
+    return await jobs.get_job(job.job_id)
 
 
 def deps_with(clips: object, jobs: InMemoryJobRepository | None = None) -> RendererDeps:
@@ -153,10 +154,13 @@ async def test_duplicate_script_ready_after_completion_renders_nothing(tmp_path:
     await handle_script_ready(ready(job), CTX, deps)
     video = deps.assets.objects[video_key(job.job_id)]  # type: ignore[attr-defined]
     await handle_script_ready(ready(job), MessageContext("m-2", "r-2", 1, 4, "{}"), deps)
-    await handle_script_ready(ready(job), CTX, deps)
+    assert published(deps) == ["job.completed"]  # another message: dropped, nothing said
+    # The owner's own message again (its delete was lost): the same event, announced again.
+    await handle_script_ready(ready(job), MessageContext("m-1", "r-3", 2, 4, "{}"), deps)
     assert clips.rendered == [1, 2, 3]
     assert deps.assets.objects[video_key(job.job_id)] is video  # type: ignore[attr-defined]
-    assert published(deps) == ["job.completed"]
+    first, again = deps.publisher.events  # type: ignore[attr-defined]
+    assert again.event_type.value == "job.completed" and again.event_id == first.event_id
 
 
 async def test_cancellation_between_scenes_stops_the_render() -> None:

@@ -104,9 +104,19 @@ async def test_duplicate_accepted_events_write_one_script_and_announce_once() ->
     writer = CountingPlanner()
     deps, _job, event = await setup(writer)
     await handle_job_accepted(event, CTX, deps)
-    await handle_job_accepted(event, CTX, deps)
+    await handle_job_accepted(event, MessageContext("m-2", "r-2", 1, 5, "{}"), deps)
     assert writer.calls == 1
     assert events(deps) == ["script.ready"]
+
+
+async def test_the_owners_redelivered_message_reannounces_the_same_event() -> None:
+    writer = CountingPlanner()
+    deps, _job, event = await setup(writer)
+    await handle_job_accepted(event, CTX, deps)
+    await handle_job_accepted(event, MessageContext("m-1", "r-2", 2, 5, "{}"), deps)
+    assert writer.calls == 1
+    first, again = deps.publisher.events  # type: ignore[attr-defined]
+    assert again.event_type.value == "script.ready" and again.event_id == first.event_id
 
 
 async def test_concurrent_duplicate_messages_write_one_script() -> None:
@@ -134,8 +144,9 @@ async def test_crash_before_publishing_is_repaired_by_redelivery() -> None:
         await handle_job_accepted(event, CTX, deps)
     assert (await deps.jobs.get_job(job.job_id)).stage == "script_complete"
     await handle_job_accepted(event, CTX, deps)
-    await handle_job_accepted(event, CTX, deps)
     assert events(deps) == ["script.ready"]
+    await handle_job_accepted(event, MessageContext("m-2", "r-2", 1, 5, "{}"), deps)
+    assert events(deps) == ["script.ready"]  # a duplicate message never announces
 
 
 async def test_cancelled_job_is_left_alone() -> None:

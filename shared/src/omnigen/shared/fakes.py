@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from omnigen.shared.domain.stages import (
     stage_seq,
     status_for_stage,
 )
-from omnigen.shared.ports import CreatedJob, JobPage
+from omnigen.shared.ports import CreatedJob, JobPage, LeaseClaim
 
 
 class InMemoryJobRepository:
@@ -45,6 +45,7 @@ class InMemoryJobRepository:
         request: JobRequest,
         idempotency_key: str | None = None,
         trace_id: str | None = None,
+        lease: LeaseClaim | None = None,
     ) -> CreatedJob:
         async with self._lock:
             job_id = (
@@ -62,6 +63,8 @@ class InMemoryJobRepository:
                 if existing.request_hash != job.request_hash or existing.user_id != user_id:
                     raise IdempotencyConflict(idempotency_key or "", job_id)
                 return CreatedJob(existing, created=False)
+            if lease is not None:
+                job = job.model_copy(update={"leases": {lease.step: lease.record(time.time())}})
             self.jobs[job_id] = job
             return CreatedJob(job, created=True)
 
@@ -93,30 +96,39 @@ class InMemoryJobRepository:
         more = start + limit < len(mine)
         return JobPage(page, page[-1].job_id if more and page else None)
 
+    async def count_jobs(
+        self, user_id: str, *, statuses: Collection[JobStatus], created_after: float
+    ) -> int:
+        return sum(
+            1
+            for job in self.jobs.values()
+            if job.user_id == user_id and job.status in statuses and job.created_at > created_after
+        )
+
     async def update_job_stage_with_metadata(
         self, job_id: str, stage: str, metadata: Mapping[str, Any] | None = None
-    ) -> Job:
+    ) -> None:
         if stage == COMPLETED:
             raise ValueError("use mark_job_complete to complete a job")
-        return await self._advance(job_id, stage, metadata, {})
+        await self._advance(job_id, stage, metadata, {})
 
     async def embed_script(
         self, job_id: str, script: Script, metadata: Mapping[str, Any] | None = None
-    ) -> Job:
+    ) -> None:
         fields = {
             "title": script.title,
             "scenes": list(script.scenes),
             "audio_spec": script.audio_spec,
             "script_metadata": script.metadata,
         }
-        return await self._advance(job_id, SCRIPT_COMPLETE, metadata, fields)
+        await self._advance(job_id, SCRIPT_COMPLETE, metadata, fields)
 
     async def mark_job_complete(
         self, job_id: str, video_key: str, metadata: Mapping[str, Any] | None = None
-    ) -> Job:
+    ) -> None:
         now = time.time()
         fields = {"video_key": video_key, "completed_at": now, "status": JobStatus.COMPLETED}
-        return await self._advance(job_id, COMPLETED, metadata, fields)
+        await self._advance(job_id, COMPLETED, metadata, fields)
 
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
         async with self._lock:
@@ -134,15 +146,26 @@ class InMemoryJobRepository:
             job = await self.get_job(job_id)
             return self._store(job, published={**job.published, event_type: event_id})
 
-    async def acquire_lease(self, job_id: str, step: str, holder: str, seconds: float) -> Job:
+    async def acquire_lease(
+        self,
+        job_id: str,
+        step: str,
+        holder: str,
+        seconds: float,
+        *,
+        stage: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Job:
         async with self._lock:
             job = self._active(job_id)
             lease = job.leases.get(step)
             now = time.time()
             if lease and lease["until"] >= now and lease["holder"] != holder:
                 raise LeaseHeld(job_id, step, lease["holder"], lease["until"])
-            leases = {**job.leases, step: {"holder": holder, "until": now + seconds}}
-            return self._store(job, leases=leases)
+            leases = {**job.leases, step: LeaseClaim(step, holder, seconds).record(now)}
+            if stage is None:
+                return self._store(job, leases=leases, metadata=self._merged(job, metadata))
+            return self._advance_locked(job, stage, metadata, {"leases": leases})
 
     async def release_lease(self, job_id: str, step: str, holder: str) -> None:
         async with self._lock:
@@ -163,26 +186,37 @@ class InMemoryJobRepository:
         fields: dict[str, Any],
     ) -> Job:
         async with self._lock:
-            job = self._active(job_id)
-            if job.stage_seq > stage_seq(stage):
-                raise StageRegression(job_id, stage, job.stage)
-            merged = {**job.metadata, **from_dynamo_value(to_dynamo_value(dict(metadata or {})))}
-            return self._store(
-                job,
-                stage=stage,
-                stage_seq=stage_seq(stage),
-                status=fields.pop("status", status_for_stage(stage)),
-                metadata=merged,
-                **fields,
-            )
+            return self._advance_locked(self._active(job_id), stage, metadata, fields)
+
+    def _advance_locked(
+        self,
+        job: Job,
+        stage: str,
+        metadata: Mapping[str, Any] | None,
+        fields: dict[str, Any],
+    ) -> Job:
+        if job.stage_seq > stage_seq(stage):
+            raise StageRegression(job.job_id, stage, job.stage, job=job)
+        return self._store(
+            job,
+            stage=stage,
+            stage_seq=stage_seq(stage),
+            status=fields.pop("status", status_for_stage(stage)),
+            metadata=self._merged(job, metadata),
+            **fields,
+        )
 
     def _active(self, job_id: str) -> Job:
         if job_id not in self.jobs:
             raise JobNotFound(job_id)
         job = self.jobs[job_id]
         if job.is_terminal:
-            raise JobAlreadyFinished(job_id, job.status.value, job.error_message)
+            raise JobAlreadyFinished(job_id, job.status.value, job.error_message, job=job)
         return job
+
+    @staticmethod
+    def _merged(job: Job, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
+        return {**job.metadata, **from_dynamo_value(to_dynamo_value(dict(metadata or {})))}
 
     def _store(self, job: Job, **changes: Any) -> Job:
         updated = job.model_copy(

@@ -3,7 +3,7 @@ in-memory fakes for tests in `omnigen.shared.fakes`."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,13 +21,30 @@ class CreatedJob:
 
 
 @dataclass(frozen=True)
+class LeaseClaim:
+    """One worker's hold on one step of a job, for `seconds`; it expires so a crash cannot
+    block the step for good."""
+
+    step: str
+    holder: str
+    seconds: float
+
+    def record(self, now: float) -> dict[str, Any]:
+        return {"holder": self.holder, "until": now + self.seconds}
+
+
+@dataclass(frozen=True)
 class JobPage:
     jobs: list[Job]
     next_cursor: str | None
 
 
 class JobRepository(Protocol):
-    """The only way into the jobs table. Terminal states are final; stages never go back."""
+    """The only way into the jobs table. Terminal states are final; stages never go back.
+
+    Progress writes (stage, script, completion) return nothing: workers already hold what they
+    wrote, and echoing back a job that carries its script would cost every write; the claim
+    (`acquire_lease`) and the reads return the job."""
 
     async def create_job(
         self,
@@ -36,6 +53,7 @@ class JobRepository(Protocol):
         request: JobRequest,
         idempotency_key: str | None = None,
         trace_id: str | None = None,
+        lease: LeaseClaim | None = None,
     ) -> CreatedJob: ...
 
     async def get_job(self, job_id: str) -> Job: ...
@@ -49,23 +67,38 @@ class JobRepository(Protocol):
         status: JobStatus | None = None,
     ) -> JobPage: ...
 
+    async def count_jobs(
+        self, user_id: str, *, statuses: Collection[JobStatus], created_after: float
+    ) -> int:
+        """How many of the user's jobs created after `created_after` are in `statuses`."""
+        ...
+
     async def update_job_stage_with_metadata(
         self, job_id: str, stage: str, metadata: Mapping[str, Any] | None = None
-    ) -> Job: ...
+    ) -> None: ...
 
     async def embed_script(
         self, job_id: str, script: Script, metadata: Mapping[str, Any] | None = None
-    ) -> Job: ...
+    ) -> None: ...
 
     async def mark_job_complete(
         self, job_id: str, video_key: str, metadata: Mapping[str, Any] | None = None
-    ) -> Job: ...
+    ) -> None: ...
 
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job: ...
 
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job: ...
 
-    async def acquire_lease(self, job_id: str, step: str, holder: str, seconds: float) -> Job: ...
+    async def acquire_lease(
+        self,
+        job_id: str,
+        step: str,
+        holder: str,
+        seconds: float,
+        *,
+        stage: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Job: ...
 
     async def release_lease(self, job_id: str, step: str, holder: str) -> None: ...
 
@@ -100,10 +133,6 @@ def job_prefix(job_id: str) -> str:
 
 def scene_clip_key(job_id: str, scene_number: int) -> str:
     return f"{job_prefix(job_id)}scenes/scene_{scene_number:03d}.mp4"
-
-
-def scene_last_frame_key(job_id: str, scene_number: int) -> str:
-    return f"{job_prefix(job_id)}scenes/scene_{scene_number:03d}_last.jpg"
 
 
 def video_key(job_id: str) -> str:

@@ -1,15 +1,30 @@
-"""Service-layer steps every worker shares: checkpoints, publishing an event exactly once per
-job, and failing a job with a reason (record first, then tell subscribers)."""
+"""Service-layer steps every worker shares: claiming a job's step for one message, publishing
+an event once per job, and failing a job with a reason (record first, then tell subscribers)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 import structlog
 
-from omnigen.shared.domain.errors import JobAlreadyFinished, JobNotFound, LeaseHeld
-from omnigen.shared.domain.events import Event, JobFailed, JobFailedData, job_id_hint
+from omnigen.shared.domain.errors import (
+    JobAlreadyFinished,
+    JobNotFound,
+    LeaseHeld,
+    StageRegression,
+)
+from omnigen.shared.domain.events import (
+    Event,
+    EventType,
+    JobFailed,
+    JobFailedData,
+    job_id_hint,
+    stable_event_id,
+)
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.ports import EventPublisher, JobRepository
@@ -26,39 +41,91 @@ class JobStopped(Exception):
         self.job_id = job_id
 
 
-async def checkpoint(jobs: JobRepository, job_id: str, *, allow_completed: bool = False) -> Job:
-    """Re-read the job between steps; raise JobStopped if it was cancelled or has ended
-    (a completed job is returned instead when `allow_completed`, to re-announce it)."""
-    try:
-        job = await jobs.get_job(job_id)
-    except JobNotFound:
-        raise JobStopped(job_id, "deleted") from None
-    if job.is_terminal and not (allow_completed and job.status is JobStatus.COMPLETED):
-        raise JobStopped(job_id, job.error_message or job.status.value)
-    return job
+class Claim(Enum):
+    WORK = "work"  # the lease is ours: do the step, or resume what an earlier attempt began
+    FINISHED = "finished"  # this very message already did the step: announce it (again)
+    DUPLICATE = "duplicate"  # another message holds or did the step: nothing to do
+
+
+@dataclass(frozen=True)
+class Claimed:
+    kind: Claim
+    job: Job | None  # None for a duplicate: the step is someone else's business
 
 
 @asynccontextmanager
-async def step_lease(
-    jobs: JobRepository, job_id: str, step: str, ctx: MessageContext, seconds: float
-) -> AsyncIterator[bool]:
-    """Hold the job's lease for `step` on behalf of this SQS message; yields False for a
-    duplicate message (the holder's own message finishes the work). A redelivery of the same
-    message re-enters. On failure the lease is handed back for whichever message retries;
-    on success it simply lapses with the step (later deliveries see the job moved on)."""
-    try:
-        await jobs.acquire_lease(job_id, step, ctx.message_id, seconds)
-    except LeaseHeld as held:
-        log.info("duplicate_dropped", step=step, holder=held.holder)
-        yield False
+async def claim_step(
+    jobs: JobRepository,
+    job_id: str,
+    step: str,
+    ctx: MessageContext,
+    seconds: float,
+    *,
+    stage: str,
+    finished: Callable[[Job], bool],
+    metadata: Mapping[str, Any] | None = None,
+) -> AsyncIterator[Claimed]:
+    """Claim `step` of the job for this SQS message, in the same conditional write that moves
+    the job to `stage` (the step's first stage) and merges `metadata`.
+
+    The lease names the step's owner: only the message holding it works, and only that message
+    announces the step's outcome. A duplicate (another message id) is dropped without a read;
+    the redelivery of the owner's own message after a crash resumes the work, or re-announces
+    it when the job is already `finished`. A job further along but not finished is resumed.
+    On failure inside the block the lease is handed back for whichever message retries; on
+    success it stays, naming the owner. Raises `JobStopped` when the job was cancelled, failed
+    elsewhere or deleted."""
+    claimed = await _claim(jobs, job_id, step, ctx.message_id, seconds, stage, finished, metadata)
+    if claimed.kind is not Claim.WORK:
+        yield claimed
         return
-    except JobAlreadyFinished as finished:
-        raise JobStopped(job_id, finished.error_message or finished.status) from None
     try:
-        yield True
+        yield claimed
     except BaseException:
         await jobs.release_lease(job_id, step, ctx.message_id)
         raise
+
+
+async def _claim(
+    jobs: JobRepository,
+    job_id: str,
+    step: str,
+    holder: str,
+    seconds: float,
+    stage: str,
+    finished: Callable[[Job], bool],
+    metadata: Mapping[str, Any] | None,
+) -> Claimed:
+    try:
+        try:
+            job = await jobs.acquire_lease(
+                job_id, step, holder, seconds, stage=stage, metadata=metadata
+            )
+        except StageRegression as regression:
+            further = regression.job or await jobs.get_job(job_id)
+            if finished(further):
+                return _already_done(further, step, holder)
+            job = await jobs.acquire_lease(job_id, step, holder, seconds, metadata=metadata)
+    except LeaseHeld as held:
+        log.info("duplicate_dropped", step=step, holder=held.holder)
+        return Claimed(Claim.DUPLICATE, None)
+    except JobAlreadyFinished as ended:
+        job = ended.job or await jobs.get_job(job_id)
+        if job.status is not JobStatus.COMPLETED or not finished(job):
+            raise JobStopped(job_id, ended.error_message or ended.status) from None
+        return _already_done(job, step, holder)
+    except JobNotFound:
+        raise JobStopped(job_id, "deleted") from None
+    return Claimed(Claim.WORK, job)
+
+
+def _already_done(job: Job, step: str, holder: str) -> Claimed:
+    owner = job.leases.get(step, {}).get("holder")
+    if owner == holder:
+        log.info("step_already_done", step=step)
+        return Claimed(Claim.FINISHED, job)
+    log.info("duplicate_dropped", step=step, holder=owner)
+    return Claimed(Claim.DUPLICATE, None)
 
 
 async def publish_once(
@@ -101,6 +168,7 @@ async def fail_job(
         user_id=job.user_id,
         trace_id=trace_id or job.trace_id,
         data=JobFailedData(stage=job.stage, error_message=job.error_message or reason),
+        event_id=stable_event_id(job.job_id, EventType.JOB_FAILED.value),
     )
     await publish_once(jobs, publisher, job, event)
 

@@ -29,9 +29,16 @@ from omnigen.shared.domain.events import (
     JobRejectedData,
     JobRequested,
     Problem,
+    stable_event_id,
 )
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
-from omnigen.shared.ports import AssetStore, EventPublisher, JobRepository, job_prefix
+from omnigen.shared.ports import (
+    AssetStore,
+    EventPublisher,
+    JobRepository,
+    LeaseClaim,
+    job_prefix,
+)
 from omnigen.shared.workflow import publish_once
 
 log = structlog.get_logger()
@@ -42,7 +49,6 @@ ACCEPT_STEP: Final = "publish_accepted"
 ACCEPT_LEASE_S: Final = 10.0  # far longer than a publish; a dead holder delays others this long
 ACCEPT_POLL_S: Final = 0.1
 ACCEPT_WAIT_MARGIN_S: Final = 2.0
-_EVENT_IDS: Final = uuid.UUID("0d7f3c2a-5e8b-4f61-9a0c-1b2e3d4f5a6b")
 
 
 class NotAnnounced(Exception):
@@ -77,14 +83,23 @@ async def submit_job(
 ) -> Submission:
     """Create the job (idempotent on the key) and make sure `job.accepted` is published once.
 
-    A retry with the same key repairs a crash between create and publish; concurrent retries
-    never publish twice. Raises `IdempotencyConflict` for the same key with another payload."""
+    The creating request holds the publishing lease from the create itself, so the happy path
+    is three calls (create, publish, record). A retry with the same key repairs a crash between
+    create and publish; concurrent retries never publish twice. Raises `IdempotencyConflict`
+    for the same key with another payload."""
+    holder = uuid.uuid4().hex  # the creator publishes: it holds the lease from the first write
     created = await ports.repository.create_job(
-        user_id=user_id, request=request, idempotency_key=idempotency_key, trace_id=trace_id
+        user_id=user_id,
+        request=request,
+        idempotency_key=idempotency_key,
+        trace_id=trace_id,
+        lease=LeaseClaim(ACCEPT_STEP, holder, ACCEPT_LEASE_S),
     )
-    job = await publish_accepted_once(ports, created.job)
     if created.created:
+        job = await _publish_accepted(ports, created.job, holder)
         log.info("job_submitted", job_id=job.job_id, user_id=user_id)
+    else:
+        job = await publish_accepted_once(ports, created.job)
     return Submission(job, created.created)
 
 
@@ -117,7 +132,8 @@ async def _publish_accepted(ports: IngestPorts, job: Job, holder: str) -> Job:
         user_id=job.user_id,
         trace_id=job.trace_id,
         data=JobAcceptedData(duration=job.duration, aspect_ratio=job.aspect_ratio.value),
-    ).model_copy(update={"event_id": _event_id(job.job_id, ACCEPTED)})
+        event_id=stable_event_id(job.job_id, ACCEPTED),
+    )
     try:
         await ports.publisher.publish(event)
     except Exception as exc:
@@ -158,7 +174,8 @@ async def publish_rejected(ports: IngestPorts, event: JobRequested, reasons: lis
         user_id=event.user_id,
         trace_id=event.trace_id,
         data=JobRejectedData(request_id=event.data.request_id, reasons=reasons),
-    ).model_copy(update={"event_id": _event_id(str(event.event_id), "job.rejected")})
+        event_id=stable_event_id(str(event.event_id), EventType.JOB_REJECTED.value),
+    )
     await ports.publisher.publish(rejected)
     log.warning(
         "job_request_rejected",
@@ -196,7 +213,8 @@ async def cancel_or_delete(ports: IngestPorts, job: Job) -> Removal:
                 user_id=cancelled.user_id,
                 trace_id=cancelled.trace_id,
                 data=JobFailedData(stage=cancelled.stage, error_message=CANCELLED_REASON),
-            ).model_copy(update={"event_id": _event_id(cancelled.job_id, FAILED)})
+                event_id=stable_event_id(cancelled.job_id, FAILED),
+            )
             await publish_once(ports.repository, ports.publisher, cancelled, failed)
             return Removal(cancelled, cancelled=True)
     removed = await ports.assets.delete_prefix(job_prefix(job.job_id))
@@ -204,8 +222,3 @@ async def cancel_or_delete(ports: IngestPorts, job: Job) -> Removal:
         await ports.repository.delete_job(job.job_id)
     log.info("job_deleted", job_id=job.job_id, assets_removed=removed)
     return Removal(job, cancelled=False)
-
-
-def _event_id(subject: str, event_type: str) -> uuid.UUID:
-    """The same event about the same subject always gets the same id, so consumers can dedup."""
-    return uuid.uuid5(_EVENT_IDS, f"{subject}\x00{event_type}")

@@ -12,7 +12,6 @@ from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.ports import JobRepository
 
 _ACTIVE: Final = (JobStatus.PENDING, JobStatus.PROCESSING)
-_PAGE: Final = 25
 
 
 class LimitExceeded(Exception):
@@ -69,28 +68,10 @@ class RateLimiter:
 
 
 async def count_running_jobs(
-    repository: JobRepository,
-    user_id: str,
-    *,
-    stop_at: int,
-    window_s: float,
-    now: float | None = None,
+    repository: JobRepository, user_id: str, *, window_s: float, now: float | None = None
 ) -> int:
-    """Unfinished jobs of `user_id` created within `window_s`, counted up to `stop_at`.
-
-    Reads newest first and stops at the window's edge, so a user with a long history costs one
-    query, and a job stuck unfinished for longer than any real job stops blocking its owner."""
+    """Unfinished jobs of `user_id` created within `window_s`: one count query bounded by the
+    window, so a long history costs nothing, and a job stuck unfinished for longer than any
+    real job stops blocking its owner."""
     oldest = (time.time() if now is None else now) - window_s
-    running, cursor = 0, None
-    while True:
-        page = await repository.get_jobs_by_user(user_id, limit=_PAGE, cursor=cursor)
-        for job in page.jobs:
-            if job.created_at < oldest:
-                return running
-            if job.status in _ACTIVE:
-                running += 1
-                if running >= stop_at:
-                    return running
-        if page.next_cursor is None:
-            return running
-        cursor = page.next_cursor
+    return await repository.count_jobs(user_id, statuses=_ACTIVE, created_after=oldest)

@@ -1,9 +1,15 @@
 """script.ready -> scene clips -> narration and music -> composed MP4 + poster in S3 -> completed.
 
 Resumable and idempotent: every finished scene is recorded in the job's metadata with its S3
-keys, so a redelivery after a crash renders only what is missing; a lease held by the SQS
-message admits one renderer per job; a completed job only (re)publishes job.completed if that
-was never recorded. The job is re-read between steps, so a cancellation stops the render.
+key, so a redelivery after a crash renders only what is missing; the first write claims the
+job's render step for the SQS message, so one message renders and only that message announces
+job.completed (a duplicate is dropped; the owner's redelivery re-announces a finished job, with
+the same event id). Every stage write is conditional on the job still running, so a
+cancellation stops the render at the next step.
+
+Table writes per job: the claim (scene 1 under way), one per later scene (it records the
+previous scene's completion), composing (the last scene and the audio, made beside the
+scenes), completed; audio_generating only when the audio outlasts the scenes.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from omnigen.renderer.media.clips import save_last_frame
 from omnigen.renderer.media.compose import Composition, ScenePart, compose
 from omnigen.renderer.media.errors import MediaError
 from omnigen.renderer.ports import ClipGenerator, MusicSource, NarrationResult, Narrator
@@ -25,15 +32,19 @@ from omnigen.shared.domain.errors import (
     JobAlreadyFinished,
     StageRegression,
 )
-from omnigen.shared.domain.events import JobCompleted, JobCompletedData, ScriptReady
+from omnigen.shared.domain.events import (
+    EventType,
+    JobCompleted,
+    JobCompletedData,
+    ScriptReady,
+    stable_event_id,
+)
 from omnigen.shared.domain.jobs import Job
-from omnigen.shared.domain.scripts import Scene, Script
+from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import (
-    AUDIO_COMPLETE,
     AUDIO_GENERATING,
     COMPOSING,
     JobStatus,
-    scene_complete,
     scene_generating,
 )
 from omnigen.shared.ports import (
@@ -41,12 +52,11 @@ from omnigen.shared.ports import (
     EventPublisher,
     JobRepository,
     scene_clip_key,
-    scene_last_frame_key,
     thumbnail_key,
     video_key,
 )
 from omnigen.shared.runtime.consumer import MessageContext, PermanentFailure
-from omnigen.shared.workflow import JobStopped, checkpoint, fail_job, publish_once, step_lease
+from omnigen.shared.workflow import Claim, JobStopped, claim_step, fail_job
 
 log = structlog.get_logger()
 LEASE_STEP = "render"
@@ -83,28 +93,66 @@ class RendererDeps:
 
 async def handle_script_ready(event: ScriptReady, ctx: MessageContext, deps: RendererDeps) -> None:
     try:
-        job = await checkpoint(deps.jobs, event.job_id, allow_completed=True)
-        if job.status is JobStatus.COMPLETED:
-            await _announce(deps, job, event.trace_id)
-            return
-        script = job.script
-        if script is None:
-            raise PermanentFailure(f"job {job.job_id} has no script to render")
-        async with step_lease(deps.jobs, job.job_id, LEASE_STEP, ctx, deps.lease_s) as held:
-            if held:
-                await _render(deps, job, script, event.trace_id)
+        async with claim_step(
+            deps.jobs,
+            event.job_id,
+            LEASE_STEP,
+            ctx,
+            deps.lease_s,
+            stage=scene_generating(1),
+            finished=_completed,
+        ) as claim:
+            job = claim.job
+            if job is None:  # a duplicate
+                return
+            outcome = _outcome(job)
+            if claim.kind is Claim.WORK:
+                script = job.script
+                if script is None:
+                    raise PermanentFailure(f"job {job.job_id} has no script to render")
+                outcome = await _render(deps, job, script, event.trace_id)
     except JobStopped as stopped:
         log.info("job_stopped", reason=str(stopped))
+        return
+    if outcome is not None:  # outside the claim: a failed publish keeps the lease, so this
+        await _announce(deps, job, outcome, event.trace_id)  # message's redelivery re-announces
 
 
-async def _render(deps: RendererDeps, job: Job, script: Script, trace_id: str) -> None:
+def _completed(job: Job) -> bool:
+    return job.status is JobStatus.COMPLETED
+
+
+def _outcome(job: Job) -> JobCompletedData | None:
+    """What a completed job's announcement says, read back from the job."""
+    if job.status is not JobStatus.COMPLETED or job.video_key is None:
+        return None
+    return JobCompletedData(
+        video_key=job.video_key,
+        thumbnail_key=job.metadata.get("thumbnail_key"),
+        duration=float(job.metadata.get("video_duration_s", job.duration)),
+    )
+
+
+async def _render(
+    deps: RendererDeps, job: Job, script: Script, trace_id: str
+) -> JobCompletedData | None:
+    """Scenes (in order, for continuity) while the audio is made beside them, then one
+    composition; returns what job.completed says, or None when a provider failed the job."""
     size = _frame_size(job, deps.scale)
     try:
         with tempfile.TemporaryDirectory(prefix=f"omnigen-render-{job.job_id[:8]}-") as tmp:
             work = Path(tmp)
-            clips = await _render_scenes(deps, job, script, size, work)
-            narrations, music = await _render_audio(deps, job, script, work)
-            await _advance(deps, job.job_id, COMPOSING, {})
+            audio = asyncio.create_task(_render_audio(deps, job, script, work))
+            try:
+                clips, progress = await _render_scenes(deps, job, script, size, work)
+                if not audio.done():  # the scenes were quicker: say what we wait for
+                    await _advance(deps, job.job_id, AUDIO_GENERATING, progress)
+                    progress = {}
+                narrations, music, audio_metadata = await audio
+            finally:
+                audio.cancel()  # no-op once it is done; its files live in `work`, so
+                await asyncio.gather(audio, return_exceptions=True)  # let it stop first
+            await _advance(deps, job.job_id, COMPOSING, {**progress, **audio_metadata})
             parts = [
                 ScenePart(clip, scene.duration, scene.transition_in, narration)
                 for scene, clip, narration in zip(script.scenes, clips, narrations, strict=True)
@@ -117,7 +165,6 @@ async def _render(deps: RendererDeps, job: Job, script: Script, trace_id: str) -
                 out_path=work / "video.mp4",
                 poster_path=work / "poster.jpg",
             )
-            await checkpoint(deps.jobs, job.job_id)
             await deps.assets.put_file(video_key(job.job_id), result.path, "video/mp4")
             await deps.assets.put_file(thumbnail_key(job.job_id), result.poster_path, "image/jpeg")
             size_bytes = (await asyncio.to_thread(result.path.stat)).st_size
@@ -125,66 +172,67 @@ async def _render(deps: RendererDeps, job: Job, script: Script, trace_id: str) -
         if getattr(exc, "transient", False):
             raise  # an outage: the consumer retries, then gives up and fails the job
         await fail_job(deps.jobs, deps.publisher, job.job_id, str(exc), trace_id=trace_id)
-        return
-    done = await deps.jobs.mark_job_complete(
-        job.job_id,
-        video_key(job.job_id),
-        {
-            "thumbnail_key": thumbnail_key(job.job_id),
-            "video_duration_s": round(result.duration_s, 3),
-            "video_bytes": size_bytes,
-            "resolution": f"{size[0]}x{size[1]}",
-        },
+        return None
+    duration_s = round(result.duration_s, 3)
+    try:  # the conditional write refuses a job cancelled while it was being composed
+        await deps.jobs.mark_job_complete(
+            job.job_id,
+            video_key(job.job_id),
+            {
+                "thumbnail_key": thumbnail_key(job.job_id),
+                "video_duration_s": duration_s,
+                "video_bytes": size_bytes,
+                "resolution": f"{size[0]}x{size[1]}",
+            },
+        )
+    except JobAlreadyFinished as finished:
+        raise JobStopped(job.job_id, finished.error_message or finished.status) from None
+    log.info("video_completed", seconds=duration_s, bytes=size_bytes)
+    return JobCompletedData(
+        video_key=video_key(job.job_id),
+        thumbnail_key=thumbnail_key(job.job_id),
+        duration=duration_s,
     )
-    log.info("video_completed", seconds=round(result.duration_s, 3), bytes=size_bytes)
-    await _announce(deps, done, trace_id)
 
 
 async def _render_scenes(
     deps: RendererDeps, job: Job, script: Script, size: tuple[int, int], work: Path
-) -> list[Path]:
-    """Each scene once: reuse clips recorded in the job's metadata, render the rest in order."""
+) -> tuple[list[Path], dict[str, Any]]:
+    """Each scene once: reuse clips recorded in the job's metadata, render the rest in order.
+
+    A scene's completion is recorded in the write that starts the next scene (nothing happens
+    between the two), so each scene costs one table write; the last scene's completion is
+    returned, for the write that starts the next step."""
     clips: list[Path] = []
     start_image = await _start_image(deps, job, work)
     total = len(script.scenes)
+    progress: dict[str, Any] = {}
     for scene in script.scenes:
         number = scene.scene_number
         clip_path = work / f"scene_{number:03d}.mp4"
-        frame_path = work / f"scene_{number:03d}_last.jpg"
         if await _reusable(deps, job, number):
             log.info("scene_reused", scene=number)
             await deps.assets.get_file(scene_clip_key(job.job_id, number), clip_path)
-            await deps.assets.get_file(scene_last_frame_key(job.job_id, number), frame_path)
+            frame_path = await save_last_frame(
+                clip_path, work / f"scene_{number:03d}_last.jpg", what=f"scene {number} clip"
+            )
         else:
-            await _advance(deps, job.job_id, scene_generating(number), {})
+            if number > 1:  # the claim itself moved the job to scene 1
+                await _advance(deps, job.job_id, scene_generating(number), progress)
             result = await deps.clips.generate(
                 scene, size=size, fps=FPS, start_image=start_image, out_dir=work
             )
-            await _store_scene(deps, job, scene, result.path, result.last_frame_path, total)
+            await deps.assets.put_file(scene_clip_key(job.job_id, number), result.path, "video/mp4")
+            log.info("scene_rendered", scene=number, of=total)
             clip_path, frame_path = result.path, result.last_frame_path
+            progress = {
+                f"scene_{number}_clip_key": scene_clip_key(job.job_id, number),
+                "scenes_complete": number,
+                "scenes_total": total,
+            }
         clips.append(clip_path)
         start_image = frame_path
-    return clips
-
-
-async def _store_scene(
-    deps: RendererDeps, job: Job, scene: Scene, clip: Path, last_frame: Path, total: int
-) -> None:
-    number = scene.scene_number
-    await deps.assets.put_file(scene_clip_key(job.job_id, number), clip, "video/mp4")
-    await deps.assets.put_file(scene_last_frame_key(job.job_id, number), last_frame, "image/jpeg")
-    await _advance(
-        deps,
-        job.job_id,
-        scene_complete(number),
-        {
-            f"scene_{number}_clip_key": scene_clip_key(job.job_id, number),
-            f"scene_{number}_thumbnail_key": scene_last_frame_key(job.job_id, number),
-            "scenes_complete": number,
-            "scenes_total": total,
-        },
-    )
-    log.info("scene_rendered", scene=number, of=total)
+    return clips, progress
 
 
 async def _reusable(deps: RendererDeps, job: Job, number: int) -> bool:
@@ -195,8 +243,8 @@ async def _reusable(deps: RendererDeps, job: Job, number: int) -> bool:
 
 async def _render_audio(
     deps: RendererDeps, job: Job, script: Script, work: Path
-) -> tuple[list[NarrationResult | None], Path]:
-    await _advance(deps, job.job_id, AUDIO_GENERATING, {})
+) -> tuple[list[NarrationResult | None], Path, dict[str, Any]]:
+    """Narration per scene and the music bed; the metadata records them for audio_complete."""
     narrations: list[NarrationResult | None] = []
     for scene in script.scenes:
         if scene.narration.strip():
@@ -216,16 +264,11 @@ async def _render_audio(
         work / "music.wav",
     )
     spoken = [n for n in narrations if n is not None]
-    await _advance(
-        deps,
-        job.job_id,
-        AUDIO_COMPLETE,
-        {
-            "narration_s": round(sum(n.duration_s for n in spoken), 3),
-            "music_mood": script.audio_spec.music_mood.value,
-        },
-    )
-    return narrations, music
+    metadata = {
+        "narration_s": round(sum(n.duration_s for n in spoken), 3),
+        "music_mood": script.audio_spec.music_mood.value,
+    }
+    return narrations, music, metadata
 
 
 async def _start_image(deps: RendererDeps, job: Job, work: Path) -> Path | None:
@@ -253,19 +296,16 @@ async def _advance(deps: RendererDeps, job_id: str, stage: str, metadata: dict[s
             await deps.jobs.update_job_stage_with_metadata(job_id, regression.current, metadata)
 
 
-async def _announce(deps: RendererDeps, job: Job, trace_id: str) -> None:
-    assert job.video_key is not None
+async def _announce(deps: RendererDeps, job: Job, outcome: JobCompletedData, trace_id: str) -> None:
+    kind = EventType.JOB_COMPLETED.value
     event = JobCompleted.create(
         job_id=job.job_id,
         user_id=job.user_id,
         trace_id=trace_id,
-        data=JobCompletedData(
-            video_key=job.video_key,
-            thumbnail_key=job.metadata.get("thumbnail_key"),
-            duration=float(job.metadata.get("video_duration_s", job.duration)),
-        ),
+        data=outcome,
+        event_id=stable_event_id(job.job_id, kind),
     )
-    await publish_once(deps.jobs, deps.publisher, job, event)
+    await deps.publisher.publish(event)
 
 
 def _frame_size(job: Job, scale: float) -> tuple[int, int]:

@@ -1,10 +1,10 @@
 """job.accepted -> a validated script embedded in the job -> script.ready.
 
-Idempotent under at-least-once delivery: a lease held by the SQS message admits one writer
-per job (a redelivery of that same message re-enters it after a crash; a duplicate message
-is dropped, since the holder's message will finish the work), a job whose script is already
-embedded only (re)publishes script.ready if that was never recorded, and a finished or
-cancelled job is left alone.
+Idempotent under at-least-once delivery: the first write claims the job's script step for the
+SQS message (and moves it to script_generating), so one message writes the script and only
+that message announces it; a duplicate message is dropped, a redelivery of the owner's message
+after a crash writes or re-announces what is missing (script.ready keeps one event id per job),
+and a finished or cancelled job is left alone.
 """
 
 from __future__ import annotations
@@ -15,13 +15,20 @@ import structlog
 
 from omnigen.scripter.errors import ScriptWriterError
 from omnigen.scripter.ports import ScriptWriter
-from omnigen.shared.domain.errors import JobAlreadyFinished, StageRegression
-from omnigen.shared.domain.events import JobAccepted, ScriptReady, ScriptReadyData
+from omnigen.shared.domain.errors import JobAlreadyFinished
+from omnigen.shared.domain.events import (
+    EventType,
+    JobAccepted,
+    ScriptReady,
+    ScriptReadyData,
+    stable_event_id,
+)
 from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import SCRIPT_COMPLETE, SCRIPT_GENERATING, stage_seq
 from omnigen.shared.ports import EventPublisher, JobRepository
 from omnigen.shared.runtime.consumer import MessageContext
-from omnigen.shared.workflow import JobStopped, checkpoint, fail_job, publish_once, step_lease
+from omnigen.shared.workflow import Claim, JobStopped, claim_step, fail_job
 
 log = structlog.get_logger()
 LEASE_STEP = "script"
@@ -37,36 +44,43 @@ class ScripterDeps:
 
 async def handle_job_accepted(event: JobAccepted, ctx: MessageContext, deps: ScripterDeps) -> None:
     try:
-        job = await checkpoint(deps.jobs, event.job_id)
-        if job.stage_seq >= stage_seq(SCRIPT_COMPLETE):
-            await _announce(deps, job, event.trace_id)
-            return
-        async with step_lease(deps.jobs, job.job_id, LEASE_STEP, ctx, deps.lease_s) as held:
-            if held:
-                await _write_script(deps, job, event.trace_id)
+        async with claim_step(
+            deps.jobs,
+            event.job_id,
+            LEASE_STEP,
+            ctx,
+            deps.lease_s,
+            stage=SCRIPT_GENERATING,
+            finished=_scripted,
+        ) as claim:
+            job = claim.job
+            if job is None:  # a duplicate
+                return
+            script = job.script
+            if claim.kind is Claim.WORK:
+                script = await _write_script(deps, job, event.trace_id)
     except JobStopped as stopped:
         log.info("job_stopped", reason=str(stopped))
+        return
+    if script is not None:  # outside the claim: a failed publish keeps the lease, so this
+        await _announce(deps, job, script, event.trace_id)  # message's redelivery re-announces
 
 
-async def _write_script(deps: ScripterDeps, job: Job, trace_id: str) -> None:
-    try:
-        await deps.jobs.update_job_stage_with_metadata(job.job_id, SCRIPT_GENERATING)
-    except JobAlreadyFinished as finished:
-        raise JobStopped(job.job_id, finished.error_message or finished.status) from None
-    except StageRegression:
-        job = await checkpoint(deps.jobs, job.job_id)
-        if job.stage_seq >= stage_seq(SCRIPT_COMPLETE):
-            await _announce(deps, job, trace_id)
-            return
+def _scripted(job: Job) -> bool:
+    return not job.is_terminal and job.stage_seq >= stage_seq(SCRIPT_COMPLETE)
+
+
+async def _write_script(deps: ScripterDeps, job: Job, trace_id: str) -> Script | None:
+    """The script, embedded in the job; None when the writer failed for good (job failed)."""
     try:
         script = await deps.writer.write(job.request)
     except ScriptWriterError as exc:
         if exc.transient:
             raise  # the consumer retries with backoff, then gives up and fails the job
         await fail_job(deps.jobs, deps.publisher, job.job_id, str(exc), trace_id=trace_id)
-        return
+        return None
     try:  # the conditional write refuses a job cancelled while the model was writing
-        embedded = await deps.jobs.embed_script(
+        await deps.jobs.embed_script(
             job.job_id,
             script,
             {
@@ -79,16 +93,16 @@ async def _write_script(deps: ScripterDeps, job: Job, trace_id: str) -> None:
     except JobAlreadyFinished as finished:
         raise JobStopped(job.job_id, finished.error_message or finished.status) from None
     log.info("script_embedded", title=script.title, scenes=len(script.scenes))
-    await _announce(deps, embedded, trace_id)
+    return script
 
 
-async def _announce(deps: ScripterDeps, job: Job, trace_id: str) -> None:
-    if job.scenes is None or job.title is None:
-        raise RuntimeError(f"job {job.job_id} is at {job.stage} but has no embedded script")
+async def _announce(deps: ScripterDeps, job: Job, script: Script, trace_id: str) -> None:
+    kind = EventType.SCRIPT_READY.value
     event = ScriptReady.create(
         job_id=job.job_id,
         user_id=job.user_id,
         trace_id=trace_id,
-        data=ScriptReadyData(title=job.title, scene_count=len(job.scenes)),
+        data=ScriptReadyData(title=script.title, scene_count=len(script.scenes)),
+        event_id=stable_event_id(job.job_id, kind),
     )
-    await publish_once(deps.jobs, deps.publisher, job, event)
+    await deps.publisher.publish(event)

@@ -12,7 +12,7 @@ import binascii
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 import structlog
@@ -35,7 +35,7 @@ from omnigen.shared.domain.stages import (
     stage_seq,
     status_for_stage,
 )
-from omnigen.shared.ports import CreatedJob, JobPage
+from omnigen.shared.ports import CreatedJob, JobPage, LeaseClaim
 from omnigen.shared.resources import Table
 
 if TYPE_CHECKING:
@@ -100,16 +100,20 @@ class DynamoJobRepository:
         request: JobRequest,
         idempotency_key: str | None = None,
         trace_id: str | None = None,
+        lease: LeaseClaim | None = None,
     ) -> CreatedJob:
         job_id = job_id_for_key(user_id, idempotency_key) if idempotency_key else uuid.uuid4().hex
+        now = self._clock()
         job = Job.new(
             job_id=job_id,
             user_id=user_id,
             request=request,
             idempotency_key=idempotency_key,
             trace_id=trace_id,
-            now=self._clock(),
+            now=now,
         )
+        if lease is not None:  # the creator holds it from the first write: no racer can take it
+            job = job.model_copy(update={"leases": {lease.step: lease.record(now)}})
         try:
             await self._client.put_item(
                 TableName=self._table,
@@ -173,19 +177,48 @@ class DynamoJobRepository:
             if not start_key:
                 return JobPage(jobs, None)
 
+    async def count_jobs(
+        self, user_id: str, *, statuses: Collection[JobStatus], created_after: float
+    ) -> int:
+        """Counted by the index itself (Select=COUNT, the window in the key condition), so no
+        item crosses the wire and older history is never read."""
+        wanted = {f":status{i}": {"S": status.value} for i, status in enumerate(statuses)}
+        if not wanted:
+            return 0
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": self._index,
+            "KeyConditionExpression": "user_id = :user AND created_at > :after",
+            "FilterExpression": f"#status IN ({', '.join(wanted)})",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":user": {"S": user_id},
+                ":after": serialize(created_after),
+                **wanted,
+            },
+            "Select": "COUNT",
+        }
+        count = 0
+        while True:
+            response = await self._client.query(**query)
+            count += int(response.get("Count", 0))
+            if "LastEvaluatedKey" not in response:
+                return count
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
     # -- progress ---------------------------------------------------------------------------
 
     async def update_job_stage_with_metadata(
         self, job_id: str, stage: str, metadata: Mapping[str, Any] | None = None
-    ) -> Job:
+    ) -> None:
         if stage == COMPLETED:
             raise ValueError("use mark_job_complete to complete a job")
         update = self._stage_update(stage).set_in_map("metadata", metadata or {})
-        return await self._apply(job_id, update, stage=stage)
+        await self._write(job_id, update, stage=stage, returning=False)
 
     async def embed_script(
         self, job_id: str, script: Script, metadata: Mapping[str, Any] | None = None
-    ) -> Job:
+    ) -> None:
         plain = script.model_dump(mode="json")
         update = (
             self._stage_update(SCRIPT_COMPLETE)
@@ -195,11 +228,11 @@ class DynamoJobRepository:
             .set("script_metadata", plain["metadata"])
             .set_in_map("metadata", metadata or {})
         )
-        return await self._apply(job_id, update, stage=SCRIPT_COMPLETE)
+        await self._write(job_id, update, stage=SCRIPT_COMPLETE, returning=False)
 
     async def mark_job_complete(
         self, job_id: str, video_key: str, metadata: Mapping[str, Any] | None = None
-    ) -> Job:
+    ) -> None:
         now = self._clock()
         update = (
             _Update(now)
@@ -211,7 +244,7 @@ class DynamoJobRepository:
         )
         update.sets.append("#status = :completed")
         update.values[":completed"] = {"S": JobStatus.COMPLETED.value}
-        return await self._apply(job_id, update, stage=COMPLETED)
+        await self._write(job_id, update, stage=COMPLETED, returning=False)
 
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
         now = self._clock()
@@ -237,31 +270,37 @@ class DynamoJobRepository:
 
     # -- leases: one worker at a time per step, with an expiry so a crash does not block ---
 
-    async def acquire_lease(self, job_id: str, step: str, holder: str, seconds: float) -> Job:
+    async def acquire_lease(
+        self,
+        job_id: str,
+        step: str,
+        holder: str,
+        seconds: float,
+        *,
+        stage: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Job:
+        """Take the step's lease (free, expired or already ours) in one conditional write; with
+        `stage`, the same write moves the job there (never backwards) and merges `metadata`."""
         now = self._clock()
-        names = {"#leases": "leases", "#step": step, "#status": "status"}
-        values = {
-            ":lease": serialize({"holder": holder, "until": now + seconds}),
-            ":now": serialize(now),
-            ":holder": {"S": holder},
-            **_ACTIVE,
-        }
-        condition = (
-            f"attribute_exists(job_id) AND {_ACTIVE_CONDITION} AND ("
-            "attribute_not_exists(#leases.#step) OR #leases.#step.#until < :now "
+        update = _Update(now) if stage is None else self._stage_update(stage)
+        update.set_in_map("metadata", metadata or {})
+        update.sets.append("#leases.#step = :lease")
+        update.names.update(
+            {"#leases": "leases", "#step": step, "#until": "until", "#holder": "holder"}
+        )
+        update.values.update(
+            {
+                ":lease": serialize(LeaseClaim(step, holder, seconds).record(now)),
+                ":holder": {"S": holder},
+                ":lease_now": serialize(now),
+            }
+        )
+        free = (
+            "(attribute_not_exists(#leases.#step) OR #leases.#step.#until < :lease_now "
             "OR #leases.#step.#holder = :holder)"
         )
-        names.update({"#until": "until", "#holder": "holder"})
-        job = await self._update_item(
-            job_id, "SET #leases.#step = :lease", condition, names, values
-        )
-        if job is not None:
-            return job
-        current = await self.get_job(job_id)
-        if current.is_terminal:
-            raise JobAlreadyFinished(job_id, current.status.value, current.error_message)
-        lease = current.leases.get(step, {})
-        raise LeaseHeld(job_id, step, str(lease.get("holder")), float(lease.get("until", 0)))
+        return await self._apply(job_id, update, stage=stage, also=free, lease=(step, holder, now))
 
     async def release_lease(self, job_id: str, step: str, holder: str) -> None:
         await self._update_item(
@@ -290,11 +329,38 @@ class DynamoJobRepository:
         update.values[":new_status"] = {"S": status_for_stage(stage).value}
         return update
 
-    async def _apply(self, job_id: str, update: _Update, *, stage: str | None) -> Job:
+    async def _apply(
+        self,
+        job_id: str,
+        update: _Update,
+        *,
+        stage: str | None,
+        also: str | None = None,
+        lease: tuple[str, str, float] | None = None,
+    ) -> Job:
+        """`_write`, returning the job as the write left it."""
+        response = await self._write(job_id, update, stage=stage, also=also, lease=lease)
+        return item_to_job(response["Attributes"])
+
+    async def _write(
+        self,
+        job_id: str,
+        update: _Update,
+        *,
+        stage: str | None,
+        also: str | None = None,
+        lease: tuple[str, str, float] | None = None,
+        returning: bool = True,
+    ) -> Any:
+        """One conditional UpdateItem on an active job (and, with `stage`, one not past it);
+        a refusal is explained from the item as the write found it: finished, leased to
+        someone else (`lease` = step, holder, now), or further along."""
         condition = f"attribute_exists(job_id) AND {_ACTIVE_CONDITION}"
         if stage is not None:
             condition += " AND #stage_seq <= :stage_seq"
             update.names["#stage_seq"] = "stage_seq"
+        if also is not None:
+            condition += f" AND {also}"
         try:
             response = await self._client.update_item(
                 TableName=self._table,
@@ -303,19 +369,26 @@ class DynamoJobRepository:
                 ConditionExpression=condition,
                 ExpressionAttributeNames=update.names,
                 ExpressionAttributeValues=update.values,
-                ReturnValues="ALL_NEW",
+                ReturnValues="ALL_NEW" if returning else "NONE",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             current = await self._existing(job_id, exc)
             if current.is_terminal:
                 raise JobAlreadyFinished(
-                    job_id, current.status.value, current.error_message
+                    job_id, current.status.value, current.error_message, job=current
                 ) from None
+            if lease is not None:
+                step, holder, now = lease
+                held = current.leases.get(step) or {}
+                if held.get("holder") != holder and float(held.get("until", 0)) >= now:
+                    raise LeaseHeld(
+                        job_id, step, str(held["holder"]), float(held["until"])
+                    ) from None
             if stage is not None and current.stage_seq > stage_seq(stage):
-                raise StageRegression(job_id, stage, current.stage) from None
+                raise StageRegression(job_id, stage, current.stage, job=current) from None
             raise  # the job changed between the write and the read; the caller may retry
-        return item_to_job(response["Attributes"])
+        return response
 
     async def _update_item(
         self,

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from omnigen.shared.domain.jobs import Job
+
 
 class OmnigenError(Exception):
     """Base of every error the domain raises on purpose."""
@@ -27,24 +32,32 @@ class IdempotencyConflict(OmnigenError):
 class StageRegression(OmnigenError):
     """A write that would move a job backwards was refused; the job is further along."""
 
-    def __init__(self, job_id: str, requested: str, current: str) -> None:
+    def __init__(self, job_id: str, requested: str, current: str, job: Job | None = None) -> None:
         super().__init__(
             f"job {job_id} is already at {current!r}; refusing to go back to {requested!r}"
         )
         self.job_id = job_id
         self.requested = requested
         self.current = current
+        self.job = job  # the job as the refused write found it, when the store returned it
 
 
 class JobAlreadyFinished(OmnigenError):
     """The job reached a terminal status; terminal states are final."""
 
-    def __init__(self, job_id: str, status: str, error_message: str | None = None) -> None:
+    def __init__(
+        self,
+        job_id: str,
+        status: str,
+        error_message: str | None = None,
+        job: Job | None = None,
+    ) -> None:
         detail = f" ({error_message})" if error_message else ""
         super().__init__(f"job {job_id} is already {status}{detail}")
         self.job_id = job_id
         self.status = status
         self.error_message = error_message
+        self.job = job  # the finished job, when the store returned it
 
 
 class InvalidCursor(OmnigenError):

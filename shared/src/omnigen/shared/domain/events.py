@@ -18,6 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from omnigen.shared.domain.errors import InvalidEvent, UnknownSchemaVersion
 
 MAX_EVENT_BYTES: Final = 256 * 1024
+_STABLE_EVENT_IDS: Final = uuid.UUID("0d7f3c2a-5e8b-4f61-9a0c-1b2e3d4f5a6b")
+
+
+def stable_event_id(subject: str, event_type: str) -> uuid.UUID:
+    """The same event about the same subject always gets the same id, so that a re-publication
+    (at-least-once delivery) is recognisable and consumers can drop it."""
+    return uuid.uuid5(_STABLE_EVENT_IDS, f"{subject}\x00{event_type}")
 
 
 class EventType(StrEnum):
@@ -94,9 +101,10 @@ class Event(BaseModel):
         user_id: str,
         data: _Data,
         trace_id: str | None = None,
+        event_id: uuid.UUID | None = None,
     ) -> Self:
         return cls(
-            event_id=uuid.uuid4(),
+            event_id=event_id or uuid.uuid4(),
             event_type=cls.TYPE,
             schema_version=cls.VERSION,
             occurred_at=datetime.now(UTC),

@@ -202,7 +202,7 @@ async def _check_running_jobs(ctx: IngestContext, user_id: str, key: str | None)
     """429 when the user has too many unfinished jobs, unless this is a retry of one of them."""
     cap = ctx.settings.max_running_jobs
     running = await count_running_jobs(
-        ctx.ports.repository, user_id, stop_at=cap, window_s=ctx.settings.running_jobs_window_s
+        ctx.ports.repository, user_id, window_s=ctx.settings.running_jobs_window_s
     )
     if running < cap:
         return

@@ -33,6 +33,17 @@ def frame_count(duration_s: float, fps: int) -> int:
     return max(1, round(duration_s * fps))
 
 
+async def save_last_frame(clip: Path, out: Path, *, what: str, timeout_s: float = 120.0) -> Path:
+    """The clip's final frame as a JPEG, from a short decode of its end (a `select` on the last
+    frame number would hold every frame in memory until then)."""
+    await run_ffmpeg(
+        ["-sseof", "-0.5", "-i", clip, "-map", "0:v:0", "-q:v", "2", "-update", "1", out],
+        what=f"taking the last frame of the {what}",
+        timeout_s=timeout_s,
+    )  # fmt: skip
+    return out
+
+
 class LocalClipGenerator:
     """The offline ClipGenerator: a procedurally drawn, camera-moved, captioned scene."""
 

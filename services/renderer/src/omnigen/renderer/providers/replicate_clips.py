@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import structlog
 
-from omnigen.renderer.media.clips import CLIP_ENCODING, fit_filter, frame_count
+from omnigen.renderer.media.clips import CLIP_ENCODING, fit_filter, frame_count, save_last_frame
 from omnigen.renderer.media.errors import FfmpegFailed
 from omnigen.renderer.media.ffmpeg import run_ffmpeg
 from omnigen.renderer.ports import ClipResult
@@ -177,8 +177,7 @@ async def normalise_clip(
     what: str,
 ) -> None:
     """One decode and encode: fit to `size`, resample to `fps`, pad (repeat the last frame) or
-    trim to exactly `frames`; then the final frame as a JPEG from a short decode of the clip's
-    end (a `select` on the last frame number would hold every frame in memory until then)."""
+    trim to exactly `frames`; then the final frame as a JPEG (`save_last_frame`)."""
     graph = (
         f"[0:v]{fit_filter(size)},fps={fps},tpad=stop={frames}:stop_mode=clone,"
         f"trim=end_frame={frames},setpts=PTS-STARTPTS[video]"
@@ -189,12 +188,7 @@ async def normalise_clip(
         what=f"normalising the {what}",
         timeout_s=NORMALISE_TIMEOUT_S,
     )  # fmt: skip
-    await run_ffmpeg(
-        ["-sseof", "-0.5", "-i", clip_path, "-map", "0:v:0", "-q:v", "2", "-update", "1",
-         last_frame],
-        what=f"taking the last frame of the {what}",
-        timeout_s=NORMALISE_TIMEOUT_S,
-    )  # fmt: skip
+    await save_last_frame(clip_path, last_frame, what=what, timeout_s=NORMALISE_TIMEOUT_S)
 
 
 def _words(value: str) -> str:
