@@ -13,7 +13,7 @@ What runs, all in this process on one event loop (the emulator is a separate pro
   more), and must answer 202. Its upstream consumer (ingest-requests queue) runs as in
   `omnigen-ingest`, idle.
 - scripter and renderer: their real handlers and `Consumer`s with the failure hooks, built
-  from `WorkerSettings().consumer_settings(queue)` as `run_job_worker` builds them (20 s long
+  by `job_worker_consumer`, as `run_job_worker` builds them (20 s long
   polls, the queues' visibility timeouts, ...). Only the media providers are instant (clips,
   narration, music and composition write a few bytes), so the figures are the pipeline's own
   AWS and Python work, not ffmpeg's.
@@ -79,10 +79,9 @@ from omnigen.shared.localaws.localstack import LocalStackServer
 from omnigen.shared.localaws.moto_server import MotoServer
 from omnigen.shared.localaws.pipeline import EMULATOR_CREDENTIALS
 from omnigen.shared.logging import configure_logging
-from omnigen.shared.resources import Queue
-from omnigen.shared.runtime.consumer import Consumer, Handler, MessageContext
+from omnigen.shared.runtime.consumer import MessageContext
+from omnigen.shared.runtime.service import job_worker_consumer
 from omnigen.shared.settings import AwsSettings, WorkerSettings
-from omnigen.shared.workflow import failure_hooks
 
 TINY: Final = b"\x00" * 2048
 USERS: Final = 10
@@ -225,29 +224,6 @@ async def raw_capacity(settings: AwsSettings, concurrency: int, seconds: float) 
 # -- the pipeline ------------------------------------------------------------------------------
 
 
-def worker_consumer(
-    sqs: Any,
-    queue: Queue,
-    worker: WorkerSettings,
-    event_type: str,
-    handle: Handler,
-    jobs: DynamoJobRepository,
-    publisher: SnsEventPublisher,
-) -> Consumer:
-    """The consumer `run_job_worker` builds (settings, failure hooks, one handler), without its
-    signal handling, so the benchmark can stop it."""
-    on_poison, on_failure = failure_hooks(jobs, publisher)
-    consumer = Consumer(
-        sqs,
-        queue.name,
-        worker.consumer_settings(queue),
-        on_poison=on_poison,
-        on_failure=on_failure,
-    )
-    consumer.register(event_type, handle)
-    return consumer
-
-
 def mint_token(secret: str, user_id: str, ttl_s: int = 3600) -> str:
     """As `LocalPipeline.mint_token`: HS256 with `sub`, `iat` and `exp`."""
     now = int(time.time())
@@ -307,23 +283,23 @@ async def run_pipeline(
         async def on_ready(event: Any, ctx: MessageContext) -> None:
             await handle_script_ready(event, ctx, renderer_deps)
 
-        scripter = worker_consumer(
+        scripter = job_worker_consumer(
             await scripter_aws.sqs(),
             spec.scripter_queue,
             worker,
-            EventType.JOB_ACCEPTED,
-            on_accepted,
-            scripter_jobs,
-            scripter_publisher,
+            event_type=EventType.JOB_ACCEPTED,
+            handle=on_accepted,
+            jobs=scripter_jobs,
+            publisher=scripter_publisher,
         )
-        renderer = worker_consumer(
+        renderer = job_worker_consumer(
             await renderer_aws.sqs(),
             spec.renderer_queue,
             worker,
-            EventType.SCRIPT_READY,
-            on_ready,
-            renderer_jobs,
-            renderer_publisher,
+            event_type=EventType.SCRIPT_READY,
+            handle=on_ready,
+            jobs=renderer_jobs,
+            publisher=renderer_publisher,
         )
         tokens = {f"bench-{u}": mint_token(secret, f"bench-{u}") for u in range(USERS)}
         transport = httpx.ASGITransport(app=app)

@@ -57,8 +57,25 @@ async def run_job_worker(
     publisher: EventPublisher,
     on_stop: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """A worker's whole run: its queue's consumer, one handler, the failure hooks that fail a
-    job whose message is poison or exhausted, until SIGTERM."""
+    """A worker's whole run: `job_worker_consumer` until SIGTERM."""
+    consumer = job_worker_consumer(
+        sqs, queue, worker, event_type=event_type, handle=handle, jobs=jobs, publisher=publisher
+    )
+    await run_until_signalled([consumer], on_stop=on_stop)
+
+
+def job_worker_consumer(
+    sqs: SQSClient,
+    queue: Queue,
+    worker: WorkerSettings,
+    *,
+    event_type: str,
+    handle: Handler,
+    jobs: JobRepository,
+    publisher: EventPublisher,
+) -> Consumer:
+    """A worker's consumer: its queue, one handler, and the failure hooks that fail a job whose
+    message is poison or exhausted."""
     on_poison, on_failure = failure_hooks(jobs, publisher)
     consumer = Consumer(
         sqs,
@@ -68,4 +85,4 @@ async def run_job_worker(
         on_failure=on_failure,
     )
     consumer.register(event_type, handle)
-    await run_until_signalled([consumer], on_stop=on_stop)
+    return consumer
