@@ -32,6 +32,20 @@ async def running(consumer: Consumer) -> AsyncIterator[Consumer]:
         await asyncio.wait_for(task, timeout=30)
 
 
+async def send_accepted(stack: Stack, prefix: str, count: int) -> None:
+    """`count` job.accepted events for jobs `prefix-0`.. into the scripter queue, 10 a call."""
+    sqs = await stack.aws.sqs()
+    url = stack.queue_url(stack.spec.scripter_queue.name)
+    for start in range(0, count, 10):
+        await sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "MessageBody": accepted(f"{prefix}-{i}")}
+                for i in range(start, min(start + 10, count))
+            ],
+        )
+
+
 async def make_consumer(stack: Stack, **settings: object) -> Consumer:
     defaults: dict[str, object] = {
         "wait_time_s": 1,
@@ -164,16 +178,7 @@ async def test_many_messages_bounded_concurrency_each_once(stack: Stack) -> None
 
     consumer = await make_consumer(stack, max_concurrency=4, visibility_timeout_s=30)
     consumer.register("job.accepted", handler)
-    sqs = await stack.aws.sqs()
-    url = stack.queue_url(stack.spec.scripter_queue.name)
-    for start in range(0, 30, 10):
-        await sqs.send_message_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(i), "MessageBody": accepted(f"bulk-{i}")}
-                for i in range(start, start + 10)
-            ],
-        )
+    await send_accepted(stack, "bulk", 30)
     async with running(consumer):
         await eventually(lambda: len(done) == 30, timeout=60, what="30 messages handled")
         await eventually(lambda: _is_empty(stack), timeout=15, what="all deleted")
@@ -214,15 +219,7 @@ async def test_receives_and_deletes_are_batched_under_load(stack: Stack) -> None
         ConsumerSettings(max_concurrency=8, wait_time_s=1, visibility_timeout_s=30),
     )
     consumer.register("job.accepted", handler)
-    url = stack.queue_url(stack.spec.scripter_queue.name)
-    for start in range(0, 40, 10):
-        await sqs.send_message_batch(
-            QueueUrl=url,
-            Entries=[
-                {"Id": str(i), "MessageBody": accepted(f"batch-{i}")}
-                for i in range(start, start + 10)
-            ],
-        )
+    await send_accepted(stack, "batch", 40)
     async with running(consumer):
         await eventually(lambda: len(done) == 40, timeout=60, what="40 messages handled")
         await eventually(lambda: _is_empty(stack), timeout=15, what="all deleted")

@@ -251,7 +251,7 @@ class DynamoJobRepository:
         update = _Update(now).set("error_message", error_message[:2000]).set("completed_at", now)
         update.sets.append("#status = :failed")
         update.values[":failed"] = {"S": JobStatus.FAILED.value}
-        job = await self._apply(job_id, update, stage=None)
+        job = item_to_job((await self._write(job_id, update, stage=None))["Attributes"])
         log.warning("job_failed", job_id=job_id, stage=job.stage, error_message=error_message)
         return job
 
@@ -300,7 +300,10 @@ class DynamoJobRepository:
             "(attribute_not_exists(#leases.#step) OR #leases.#step.#until < :lease_now "
             "OR #leases.#step.#holder = :holder)"
         )
-        return await self._apply(job_id, update, stage=stage, also=free, lease=(step, holder, now))
+        response = await self._write(
+            job_id, update, stage=stage, also=free, lease=(step, holder, now)
+        )
+        return item_to_job(response["Attributes"])
 
     async def release_lease(self, job_id: str, step: str, holder: str) -> None:
         await self._update_item(
@@ -329,19 +332,6 @@ class DynamoJobRepository:
         update.values[":new_status"] = {"S": status_for_stage(stage).value}
         return update
 
-    async def _apply(
-        self,
-        job_id: str,
-        update: _Update,
-        *,
-        stage: str | None,
-        also: str | None = None,
-        lease: tuple[str, str, float] | None = None,
-    ) -> Job:
-        """`_write`, returning the job as the write left it."""
-        response = await self._write(job_id, update, stage=stage, also=also, lease=lease)
-        return item_to_job(response["Attributes"])
-
     async def _write(
         self,
         job_id: str,
@@ -352,9 +342,10 @@ class DynamoJobRepository:
         lease: tuple[str, str, float] | None = None,
         returning: bool = True,
     ) -> Any:
-        """One conditional UpdateItem on an active job (and, with `stage`, one not past it);
-        a refusal is explained from the item as the write found it: finished, leased to
-        someone else (`lease` = step, holder, now), or further along."""
+        """One conditional UpdateItem on an active job (and, with `stage`, one not past it),
+        answering the job as it left it (`returning`) or nothing; a refusal is explained from
+        the item as the write found it: finished, leased to someone else (`lease` = step,
+        holder, now), or further along."""
         condition = f"attribute_exists(job_id) AND {_ACTIVE_CONDITION}"
         if stage is not None:
             condition += " AND #stage_seq <= :stage_seq"
