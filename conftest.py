@@ -1,1 +1,1 @@
-pytest_plugins = ["omnigen.shared.testing.fixtures"]
+pytest_plugins = ["omnigen.testing.fixtures"]

@@ -13,7 +13,7 @@ from omnigen.shared.adapters.codec import (
 )
 from omnigen.shared.domain.jobs import Job, JobRequest
 from omnigen.shared.domain.scripts import Script
-from omnigen.shared.testing.strategies import job_requests, json_values, scripts
+from omnigen.testing.strategies import job_requests, json_values, scripts
 
 
 @given(scripts(), job_requests)

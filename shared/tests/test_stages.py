@@ -13,7 +13,7 @@ from omnigen.shared.domain.stages import (
     stage_seq,
     status_for_stage,
 )
-from omnigen.shared.testing.strategies import FIXED_STAGES, stages
+from omnigen.testing.strategies import FIXED_STAGES, stages
 
 PIPELINE_FOR_3_SCENES = [
     "queued",

@@ -59,6 +59,9 @@ import httpx
 import jwt
 from aiobotocore.session import get_session
 
+from omnigen.cli.localaws.localstack import LocalStackServer
+from omnigen.cli.localaws.moto_server import MotoServer
+from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS
 from omnigen.ingest.api.app import create_app
 from omnigen.ingest.context import open_context
 from omnigen.ingest.settings import IngestSettings
@@ -75,9 +78,6 @@ from omnigen.shared.adapters.sns import SnsEventPublisher
 from omnigen.shared.bootstrap import apply_spec
 from omnigen.shared.domain.events import Event, EventType
 from omnigen.shared.domain.scripts import Mood, Scene
-from omnigen.shared.localaws.localstack import LocalStackServer
-from omnigen.shared.localaws.moto_server import MotoServer
-from omnigen.shared.localaws.pipeline import EMULATOR_CREDENTIALS
 from omnigen.shared.logging import configure_logging
 from omnigen.shared.runtime.consumer import MessageContext
 from omnigen.shared.runtime.service import job_worker_consumer

@@ -261,6 +261,73 @@ def test_build_stage_installs_its_own_service_and_nothing_else(service: str, scr
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+    assert not installed & DEV_ONLY, f"dev-only distributions in the image: {installed & DEV_ONLY}"
+    assert not find_test_support(venv), "test support shipped in the image"
+
+
+# Distributions that exist for tests or for people at a laptop, never for a service image.
+DEV_ONLY = frozenset(
+    canonicalize_name(name)
+    for name in (
+        "omnigen-testing",
+        "omnigen-cli",
+        "moto",
+        "hypothesis",
+        "schemathesis",
+        "pytest",
+        "typer",
+        "rich",
+        "werkzeug",
+    )
+)
+# What test support looks like inside our own packages: module names and imports.
+_TEST_SUPPORT = re.compile(
+    r"^\s*(?:from|import)\s+(?:pytest|hypothesis|moto|schemathesis|aiohttp\.web|omnigen\.testing)\b",
+    re.MULTILINE,
+)
+
+
+def find_test_support(root: Path) -> list[str]:
+    """Our own modules under `root` that are test support, by name or by what they import."""
+    found = []
+    for path in root.rglob("omnigen/**/*.py"):
+        if re.search(
+            r"(^|/)(testing|fakes?|fake_\w+|fixtures|conftest)(/|\.py$)", str(path)
+        ) or _TEST_SUPPORT.search(path.read_text(encoding="utf-8")):
+            found.append(str(path))
+    return found
+
+
+PRODUCTION = {"shared": REPO / "shared", **{s: REPO / "services" / s for s in SERVICES}}
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTION))
+def test_production_sources_hold_no_test_support(name: str) -> None:
+    assert not find_test_support(PRODUCTION[name] / "src"), name
+
+
+@pytest.mark.parametrize("name", sorted(PRODUCTION))
+def test_every_declared_dependency_is_imported_at_run_time(name: str) -> None:
+    """A production distribution declares only what its own code imports (tools and fakes
+    bring their own dependencies in the dev-only members)."""
+    import importlib.metadata
+
+    providers = importlib.metadata.packages_distributions()
+    sources = "\n".join(
+        path.read_text(encoding="utf-8") for path in (PRODUCTION[name] / "src").rglob("*.py")
+    )
+    imported = set(re.findall(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", sources, re.MULTILINE))
+    imported_dists = {
+        canonicalize_name(dist)
+        for module in imported - {"omnigen"}
+        for dist in providers.get(module, [])
+    } | {f"omnigen-{part}" for part in re.findall(r"\bomnigen\.(\w+)", sources)}
+    declared = {
+        canonicalize_name(re.split(r"[\[=<>;! ]", requirement, maxsplit=1)[0])
+        for requirement in project(PRODUCTION[name])["dependencies"]
+    }
+    unused = declared - imported_dists
+    assert not unused, f"omnigen-{name} declares dependencies its code never imports: {unused}"
 
 
 def test_dockerignore_keeps_the_context_to_what_the_images_copy() -> None:

@@ -1,7 +1,7 @@
 """Least privilege, checked against the code: each service's task role grants exactly the
 dynamodb, sqs, sns and s3 actions its code paths can call, no more and no fewer.
 
-The code side is `omnigen.shared.testing.aws_calls` (a function-level static call graph from
+The code side is `omnigen.testing.aws_calls` (a function-level static call graph from
 `omnigen.<svc>.main`; its docstring states the rule). The Terraform side is read with
 python-hcl2: every statement of every policy attached to `aws_iam_role.<svc>_task`. Actions our
 Python code never makes itself (kms, used by AWS services on the role's behalf; the execution
@@ -21,10 +21,10 @@ import pytest
 from hcl2 import SerializationOptions
 
 from omnigen.shared.settings import WorkerSettings
-from omnigen.shared.testing.aws_calls import (
+from omnigen.testing.aws_calls import (
     SERVICES as AWS_SERVICES,
 )
-from omnigen.shared.testing.aws_calls import (
+from omnigen.testing.aws_calls import (
     Analysis,
     AnalysisError,
     analyze,

@@ -11,10 +11,10 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from omnigen.cli.localaws.ports import free_port
 from omnigen.shared.domain.events import ScriptReady, ScriptReadyData
 from omnigen.shared.domain.jobs import JobRequest
-from omnigen.shared.localaws.ports import free_port
-from omnigen.shared.testing.e2e import (
+from omnigen.testing.e2e import (
     api,
     log_events,
     running_pipeline,
@@ -22,9 +22,9 @@ from omnigen.shared.testing.e2e import (
     wait_for_end,
     wait_for_stage,
 )
-from omnigen.shared.testing.fixtures import Stack
-from omnigen.shared.testing.queues import eventually, receive_all, received_events, send_raw
-from omnigen.shared.testing.samples import accepted_json
+from omnigen.testing.fixtures import Stack
+from omnigen.testing.queues import eventually, receive_all, received_events, send_raw
+from omnigen.testing.samples import accepted_json
 
 SLOW_RENDER = {"OMNIGEN_RENDER_SCALE": "0.5"}
 

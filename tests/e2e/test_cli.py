@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from omnigen.renderer.media.probe import probe
-from omnigen.shared.testing.fixtures import Stack
-from omnigen.shared.testing.queues import depth, receive_all, send_raw
-from omnigen.shared.testing.samples import accepted_json
+from omnigen.testing.fixtures import Stack
+from omnigen.testing.queues import depth, receive_all, send_raw
+from omnigen.testing.samples import accepted_json
 
 OMNIGEN = str(Path(sys.executable).parent / "omnigen")
 

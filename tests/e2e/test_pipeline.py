@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omnigen.renderer.media.probe import loudness, probe
 from omnigen.shared.domain.events import JobRequested, JobRequestedData
-from omnigen.shared.testing.e2e import (
+from omnigen.testing.e2e import (
     api,
     download_video,
     log_events,
@@ -15,8 +15,8 @@ from omnigen.shared.testing.e2e import (
     submit,
     wait_for_end,
 )
-from omnigen.shared.testing.fixtures import Stack
-from omnigen.shared.testing.queues import received_events
+from omnigen.testing.fixtures import Stack
+from omnigen.testing.queues import received_events
 
 
 async def test_prompt_in_mp4_out_through_the_http_api(stack: Stack, tmp_path: Path) -> None:

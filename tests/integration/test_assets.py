@@ -9,7 +9,7 @@ import httpx
 
 from omnigen.shared.adapters.s3 import S3AssetStore
 from omnigen.shared.ports import job_prefix, scene_clip_key, video_key
-from omnigen.shared.testing.fixtures import Stack
+from omnigen.testing.fixtures import Stack
 
 PART = 5 * 1024 * 1024  # S3's smallest part
 

@@ -17,9 +17,9 @@ from omnigen.shared.runtime.consumer import (
     MessageContext,
     PermanentFailure,
 )
-from omnigen.shared.testing.fixtures import Stack
-from omnigen.shared.testing.queues import depth, eventually, receive_all, send_raw
-from omnigen.shared.testing.samples import accepted_json as accepted
+from omnigen.testing.fixtures import Stack
+from omnigen.testing.queues import depth, eventually, receive_all, send_raw
+from omnigen.testing.samples import accepted_json as accepted
 
 
 @contextlib.asynccontextmanager
@@ -253,7 +253,7 @@ async def test_consumer_reconnects_when_the_endpoint_goes_away(
     """Route the consumer through a TCP proxy, cut it, and check work resumes afterwards."""
     from omnigen.shared.adapters.aws import AwsClients
     from omnigen.shared.settings import AwsSettings
-    from omnigen.shared.testing.proxy import TcpProxy
+    from omnigen.testing.proxy import TcpProxy
 
     stack = moto_stack
     target = stack.settings.endpoint_for("sqs")

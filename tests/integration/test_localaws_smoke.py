@@ -14,10 +14,10 @@ from typing import Any
 import boto3
 import pytest
 
-from omnigen.shared.localaws.localstack import LocalStackNotInstalled, LocalStackServer
-from omnigen.shared.localaws.moto_server import MotoServer
-from omnigen.shared.localaws.ports import port_is_open
-from omnigen.shared.localaws.process import EmulatorStartFailed
+from omnigen.cli.localaws.localstack import LocalStackNotInstalled, LocalStackServer
+from omnigen.cli.localaws.moto_server import MotoServer
+from omnigen.cli.localaws.ports import port_is_open
+from omnigen.cli.localaws.process import EmulatorStartFailed
 
 REGION = "us-east-1"
 

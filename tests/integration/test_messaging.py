@@ -21,8 +21,8 @@ from omnigen.shared.domain.events import (
     ScriptReady,
     ScriptReadyData,
 )
-from omnigen.shared.testing.fixtures import Stack
-from omnigen.shared.testing.queues import receive_all, received_events
+from omnigen.testing.fixtures import Stack
+from omnigen.testing.queues import receive_all, received_events
 
 
 def _flow() -> list[Event]:

@@ -21,7 +21,7 @@ from omnigen.shared.domain.jobs import TTL_SECONDS, JobOptions, JobRequest
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.ports import LeaseClaim
-from omnigen.shared.testing.fixtures import Stack
+from omnigen.testing.fixtures import Stack
 
 REQUEST = JobRequest(
     prompt="a lighthouse keeper's last night on the island",

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from omnigen.shared.testing.fixtures import Stack
-from omnigen.shared.testing.queues import eventually, receive_all, send_raw
-from omnigen.shared.testing.samples import accepted_json as accepted
+from omnigen.testing.fixtures import Stack
+from omnigen.testing.queues import eventually, receive_all, send_raw
+from omnigen.testing.samples import accepted_json as accepted
 
 
 async def start_worker(stack: Stack, markers: Path, drain_s: float) -> asyncio.subprocess.Process:
@@ -28,7 +28,7 @@ async def start_worker(stack: Stack, markers: Path, drain_s: float) -> asyncio.s
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "omnigen.shared.testing.sleepy_worker",
+        "omnigen.testing.sleepy_worker",
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from omnigen.shared.localaws.moto_server import MotoServer
-from omnigen.shared.testing.fixtures import Stack, bootstrapped, moto_settings
+from omnigen.cli.localaws.moto_server import MotoServer
+from omnigen.testing.fixtures import Stack, bootstrapped, moto_settings
 
 from .helpers import Api, ApiFactory, empty_queues, serve_api, settings_for
 

@@ -21,7 +21,7 @@ from omnigen.ingest.context import IngestContext, open_context
 from omnigen.ingest.server import ApiServer
 from omnigen.ingest.settings import IngestSettings
 from omnigen.shared.domain.events import Event, parse_event
-from omnigen.shared.testing.fixtures import Stack
+from omnigen.testing.fixtures import Stack
 
 HS_SECRET = "local-test-secret-0123456789abcdef-ingest"
 PROMPT = "A lighthouse keeper's last night on a stormy island"

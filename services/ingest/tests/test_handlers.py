@@ -28,8 +28,8 @@ from omnigen.shared.domain.events import (
 )
 from omnigen.shared.domain.jobs import JobRequest
 from omnigen.shared.domain.stages import JobStatus
-from omnigen.shared.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
 from omnigen.shared.ports import video_key
+from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
 
 from .helpers import PROMPT
 

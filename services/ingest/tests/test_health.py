@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from omnigen.shared.testing.fixtures import Stack
+from omnigen.testing.fixtures import Stack
 
 from .helpers import Api, ApiFactory, serve_api, settings_for
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from omnigen.cli.localaws.ports import free_port
 from omnigen.shared.adapters.dynamodb import job_id_for_key
 from omnigen.shared.domain.errors import JobNotFound
 from omnigen.shared.domain.events import JobRequested, JobRequestedData
-from omnigen.shared.localaws.ports import free_port
-from omnigen.shared.testing.fixtures import Stack
-from omnigen.shared.testing.queues import eventually
+from omnigen.testing.fixtures import Stack
+from omnigen.testing.queues import eventually
 
 from .helpers import HS_SECRET, PROMPT, hs_token, job_body
 

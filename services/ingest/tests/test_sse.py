@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.ports import video_key
-from omnigen.shared.testing.queues import eventually
+from omnigen.testing.queues import eventually
 
 from .helpers import Api
 

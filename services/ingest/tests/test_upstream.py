@@ -21,8 +21,8 @@ from omnigen.shared.domain.events import (
     JobRequestedData,
 )
 from omnigen.shared.runtime.consumer import ConsumerSettings
-from omnigen.shared.testing.fixtures import Stack
-from omnigen.shared.testing.queues import depth, eventually, send_raw
+from omnigen.testing.fixtures import Stack
+from omnigen.testing.queues import depth, eventually, send_raw
 
 from .helpers import PROMPT, drain, drain_events
 

@@ -19,10 +19,10 @@ from omnigen.shared.domain.events import ScriptReady, ScriptReadyData
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
 from omnigen.shared.domain.scripts import Scene
 from omnigen.shared.domain.stages import JobStatus
-from omnigen.shared.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
 from omnigen.shared.ports import scene_clip_key, thumbnail_key, video_key
 from omnigen.shared.runtime.consumer import MessageContext
-from omnigen.shared.testing.samples import sample_script
+from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
+from omnigen.testing.samples import sample_script
 
 SCALE = 0.25  # 1920x1080 -> 480x270
 CTX = MessageContext("m-1", "r-1", 1, 4, "{}")

@@ -31,16 +31,16 @@ from omnigen.renderer.providers.replicate_clips import (
 )
 from omnigen.renderer.providers.replicate_music import ReplicateMusicSource
 from omnigen.renderer.providers.settings import ProviderSettings
-from omnigen.renderer.testing.fake_replicate import (
+from omnigen.shared.domain.scripts import Mood, Scene
+from omnigen.testing.fake_replicate import (
     Behaviour,
     CreateError,
     FakeReplicate,
     decode_data_uri,
     version_id,
 )
-from omnigen.renderer.testing.fake_speech import FakeSpeech, SpeechReply, speech_seconds
-from omnigen.shared.domain.scripts import Mood, Scene
-from omnigen.shared.testing.samples import sample_script
+from omnigen.testing.fake_speech import FakeSpeech, SpeechReply, speech_seconds
+from omnigen.testing.samples import sample_script
 
 VIDEO_MODEL = "kwaivgi/kling-v2.1"
 MUSIC_MODEL = "meta/musicgen"

@@ -9,7 +9,7 @@ import pytest
 
 from omnigen.scripter.openai_writer import OpenAIScriptWriter
 from omnigen.scripter.settings import WriterSettings
-from omnigen.scripter.testing.fake_openai import FakeOpenAI
+from omnigen.testing.fake_openai import FakeOpenAI
 
 TEST_API_KEY = "sk-test-omnigen-4f1c9a7e2b8d"
 

@@ -14,8 +14,8 @@ from omnigen.shared.domain.events import JobAccepted, JobAcceptedData
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
-from omnigen.shared.fakes import InMemoryJobRepository, RecordingPublisher
 from omnigen.shared.runtime.consumer import MessageContext
+from omnigen.testing.fakes import InMemoryJobRepository, RecordingPublisher
 
 REQUEST = JobRequest(prompt="A cosy cafe on a rainy morning, new oat latte", duration=20)
 CTX = MessageContext("m-1", "r-1", 1, 5, "{}")

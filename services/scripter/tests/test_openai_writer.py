@@ -12,8 +12,8 @@ from structlog.testing import capture_logs
 
 from omnigen.scripter.errors import ProviderFailed, ProviderTimeout, ScriptRefused, ScriptRejected
 from omnigen.scripter.planner import plan_script
-from omnigen.scripter.testing.fake_openai import FakeOpenAI, Reply
 from omnigen.shared.domain.jobs import AspectRatio, JobOptions, JobRequest
+from omnigen.testing.fake_openai import FakeOpenAI, Reply
 
 REQUEST = JobRequest(
     prompt="A cozy coffee shop on a rainy morning, introducing our new oat latte",

@@ -1,5 +1,5 @@
 """Ports: the small interfaces the handlers depend on. Adapters live in `adapters/`,
-in-memory fakes for tests in `omnigen.shared.fakes`."""
+in-memory fakes for tests in `omnigen.testing.fakes`."""
 
 from __future__ import annotations
 

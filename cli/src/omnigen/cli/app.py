@@ -20,13 +20,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from omnigen.cli import dlq as dlq_ops
+from omnigen.cli.api import ApiClient, ApiError
+from omnigen.cli.localaws.moto_server import MotoServer
+from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS, LocalPipeline
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.bootstrap import apply_spec
-from omnigen.shared.cli.api import ApiClient, ApiError
-from omnigen.shared.localaws.moto_server import MotoServer
-from omnigen.shared.localaws.pipeline import EMULATOR_CREDENTIALS, LocalPipeline
 from omnigen.shared.logging import configure_logging
-from omnigen.shared.ops import dlq as dlq_ops
 from omnigen.shared.settings import AwsSettings
 
 app = typer.Typer(help="omnigen: a prompt in, a short video out.", no_args_is_help=True)

@@ -17,8 +17,8 @@ from typing import Final
 
 import structlog
 
-from omnigen.shared.localaws.ports import LOOPBACK, free_port
-from omnigen.shared.localaws.process import http_get
+from omnigen.cli.localaws.ports import LOOPBACK, free_port
+from omnigen.cli.localaws.process import http_get
 from omnigen.shared.settings import AwsSettings
 
 log = structlog.get_logger()

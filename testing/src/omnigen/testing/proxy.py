@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from urllib.parse import urlsplit
 
-from omnigen.shared.localaws.ports import free_port
+from omnigen.cli.localaws.ports import free_port
 
 
 class TcpProxy:

@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from omnigen.shared.testing.http_server import ThreadedServer
+from omnigen.testing.http_server import ThreadedServer
 
 HANG_LIMIT_S = 30.0
 

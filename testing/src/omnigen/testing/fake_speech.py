@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from omnigen.shared.testing.http_server import ThreadedServer
+from omnigen.testing.http_server import ThreadedServer
 
 SAMPLE_RATE = 24_000
 CHARS_PER_SECOND = 15.0

@@ -20,11 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import imageio_ffmpeg
 from aiohttp import web
 
-from omnigen.renderer.media.ffmpeg import ffmpeg_exe
-from omnigen.shared.testing.http_server import ThreadedServer
+from omnigen.testing.http_server import ThreadedServer
 
+FFMPEG = imageio_ffmpeg.get_ffmpeg_exe()  # the ffmpeg the renderer runs (imageio-ffmpeg wheel)
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 NO_VERSION = (
     "The specified version does not exist (or perhaps you don't have permission to use it?)"
@@ -274,7 +275,7 @@ class FakeReplicate(ThreadedServer):
             )
             encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
         proc = await asyncio.create_subprocess_exec(
-            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
+            FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
             *encode, str(self._workdir / name),
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,

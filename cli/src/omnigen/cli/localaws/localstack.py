@@ -17,8 +17,8 @@ from typing import Self
 
 import structlog
 
-from omnigen.shared.localaws.ports import LOOPBACK, free_port
-from omnigen.shared.localaws.process import LocalAwsError, ManagedProcess, http_get
+from omnigen.cli.localaws.ports import LOOPBACK, free_port
+from omnigen.cli.localaws.process import LocalAwsError, ManagedProcess, http_get
 
 log = structlog.get_logger()
 
@@ -215,7 +215,7 @@ class LocalStackServer:
 
 
 def main() -> None:
-    """Foreground LocalStack until Ctrl-C: `python -m omnigen.shared.localaws.localstack`."""
+    """Foreground LocalStack until Ctrl-C: `python -m omnigen.cli.localaws.localstack`."""
     with LocalStackServer() as server:
         print(f"LocalStack ready at {server.endpoint_url} (log: {server.log_path})", flush=True)
         try:

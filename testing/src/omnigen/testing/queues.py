@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from omnigen.shared.domain.events import Event, parse_event
-from omnigen.shared.testing.fixtures import Stack
+from omnigen.testing.fixtures import Stack
 
 
 async def eventually(

@@ -10,17 +10,17 @@ from dataclasses import dataclass
 
 import pytest
 
+from omnigen.cli.localaws.localstack import LocalStackServer
+from omnigen.cli.localaws.moto_server import MotoServer
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.adapters.s3 import S3AssetStore
 from omnigen.shared.adapters.sns import SnsEventPublisher
 from omnigen.shared.bootstrap import AppliedResources, apply_spec
 from omnigen.shared.domain.scripts import Script
-from omnigen.shared.localaws.localstack import LocalStackServer
-from omnigen.shared.localaws.moto_server import MotoServer
 from omnigen.shared.resources import ResourceSpec
 from omnigen.shared.settings import AwsSettings
-from omnigen.shared.testing import samples
+from omnigen.testing import samples
 
 # Tests only ever talk to emulators on 127.0.0.1; never let real credentials near them.
 for _name, _value in {

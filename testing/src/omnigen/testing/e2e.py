@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 
-from omnigen.shared.localaws.pipeline import LocalPipeline
-from omnigen.shared.testing.fixtures import Stack
+from omnigen.cli.localaws.pipeline import LocalPipeline
+from omnigen.testing.fixtures import Stack
 
 FAST_ENV = {
     "OMNIGEN_RENDER_SCALE": "0.25",  # 480x270 for 16:9: same pipeline, less CPU

@@ -14,8 +14,8 @@ from typing import Any, Self
 
 import structlog
 
-from omnigen.shared.localaws.ports import LOOPBACK, free_port
-from omnigen.shared.localaws.process import LocalAwsError, ManagedProcess, http_get, http_post
+from omnigen.cli.localaws.ports import LOOPBACK, free_port
+from omnigen.cli.localaws.process import LocalAwsError, ManagedProcess, http_get, http_post
 
 log = structlog.get_logger()
 
@@ -73,7 +73,7 @@ class MotoServer:
         return self
 
     def _start_threaded(self) -> None:
-        from omnigen.shared.localaws.moto_app import ThreadedServer
+        from omnigen.cli.localaws.moto_app import ThreadedServer
 
         server = ThreadedServer(LOOPBACK, self._requested_port or 0)
         server.start()
@@ -89,7 +89,7 @@ class MotoServer:
             [
                 sys.executable,
                 "-m",
-                "omnigen.shared.localaws.moto_app",
+                "omnigen.cli.localaws.moto_app",
                 "-H",
                 LOOPBACK,
                 "-p",
@@ -148,7 +148,7 @@ class MotoServer:
 
 
 def main() -> None:
-    """Foreground moto server until Ctrl-C: `python -m omnigen.shared.localaws.moto_server`."""
+    """Foreground moto server until Ctrl-C: `python -m omnigen.cli.localaws.moto_server`."""
     with MotoServer() as server:
         print(f"moto server ready at {server.endpoint_url} (log: {server.log_path})", flush=True)
         try:

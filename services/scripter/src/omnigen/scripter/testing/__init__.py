@@ -1,1 +1,0 @@
-"""Test support shipped with the package (importable under pytest's importlib mode)."""
