@@ -23,6 +23,7 @@ setup-emulators:
 lint:
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports
 	$(UV) run --frozen mypy shared/src services/ingest/src services/scripter/src services/renderer/src cli/src testing/src
 
 test: setup lint

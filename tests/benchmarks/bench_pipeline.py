@@ -79,7 +79,7 @@ from omnigen.shared.bootstrap import apply_spec
 from omnigen.shared.domain.events import Event, EventType
 from omnigen.shared.domain.scripts import Mood, Scene
 from omnigen.shared.logging import configure_logging
-from omnigen.shared.runtime.consumer import MessageContext
+from omnigen.shared.messages import MessageContext
 from omnigen.shared.runtime.service import job_worker_consumer
 from omnigen.shared.settings import AwsSettings, WorkerSettings
 

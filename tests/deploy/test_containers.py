@@ -23,8 +23,8 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
+from omnigen.shared.messages import ConsumerSettings
 from omnigen.shared.resources import DEFAULT_PREFIX
-from omnigen.shared.runtime.consumer import ConsumerSettings
 from omnigen.shared.settings import AwsSettings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -22,8 +22,8 @@ import hcl2
 import pytest
 from hcl2 import SerializationOptions
 
+from omnigen.shared.messages import ConsumerSettings
 from omnigen.shared.resources import DEFAULT_PREFIX, ResourceSpec, resource_spec
-from omnigen.shared.runtime.consumer import ConsumerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"

@@ -10,13 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from omnigen.shared.domain.events import JobAccepted
-from omnigen.shared.runtime.consumer import (
-    Consumer,
-    ConsumerSettings,
-    MessageContext,
-    PermanentFailure,
-)
+from omnigen.shared.domain.events import JobAccepted, ScriptReady
+from omnigen.shared.messages import ConsumerSettings, MessageContext, PermanentFailure
+from omnigen.shared.runtime.consumer import Consumer
 from omnigen.testing.fixtures import Stack
 from omnigen.testing.queues import depth, eventually, receive_all, send_raw
 from omnigen.testing.samples import accepted_json as accepted
@@ -70,7 +66,7 @@ async def test_handler_running_3x_the_visibility_timeout_is_not_redelivered(stac
         finished.set()
 
     consumer = await make_consumer(stack)
-    consumer.register("job.accepted", slow)
+    consumer.register(JobAccepted, slow)
     async with running(consumer):
         await send_raw(stack, stack.spec.scripter_queue.name, accepted("slow-1"))
         await asyncio.wait_for(finished.wait(), timeout=30)
@@ -89,7 +85,7 @@ async def test_a_crashing_handler_is_redelivered_and_then_succeeds(stack: Stack)
             raise RuntimeError("provider hiccup")
 
     consumer = await make_consumer(stack)
-    consumer.register("job.accepted", flaky)
+    consumer.register(JobAccepted, flaky)
     async with running(consumer):
         await send_raw(stack, stack.spec.scripter_queue.name, accepted("flaky-1"))
         await eventually(lambda: len(attempts) == 2, timeout=20, what="a redelivery")
@@ -106,7 +102,7 @@ async def test_poison_message_reaches_the_dlq_after_max_receive_count(stack: Sta
 
     consumer = await make_consumer(stack)
     consumer.on_poison = on_poison
-    consumer.register("job.accepted", _never_called)
+    consumer.register(JobAccepted, _never_called)
     queue = stack.spec.scripter_queue
     async with running(consumer):
         await send_raw(stack, queue.name, '{"event_type": "job.accepted", "schema_version": 1')
@@ -128,7 +124,7 @@ async def test_handler_that_always_fails_gives_up_once_and_lands_in_the_dlq(stac
 
     consumer = await make_consumer(stack)
     consumer.on_failure = on_failure
-    consumer.register("job.accepted", broken)
+    consumer.register(JobAccepted, broken)
     queue = stack.spec.scripter_queue
     async with running(consumer):
         await send_raw(stack, queue.name, accepted("doomed-1"))
@@ -154,7 +150,7 @@ async def test_permanent_failure_is_settled_without_retrying(stack: Stack) -> No
 
     consumer = await make_consumer(stack)
     consumer.on_failure = on_failure
-    consumer.register("job.accepted", refuses)
+    consumer.register(JobAccepted, refuses)
     async with running(consumer):
         await send_raw(stack, stack.spec.scripter_queue.name, accepted("refused-1"))
         await eventually(lambda: reasons != [], timeout=15, what="the failure hook")
@@ -177,7 +173,7 @@ async def test_many_messages_bounded_concurrency_each_once(stack: Stack) -> None
         done[event.job_id] += 1
 
     consumer = await make_consumer(stack, max_concurrency=4, visibility_timeout_s=30)
-    consumer.register("job.accepted", handler)
+    consumer.register(JobAccepted, handler)
     await send_accepted(stack, "bulk", 30)
     async with running(consumer):
         await eventually(lambda: len(done) == 30, timeout=60, what="30 messages handled")
@@ -218,7 +214,7 @@ async def test_receives_and_deletes_are_batched_under_load(stack: Stack) -> None
         stack.spec.scripter_queue.name,
         ConsumerSettings(max_concurrency=8, wait_time_s=1, visibility_timeout_s=30),
     )
-    consumer.register("job.accepted", handler)
+    consumer.register(JobAccepted, handler)
     await send_accepted(stack, "batch", 40)
     async with running(consumer):
         await eventually(lambda: len(done) == 40, timeout=60, what="40 messages handled")
@@ -239,11 +235,11 @@ async def test_unregistered_event_type_is_poison(stack: Stack) -> None:
         reasons.append(reason)
 
     consumer.on_poison = on_poison
-    consumer.register("script.ready", _never_called)
+    consumer.register(ScriptReady, _never_called)
     async with running(consumer):
         await send_raw(stack, stack.spec.scripter_queue.name, accepted("misrouted-1"))
         await eventually(lambda: reasons != [], timeout=15, what="poison hook")
-    assert reasons[0] == "no handler for job.accepted on this queue"
+    assert reasons[0] == "no handler for job.accepted v1 on this queue"
 
 
 @pytest.mark.parametrize("outage_s", [2.0])
@@ -274,7 +270,7 @@ async def test_consumer_reconnects_when_the_endpoint_goes_away(
             stack.spec.scripter_queue.name,
             ConsumerSettings(wait_time_s=1, visibility_timeout_s=5, reconnect_max_s=1),
         )
-        consumer.register("job.accepted", handler)
+        consumer.register(JobAccepted, handler)
         async with running(consumer):
             await send_raw(stack, stack.spec.scripter_queue.name, accepted("before"))
             await eventually(lambda: handled == ["before"], timeout=15, what="first message")

@@ -20,7 +20,7 @@ from omnigen.shared.domain.events import (
     JobRequested,
     JobRequestedData,
 )
-from omnigen.shared.runtime.consumer import ConsumerSettings
+from omnigen.shared.messages import ConsumerSettings
 from omnigen.testing.fixtures import Stack
 from omnigen.testing.queues import depth, eventually, send_raw
 

@@ -19,8 +19,8 @@ from omnigen.shared.domain.events import ScriptReady, ScriptReadyData
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
 from omnigen.shared.domain.scripts import Scene
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.messages import MessageContext
 from omnigen.shared.ports import scene_clip_key, thumbnail_key, video_key
-from omnigen.shared.runtime.consumer import MessageContext
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
 from omnigen.testing.samples import sample_script
 

@@ -14,7 +14,7 @@ from omnigen.shared.domain.events import JobAccepted, JobAcceptedData
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
-from omnigen.shared.runtime.consumer import MessageContext
+from omnigen.shared.messages import MessageContext
 from omnigen.testing.fakes import InMemoryJobRepository, RecordingPublisher
 
 REQUEST = JobRequest(prompt="A cosy cafe on a rainy morning, new oat latte", duration=20)
@@ -92,7 +92,8 @@ async def test_accepted_job_gets_an_embedded_script_and_one_script_ready() -> No
     stored = await deps.jobs.get_job(job.job_id)
     assert stored.stage == "script_complete" and stored.status is JobStatus.PROCESSING
     assert stored.script is not None and abs(stored.script.total_duration - 20) < 0.5
-    assert stored.metadata["scene_count"] == len(stored.script.scenes)
+    assert stored.metadata["scenes_total"] == len(stored.script.scenes)
+    assert "scene_count" not in stored.metadata  # one name for one fact
     assert stored.metadata["music_mood"] == stored.script.audio_spec.music_mood.value
     assert events(deps) == ["script.ready"]
     ready = deps.publisher.events[0]  # type: ignore[attr-defined]

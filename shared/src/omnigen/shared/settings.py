@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from omnigen.shared.messages import ConsumerSettings
 from omnigen.shared.resources import DEFAULT_PREFIX, Queue, ResourceSpec, resource_spec
-from omnigen.shared.runtime.consumer import ConsumerSettings
 
 
 class AwsSettings(BaseSettings):

@@ -1,13 +1,15 @@
-"""Service-layer steps every worker shares: claiming a job's step for one message, publishing
-an event once per job, and failing a job with a reason (record first, then tell subscribers)."""
+"""Service-layer steps every worker shares: the one skeleton of a worker's step (`run_step`:
+claim, drop a duplicate, work, stop quietly on a finished job, announce the outcome once),
+publishing an event once per job, and failing a job with a reason (record first, then tell
+subscribers)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import structlog
 
@@ -15,6 +17,7 @@ from omnigen.shared.domain.errors import (
     JobAlreadyFinished,
     JobNotFound,
     LeaseHeld,
+    OmnigenError,
     StageRegression,
 )
 from omnigen.shared.domain.events import (
@@ -27,8 +30,14 @@ from omnigen.shared.domain.events import (
 )
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.messages import (
+    EventT,
+    FailureHook,
+    MessageContext,
+    PermanentFailure,
+    PoisonHook,
+)
 from omnigen.shared.ports import EventPublisher, JobRepository
-from omnigen.shared.runtime.consumer import FailureHook, MessageContext, PoisonHook
 
 log = structlog.get_logger()
 
@@ -128,6 +137,83 @@ def _already_done(job: Job, step: str, holder: str) -> Claimed:
     return Claimed(Claim.DUPLICATE, None)
 
 
+Outcome = TypeVar("Outcome")
+
+
+@dataclass(frozen=True)
+class Step(Generic[EventT, Outcome]):
+    """One step of a job that a worker owns: what the shared skeleton (`run_step`) cannot know.
+
+    `work` does the step (or resumes what an earlier attempt began) and returns its outcome;
+    a finished job's outcome is read back with `recorded`, so the owner's redelivery can
+    announce it again. A permanent error of a type in `fails_job` fails the job with its
+    message; a transient one is left to the consumer to retry."""
+
+    name: str
+    first_stage: str
+    lease_s: float
+    finished: Callable[[Job], bool]
+    recorded: Callable[[Job], Outcome | None]
+    work: Callable[[Job, EventT], Awaitable[Outcome]]
+    announce: Callable[[Job, Outcome, EventT], Event]
+    fails_job: tuple[type[OmnigenError], ...] = ()
+
+
+async def run_step(
+    step: Step[EventT, Outcome],
+    event: EventT,
+    ctx: MessageContext,
+    jobs: JobRepository,
+    publisher: EventPublisher,
+) -> None:
+    """Every worker's step: claim it for this message (a duplicate is dropped), do the work or
+    read back what this message already did, stop quietly when the job ended meanwhile, and
+    announce the outcome (the event id is stable, so a re-announcement is recognisable)."""
+    if event.job_id is None:
+        raise PermanentFailure(f"{event.event_type.value} names no job")
+    try:
+        async with claim_step(
+            jobs,
+            event.job_id,
+            step.name,
+            ctx,
+            step.lease_s,
+            stage=step.first_stage,
+            finished=step.finished,
+        ) as claim:
+            job = claim.job
+            if job is None:  # a duplicate
+                return
+            if claim.kind is Claim.WORK:
+                outcome = await _work(step, job, event, jobs, publisher)
+            else:
+                outcome = step.recorded(job)
+    except JobStopped as stopped:
+        log.info("job_stopped", reason=str(stopped))
+        return
+    if outcome is not None:  # outside the claim: a failed publish keeps the lease, so this
+        await publisher.publish(step.announce(job, outcome, event))  # message re-announces
+
+
+async def _work(
+    step: Step[EventT, Outcome],
+    job: Job,
+    event: EventT,
+    jobs: JobRepository,
+    publisher: EventPublisher,
+) -> Outcome | None:
+    """The step's outcome, or None when it failed the job for good."""
+    try:
+        return await step.work(job, event)
+    except JobAlreadyFinished as ended:  # a conditional write found the job cancelled or failed
+        raise JobStopped(job.job_id, ended.error_message or ended.status) from None
+    except step.fails_job as exc:
+        if exc.transient:
+            raise  # an outage: the consumer retries with backoff, then gives up and fails the job
+        await fail_job(jobs, publisher, job.job_id, str(exc), trace_id=event.trace_id)
+        return None
+
+
 async def publish_once(
     jobs: JobRepository, publisher: EventPublisher, job: Job, event: Event
 ) -> bool:
@@ -152,25 +238,33 @@ async def fail_job(
     reason: str,
     *,
     trace_id: str | None = None,
-) -> None:
-    """Mark the job failed (if it is still running) and publish job.failed once."""
+) -> Job | None:
+    """Mark the job failed (if it is still running) and publish job.failed once.
+
+    Returns the job as this call failed it; None when it had ended already (a job failed
+    before gets its job.failed published if that was missed) or does not exist."""
     try:
         job = await jobs.mark_job_failed(job_id, reason)
     except JobAlreadyFinished:
-        job = await jobs.get_job(job_id)
-        if job.status.value != "failed":
-            return
+        ended = await jobs.get_job(job_id)
+        if ended.status is JobStatus.FAILED:
+            await publish_once(jobs, publisher, ended, _failed_event(ended, reason, trace_id))
+        return None
     except JobNotFound:
         log.warning("fail_unknown_job", job_id=job_id, reason=reason)
-        return
-    event = JobFailed.create(
+        return None
+    await publish_once(jobs, publisher, job, _failed_event(job, reason, trace_id))
+    return job
+
+
+def _failed_event(job: Job, reason: str, trace_id: str | None) -> JobFailed:
+    return JobFailed.create(
         job_id=job.job_id,
         user_id=job.user_id,
         trace_id=trace_id or job.trace_id,
         data=JobFailedData(stage=job.stage, error_message=job.error_message or reason),
         event_id=stable_event_id(job.job_id, EventType.JOB_FAILED.value),
     )
-    await publish_once(jobs, publisher, job, event)
 
 
 def failure_hooks(jobs: JobRepository, publisher: EventPublisher) -> tuple[PoisonHook, FailureHook]:

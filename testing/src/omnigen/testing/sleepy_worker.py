@@ -10,7 +10,8 @@ from pathlib import Path
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.domain.events import JobAccepted
 from omnigen.shared.logging import configure_logging
-from omnigen.shared.runtime.consumer import Consumer, ConsumerSettings, MessageContext
+from omnigen.shared.messages import ConsumerSettings, MessageContext
+from omnigen.shared.runtime.consumer import Consumer
 from omnigen.shared.runtime.service import run_until_signalled
 from omnigen.shared.settings import AwsSettings
 
@@ -39,7 +40,7 @@ async def _main() -> None:
                 drain_timeout_s=float(os.environ.get("OMNIGEN_TEST_DRAIN_S", "10")),
             ),
         )
-        consumer.register("job.accepted", handle)
+        consumer.register(JobAccepted, handle)
         await run_until_signalled([consumer])
 
 

@@ -23,8 +23,6 @@ from omnigen.shared.domain.events import (
     EventType,
     JobAccepted,
     JobAcceptedData,
-    JobFailed,
-    JobFailedData,
     JobRejected,
     JobRejectedData,
     JobRequested,
@@ -39,12 +37,11 @@ from omnigen.shared.ports import (
     LeaseClaim,
     job_prefix,
 )
-from omnigen.shared.workflow import publish_once
+from omnigen.shared.workflow import fail_job
 
 log = structlog.get_logger()
 
 ACCEPTED: Final = EventType.JOB_ACCEPTED.value
-FAILED: Final = EventType.JOB_FAILED.value
 ACCEPT_STEP: Final = "publish_accepted"
 ACCEPT_LEASE_S: Final = 10.0  # far longer than a publish; a dead holder delays others this long
 ACCEPT_POLL_S: Final = 0.1
@@ -202,21 +199,13 @@ async def cancel_or_delete(ports: IngestPorts, job: Job) -> Removal:
     """A running job is cancelled: failed "cancelled" (workers stop at their next checkpoint)
     and `job.failed` published for subscribers; a finished one is deleted with its assets."""
     if not job.is_terminal:
-        try:
-            cancelled = await ports.repository.mark_job_failed(job.job_id, CANCELLED_REASON)
-        except JobAlreadyFinished:
-            job = await ports.repository.get_job(job.job_id)  # it finished meanwhile
-        else:
+        cancelled = await fail_job(
+            ports.repository, ports.publisher, job.job_id, CANCELLED_REASON, trace_id=job.trace_id
+        )
+        if cancelled is not None:
             log.info("job_cancelled", job_id=job.job_id)
-            failed = JobFailed.create(
-                job_id=cancelled.job_id,
-                user_id=cancelled.user_id,
-                trace_id=cancelled.trace_id,
-                data=JobFailedData(stage=cancelled.stage, error_message=CANCELLED_REASON),
-                event_id=stable_event_id(cancelled.job_id, FAILED),
-            )
-            await publish_once(ports.repository, ports.publisher, cancelled, failed)
             return Removal(cancelled, cancelled=True)
+        job = await ports.repository.get_job(job.job_id)  # it finished meanwhile
     removed = await ports.assets.delete_prefix(job_prefix(job.job_id))
     with contextlib.suppress(JobNotFound):  # a concurrent DELETE got there first: same outcome
         await ports.repository.delete_job(job.job_id)

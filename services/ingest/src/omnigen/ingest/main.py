@@ -4,7 +4,6 @@ settings, logging, clients, app, uvicorn and the consumer; SIGTERM stops both, e
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 
 import structlog
@@ -12,13 +11,13 @@ import uvicorn
 
 from omnigen.ingest.api.app import create_app
 from omnigen.ingest.context import open_context
-from omnigen.ingest.server import ApiServer
+from omnigen.ingest.server import ApiServer, HttpService
 from omnigen.ingest.settings import IngestSettings
 from omnigen.ingest.upstream import build_consumer
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.sns import find_topic_arn
-from omnigen.shared.logging import configure_logging
-from omnigen.shared.settings import LogSettings, WorkerSettings
+from omnigen.shared.runtime.service import EXIT_BAD_SETTINGS, run_until_signalled, start_service
+from omnigen.shared.settings import WorkerSettings
 
 log = structlog.get_logger()
 
@@ -47,34 +46,15 @@ async def serve(settings: IngestSettings, worker: WorkerSettings) -> None:
                     timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
                 )
             )
-
-            def stop(signame: str) -> None:
-                log.info("shutdown_requested", signal=signame)
-                context.stopping.set()  # event streams end, so connections can close
-                consumer.stop()
-                server.should_exit = True
-
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop, sig.name)
-            try:
-                await server.run_with(consumer)
-            finally:
-                # A second signal while closing must not kill the process half-way through.
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.add_signal_handler(sig, log.info, "shutdown_already_in_progress")
+            await run_until_signalled([HttpService(server, context.stopping), consumer])
     log.info("ingest_stopped")
 
 
 def main() -> int:
-    logs = LogSettings()
-    configure_logging("ingest", level=logs.level, json_output=logs.json_output)
-    try:
-        settings = IngestSettings()
-    except ValueError as exc:
-        log.error("invalid_settings", error=str(exc))
-        return 2
-    asyncio.run(serve(settings, WorkerSettings()))
+    settings = start_service("ingest", lambda: (IngestSettings(), WorkerSettings()))
+    if settings is None:
+        return EXIT_BAD_SETTINGS
+    asyncio.run(serve(*settings))
     return 0
 
 

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 import structlog
 
 from omnigen.ingest.handlers import IngestPorts, handle_job_requested
-from omnigen.shared.domain.events import EventType, JobRequested
-from omnigen.shared.runtime.consumer import Consumer, ConsumerSettings, MessageContext
+from omnigen.shared.domain.events import JobRequested
+from omnigen.shared.messages import ConsumerSettings, MessageContext
+from omnigen.shared.runtime.consumer import Consumer
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
@@ -35,5 +36,5 @@ def build_consumer(
         )
 
     consumer = Consumer(sqs=sqs, queue_name=queue_name, settings=settings, on_poison=on_poison)
-    consumer.register(EventType.JOB_REQUESTED.value, on_job_requested)
+    consumer.register(JobRequested, on_job_requested)
     return consumer

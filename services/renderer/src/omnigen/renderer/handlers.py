@@ -1,11 +1,12 @@
 """script.ready -> scene clips -> narration and music -> composed MP4 + poster in S3 -> completed.
 
-Resumable and idempotent: every finished scene is recorded in the job's metadata with its S3
-key, so a redelivery after a crash renders only what is missing; the first write claims the
-job's render step for the SQS message, so one message renders and only that message announces
-job.completed (a duplicate is dropped; the owner's redelivery re-announces a finished job, with
-the same event id). Every stage write is conditional on the job still running, so a
-cancellation stops the render at the next step.
+The renderer supplies its step to the shared skeleton (`omnigen.shared.workflow.run_step`):
+the claim takes the render step for the SQS message and moves the job to scene 1, so one
+message renders and only that message announces job.completed (a duplicate is dropped; the
+owner's redelivery re-announces a finished job, with the same event id). Resumable: every
+finished scene is recorded in the job (`RenderProgress`) with its S3 key, so a redelivery
+after a crash renders only what is missing. Every stage write is conditional on the job still
+running, so a cancellation stops the render at the next step.
 
 Table writes per job: the claim (scene 1 under way), one per later scene (it records the
 previous scene's completion), composing (the last scene and the audio, made beside the
@@ -18,8 +19,9 @@ import asyncio
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
 
@@ -28,10 +30,7 @@ from omnigen.renderer.media.compose import Composition, ScenePart, compose
 from omnigen.renderer.media.errors import MediaError
 from omnigen.renderer.ports import ClipGenerator, MusicSource, NarrationResult, Narrator
 from omnigen.renderer.providers.errors import ProviderFailed
-from omnigen.shared.domain.errors import (
-    JobAlreadyFinished,
-    StageRegression,
-)
+from omnigen.shared.domain.errors import StageRegression
 from omnigen.shared.domain.events import (
     EventType,
     JobCompleted,
@@ -40,6 +39,7 @@ from omnigen.shared.domain.events import (
     stable_event_id,
 )
 from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.progress import RenderProgress
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import (
     AUDIO_GENERATING,
@@ -47,6 +47,7 @@ from omnigen.shared.domain.stages import (
     JobStatus,
     scene_generating,
 )
+from omnigen.shared.messages import MessageContext, PermanentFailure
 from omnigen.shared.ports import (
     AssetStore,
     EventPublisher,
@@ -55,11 +56,9 @@ from omnigen.shared.ports import (
     thumbnail_key,
     video_key,
 )
-from omnigen.shared.runtime.consumer import MessageContext, PermanentFailure
-from omnigen.shared.workflow import Claim, JobStopped, claim_step, fail_job
+from omnigen.shared.workflow import Step, run_step
 
 log = structlog.get_logger()
-LEASE_STEP = "render"
 
 
 class Composer(Protocol):
@@ -92,113 +91,86 @@ class RendererDeps:
 
 
 async def handle_script_ready(event: ScriptReady, ctx: MessageContext, deps: RendererDeps) -> None:
-    try:
-        async with claim_step(
-            deps.jobs,
-            event.job_id,
-            LEASE_STEP,
-            ctx,
-            deps.lease_s,
-            stage=scene_generating(1),
-            finished=_completed,
-        ) as claim:
-            job = claim.job
-            if job is None:  # a duplicate
-                return
-            outcome = _outcome(job)
-            if claim.kind is Claim.WORK:
-                script = job.script
-                if script is None:
-                    raise PermanentFailure(f"job {job.job_id} has no script to render")
-                outcome = await _render(deps, job, script, event.trace_id)
-    except JobStopped as stopped:
-        log.info("job_stopped", reason=str(stopped))
-        return
-    if outcome is not None:  # outside the claim: a failed publish keeps the lease, so this
-        await _announce(deps, job, outcome, event.trace_id)  # message's redelivery re-announces
+    step = Step(
+        name="render",
+        first_stage=scene_generating(1),
+        lease_s=deps.lease_s,
+        finished=lambda job: job.status is JobStatus.COMPLETED,
+        recorded=_recorded,
+        work=partial(_render, deps),
+        announce=_job_completed,
+        fails_job=(ProviderFailed, MediaError),
+    )
+    await run_step(step, event, ctx, deps.jobs, deps.publisher)
 
 
-def _completed(job: Job) -> bool:
-    return job.status is JobStatus.COMPLETED
-
-
-def _outcome(job: Job) -> JobCompletedData | None:
+def _recorded(job: Job) -> JobCompletedData | None:
     """What a completed job's announcement says, read back from the job."""
     if job.status is not JobStatus.COMPLETED or job.video_key is None:
         return None
+    progress = RenderProgress.of(job.metadata)
     return JobCompletedData(
         video_key=job.video_key,
-        thumbnail_key=job.metadata.get("thumbnail_key"),
-        duration=float(job.metadata.get("video_duration_s", job.duration)),
+        thumbnail_key=progress.thumbnail_key,
+        duration=progress.video_duration_s or float(job.duration),
     )
 
 
-async def _render(
-    deps: RendererDeps, job: Job, script: Script, trace_id: str
-) -> JobCompletedData | None:
+async def _render(deps: RendererDeps, job: Job, _event: ScriptReady) -> JobCompletedData:
     """Scenes (in order, for continuity) while the audio is made beside them, then one
-    composition; returns what job.completed says, or None when a provider failed the job."""
+    composition, the upload and the completion write; returns what job.completed says."""
+    script = job.script
+    if script is None:
+        raise PermanentFailure(f"job {job.job_id} has no script to render")
     size = _frame_size(job, deps.scale)
-    try:
-        with tempfile.TemporaryDirectory(prefix=f"omnigen-render-{job.job_id[:8]}-") as tmp:
-            work = Path(tmp)
-            audio = asyncio.create_task(_render_audio(deps, job, script, work))
-            try:
-                clips, progress = await _render_scenes(deps, job, script, size, work)
-                if not audio.done():  # the scenes were quicker: say what we wait for
-                    await _advance(deps, job.job_id, AUDIO_GENERATING, progress)
-                    progress = {}
-                narrations, music, audio_metadata = await audio
-            finally:
-                audio.cancel()  # no-op once it is done; its files live in `work`, so
-                await asyncio.gather(audio, return_exceptions=True)  # let it stop first
-            await _advance(deps, job.job_id, COMPOSING, {**progress, **audio_metadata})
-            parts = [
-                ScenePart(clip, scene.duration, scene.transition_in, narration)
-                for scene, clip, narration in zip(script.scenes, clips, narrations, strict=True)
-            ]
-            result = await deps.composer(
-                parts,
-                music=music,
-                size=size,
-                fps=FPS,
-                out_path=work / "video.mp4",
-                poster_path=work / "poster.jpg",
-            )
-            await deps.assets.put_file(video_key(job.job_id), result.path, "video/mp4")
-            await deps.assets.put_file(thumbnail_key(job.job_id), result.poster_path, "image/jpeg")
-            size_bytes = (await asyncio.to_thread(result.path.stat)).st_size
-    except (ProviderFailed, MediaError) as exc:
-        if getattr(exc, "transient", False):
-            raise  # an outage: the consumer retries, then gives up and fails the job
-        await fail_job(deps.jobs, deps.publisher, job.job_id, str(exc), trace_id=trace_id)
-        return None
-    duration_s = round(result.duration_s, 3)
-    try:  # the conditional write refuses a job cancelled while it was being composed
-        await deps.jobs.mark_job_complete(
-            job.job_id,
-            video_key(job.job_id),
-            {
-                "thumbnail_key": thumbnail_key(job.job_id),
-                "video_duration_s": duration_s,
-                "video_bytes": size_bytes,
-                "resolution": f"{size[0]}x{size[1]}",
-            },
+    with tempfile.TemporaryDirectory(prefix=f"omnigen-render-{job.job_id[:8]}-") as tmp:
+        work = Path(tmp)
+        audio = asyncio.create_task(_render_audio(deps, job, script, work))
+        try:
+            clips, progress = await _render_scenes(deps, job, script, size, work)
+            if not audio.done():  # the scenes were quicker: say what we wait for
+                await _advance(deps, job.job_id, AUDIO_GENERATING, progress)
+                progress = RenderProgress()
+            narrations, music, audio_progress = await audio
+        finally:
+            audio.cancel()  # no-op once it is done; its files live in `work`, so
+            await asyncio.gather(audio, return_exceptions=True)  # let it stop first
+        await _advance(deps, job.job_id, COMPOSING, progress, audio_progress)
+        parts = [
+            ScenePart(clip, scene.duration, scene.transition_in, narration)
+            for scene, clip, narration in zip(script.scenes, clips, narrations, strict=True)
+        ]
+        result = await deps.composer(
+            parts,
+            music=music,
+            size=size,
+            fps=FPS,
+            out_path=work / "video.mp4",
+            poster_path=work / "poster.jpg",
         )
-    except JobAlreadyFinished as finished:
-        raise JobStopped(job.job_id, finished.error_message or finished.status) from None
-    log.info("video_completed", seconds=duration_s, bytes=size_bytes)
+        await deps.assets.put_file(video_key(job.job_id), result.path, "video/mp4")
+        await deps.assets.put_file(thumbnail_key(job.job_id), result.poster_path, "image/jpeg")
+        size_bytes = (await asyncio.to_thread(result.path.stat)).st_size
+    done = RenderProgress(
+        thumbnail_key=thumbnail_key(job.job_id),
+        video_duration_s=round(result.duration_s, 3),
+        video_bytes=size_bytes,
+        resolution=f"{size[0]}x{size[1]}",
+    )
+    # The conditional write refuses a job cancelled while it was being composed.
+    await deps.jobs.mark_job_complete(job.job_id, video_key(job.job_id), done.metadata())
+    log.info("video_completed", seconds=done.video_duration_s, bytes=size_bytes)
     return JobCompletedData(
         video_key=video_key(job.job_id),
-        thumbnail_key=thumbnail_key(job.job_id),
-        duration=duration_s,
+        thumbnail_key=done.thumbnail_key,
+        duration=done.video_duration_s or 0.0,
     )
 
 
 async def _render_scenes(
     deps: RendererDeps, job: Job, script: Script, size: tuple[int, int], work: Path
-) -> tuple[list[Path], dict[str, Any]]:
-    """Each scene once: reuse clips recorded in the job's metadata, render the rest in order.
+) -> tuple[list[Path], RenderProgress]:
+    """Each scene once: reuse clips recorded in the job, render the rest in order.
 
     A scene's completion is recorded in the write that starts the next scene (nothing happens
     between the two), so each scene costs one table write; the last scene's completion is
@@ -206,11 +178,12 @@ async def _render_scenes(
     clips: list[Path] = []
     start_image = await _start_image(deps, job, work)
     total = len(script.scenes)
-    progress: dict[str, Any] = {}
+    recorded = RenderProgress.of(job.metadata)
+    progress = RenderProgress()
     for scene in script.scenes:
         number = scene.scene_number
         clip_path = work / f"scene_{number:03d}.mp4"
-        if await _reusable(deps, job, number):
+        if await _reusable(deps, recorded, number):
             log.info("scene_reused", scene=number)
             await deps.assets.get_file(scene_clip_key(job.job_id, number), clip_path)
             frame_path = await save_last_frame(
@@ -225,26 +198,26 @@ async def _render_scenes(
             await deps.assets.put_file(scene_clip_key(job.job_id, number), result.path, "video/mp4")
             log.info("scene_rendered", scene=number, of=total)
             clip_path, frame_path = result.path, result.last_frame_path
-            progress = {
-                f"scene_{number}_clip_key": scene_clip_key(job.job_id, number),
-                "scenes_complete": number,
-                "scenes_total": total,
-            }
+            progress = RenderProgress(
+                scene_clip_keys={number: scene_clip_key(job.job_id, number)},
+                scenes_complete=number,
+                scenes_total=total,
+            )
         clips.append(clip_path)
         start_image = frame_path
     return clips, progress
 
 
-async def _reusable(deps: RendererDeps, job: Job, number: int) -> bool:
+async def _reusable(deps: RendererDeps, recorded: RenderProgress, number: int) -> bool:
     """A scene finished by an earlier attempt: recorded in the job and still in S3."""
-    key = job.metadata.get(f"scene_{number}_clip_key")
-    return bool(key) and await deps.assets.exists(str(key))
+    key = recorded.clip_key(number)
+    return key is not None and await deps.assets.exists(key)
 
 
 async def _render_audio(
     deps: RendererDeps, job: Job, script: Script, work: Path
-) -> tuple[list[NarrationResult | None], Path, dict[str, Any]]:
-    """Narration per scene and the music bed; the metadata records them for audio_complete."""
+) -> tuple[list[NarrationResult | None], Path, RenderProgress]:
+    """Narration per scene and the music bed, and the progress that records them."""
     narrations: list[NarrationResult | None] = []
     for scene in script.scenes:
         if scene.narration.strip():
@@ -264,11 +237,11 @@ async def _render_audio(
         work / "music.wav",
     )
     spoken = [n for n in narrations if n is not None]
-    metadata = {
-        "narration_s": round(sum(n.duration_s for n in spoken), 3),
-        "music_mood": script.audio_spec.music_mood.value,
-    }
-    return narrations, music, metadata
+    progress = RenderProgress(
+        narration_s=round(sum(n.duration_s for n in spoken), 3),
+        music_mood=script.audio_spec.music_mood.value,
+    )
+    return narrations, music, progress
 
 
 async def _start_image(deps: RendererDeps, job: Job, work: Path) -> Path | None:
@@ -283,29 +256,26 @@ async def _start_image(deps: RendererDeps, job: Job, work: Path) -> Path | None:
     return path
 
 
-async def _advance(deps: RendererDeps, job_id: str, stage: str, metadata: dict[str, Any]) -> None:
-    """Move the job forward (the conditional write doubles as the cancellation checkpoint);
-    when resuming past this stage, only merge the metadata."""
+async def _advance(deps: RendererDeps, job_id: str, stage: str, *progress: RenderProgress) -> None:
+    """Move the job forward, recording `progress` (the conditional write doubles as the
+    cancellation checkpoint); when resuming past this stage, only record the progress."""
+    metadata = {k: v for part in progress for k, v in part.metadata().items()}
     try:
         await deps.jobs.update_job_stage_with_metadata(job_id, stage, metadata)
-    except JobAlreadyFinished as finished:
-        raise JobStopped(job_id, finished.error_message or finished.status) from None
     except StageRegression as regression:
         log.info("stage_already_passed", stage=stage, current=regression.current)
         if metadata:
             await deps.jobs.update_job_stage_with_metadata(job_id, regression.current, metadata)
 
 
-async def _announce(deps: RendererDeps, job: Job, outcome: JobCompletedData, trace_id: str) -> None:
-    kind = EventType.JOB_COMPLETED.value
-    event = JobCompleted.create(
+def _job_completed(job: Job, outcome: JobCompletedData, event: ScriptReady) -> JobCompleted:
+    return JobCompleted.create(
         job_id=job.job_id,
         user_id=job.user_id,
-        trace_id=trace_id,
+        trace_id=event.trace_id,
         data=outcome,
-        event_id=stable_event_id(job.job_id, kind),
+        event_id=stable_event_id(job.job_id, EventType.JOB_COMPLETED.value),
     )
-    await deps.publisher.publish(event)
 
 
 def _frame_size(job: Job, scale: float) -> tuple[int, int]:

@@ -1,9 +1,11 @@
-"""Renderer entry point: read settings, build adapters and providers, register the handler, run."""
+"""`omnigen-renderer`: script.ready from its queue -> the render step. Wiring only."""
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,15 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from omnigen.renderer.handlers import RendererDeps, handle_script_ready
 from omnigen.renderer.providers.factory import build_providers
 from omnigen.renderer.providers.settings import ProviderSettings
-from omnigen.shared.adapters.aws import AwsClients
-from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.adapters.s3 import S3AssetStore
-from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
-from omnigen.shared.domain.events import EventType
-from omnigen.shared.logging import configure_logging
-from omnigen.shared.runtime.consumer import MessageContext
-from omnigen.shared.runtime.service import run_job_worker
-from omnigen.shared.settings import AwsSettings, LogSettings, WorkerSettings
+from omnigen.shared.domain.events import ScriptReady
+from omnigen.shared.messages import Handler
+from omnigen.shared.runtime.service import WorkerContext, run_worker
 
 
 class RenderSettings(BaseSettings):
@@ -28,50 +25,36 @@ class RenderSettings(BaseSettings):
     scale: float = Field(default=1.0, gt=0, le=1, description="< 1 renders smaller frames")
 
 
-async def serve(
-    aws_settings: AwsSettings,
-    worker: WorkerSettings,
-    providers_settings: ProviderSettings,
-    render: RenderSettings,
-) -> None:
-    spec = aws_settings.resources
-    providers = build_providers(providers_settings)
-    async with AwsClients(aws_settings) as aws:
-        jobs = DynamoJobRepository(await aws.dynamodb(), spec.table)
-        topic_arn = worker.events_topic_arn or await find_topic_arn(
-            await aws.sns(), spec.events_topic.name
-        )
-        publisher = SnsEventPublisher(await aws.sns(), topic_arn)
+@asynccontextmanager
+async def renderer(
+    context: WorkerContext, settings: tuple[ProviderSettings, RenderSettings]
+) -> AsyncIterator[Handler[ScriptReady]]:
+    provider_settings, render = settings
+    providers = build_providers(provider_settings)
+    try:
         deps = RendererDeps(
-            jobs=jobs,
-            publisher=publisher,
-            assets=S3AssetStore(await aws.s3(), spec.bucket.name),
+            jobs=context.jobs,
+            publisher=context.publisher,
+            assets=S3AssetStore(await context.aws.s3(), context.spec.bucket.name),
             clips=providers.clips,
             narrator=providers.narrator,
             music=providers.music,
             scale=render.scale,
         )
-
-        async def handle(event: Any, ctx: MessageContext) -> None:
-            await handle_script_ready(event, ctx, deps)
-
-        await run_job_worker(
-            await aws.sqs(),
-            spec.renderer_queue,
-            worker,
-            event_type=EventType.SCRIPT_READY,
-            handle=handle,
-            jobs=jobs,
-            publisher=publisher,
-            on_stop=providers.aclose,
-        )
+        yield partial(handle_script_ready, deps=deps)
+    finally:
+        await providers.aclose()
 
 
-def main() -> None:
-    logs = LogSettings()
-    configure_logging("renderer", level=logs.level, json_output=logs.json_output)
-    asyncio.run(serve(AwsSettings(), WorkerSettings(), ProviderSettings(), RenderSettings()))
+def main() -> int:
+    return run_worker(
+        "renderer",
+        settings=lambda: (ProviderSettings(), RenderSettings()),
+        queue=lambda spec: spec.renderer_queue,
+        event=ScriptReady,
+        handler=renderer,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -9,7 +9,10 @@ if TYPE_CHECKING:
 
 
 class OmnigenError(Exception):
-    """Base of every error the domain raises on purpose."""
+    """Base of every error the domain raises on purpose. `transient`: retrying later may
+    succeed (an outage, a throttle); otherwise the cause is for good."""
+
+    transient: bool = False
 
 
 class JobNotFound(OmnigenError):

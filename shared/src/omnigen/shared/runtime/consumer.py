@@ -14,7 +14,7 @@ import contextlib
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,63 +24,20 @@ from structlog.contextvars import bound_contextvars
 from omnigen.shared.adapters.aws import error_code
 from omnigen.shared.domain.errors import InvalidEvent
 from omnigen.shared.domain.events import Event, parse_event
+from omnigen.shared.messages import (
+    ConsumerSettings,
+    EventT,
+    FailureHook,
+    Handler,
+    MessageContext,
+    PermanentFailure,
+    PoisonHook,
+)
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
 
 log = structlog.get_logger()
-
-
-class PermanentFailure(Exception):
-    """Raised by a handler when retrying cannot help; the message is settled, not retried."""
-
-
-@dataclass(frozen=True)
-class MessageContext:
-    message_id: str
-    receipt_handle: str
-    receive_count: int
-    max_receive_count: int
-    body: str
-
-    @property
-    def is_last_attempt(self) -> bool:
-        return self.receive_count >= self.max_receive_count
-
-
-Handler = Callable[[Any, MessageContext], Awaitable[None]]
-PoisonHook = Callable[[str, MessageContext], Awaitable[None]]
-FailureHook = Callable[[Event, MessageContext, str], Awaitable[None]]
-
-
-@dataclass
-class ConsumerSettings:
-    max_concurrency: int = 4
-    wait_time_s: int = 20
-    visibility_timeout_s: int = 60
-    heartbeat_interval_s: float | None = None  # default: a third of the visibility timeout
-    retry_base_s: int = 2
-    retry_max_s: int = 300
-    drain_timeout_s: float = 90.0
-    reconnect_max_s: float = 30.0
-    # Fewer SQS calls per message: while handlers run, a freed slot waits up to
-    # `receive_gather_s` for others so one receive fetches several messages, and successes
-    # are deleted in batches gathered over `delete_flush_s` (far under the visibility timeout).
-    receive_gather_s: float = 0.5
-    delete_flush_s: float = 0.5
-    max_receive_count: int | None = None  # default: read from the queue's redrive policy
-
-    @property
-    def receive_batch(self) -> int:
-        """Free slots worth a receive while other handlers still run (SQS gives 10 at most)."""
-        return max(1, min(10, self.max_concurrency) // 2)
-
-    @property
-    def heartbeat_s(self) -> float:
-        return self.heartbeat_interval_s or max(self.visibility_timeout_s / 3, 0.2)
-
-    def retry_delay(self, receive_count: int) -> int:
-        return int(min(self.retry_base_s * 2 ** max(receive_count - 1, 0), self.retry_max_s))
 
 
 @dataclass
@@ -104,7 +61,7 @@ class Consumer:
     on_failure: FailureHook | None = None
 
     def __post_init__(self) -> None:
-        self._handlers: dict[str, Handler] = {}
+        self._handlers: dict[type[Event], Handler[Event]] = {}
         self._stopping = asyncio.Event()
         self._running: dict[asyncio.Task[None], MessageContext] = {}
         self._deletes: asyncio.Queue[MessageContext] = asyncio.Queue()
@@ -114,8 +71,9 @@ class Consumer:
         self._stop_requested_at = 0.0
         self.stats = _Stats()
 
-    def register(self, event_type: str, handler: Handler) -> None:
-        self._handlers[str(event_type)] = handler
+    def register(self, event_class: type[EventT], handler: Handler[EventT]) -> None:
+        """Run `handler` for every event of `event_class` (one type and schema version)."""
+        self._handlers[event_class] = handler  # type: ignore[assignment]
 
     def stop(self) -> None:
         if not self._stopping.is_set():
@@ -240,9 +198,12 @@ class Consumer:
         except InvalidEvent as exc:
             await self._poison(context, str(exc))
             return
-        handler = self._handlers.get(event.event_type.value)
+        handler = self._handlers.get(type(event))
         if handler is None:
-            await self._poison(context, f"no handler for {event.event_type.value} on this queue")
+            await self._poison(
+                context,
+                f"no handler for {event.event_type.value} v{event.schema_version} on this queue",
+            )
             return
         with bound_contextvars(
             job_id=event.job_id,

@@ -1,43 +1,71 @@
-"""Running consumers as a service: SIGTERM/SIGINT stop polling and drain, then the process
-exits 0 inside the ECS stop timeout."""
+"""Running a service: settings read once (a bad one exits 2 naming it, never its value),
+SIGTERM/SIGINT stop every part and let it drain, then the process exits 0 inside the ECS stop
+timeout. `run_worker` is a whole worker's console script: its queue, the event it handles and
+a factory for the handler; everything else is the same for every worker."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import structlog
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 
+from omnigen.shared.adapters.aws import AwsClients
+from omnigen.shared.adapters.dynamodb import DynamoJobRepository
+from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
+from omnigen.shared.logging import configure_logging
+from omnigen.shared.messages import EventT, Handler
 from omnigen.shared.ports import EventPublisher, JobRepository
-from omnigen.shared.resources import Queue
-from omnigen.shared.runtime.consumer import Consumer, Handler
-from omnigen.shared.settings import WorkerSettings
+from omnigen.shared.resources import Queue, ResourceSpec
+from omnigen.shared.runtime.consumer import Consumer
+from omnigen.shared.settings import AwsSettings, LogSettings, WorkerSettings
 from omnigen.shared.workflow import failure_hooks
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
 
 log = structlog.get_logger()
+S = TypeVar("S")
+EXIT_BAD_SETTINGS = 2
+
+
+class Service(Protocol):
+    """A part of a process that runs until told to stop (a consumer, an HTTP server)."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 async def run_until_signalled(
-    consumers: Iterable[Consumer], *, on_stop: Callable[[], Awaitable[None]] | None = None
+    services: Iterable[Service], *, on_stop: Callable[[], Awaitable[None]] | None = None
 ) -> None:
-    """Run every consumer until SIGTERM or SIGINT, then let each drain."""
-    consumers = list(consumers)
+    """Run every part until SIGTERM or SIGINT (or until one of them ends), then stop them all
+    and wait for each to drain."""
+    services = list(services)
     loop = asyncio.get_running_loop()
 
     def stop(signame: str) -> None:
         log.info("shutdown_requested", signal=signame)
-        for consumer in consumers:
-            consumer.stop()
+        for service in services:
+            service.stop()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig.name)
+    tasks = [asyncio.create_task(service.run()) for service in services]
     try:
-        await asyncio.gather(*(consumer.run() for consumer in consumers))
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for service in services:  # one part ended by itself: the process ends with it
+            service.stop()
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
     finally:
         # A second signal while closing must not kill the process half-way through.
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -46,31 +74,13 @@ async def run_until_signalled(
             await on_stop()
 
 
-async def run_job_worker(
-    sqs: SQSClient,
-    queue: Queue,
-    worker: WorkerSettings,
-    *,
-    event_type: str,
-    handle: Handler,
-    jobs: JobRepository,
-    publisher: EventPublisher,
-    on_stop: Callable[[], Awaitable[None]] | None = None,
-) -> None:
-    """A worker's whole run: `job_worker_consumer` until SIGTERM."""
-    consumer = job_worker_consumer(
-        sqs, queue, worker, event_type=event_type, handle=handle, jobs=jobs, publisher=publisher
-    )
-    await run_until_signalled([consumer], on_stop=on_stop)
-
-
 def job_worker_consumer(
     sqs: SQSClient,
     queue: Queue,
     worker: WorkerSettings,
     *,
-    event_type: str,
-    handle: Handler,
+    event: type[EventT],
+    handle: Handler[EventT],
     jobs: JobRepository,
     publisher: EventPublisher,
 ) -> Consumer:
@@ -84,5 +94,114 @@ def job_worker_consumer(
         on_poison=on_poison,
         on_failure=on_failure,
     )
-    consumer.register(event_type, handle)
+    consumer.register(event, handle)
     return consumer
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """What every worker has: the AWS clients, the resource names, the jobs table and the
+    events topic. A handler factory builds its own further adapters from `aws`."""
+
+    aws: AwsClients
+    spec: ResourceSpec
+    jobs: JobRepository
+    publisher: EventPublisher
+
+
+HandlerFactory = Callable[[WorkerContext, S], AbstractAsyncContextManager[Handler[EventT]]]
+
+
+async def serve_worker(
+    aws_settings: AwsSettings,
+    worker: WorkerSettings,
+    service_settings: S,
+    *,
+    queue: Callable[[ResourceSpec], Queue],
+    event: type[EventT],
+    handler: HandlerFactory[S, EventT],
+) -> None:
+    """A worker's whole run: clients, the jobs table, the topic, the handler the factory
+    builds (and closes at the end), one consumer of `queue` until SIGTERM."""
+    spec = aws_settings.resources
+    async with AwsClients(aws_settings) as aws:
+        jobs = DynamoJobRepository(await aws.dynamodb(), spec.table)
+        topic_arn = worker.events_topic_arn or await find_topic_arn(
+            await aws.sns(), spec.events_topic.name
+        )
+        publisher = SnsEventPublisher(await aws.sns(), topic_arn)
+        context = WorkerContext(aws=aws, spec=spec, jobs=jobs, publisher=publisher)
+        async with handler(context, service_settings) as handle:
+            consumer = job_worker_consumer(
+                await aws.sqs(),
+                queue(spec),
+                worker,
+                event=event,
+                handle=handle,
+                jobs=jobs,
+                publisher=publisher,
+            )
+            await run_until_signalled([consumer])
+
+
+def run_worker(
+    name: str,
+    *,
+    settings: Callable[[], S],
+    queue: Callable[[ResourceSpec], Queue],
+    event: type[EventT],
+    handler: HandlerFactory[S, EventT],
+) -> int:
+    """A worker's console script: logging, settings (exit 2 on a bad one), `serve_worker`."""
+    loaded = start_service(name, lambda: (AwsSettings(), WorkerSettings(), settings()))
+    if loaded is None:
+        return EXIT_BAD_SETTINGS
+    aws_settings, worker, service_settings = loaded
+    asyncio.run(
+        serve_worker(
+            aws_settings, worker, service_settings, queue=queue, event=event, handler=handler
+        )
+    )
+    return 0
+
+
+def start_service(name: str, read: Callable[[], S]) -> S | None:
+    """Configure logging for service `name`, then read its settings: `read()`, or None after
+    logging each bad setting by its variable and what is wrong (never the value given: it may
+    be a secret)."""
+    try:
+        logs = LogSettings()
+    except ValidationError:
+        logs = LogSettings.model_construct()  # defaults, so the problem below gets logged
+    configure_logging(name, level=logs.level, json_output=logs.json_output)
+    try:
+        LogSettings()
+        return read()
+    except ValidationError as exc:
+        for setting, problem in settings_problems(exc):
+            log.error("invalid_setting", setting=setting, problem=problem)
+        return None
+
+
+def settings_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(environment variable, message) per bad setting of a pydantic-settings class; the
+    input value is never part of it."""
+    prefix = _env_prefixes().get(exc.title, "")
+    problems = []
+    for error in exc.errors(include_input=False, include_url=False, include_context=False):
+        field = ".".join(str(part) for part in error["loc"])
+        variable = field.upper() if field.upper().startswith("OMNIGEN_") else f"{prefix}{field}"
+        problems.append((variable.upper() if field else exc.title, error["msg"]))
+    return problems
+
+
+def _env_prefixes() -> dict[str, str]:
+    """Every settings class loaded in this process, by name, with its env prefix."""
+    found: dict[str, str] = {}
+    todo: list[type[BaseSettings]] = [BaseSettings]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            found[sub.__name__] = str(sub.model_config.get("env_prefix", ""))
+            todo.append(sub)
+    return found

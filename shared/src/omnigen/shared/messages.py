@@ -1,0 +1,83 @@
+"""The message contract between the SQS consumer runtime and the code it runs.
+
+What a handler is given (`MessageContext`), what it may raise to say "retrying cannot help"
+(`PermanentFailure`), the hooks the runtime calls when a message is poison or exhausted, and
+how a consumer is tuned. Both the runtime and the workflow import this module; it imports
+only the domain, so neither depends on the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from omnigen.shared.domain.events import Event
+
+EventT = TypeVar("EventT", bound=Event)
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler when retrying cannot help; the message is settled, not retried."""
+
+
+@dataclass(frozen=True)
+class MessageContext:
+    message_id: str
+    receipt_handle: str
+    receive_count: int
+    max_receive_count: int
+    body: str
+
+    @property
+    def is_last_attempt(self) -> bool:
+        return self.receive_count >= self.max_receive_count
+
+
+Handler = Callable[[EventT, MessageContext], Awaitable[None]]
+"""Runs one event of the type it is registered for; raising means "retry later"."""
+PoisonHook = Callable[[str, MessageContext], Awaitable[None]]
+"""Called with the reason when a message is not a valid event of a known type and version."""
+FailureHook = Callable[[Event, MessageContext, str], Awaitable[None]]
+"""Called with the reason when a handler gave up for good (permanent, or out of attempts)."""
+
+
+@dataclass
+class ConsumerSettings:
+    max_concurrency: int = 4
+    wait_time_s: int = 20
+    visibility_timeout_s: int = 60
+    heartbeat_interval_s: float | None = None  # default: a third of the visibility timeout
+    retry_base_s: int = 2
+    retry_max_s: int = 300
+    drain_timeout_s: float = 90.0
+    reconnect_max_s: float = 30.0
+    # Fewer SQS calls per message: while handlers run, a freed slot waits up to
+    # `receive_gather_s` for others so one receive fetches several messages, and successes
+    # are deleted in batches gathered over `delete_flush_s` (far under the visibility timeout).
+    receive_gather_s: float = 0.5
+    delete_flush_s: float = 0.5
+    max_receive_count: int | None = None  # default: read from the queue's redrive policy
+
+    @property
+    def receive_batch(self) -> int:
+        """Free slots worth a receive while other handlers still run (SQS gives 10 at most)."""
+        return max(1, min(10, self.max_concurrency) // 2)
+
+    @property
+    def heartbeat_s(self) -> float:
+        return self.heartbeat_interval_s or max(self.visibility_timeout_s / 3, 0.2)
+
+    def retry_delay(self, receive_count: int) -> int:
+        return int(min(self.retry_base_s * 2 ** max(receive_count - 1, 0), self.retry_max_s))
+
+
+__all__ = [
+    "ConsumerSettings",
+    "EventT",
+    "FailureHook",
+    "Handler",
+    "MessageContext",
+    "PermanentFailure",
+    "PoisonHook",
+]
