@@ -57,17 +57,15 @@ class InMemoryJobRepository:
                 if conflict is not None:
                     raise conflict
                 return CreatedJob(existing, created=False)
-            now = self._clock()
             job = Job.new(
                 job_id=job_id,
                 user_id=user_id,
                 request=request,
                 idempotency_key=idempotency_key,
                 trace_id=trace_id,
-                now=now,
+                now=self._clock(),
+                lease=lease,
             )
-            if lease is not None:
-                job = job.model_copy(update={"leases": {lease.step: lease.record(now)}})
             self.jobs[job_id] = job
             return CreatedJob(job, created=True)
 

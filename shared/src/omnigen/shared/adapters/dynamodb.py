@@ -152,17 +152,15 @@ class DynamoJobRepository:
         lease: LeaseClaim | None = None,
     ) -> CreatedJob:
         job_id = new_job_id(user_id, idempotency_key)
-        now = self._clock()
         job = Job.new(
             job_id=job_id,
             user_id=user_id,
             request=request,
             idempotency_key=idempotency_key,
             trace_id=trace_id,
-            now=now,
+            now=self._clock(),
+            lease=lease,  # the creator holds it from the first write: no racer can take it
         )
-        if lease is not None:  # the creator holds it from the first write: no racer can take it
-            job = job.model_copy(update={"leases": {lease.step: lease.record(now)}})
         try:
             await self._client.put_item(
                 TableName=self._table,

@@ -129,7 +129,9 @@ class Job(BaseModel):
         idempotency_key: str | None = None,
         trace_id: str | None = None,
         now: float | None = None,
+        lease: LeaseClaim | None = None,
     ) -> Job:
+        """A queued job; with `lease`, its creator holds that step from the first write."""
         created = round(time.time() if now is None else now, 6)
         return cls(
             job_id=job_id,
@@ -147,6 +149,7 @@ class Job(BaseModel):
             created_at=created,
             updated_at=created,
             ttl=int(created) + TTL_SECONDS,
+            leases={lease.step: lease.record(created)} if lease else {},
         )
 
     @property
