@@ -1,13 +1,23 @@
-"""The job repository against DynamoDB over HTTP (moto server; the LocalStack leg also keeps its
-DynamoDB on moto, by design), including races between concurrent writers."""
+"""The job repository contract: every behaviour the services rely on, held on three backends
+in turn - the in-memory fake the handler tests use, DynamoDB over HTTP on moto server, and the
+LocalStack leg (whose DynamoDB is moto too, by design) - including races between concurrent
+writers. Storage failures surface as the repository's typed errors."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import socket
 import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
 
+from omnigen.cli.localaws.moto_server import MotoServer
+from omnigen.cli.localaws.ports import LOOPBACK
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -15,13 +25,23 @@ from omnigen.shared.domain.errors import (
     JobAlreadyFinished,
     JobNotFound,
     LeaseHeld,
+    RepositoryError,
+    RepositoryUnavailable,
     StageRegression,
 )
 from omnigen.shared.domain.jobs import TTL_SECONDS, JobOptions, JobRequest
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
-from omnigen.shared.ports import LeaseClaim
-from omnigen.testing.fixtures import Stack
+from omnigen.shared.ports import JobRepository, LeaseClaim
+from omnigen.shared.resources import Table
+from omnigen.testing.fakes import InMemoryJobRepository
+from omnigen.testing.fixtures import (
+    BACKENDS,
+    Stack,
+    bootstrapped,
+    localstack_settings,
+    moto_settings,
+)
 
 REQUEST = JobRequest(
     prompt="a lighthouse keeper's last night on the island",
@@ -30,9 +50,33 @@ REQUEST = JobRequest(
     options=JobOptions(style="film noir", tone="wistful", voice="en-gb"),
 )
 
+Clock = Callable[[], float]
+NewRepository = Callable[..., JobRepository]
 
-async def test_concurrent_creates_with_one_key_make_one_job(stack: Stack) -> None:
-    repo = await stack.repository()
+
+@pytest.fixture(params=("memory", *BACKENDS))
+async def new_repository(
+    request: pytest.FixtureRequest, moto_server: MotoServer
+) -> AsyncIterator[NewRepository]:
+    """`new_repository(clock=...)`: a repository over a fresh, empty store of one backend (one
+    per test; the DynamoDB ones share their table, the fake does not)."""
+    if request.param == "memory":
+
+        def fake(clock: Clock = time.time) -> JobRepository:
+            return InMemoryJobRepository(clock=clock)
+
+        yield fake
+        return
+    if request.param == "moto":
+        settings = moto_settings(moto_server)
+    else:
+        settings = localstack_settings(request.getfixturevalue("localstack_server"), moto_server)
+    async for stack in bootstrapped(settings):
+        yield functools.partial(DynamoJobRepository, await stack.aws.dynamodb(), stack.spec.table)
+
+
+async def test_concurrent_creates_with_one_key_make_one_job(new_repository: NewRepository) -> None:
+    repo = new_repository()
     results = await asyncio.gather(
         *(
             repo.create_job(user_id="alice", request=REQUEST, idempotency_key="order-42")
@@ -45,8 +89,8 @@ async def test_concurrent_creates_with_one_key_make_one_job(stack: Stack) -> Non
     assert [j.job_id for j in page.jobs] == [results[0].job.job_id]
 
 
-async def test_same_key_other_payload_is_a_conflict(stack: Stack) -> None:
-    repo = await stack.repository()
+async def test_same_key_other_payload_is_a_conflict(new_repository: NewRepository) -> None:
+    repo = new_repository()
     first = await repo.create_job(user_id="alice", request=REQUEST, idempotency_key="k1")
     again = await repo.create_job(user_id="alice", request=REQUEST, idempotency_key="k1")
     assert again.job == first.job and not again.created
@@ -58,8 +102,10 @@ async def test_same_key_other_payload_is_a_conflict(stack: Stack) -> None:
     assert bobs.created and bobs.job.job_id != first.job.job_id
 
 
-async def test_new_job_is_pending_queued_with_ttl_and_options(stack: Stack) -> None:
-    repo = await stack.repository()
+async def test_new_job_is_pending_queued_with_ttl_and_options(
+    new_repository: NewRepository,
+) -> None:
+    repo = new_repository()
     created = (await repo.create_job(user_id="u", request=REQUEST, trace_id="t-1")).job
     job = await repo.get_job(created.job_id)
     assert job == created
@@ -71,13 +117,16 @@ async def test_new_job_is_pending_queued_with_ttl_and_options(stack: Stack) -> N
     )
     assert job.ttl == int(job.created_at) + TTL_SECONDS
     assert abs(job.created_at - time.time()) < 60
+
+
+async def test_the_table_expires_jobs_by_their_ttl_attribute(stack: Stack) -> None:
     ddb = await stack.aws.dynamodb()
     ttl = await ddb.describe_time_to_live(TableName=stack.spec.table.name)
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "ttl"
 
 
-async def test_two_stage_writers_the_newer_wins(stack: Stack) -> None:
-    repo = await stack.repository()
+async def test_two_stage_writers_the_newer_wins(new_repository: NewRepository) -> None:
+    repo = new_repository()
     for round_ in range(6):
         job = (await repo.create_job(user_id="u", request=REQUEST)).job
         older, newer = "scene_1_generating", "scene_2_complete"
@@ -94,19 +143,23 @@ async def test_two_stage_writers_the_newer_wins(stack: Stack) -> None:
                 assert result.current == newer
 
 
-async def test_older_stage_is_refused_and_the_caller_is_told(stack: Stack) -> None:
-    repo = await stack.repository()
+async def test_older_stage_is_refused_and_the_caller_is_told(new_repository: NewRepository) -> None:
+    repo = new_repository()
     job = (await repo.create_job(user_id="u", request=REQUEST)).job
     await repo.update_job_stage_with_metadata(job.job_id, "scene_3_complete")
-    with pytest.raises(StageRegression, match="already at 'scene_3_complete'"):
+    with pytest.raises(StageRegression, match="already at 'scene_3_complete'") as refused:
         await repo.update_job_stage_with_metadata(job.job_id, "script_generating")
+    assert refused.value.job is not None and refused.value.job.stage == "scene_3_complete"
+    assert refused.value.current == "scene_3_complete"
     await repo.update_job_stage_with_metadata(job.job_id, "scene_3_complete", {"x": 1})
     again = await repo.get_job(job.job_id)
     assert again.stage == "scene_3_complete" and again.metadata["x"] == 1
 
 
-async def test_concurrent_metadata_writes_merge_instead_of_clobbering(stack: Stack) -> None:
-    repo = await stack.repository()
+async def test_concurrent_metadata_writes_merge_instead_of_clobbering(
+    new_repository: NewRepository,
+) -> None:
+    repo = new_repository()
     job = (await repo.create_job(user_id="u", request=REQUEST)).job
     await asyncio.gather(
         *(
@@ -121,14 +174,16 @@ async def test_concurrent_metadata_writes_merge_instead_of_clobbering(stack: Sta
     assert final.version == 16
 
 
-async def test_terminal_states_are_final(stack: Stack) -> None:
-    repo = await stack.repository()
+async def test_terminal_states_are_final(new_repository: NewRepository) -> None:
+    repo = new_repository()
     job = (await repo.create_job(user_id="u", request=REQUEST)).job
     await repo.update_job_stage_with_metadata(job.job_id, "scene_2_generating")
     failed = await repo.mark_job_failed(job.job_id, "replicate: prediction failed")
     assert (failed.status, failed.stage) == (JobStatus.FAILED, "scene_2_generating")
-    with pytest.raises(JobAlreadyFinished, match="already failed"):
+    with pytest.raises(JobAlreadyFinished, match="already failed") as finished:
         await repo.update_job_stage_with_metadata(job.job_id, "scene_3_generating")
+    assert finished.value.job is not None and finished.value.job.stage == "scene_2_generating"
+    assert finished.value.error_message == "replicate: prediction failed"
     with pytest.raises(JobAlreadyFinished):
         await repo.mark_job_complete(job.job_id, "jobs/x/video.mp4")
     with pytest.raises(JobAlreadyFinished):
@@ -144,8 +199,10 @@ async def test_terminal_states_are_final(stack: Stack) -> None:
         await repo.mark_job_failed(done.job_id, "late failure")
 
 
-async def test_embedded_script_reads_back_losslessly(stack: Stack, sample_script: Script) -> None:
-    repo = await stack.repository()
+async def test_embedded_script_reads_back_losslessly(
+    new_repository: NewRepository, sample_script: Script
+) -> None:
+    repo = new_repository()
     job = (await repo.create_job(user_id="u", request=REQUEST)).job
     await repo.embed_script(job.job_id, sample_script, {"scene_count": 2})
     fresh = await repo.get_job(job.job_id)
@@ -153,20 +210,25 @@ async def test_embedded_script_reads_back_losslessly(stack: Stack, sample_script
     assert fresh.stage == "script_complete" and fresh.metadata["scene_count"] == 2
 
 
-async def test_missing_job_is_not_found(stack: Stack) -> None:
-    repo = await stack.repository()
+async def test_missing_job_is_not_found(new_repository: NewRepository) -> None:
+    repo = new_repository()
     with pytest.raises(JobNotFound):
         await repo.get_job("nope")
     with pytest.raises(JobNotFound):
         await repo.update_job_stage_with_metadata("nope", "script_generating")
+    with pytest.raises(JobNotFound):
+        await repo.acquire_lease("nope", "render", "worker-a", 30, stage="composing")
+    with pytest.raises(JobNotFound):
+        await repo.mark_job_failed("nope", "gone")
+    with pytest.raises(JobNotFound):
+        await repo.record_published("nope", "job.failed", "evt-1")
+    with pytest.raises(JobNotFound):
+        await repo.delete_job("nope")
 
 
-async def test_pagination_over_250_jobs_newest_first(stack: Stack) -> None:
-    repo = await stack.repository()
-    clock = iter(range(1_700_000_000, 1_700_001_000))
-    timed = DynamoJobRepository(
-        await stack.aws.dynamodb(), stack.spec.table, clock=lambda: next(clock)
-    )
+async def test_pagination_over_250_jobs_newest_first(new_repository: NewRepository) -> None:
+    clock = iter(range(1_700_000_000, 1_700_002_000))
+    repo = timed = new_repository(clock=lambda: next(clock))
     created = []
     for _ in range(10):
         batch = await asyncio.gather(
@@ -202,8 +264,8 @@ async def test_pagination_over_250_jobs_newest_first(stack: Stack) -> None:
     assert {j.job_id for j in failed} == {j.job_id for j in created[::10]}
 
 
-async def test_a_cursor_cannot_be_used_by_another_user(stack: Stack) -> None:
-    repo = await stack.repository()
+async def test_a_cursor_cannot_be_used_by_another_user(new_repository: NewRepository) -> None:
+    repo = new_repository()
     for _ in range(3):
         await repo.create_job(user_id="owner", request=REQUEST)
     page = await repo.get_jobs_by_user("owner", limit=2)
@@ -212,10 +274,15 @@ async def test_a_cursor_cannot_be_used_by_another_user(stack: Stack) -> None:
         await repo.get_jobs_by_user("intruder", limit=2, cursor=page.next_cursor)
     with pytest.raises(InvalidCursor):
         await repo.get_jobs_by_user("owner", limit=2, cursor="not-a-cursor!!")
+    with pytest.raises(InvalidCursor, match="not a cursor"):
+        await repo.get_jobs_by_user("owner", limit=2, cursor=page.jobs[-1].job_id)
+    rest = await repo.get_jobs_by_user("owner", limit=2, cursor=page.next_cursor)
+    assert len(rest.jobs) == 1 and rest.next_cursor is None
+    assert not {j.job_id for j in rest.jobs} & {j.job_id for j in page.jobs}
 
 
-async def test_leases_admit_one_holder_until_they_expire(stack: Stack) -> None:
-    repo = await stack.repository()
+async def test_leases_admit_one_holder_until_they_expire(new_repository: NewRepository) -> None:
+    repo = new_repository()
     job = (await repo.create_job(user_id="u", request=REQUEST)).job
     await repo.acquire_lease(job.job_id, "render", "worker-a", 30)
     await repo.acquire_lease(job.job_id, "render", "worker-a", 30)  # re-entrant
@@ -228,8 +295,10 @@ async def test_leases_admit_one_holder_until_they_expire(stack: Stack) -> None:
     assert taken.leases["render"]["holder"] == "worker-c"
 
 
-async def test_a_lease_taken_with_a_stage_is_one_conditional_write(stack: Stack) -> None:
-    repo = await stack.repository()
+async def test_a_lease_taken_with_a_stage_is_one_conditional_write(
+    new_repository: NewRepository,
+) -> None:
+    repo = new_repository()
     created = await repo.create_job(
         user_id="u", request=REQUEST, lease=LeaseClaim("publish", "creator", 30)
     )
@@ -257,8 +326,8 @@ async def test_a_lease_taken_with_a_stage_is_one_conditional_write(stack: Stack)
     assert ended.value.job is not None and ended.value.job.status is JobStatus.COMPLETED
 
 
-async def test_running_jobs_are_counted_within_the_window(stack: Stack) -> None:
-    repo = await stack.repository()
+async def test_running_jobs_are_counted_within_the_window(new_repository: NewRepository) -> None:
+    repo = new_repository()
     jobs = [(await repo.create_job(user_id="counted", request=REQUEST)).job for _ in range(4)]
     await repo.create_job(user_id="someone-else", request=REQUEST)
     await repo.update_job_stage_with_metadata(jobs[1].job_id, "script_generating")
@@ -272,10 +341,180 @@ async def test_running_jobs_are_counted_within_the_window(stack: Stack) -> None:
     assert await repo.count_jobs("nobody", statuses=active, created_after=0) == 0
 
 
-async def test_publication_is_recorded_even_after_the_job_ends(stack: Stack) -> None:
-    repo = await stack.repository()
+async def test_publication_is_recorded_even_after_the_job_ends(
+    new_repository: NewRepository,
+) -> None:
+    repo = new_repository()
     job = (await repo.create_job(user_id="u", request=REQUEST)).job
     await repo.mark_job_complete(job.job_id, "jobs/v.mp4")
     recorded = await repo.record_published(job.job_id, "job.completed", "evt-1")
     assert recorded.published == {"job.completed": "evt-1"}
     assert recorded.status is JobStatus.COMPLETED
+
+
+async def test_a_page_holds_1_to_100_jobs(new_repository: NewRepository) -> None:
+    repo = new_repository()
+    for limit in (0, 101):
+        with pytest.raises(ValueError, match=r"limit must be 1\.\.100"):
+            await repo.get_jobs_by_user("u", limit=limit)
+    assert (await repo.get_jobs_by_user("u", limit=100)).jobs == []
+
+
+async def test_metadata_is_merged_key_by_key(new_repository: NewRepository) -> None:
+    repo = new_repository()
+    job = (await repo.create_job(user_id="u", request=REQUEST)).job
+    await repo.update_job_stage_with_metadata(job.job_id, "script_generating", {"a": 1, "b": 2})
+    await repo.update_job_stage_with_metadata(job.job_id, "script_generating", {"b": 3, "c": 0.5})
+    await repo.acquire_lease(job.job_id, "script", "w", 30, metadata={"d": {"nested": [1, "x"]}})
+    await repo.mark_job_complete(job.job_id, "jobs/v.mp4", {"e": True})
+    final = await repo.get_job(job.job_id)
+    assert final.metadata == {"a": 1, "b": 3, "c": 0.5, "d": {"nested": [1, "x"]}, "e": True}
+
+
+async def test_the_creator_holds_its_lease_from_the_first_write(
+    new_repository: NewRepository,
+) -> None:
+    repo = new_repository()
+    claim = LeaseClaim("publish", "creator", 30)
+    created = await repo.create_job(user_id="u", request=REQUEST, lease=claim)
+    assert created.job.leases["publish"]["holder"] == "creator"
+    with pytest.raises(LeaseHeld, match="held by creator") as held:
+        await repo.acquire_lease(created.job.job_id, "publish", "racer", 30)
+    assert (held.value.holder, held.value.step) == ("creator", "publish")
+    again = await repo.acquire_lease(created.job.job_id, "publish", "creator", 30)
+    assert again.leases["publish"]["holder"] == "creator"
+
+
+async def test_only_the_holder_releases_a_lease(new_repository: NewRepository) -> None:
+    repo = new_repository()
+    job = (await repo.create_job(user_id="u", request=REQUEST)).job
+    await repo.acquire_lease(job.job_id, "render", "worker-a", 30)
+    await repo.release_lease(job.job_id, "render", "worker-b")
+    assert (await repo.get_job(job.job_id)).leases["render"]["holder"] == "worker-a"
+    with pytest.raises(LeaseHeld):
+        await repo.acquire_lease(job.job_id, "render", "worker-b", 30)
+    await repo.release_lease(job.job_id, "render", "worker-a")
+    assert "render" not in (await repo.get_job(job.job_id)).leases
+    await repo.release_lease(job.job_id, "render", "worker-a")  # releasing twice is harmless
+    taken = await repo.acquire_lease(job.job_id, "render", "worker-b", 30)
+    assert taken.leases["render"]["holder"] == "worker-b"
+
+
+async def test_a_refused_acquire_changes_nothing(new_repository: NewRepository) -> None:
+    repo = new_repository()
+    job = (await repo.create_job(user_id="u", request=REQUEST)).job
+    held = await repo.acquire_lease(job.job_id, "script", "m-1", 30, stage="script_generating")
+    with pytest.raises(LeaseHeld):
+        await repo.acquire_lease(
+            job.job_id, "script", "m-2", 30, stage="scene_1_generating", metadata={"x": 1}
+        )
+    assert await repo.get_job(job.job_id) == held
+
+
+async def test_a_deleted_job_is_gone(new_repository: NewRepository) -> None:
+    repo = new_repository()
+    job = (await repo.create_job(user_id="u", request=REQUEST, idempotency_key="del-1")).job
+    kept = (await repo.create_job(user_id="u", request=REQUEST)).job
+    await repo.delete_job(job.job_id)
+    with pytest.raises(JobNotFound):
+        await repo.get_job(job.job_id)
+    with pytest.raises(JobNotFound):
+        await repo.delete_job(job.job_id)
+    assert [j.job_id for j in (await repo.get_jobs_by_user("u")).jobs] == [kept.job_id]
+    again = await repo.create_job(user_id="u", request=REQUEST, idempotency_key="del-1")
+    assert again.created and again.job.job_id == job.job_id  # the key maps to the same id
+
+
+async def test_a_failed_job_keeps_its_stage_and_its_reason(new_repository: NewRepository) -> None:
+    repo = new_repository()
+    job = (await repo.create_job(user_id="u", request=REQUEST)).job
+    await repo.update_job_stage_with_metadata(job.job_id, "composing", {"k": "v"})
+    failed = await repo.mark_job_failed(job.job_id, "x" * 5000)
+    assert (failed.status, failed.stage, failed.metadata) == (
+        JobStatus.FAILED,
+        "composing",
+        {"k": "v"},
+    )
+    assert failed.error_message == "x" * 2000 and failed.completed_at is not None
+    assert await repo.get_job(job.job_id) == failed
+    assert not failed.script and failed.video_key is None
+
+
+# -- storage failures: typed, and telling the caller nothing about the store -------------------
+
+
+def _unreachable_client_args() -> dict[str, Any]:
+    return {
+        "region_name": "us-east-1",
+        "config": AioConfig(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=1),
+    }
+
+
+async def test_an_unreachable_table_is_a_typed_unavailable_error() -> None:
+    with socket.socket() as closed:  # bound, never listening: every connect is refused
+        closed.bind((LOOPBACK, 0))
+        endpoint = f"http://{LOOPBACK}:{closed.getsockname()[1]}"
+        session = get_session()
+        async with session.create_client(
+            "dynamodb", endpoint_url=endpoint, **_unreachable_client_args()
+        ) as client:
+            repo = DynamoJobRepository(client, Table(name="secret-jobs-table"))
+            calls = [
+                repo.get_job("j1"),
+                repo.create_job(user_id="u", request=REQUEST, idempotency_key="k"),
+                repo.update_job_stage_with_metadata("j1", "script_generating"),
+                repo.acquire_lease("j1", "render", "w", 30),
+                repo.get_jobs_by_user("u"),
+            ]
+            for call in calls:
+                with pytest.raises(RepositoryUnavailable) as refused:
+                    await call
+                message = str(refused.value)
+                assert "unavailable" in message
+                for secret in (endpoint, str(closed.getsockname()[1]), "secret-jobs-table"):
+                    assert secret not in message
+                assert refused.value.__cause__ is None and refused.value.__suppress_context__
+
+
+class _Answer:
+    """What botocore reads of an HTTP response that a before-call hook short-circuits."""
+
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+        self.headers: dict[str, str] = {}
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "unavailable"),
+    [
+        ("ProvisionedThroughputExceededException", 400, True),
+        ("ThrottlingException", 400, True),
+        ("InternalServerError", 500, True),
+        ("ResourceNotFoundException", 400, False),
+    ],
+)
+async def test_a_throttled_or_failing_table_is_a_typed_error(
+    code: str, status: int, unavailable: bool
+) -> None:
+    text = f"{code}: arn:aws:dynamodb:us-east-1:000000000000:table/secret-jobs-table"
+
+    def answer(**_: Any) -> tuple[_Answer, dict[str, Any]]:
+        error = {"Error": {"Code": code, "Message": text}}
+        return _Answer(status), {**error, "ResponseMetadata": {"HTTPStatusCode": status}}
+
+    session = get_session()
+    async with session.create_client(
+        "dynamodb", endpoint_url=f"http://{LOOPBACK}:9", **_unreachable_client_args()
+    ) as client:
+        client.meta.events.register("before-call.dynamodb.*", answer)
+        repo = DynamoJobRepository(client, Table(name="secret-jobs-table"))
+        for call in (
+            repo.mark_job_failed("j1", "boom"),
+            repo.count_jobs("u", statuses=[JobStatus.PENDING], created_after=0),
+            repo.delete_job("j1"),
+        ):
+            with pytest.raises(RepositoryError) as refused:
+                await call
+            assert isinstance(refused.value, RepositoryUnavailable) is unavailable
+            assert "secret-jobs-table" not in str(refused.value)
+            assert "arn:" not in str(refused.value) and code not in str(refused.value)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from omnigen.shared.domain.events import Event
-from omnigen.shared.domain.jobs import Job, JobRequest
+from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
 
@@ -18,19 +18,6 @@ from omnigen.shared.domain.stages import JobStatus
 class CreatedJob:
     job: Job
     created: bool  # False when an idempotent retry returned the existing job
-
-
-@dataclass(frozen=True)
-class LeaseClaim:
-    """One worker's hold on one step of a job, for `seconds`; it expires so a crash cannot
-    block the step for good."""
-
-    step: str
-    holder: str
-    seconds: float
-
-    def record(self, now: float) -> dict[str, Any]:
-        return {"holder": self.holder, "until": now + self.seconds}
 
 
 @dataclass(frozen=True)
@@ -141,3 +128,17 @@ def video_key(job_id: str) -> str:
 
 def thumbnail_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}poster.jpg"
+
+
+__all__ = [
+    "AssetStore",
+    "CreatedJob",
+    "EventPublisher",
+    "JobPage",
+    "JobRepository",
+    "LeaseClaim",
+    "job_prefix",
+    "scene_clip_key",
+    "thumbnail_key",
+    "video_key",
+]

@@ -1,27 +1,28 @@
-"""In-memory fakes of the ports, for handler unit tests. They keep the same rules as the real
-adapters (idempotent create, monotonic stages, final terminal states, merged metadata, leases);
-integration tests hold the real adapters to the same behaviour."""
+"""In-memory fakes of the ports, for handler unit tests. The job repository enforces the
+domain's rules (`Job.refusal`, `Job.creation_conflict`, `Job.lease_released_by`, the id and
+cursor rules of `omnigen.shared.domain.rules`) rather than restating them, and the repository
+contract suite (tests/integration/test_repository.py) holds it and the real adapter to the same
+behaviour."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from omnigen.shared.adapters.codec import from_dynamo_value, to_dynamo_value
-from omnigen.shared.adapters.dynamodb import job_id_for_key
-from omnigen.shared.domain.errors import (
-    IdempotencyConflict,
-    JobAlreadyFinished,
-    JobNotFound,
-    LeaseHeld,
-    StageRegression,
-)
+from omnigen.shared.domain.errors import JobNotFound
 from omnigen.shared.domain.events import Event
-from omnigen.shared.domain.jobs import Job, JobRequest
+from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
+from omnigen.shared.domain.rules import (
+    check_page_limit,
+    decode_cursor,
+    encode_cursor,
+    new_job_id,
+)
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import (
     COMPLETED,
@@ -30,13 +31,14 @@ from omnigen.shared.domain.stages import (
     stage_seq,
     status_for_stage,
 )
-from omnigen.shared.ports import CreatedJob, JobPage, LeaseClaim
+from omnigen.shared.ports import CreatedJob, JobPage
 
 
 class InMemoryJobRepository:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.jobs: dict[str, Job] = {}
         self._lock = asyncio.Lock()
+        self._clock = clock
 
     async def create_job(
         self,
@@ -48,23 +50,22 @@ class InMemoryJobRepository:
         lease: LeaseClaim | None = None,
     ) -> CreatedJob:
         async with self._lock:
-            job_id = (
-                job_id_for_key(user_id, idempotency_key) if idempotency_key else uuid.uuid4().hex
-            )
+            job_id = new_job_id(user_id, idempotency_key)
+            existing = self.jobs.get(job_id)
+            if existing is not None:
+                conflict = existing.creation_conflict(user_id, request, idempotency_key or "")
+                if conflict is not None:
+                    raise conflict
+                return CreatedJob(existing, created=False)
             job = Job.new(
                 job_id=job_id,
                 user_id=user_id,
                 request=request,
                 idempotency_key=idempotency_key,
                 trace_id=trace_id,
+                now=self._clock(),
+                lease=lease,
             )
-            existing = self.jobs.get(job_id)
-            if existing is not None:
-                if existing.request_hash != job.request_hash or existing.user_id != user_id:
-                    raise IdempotencyConflict(idempotency_key or "", job_id)
-                return CreatedJob(existing, created=False)
-            if lease is not None:
-                job = job.model_copy(update={"leases": {lease.step: lease.record(time.time())}})
             self.jobs[job_id] = job
             return CreatedJob(job, created=True)
 
@@ -81,20 +82,22 @@ class InMemoryJobRepository:
         cursor: str | None = None,
         status: JobStatus | None = None,
     ) -> JobPage:
+        check_page_limit(limit)
+        position = decode_cursor(cursor, user_id) if cursor else None
         mine = sorted(
-            (j for j in self.jobs.values() if j.user_id == user_id),
+            (
+                job
+                for job in self.jobs.values()
+                if job.user_id == user_id
+                and (status is None or job.status is status)
+                and (position is None or position.admits(job))
+            ),
             key=lambda j: (j.created_at, j.job_id),
             reverse=True,
         )
-        if status is not None:
-            mine = [j for j in mine if j.status is status]
-        start = 0
-        if cursor:
-            ids = [j.job_id for j in mine]
-            start = ids.index(cursor) + 1 if cursor in ids else len(ids)
-        page = mine[start : start + limit]
-        more = start + limit < len(mine)
-        return JobPage(page, page[-1].job_id if more and page else None)
+        page = mine[:limit]
+        more = len(mine) > limit
+        return JobPage(page, encode_cursor(user_id, page[-1]) if more else None)
 
     async def count_jobs(
         self, user_id: str, *, statuses: Collection[JobStatus], created_after: float
@@ -110,7 +113,7 @@ class InMemoryJobRepository:
     ) -> None:
         if stage == COMPLETED:
             raise ValueError("use mark_job_complete to complete a job")
-        await self._advance(job_id, stage, metadata, {})
+        await self._write(job_id, stage, metadata, {})
 
     async def embed_script(
         self, job_id: str, script: Script, metadata: Mapping[str, Any] | None = None
@@ -121,25 +124,21 @@ class InMemoryJobRepository:
             "audio_spec": script.audio_spec,
             "script_metadata": script.metadata,
         }
-        await self._advance(job_id, SCRIPT_COMPLETE, metadata, fields)
+        await self._write(job_id, SCRIPT_COMPLETE, metadata, fields)
 
     async def mark_job_complete(
         self, job_id: str, video_key: str, metadata: Mapping[str, Any] | None = None
     ) -> None:
-        now = time.time()
-        fields = {"video_key": video_key, "completed_at": now, "status": JobStatus.COMPLETED}
-        await self._advance(job_id, COMPLETED, metadata, fields)
+        fields = {"video_key": video_key, "completed_at": self._clock()}
+        await self._write(job_id, COMPLETED, metadata, fields)
 
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
-        async with self._lock:
-            job = self._active(job_id)
-            now = time.time()
-            return self._store(
-                job,
-                status=JobStatus.FAILED,
-                error_message=error_message[:2000],
-                completed_at=now,
-            )
+        fields = {
+            "status": JobStatus.FAILED,
+            "error_message": error_message[:2000],
+            "completed_at": self._clock(),
+        }
+        return await self._write(job_id, None, None, fields)
 
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:
         async with self._lock:
@@ -156,63 +155,44 @@ class InMemoryJobRepository:
         stage: str | None = None,
         metadata: Mapping[str, Any] | None = None,
     ) -> Job:
-        async with self._lock:
-            job = self._active(job_id)
-            lease = job.leases.get(step)
-            now = time.time()
-            if lease and lease["until"] >= now and lease["holder"] != holder:
-                raise LeaseHeld(job_id, step, lease["holder"], lease["until"])
-            leases = {**job.leases, step: LeaseClaim(step, holder, seconds).record(now)}
-            if stage is None:
-                return self._store(job, leases=leases, metadata=self._merged(job, metadata))
-            return self._advance_locked(job, stage, metadata, {"leases": leases})
+        return await self._write(
+            job_id, stage, metadata, {}, claim=LeaseClaim(step, holder, seconds)
+        )
 
     async def release_lease(self, job_id: str, step: str, holder: str) -> None:
         async with self._lock:
-            job = await self.get_job(job_id)
-            if job.leases.get(step, {}).get("holder") == holder:
-                leases = {k: v for k, v in job.leases.items() if k != step}
-                self._store(job, leases=leases)
+            job = self.jobs.get(job_id)
+            if job is not None and job.lease_released_by(step, holder):
+                self._store(job, leases={k: v for k, v in job.leases.items() if k != step})
 
     async def delete_job(self, job_id: str) -> None:
         if self.jobs.pop(job_id, None) is None:
             raise JobNotFound(job_id)
 
-    async def _advance(
+    async def _write(
         self,
         job_id: str,
-        stage: str,
+        stage: str | None,
         metadata: Mapping[str, Any] | None,
         fields: dict[str, Any],
+        *,
+        claim: LeaseClaim | None = None,
     ) -> Job:
+        """One write as the store applies it: refused by `Job.refusal`, else applied whole."""
         async with self._lock:
-            return self._advance_locked(self._active(job_id), stage, metadata, fields)
-
-    def _advance_locked(
-        self,
-        job: Job,
-        stage: str,
-        metadata: Mapping[str, Any] | None,
-        fields: dict[str, Any],
-    ) -> Job:
-        if job.stage_seq > stage_seq(stage):
-            raise StageRegression(job.job_id, stage, job.stage, job=job)
-        return self._store(
-            job,
-            stage=stage,
-            stage_seq=stage_seq(stage),
-            status=fields.pop("status", status_for_stage(stage)),
-            metadata=self._merged(job, metadata),
-            **fields,
-        )
-
-    def _active(self, job_id: str) -> Job:
-        if job_id not in self.jobs:
-            raise JobNotFound(job_id)
-        job = self.jobs[job_id]
-        if job.is_terminal:
-            raise JobAlreadyFinished(job_id, job.status.value, job.error_message, job=job)
-        return job
+            job = await self.get_job(job_id)
+            now = self._clock()
+            refusal = job.refusal(stage=stage, claim=claim, now=now)
+            if refusal is not None:
+                raise refusal
+            changes: dict[str, Any] = {"metadata": self._merged(job, metadata)}
+            if stage is not None:
+                changes.update(
+                    stage=stage, stage_seq=stage_seq(stage), status=status_for_stage(stage)
+                )
+            if claim is not None:
+                changes["leases"] = {**job.leases, claim.step: claim.record(now)}
+            return self._store(job, **changes, **fields)
 
     @staticmethod
     def _merged(job: Job, metadata: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -220,7 +200,7 @@ class InMemoryJobRepository:
 
     def _store(self, job: Job, **changes: Any) -> Job:
         updated = job.model_copy(
-            update={**changes, "updated_at": time.time(), "version": job.version + 1}
+            update={**changes, "updated_at": self._clock(), "version": job.version + 1}
         )
         self.jobs[job.job_id] = Job.model_validate(updated.model_dump())
         return self.jobs[job.job_id]

@@ -2,31 +2,40 @@
 
 Every write is a single conditional request, so concurrent writers cannot lose each other's
 updates: creation is `attribute_not_exists`, stage moves require `stage_seq <= new`, terminal
-states refuse every further status change, and metadata is merged key by key.
+states refuse every further status change, and metadata is merged key by key. The conditions
+encode the domain's rules (`Job.refusal`, `Job.lease_free_for`); a refused write is explained
+by those same rules from the item as the write found it (ALL_OLD), without another read.
+Storage failures leave as `RepositoryError`/`RepositoryUnavailable`, never as botocore errors.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
+import functools
 import time
-import uuid
-from collections.abc import Collection, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Collection, Coroutine, Mapping
+from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar
 
 import structlog
+from botocore.exceptions import BotoCoreError, ClientError
 
+from omnigen.shared.adapters.aws import error_code
 from omnigen.shared.adapters.codec import deserialize, item_to_job, job_to_item, serialize
 from omnigen.shared.domain.errors import (
-    IdempotencyConflict,
-    InvalidCursor,
-    JobAlreadyFinished,
     JobNotFound,
-    LeaseHeld,
-    StageRegression,
+    RepositoryError,
+    RepositoryUnavailable,
+    WriteRaced,
 )
-from omnigen.shared.domain.jobs import Job, JobRequest
+from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
+from omnigen.shared.domain.rules import (
+    IDEMPOTENCY_NAMESPACE,
+    PagePosition,
+    check_page_limit,
+    decode_cursor,
+    encode_cursor,
+    job_id_for_key,
+    new_job_id,
+)
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import (
     COMPLETED,
@@ -35,7 +44,7 @@ from omnigen.shared.domain.stages import (
     stage_seq,
     status_for_stage,
 )
-from omnigen.shared.ports import CreatedJob, JobPage, LeaseClaim
+from omnigen.shared.ports import CreatedJob, JobPage
 from omnigen.shared.resources import Table
 
 if TYPE_CHECKING:
@@ -43,17 +52,56 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger()
 
-IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("5b0c3d4e-9f61-4c1a-8d0e-6f6d6e696765")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 _ACTIVE = {
     ":pending": {"S": JobStatus.PENDING.value},
     ":processing": {"S": JobStatus.PROCESSING.value},
 }
 _ACTIVE_CONDITION = "#status IN (:pending, :processing)"
+# Errors worth retrying later: the store is throttling or failed on its side.
+_TRANSIENT_CODES: Final = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "ThrottlingException",
+        "Throttling",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "TransactionConflictException",
+    }
+)
 
 
-def job_id_for_key(user_id: str, idempotency_key: str) -> str:
-    """Same user and key -> same job id, so concurrent creates collide on the table key."""
-    return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}\x00{idempotency_key}").hex
+def storage_error(operation: str, exc: BotoCoreError | ClientError) -> RepositoryError:
+    """The typed error for a failed store call; the details (table, endpoint, AWS text) are
+    logged here and kept out of the error's message."""
+    code = error_code(exc)
+    status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    transient = isinstance(exc, BotoCoreError) or code in _TRANSIENT_CODES or status >= 500
+    log.error(
+        "job_store_failed",
+        operation=operation,
+        code=code or type(exc).__name__,
+        transient=transient,
+        error=str(exc),
+    )
+    return RepositoryUnavailable(operation) if transient else RepositoryError(operation)
+
+
+def _guarded(
+    method: Callable[Concatenate[DynamoJobRepository, _P], Coroutine[Any, Any, _R]],
+) -> Callable[Concatenate[DynamoJobRepository, _P], Coroutine[Any, Any, _R]]:
+    """Turns a botocore failure escaping `method` into the repository's typed error."""
+
+    @functools.wraps(method)
+    async def guarded(self: DynamoJobRepository, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return await method(self, *args, **kwargs)
+        except (BotoCoreError, ClientError) as exc:
+            raise storage_error(method.__name__, exc) from None
+
+    return guarded
 
 
 class _Update:
@@ -93,6 +141,7 @@ class DynamoJobRepository:
 
     # -- creation and reads ---------------------------------------------------------------
 
+    @_guarded
     async def create_job(
         self,
         *,
@@ -102,18 +151,16 @@ class DynamoJobRepository:
         trace_id: str | None = None,
         lease: LeaseClaim | None = None,
     ) -> CreatedJob:
-        job_id = job_id_for_key(user_id, idempotency_key) if idempotency_key else uuid.uuid4().hex
-        now = self._clock()
+        job_id = new_job_id(user_id, idempotency_key)
         job = Job.new(
             job_id=job_id,
             user_id=user_id,
             request=request,
             idempotency_key=idempotency_key,
             trace_id=trace_id,
-            now=now,
+            now=self._clock(),
+            lease=lease,  # the creator holds it from the first write: no racer can take it
         )
-        if lease is not None:  # the creator holds it from the first write: no racer can take it
-            job = job.model_copy(update={"leases": {lease.step: lease.record(now)}})
         try:
             await self._client.put_item(
                 TableName=self._table,
@@ -123,12 +170,14 @@ class DynamoJobRepository:
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             existing = await self._existing(job_id, exc)
-            if existing.user_id != user_id or existing.request_hash != job.request_hash:
-                raise IdempotencyConflict(idempotency_key or "", job_id) from None
+            conflict = existing.creation_conflict(user_id, request, idempotency_key or "")
+            if conflict is not None:
+                raise conflict from None
             return CreatedJob(existing, created=False)
         log.info("job_created", job_id=job_id, user_id=user_id)
         return CreatedJob(job, created=True)
 
+    @_guarded
     async def get_job(self, job_id: str) -> Job:
         response = await self._client.get_item(
             TableName=self._table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
@@ -137,6 +186,7 @@ class DynamoJobRepository:
             raise JobNotFound(job_id)
         return item_to_job(response["Item"])
 
+    @_guarded
     async def get_jobs_by_user(
         self,
         user_id: str,
@@ -145,9 +195,8 @@ class DynamoJobRepository:
         cursor: str | None = None,
         status: JobStatus | None = None,
     ) -> JobPage:
-        if not 1 <= limit <= 100:
-            raise ValueError(f"limit must be 1..100, got {limit}")
-        start_key = decode_cursor(cursor, user_id) if cursor else None
+        check_page_limit(limit)
+        start_key = _start_key(decode_cursor(cursor, user_id)) if cursor else None
         query: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": self._index,
@@ -177,6 +226,7 @@ class DynamoJobRepository:
             if not start_key:
                 return JobPage(jobs, None)
 
+    @_guarded
     async def count_jobs(
         self, user_id: str, *, statuses: Collection[JobStatus], created_after: float
     ) -> int:
@@ -208,6 +258,7 @@ class DynamoJobRepository:
 
     # -- progress ---------------------------------------------------------------------------
 
+    @_guarded
     async def update_job_stage_with_metadata(
         self, job_id: str, stage: str, metadata: Mapping[str, Any] | None = None
     ) -> None:
@@ -216,6 +267,7 @@ class DynamoJobRepository:
         update = self._stage_update(stage).set_in_map("metadata", metadata or {})
         await self._write(job_id, update, stage=stage, returning=False)
 
+    @_guarded
     async def embed_script(
         self, job_id: str, script: Script, metadata: Mapping[str, Any] | None = None
     ) -> None:
@@ -230,6 +282,7 @@ class DynamoJobRepository:
         )
         await self._write(job_id, update, stage=SCRIPT_COMPLETE, returning=False)
 
+    @_guarded
     async def mark_job_complete(
         self, job_id: str, video_key: str, metadata: Mapping[str, Any] | None = None
     ) -> None:
@@ -246,6 +299,7 @@ class DynamoJobRepository:
         update.values[":completed"] = {"S": JobStatus.COMPLETED.value}
         await self._write(job_id, update, stage=COMPLETED, returning=False)
 
+    @_guarded
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
         now = self._clock()
         update = _Update(now).set("error_message", error_message[:2000]).set("completed_at", now)
@@ -255,6 +309,7 @@ class DynamoJobRepository:
         log.warning("job_failed", job_id=job_id, stage=job.stage, error_message=error_message)
         return job
 
+    @_guarded
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:
         """Note that an event was published for this job (bookkeeping; allowed after the end)."""
         response = await self._update_item(
@@ -270,6 +325,7 @@ class DynamoJobRepository:
 
     # -- leases: one worker at a time per step, with an expiry so a crash does not block ---
 
+    @_guarded
     async def acquire_lease(
         self,
         job_id: str,
@@ -300,11 +356,11 @@ class DynamoJobRepository:
             "(attribute_not_exists(#leases.#step) OR #leases.#step.#until < :lease_now "
             "OR #leases.#step.#holder = :holder)"
         )
-        response = await self._write(
-            job_id, update, stage=stage, also=free, lease=(step, holder, now)
-        )
+        claim = LeaseClaim(step, holder, seconds)
+        response = await self._write(job_id, update, stage=stage, also=free, claim=claim, now=now)
         return item_to_job(response["Attributes"])
 
+    @_guarded
     async def release_lease(self, job_id: str, step: str, holder: str) -> None:
         await self._update_item(
             job_id,
@@ -314,6 +370,7 @@ class DynamoJobRepository:
             {":holder": {"S": holder}},
         )
 
+    @_guarded
     async def delete_job(self, job_id: str) -> None:
         try:
             await self._client.delete_item(
@@ -339,13 +396,13 @@ class DynamoJobRepository:
         *,
         stage: str | None,
         also: str | None = None,
-        lease: tuple[str, str, float] | None = None,
+        claim: LeaseClaim | None = None,
+        now: float = 0.0,
         returning: bool = True,
     ) -> Any:
         """One conditional UpdateItem on an active job (and, with `stage`, one not past it),
-        answering the job as it left it (`returning`) or nothing; a refusal is explained from
-        the item as the write found it: finished, leased to someone else (`lease` = step,
-        holder, now), or further along."""
+        answering the job as it left it (`returning`) or nothing; a refusal is explained by
+        `Job.refusal` from the item as the write found it (ALL_OLD): no item, no job."""
         condition = f"attribute_exists(job_id) AND {_ACTIVE_CONDITION}"
         if stage is not None:
             condition += " AND #stage_seq <= :stage_seq"
@@ -364,21 +421,13 @@ class DynamoJobRepository:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
-            current = await self._existing(job_id, exc)
-            if current.is_terminal:
-                raise JobAlreadyFinished(
-                    job_id, current.status.value, current.error_message, job=current
-                ) from None
-            if lease is not None:
-                step, holder, now = lease
-                held = current.leases.get(step) or {}
-                if held.get("holder") != holder and float(held.get("until", 0)) >= now:
-                    raise LeaseHeld(
-                        job_id, step, str(held["holder"]), float(held["until"])
-                    ) from None
-            if stage is not None and current.stage_seq > stage_seq(stage):
-                raise StageRegression(job_id, stage, current.stage, job=current) from None
-            raise  # the job changed between the write and the read; the caller may retry
+            item = getattr(exc, "response", {}).get("Item")
+            if not item:
+                raise JobNotFound(job_id) from None
+            refusal = item_to_job(item).refusal(stage=stage, claim=claim, now=now)
+            if refusal is not None:
+                raise refusal from None
+            raise WriteRaced("write", job_id) from None  # the rules allow it; the store did not
         return response
 
     async def _update_item(
@@ -408,30 +457,21 @@ class DynamoJobRepository:
         return item_to_job(item) if item else await self.get_job(job_id)
 
 
-def encode_cursor(user_id: str, last: Job) -> str:
-    key = {"job_id": last.job_id, "user_id": last.user_id, "created_at": repr(last.created_at)}
-    payload = json.dumps({"u": user_id, "k": key}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, user_id: str) -> dict[str, Any]:
-    """The ExclusiveStartKey inside a cursor; refuses cursors made for another user."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        key = payload["k"]
-        owner = payload["u"]
-        created_at = float(key["created_at"])
-        job_id, key_user = str(key["job_id"]), str(key["user_id"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        raise InvalidCursor("not a cursor issued by this service") from exc
-    if owner != user_id or key_user != user_id:
-        raise InvalidCursor("the cursor belongs to another listing")
+def _start_key(position: PagePosition) -> dict[str, Any]:
+    """The index's ExclusiveStartKey for a listing resumed at `position`."""
     return {
-        "job_id": {"S": job_id},
-        "user_id": {"S": user_id},
-        "created_at": serialize(created_at),
+        "job_id": {"S": position.job_id},
+        "user_id": {"S": position.user_id},
+        "created_at": serialize(position.created_at),
     }
 
 
-__all__ = ["DynamoJobRepository", "decode_cursor", "deserialize", "encode_cursor", "job_id_for_key"]
+__all__ = [
+    "IDEMPOTENCY_NAMESPACE",
+    "DynamoJobRepository",
+    "decode_cursor",
+    "deserialize",
+    "encode_cursor",
+    "job_id_for_key",
+    "storage_error",
+]

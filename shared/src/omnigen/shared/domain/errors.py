@@ -82,5 +82,32 @@ class LeaseHeld(OmnigenError):
     def __init__(self, job_id: str, step: str, holder: str, until: float) -> None:
         super().__init__(f"job {job_id} step {step} is held by {holder} until {until:.0f}")
         self.job_id = job_id
+        self.step = step
         self.holder = holder
         self.until = until
+
+
+class RepositoryError(OmnigenError):
+    """The job store failed a request. The message names only the operation: the table, the
+    endpoint and the store's own error text go to the log, never to a caller."""
+
+    def __init__(self, operation: str, reason: str = "the job store refused the request") -> None:
+        super().__init__(f"{operation}: {reason}")
+        self.operation = operation
+
+
+class RepositoryUnavailable(RepositoryError):
+    """The job store could not be reached, is throttling, or failed on its side; retrying
+    later may succeed."""
+
+    def __init__(self, operation: str) -> None:
+        super().__init__(operation, "the job store is unavailable; try again later")
+
+
+class WriteRaced(RepositoryError):
+    """A conditional write was refused although the job as the store found it allowed it (it
+    changed under the write); retrying may succeed."""
+
+    def __init__(self, operation: str, job_id: str) -> None:
+        super().__init__(operation, f"job {job_id} changed during the write; try again")
+        self.job_id = job_id

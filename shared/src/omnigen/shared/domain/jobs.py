@@ -9,11 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from omnigen.shared.domain.errors import (
+    IdempotencyConflict,
+    JobAlreadyFinished,
+    LeaseHeld,
+    StageRegression,
+)
 from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptMetadata
 from omnigen.shared.domain.stages import QUEUED, JobStatus, progress_percent, stage_seq
 
@@ -65,6 +72,23 @@ class JobRequest(BaseModel):
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class LeaseClaim:
+    """One worker's hold on one step of a job, for `seconds`; it expires so a crash cannot
+    block the step for good."""
+
+    step: str
+    holder: str
+    seconds: float
+
+    def record(self, now: float) -> dict[str, Any]:
+        """The lease as stored on the job when taken at `now`."""
+        return {"holder": self.holder, "until": now + self.seconds}
+
+
+WriteRefusal = JobAlreadyFinished | LeaseHeld | StageRegression
+
+
 class Job(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -105,7 +129,9 @@ class Job(BaseModel):
         idempotency_key: str | None = None,
         trace_id: str | None = None,
         now: float | None = None,
+        lease: LeaseClaim | None = None,
     ) -> Job:
+        """A queued job; with `lease`, its creator holds that step from the first write."""
         created = round(time.time() if now is None else now, 6)
         return cls(
             job_id=job_id,
@@ -123,11 +149,50 @@ class Job(BaseModel):
             created_at=created,
             updated_at=created,
             ttl=int(created) + TTL_SECONDS,
+            leases={lease.step: lease.record(created)} if lease else {},
         )
 
     @property
     def is_terminal(self) -> bool:
         return self.status.is_terminal
+
+    def lease_holder(self, step: str, now: float) -> str | None:
+        """Who holds `step`'s lease at `now`; None when it is free or has expired."""
+        lease = self.leases.get(step)
+        if not lease or float(lease.get("until", 0)) < now:
+            return None
+        return str(lease["holder"])
+
+    def lease_free_for(self, step: str, holder: str, now: float) -> bool:
+        """True when `holder` may take `step`'s lease at `now`: free, expired or already theirs."""
+        return self.lease_holder(step, now) in (None, holder)
+
+    def lease_released_by(self, step: str, holder: str) -> bool:
+        """True when `holder` may release `step`'s lease: it is recorded as theirs, even expired."""
+        return bool(self.leases.get(step, {}).get("holder") == holder)
+
+    def refusal(
+        self, *, stage: str | None = None, claim: LeaseClaim | None = None, now: float = 0.0
+    ) -> WriteRefusal | None:
+        """Why a progress write (to `stage`, taking `claim` at `now`) may not apply, else None:
+        a finished job is final, a live lease of another holder blocks, stages never go back."""
+        if self.is_terminal:
+            return JobAlreadyFinished(self.job_id, self.status.value, self.error_message, job=self)
+        if claim is not None and not self.lease_free_for(claim.step, claim.holder, now):
+            lease = self.leases[claim.step]
+            return LeaseHeld(self.job_id, claim.step, str(lease["holder"]), float(lease["until"]))
+        if stage is not None and self.stage_seq > stage_seq(stage):
+            return StageRegression(self.job_id, stage, self.stage, job=self)
+        return None
+
+    def creation_conflict(
+        self, user_id: str, request: JobRequest, idempotency_key: str
+    ) -> IdempotencyConflict | None:
+        """None when a create by `user_id` of `request` under this job's key is a retry of the
+        one that made it (same user, same payload), else the conflict."""
+        if self.user_id == user_id and self.request_hash == request.fingerprint():
+            return None
+        return IdempotencyConflict(idempotency_key, self.job_id)
 
     @property
     def is_cancelled(self) -> bool:
