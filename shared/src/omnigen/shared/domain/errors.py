@@ -9,7 +9,31 @@ if TYPE_CHECKING:
 
 
 class OmnigenError(Exception):
-    """Base of every error the domain raises on purpose."""
+    """Base of every error the domain raises on purpose. `transient` says whether the same work
+    later might succeed (an outage, a rate limit) rather than fail the same way again."""
+
+    transient: bool = False
+
+
+class ProviderFailed(OmnigenError):
+    """A hosted provider (script model, speech, Replicate) did not deliver. `str(error)` is what
+    the job's error_message says and never carries credentials; `attempts` counts the calls."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        provider: str | None = None,
+        transient: bool = False,
+        status_code: int | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.provider = provider
+        self.transient = transient
+        self.status_code = status_code
+        self.attempts = attempts
 
 
 class JobNotFound(OmnigenError):
