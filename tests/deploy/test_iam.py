@@ -353,3 +353,40 @@ def test_an_operation_several_services_share_fails_loudly() -> None:
     }
     with pytest.raises(AnalysisError, match="tag_resource"):
         analyze("synthetic.main", loader=dict_sources(sources))
+
+
+def test_a_wrapping_decorator_passes_methods_through_but_a_registering_one_reaches_them() -> None:
+    sources = {
+        "synthetic.__init__": "",
+        "synthetic.main": """
+import functools
+
+
+def guarded(method):
+    @functools.wraps(method)
+    async def wrapper(*args):
+        return await method(*args)
+    return wrapper
+
+
+def register(method):
+    return method
+
+
+class Store:
+    @guarded
+    def drop(self, client):
+        client.delete_item(TableName="t", Key={})
+
+    @register
+    def handler(self, client):
+        client.get_item(TableName="t", Key={})
+
+
+def main(client):
+    return Store()
+""",
+    }
+    assert set(analyze("synthetic.main", loader=dict_sources(sources)).actions()) == {
+        "dynamodb:GetItem"
+    }

@@ -187,8 +187,8 @@ async def test_provider_outage_fails_the_job_with_a_clear_error(
         "OMNIGEN_CLIP_PROVIDER": "replicate",
         "OMNIGEN_REPLICATE_API_TOKEN": "r8_placeholder_token_for_tests",
         "OMNIGEN_REPLICATE_BASE_URL": unreachable,
-        "OMNIGEN_REPLICATE_CREATE_MAX_RETRIES": "1",
-        "OMNIGEN_REPLICATE_RETRY_BASE_DELAY_S": "0.1",
+        "OMNIGEN_PROVIDER_RETRY_BUDGET_S": "0.5",
+        "OMNIGEN_PROVIDER_RETRY_BASE_DELAY_S": "0.1",
         "OMNIGEN_WORKER_RETRY_BASE_S": "1",
         "OMNIGEN_WORKER_RETRY_MAX_S": "1",
     }

@@ -5,7 +5,9 @@ with real ffmpeg normalising what comes back."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,7 +23,7 @@ from omnigen.renderer.media.ffmpeg import run_ffmpeg
 from omnigen.renderer.media.music import SynthMusicSource
 from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.media.probe import count_video_frames, loudness, probe
-from omnigen.renderer.providers.errors import ProviderDeadlineExceeded, ProviderFailed
+from omnigen.renderer.providers.errors import PredictionFailed, ProviderDeadlineExceeded
 from omnigen.renderer.providers.factory import Providers, build_providers
 from omnigen.renderer.providers.openai_speech import OpenAISpeechNarrator, speech_parts
 from omnigen.renderer.providers.replicate_clips import (
@@ -31,6 +33,7 @@ from omnigen.renderer.providers.replicate_clips import (
 )
 from omnigen.renderer.providers.replicate_music import ReplicateMusicSource
 from omnigen.renderer.providers.settings import ProviderSettings
+from omnigen.shared.domain.errors import ProviderFailed
 from omnigen.shared.domain.scripts import Mood, Scene
 from omnigen.testing.fake_replicate import (
     Behaviour,
@@ -87,15 +90,12 @@ async def make_providers(
             "replicate_poll_interval_s": 0.05,
             "replicate_poll_max_interval_s": 0.2,
             "replicate_deadline_s": 30.0,
-            "replicate_create_max_retries": 2,
-            "replicate_retry_base_delay_s": 0.05,
-            "replicate_retry_max_delay_s": 1.0,
+            "provider_retry_budget_s": 0.5,
+            "provider_retry_base_delay_s": 0.05,
+            "provider_retry_max_delay_s": 1.0,
             "speech_api_key": token,
             "speech_base_url": fake_speech.base_url,
             "speech_model": "fake-tts",
-            "speech_max_retries": 2,
-            "speech_retry_base_delay_s": 0.05,
-            "speech_retry_max_delay_s": 1.0,
             "speech_timeout_s": 10.0,
             **overrides,
         }
@@ -122,6 +122,17 @@ async def eventually(condition: Callable[[], bool], timeout_s: float = 10.0) -> 
             return
         await asyncio.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+def gave_up(message: str, reason: str, budget_s: float) -> tuple[int, float]:
+    """The attempts and seconds a budget-exhausted failure reports after `reason`."""
+    found = re.fullmatch(
+        re.escape(reason) + r" \(gave up after (\d+) attempts? over (\d+\.\d) s; "
+        rf"the retry budget is {budget_s:g} s\)",
+        message,
+    )
+    assert found is not None, message
+    return int(found[1]), float(found[2])
 
 
 def creates(fake: FakeReplicate) -> list[Any]:
@@ -229,7 +240,7 @@ async def test_failed_prediction_fails_with_replicates_error_text(
     fake_replicate.behave(VIDEO_MODEL, Behaviour(outcome="fail", polls=2, error=error))
     clips = make_providers().clips
 
-    with pytest.raises(ProviderFailed) as caught:
+    with pytest.raises(PredictionFailed) as caught:
         await clips.generate(scenes(1.0)[0], size=SMALL, fps=FPS, start_image=None,
                              out_dir=tmp_path)  # fmt: skip
 
@@ -308,23 +319,71 @@ async def test_rate_limited_create_is_retried_after_retry_after(
     assert [p.status for p in fake_replicate.predictions] == ["succeeded"]
 
 
-async def test_server_errors_on_create_give_a_transient_failure_after_the_retries(
+async def test_a_burst_of_rate_limits_on_create_is_waited_out_in_one_call(
     make_providers: ProvidersFactory, fake_replicate: FakeReplicate, tmp_path: Path
 ) -> None:
-    outage = tuple(CreateError(503, "Service Unavailable") for _ in range(5))
+    """Six 429s (more than the old five attempts) cost time inside the budget, not the job."""
+    burst = tuple(CreateError(429, "Request was throttled.", retry_after_s=0.05) for _ in range(6))
+    fake_replicate.behave(VIDEO_MODEL, Behaviour(output_duration_s=1.0, create_errors=burst))
+    clips = make_providers(provider_retry_budget_s=5).clips
+
+    result = await clips.generate(scenes(1.0)[0], size=SMALL, fps=FPS, start_image=None,
+                                  out_dir=tmp_path)  # fmt: skip
+
+    assert result.path.is_file()
+    arrivals = [r.at for r in creates(fake_replicate)]
+    assert len(arrivals) == 7
+    assert all(later - earlier >= 0.045 for earlier, later in itertools.pairwise(arrivals))
+    assert [p.status for p in fake_replicate.predictions] == ["succeeded"]
+
+
+async def test_rate_limits_past_the_budget_give_a_transient_failure_saying_how_long(
+    make_providers: ProvidersFactory, fake_replicate: FakeReplicate, tmp_path: Path
+) -> None:
+    limited = tuple(
+        CreateError(429, "Request was throttled.", retry_after_s=0.1) for _ in range(50)
+    )
+    fake_replicate.behave(VIDEO_MODEL, Behaviour(create_errors=limited))
+    clips = make_providers(provider_retry_budget_s=0.35).clips
+
+    with pytest.raises(ProviderFailed) as caught:
+        await clips.generate(scenes(1.0)[0], size=SMALL, fps=FPS, start_image=None,
+                             out_dir=tmp_path)  # fmt: skip
+
+    message = str(caught.value)
+    found = re.fullmatch(
+        rf"replicate refused to start scene 1 clip with {VIDEO_MODEL} \(HTTP 429\): Request was "
+        r"throttled\. \(gave up after (\d) attempts over (\d\.\d) s; the provider asked to wait "
+        r"0\.1 s more, past the 0\.35 s retry budget\)",
+        message,
+    )
+    assert found is not None, message
+    assert int(found[1]) == len(creates(fake_replicate)) == caught.value.attempts >= 3
+    assert 0.2 <= float(found[2]) <= 0.4
+    assert caught.value.transient and caught.value.status_code == 429
+    assert fake_replicate.predictions == []
+
+
+async def test_server_errors_on_create_give_a_transient_failure_once_the_budget_is_spent(
+    make_providers: ProvidersFactory, fake_replicate: FakeReplicate, tmp_path: Path
+) -> None:
+    outage = tuple(CreateError(503, "Service Unavailable") for _ in range(50))
     fake_replicate.behave(VIDEO_MODEL, Behaviour(create_errors=outage))
-    clips = make_providers(replicate_create_max_retries=2).clips
+    clips = make_providers(provider_retry_budget_s=0.3).clips
 
     with pytest.raises(ProviderFailed) as caught:
         await clips.generate(scenes(1.0)[0], size=SMALL, fps=FPS, start_image=None,
                              out_dir=tmp_path)  # fmt: skip
 
     assert caught.value.transient and caught.value.status_code == 503
-    assert str(caught.value) == (
+    attempts, waited = gave_up(
+        str(caught.value),
         f"replicate refused to start scene 1 clip with {VIDEO_MODEL} (HTTP 503): "
-        "Service Unavailable (3 attempts)"
+        "Service Unavailable",
+        0.3,
     )
-    assert len(creates(fake_replicate)) == 3
+    assert attempts == len(creates(fake_replicate)) == caught.value.attempts >= 3
+    assert 0.1 <= waited <= 0.4
     assert fake_replicate.predictions == []
 
 
@@ -340,7 +399,9 @@ async def test_rejected_input_is_not_retried(
                              out_dir=tmp_path)  # fmt: skip
 
     assert not caught.value.transient and caught.value.status_code == 422
-    assert detail in str(caught.value)
+    assert str(caught.value) == (
+        f"replicate refused to start scene 1 clip with {VIDEO_MODEL} (HTTP 422): {detail}"
+    )
     assert len(creates(fake_replicate)) == 1
 
 
@@ -436,20 +497,59 @@ async def test_speech_rate_limit_is_retried_then_succeeds(
     assert abs(result.duration_s - speech_seconds("A calm sea.")) <= 0.05
 
 
-async def test_speech_server_errors_give_a_transient_failure_after_the_retries(
+async def test_a_burst_of_speech_rate_limits_is_waited_out_in_one_call(
+    make_providers: ProvidersFactory, fake_speech: FakeSpeech, tmp_path: Path
+) -> None:
+    """Six 429s (more than the old four attempts) cost time inside the budget, not the job."""
+    fake_speech.reply(*[SpeechReply.error(429, "Rate limit reached", retry_after_s=0.05)] * 6)
+    narrator = make_providers(provider_retry_budget_s=5).narrator
+
+    result = await narrator.synthesize("A calm sea.", voice=None, out_path=tmp_path / "v.wav")
+
+    arrivals = [r.at for r in fake_speech.requests]
+    assert len(arrivals) == 7
+    assert all(later - earlier >= 0.045 for earlier, later in itertools.pairwise(arrivals))
+    assert abs(result.duration_s - speech_seconds("A calm sea.")) <= 0.05
+
+
+async def test_speech_rate_limits_past_the_budget_give_a_transient_failure(
+    make_providers: ProvidersFactory, fake_speech: FakeSpeech, tmp_path: Path
+) -> None:
+    fake_speech.reply_always(SpeechReply.error(429, "Rate limit reached", retry_after_s=0.1))
+    narrator = make_providers(provider_retry_budget_s=0.35).narrator
+
+    with pytest.raises(ProviderFailed) as caught:
+        await narrator.synthesize("A calm sea.", voice=None, out_path=tmp_path / "v.wav")
+
+    message = str(caught.value)
+    found = re.fullmatch(
+        r"the speech provider answered HTTP 429: Rate limit reached \(gave up after (\d) "
+        r"attempts over (\d\.\d) s; the provider asked to wait 0\.1 s more, past the 0\.35 s "
+        r"retry budget\)",
+        message,
+    )
+    assert found is not None, message
+    assert int(found[1]) == len(fake_speech.requests) == caught.value.attempts >= 3
+    assert 0.2 <= float(found[2]) <= 0.4
+    assert caught.value.transient and caught.value.status_code == 429
+    assert files_in(tmp_path) == []
+
+
+async def test_speech_server_errors_give_a_transient_failure_once_the_budget_is_spent(
     make_providers: ProvidersFactory, fake_speech: FakeSpeech, tmp_path: Path
 ) -> None:
     fake_speech.reply_always(SpeechReply.error(500, "The server had an error"))
-    narrator = make_providers(speech_max_retries=2).narrator
+    narrator = make_providers(provider_retry_budget_s=0.3).narrator
 
     with pytest.raises(ProviderFailed) as caught:
         await narrator.synthesize("A calm sea.", voice=None, out_path=tmp_path / "v.wav")
 
     assert caught.value.transient and caught.value.status_code == 500
-    assert str(caught.value) == (
-        "the speech provider answered HTTP 500: The server had an error (3 attempts)"
+    attempts, waited = gave_up(
+        str(caught.value), "the speech provider answered HTTP 500: The server had an error", 0.3
     )
-    assert len(fake_speech.requests) == 3
+    assert attempts == len(fake_speech.requests) == caught.value.attempts >= 3
+    assert 0.1 <= waited <= 0.4
     assert files_in(tmp_path) == []
 
 
@@ -462,7 +562,7 @@ async def test_speech_client_error_is_permanent_and_not_retried(
     with pytest.raises(ProviderFailed) as caught:
         await narrator.synthesize("A calm sea.", voice=None, out_path=tmp_path / "v.wav")
 
-    assert not caught.value.transient
+    assert not caught.value.transient and caught.value.attempts == 1
     assert str(caught.value) == "the speech provider answered HTTP 400: Invalid voice"
     assert len(fake_speech.requests) == 1
 
@@ -509,7 +609,7 @@ async def test_credentials_never_reach_logs_or_error_messages(
 
     assert [f.status_code for f in failures] == [422, None, 401]
     assert all("[REDACTED]" in str(f) for f in failures)
-    assert events and any(e["event"] == "speech_retry" for e in events)
+    assert any(e["event"] == "provider_retry" and e["provider"] == "speech" for e in events)
     assert "HTTP Request" in caplog.text  # the clients' own request logs were captured too
     everything = repr(events) + caplog.text + "".join(repr(f.__dict__) for f in failures)
     assert token not in everything

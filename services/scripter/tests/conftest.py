@@ -33,9 +33,9 @@ async def make_writer(fake_openai: FakeOpenAI) -> AsyncIterator[WriterFactory]:
             "openai_base_url": fake_openai.base_url,
             "openai_model": "fake-script-model",
             "openai_timeout_s": 5.0,
-            "openai_max_retries": 2,
-            "openai_retry_base_delay_s": 0.01,
-            "openai_retry_max_delay_s": 0.05,
+            "provider_retry_budget_s": 0.5,
+            "provider_retry_base_delay_s": 0.01,
+            "provider_retry_max_delay_s": 0.05,
             **overrides,
         }
         writer = OpenAIScriptWriter.from_settings(WriterSettings(**fields))

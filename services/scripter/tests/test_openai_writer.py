@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import re
 import time
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
-from omnigen.scripter.errors import ProviderFailed, ProviderTimeout, ScriptRefused, ScriptRejected
+from omnigen.scripter.errors import ScriptRefused, ScriptRejected
 from omnigen.scripter.planner import plan_script
+from omnigen.shared.domain.errors import ProviderFailed
 from omnigen.shared.domain.jobs import AspectRatio, JobOptions, JobRequest
 from omnigen.testing.fake_openai import FakeOpenAI, Reply
 
@@ -162,7 +165,7 @@ async def test_rate_limit_waits_for_retry_after_then_succeeds(
     make_writer: Any, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.reply(
-        Reply.error(429, "Rate limit reached for requests", headers={"Retry-After": "1"}),
+        Reply.error(429, "Rate limit reached for requests", headers={"Retry-After": "0.3"}),
         Reply.json_answer(valid_answer()),
     )
 
@@ -170,52 +173,80 @@ async def test_rate_limit_waits_for_retry_after_then_succeeds(
 
     assert script == plan_script(REQUEST)
     first, second = fake_openai.requests
-    assert second.at - first.at >= 0.95  # backoff alone would be 0.01 s
+    assert second.at - first.at >= 0.29  # backoff alone would be 0.01 s
 
 
-async def test_retry_after_beyond_the_limit_fails_at_once(
+async def test_a_burst_of_rate_limits_inside_the_budget_is_waited_out_in_one_call(
+    make_writer: Any, fake_openai: FakeOpenAI
+) -> None:
+    """Six 429s (twice what the old attempt count allowed) cost time, not the job."""
+    limited = Reply.error(429, "Rate limit reached", headers={"Retry-After": "0.05"})
+    fake_openai.reply(*[limited] * 6, Reply.json_answer(valid_answer()))
+
+    script = await make_writer(provider_retry_budget_s=5).write(REQUEST)
+
+    assert script == plan_script(REQUEST)
+    arrivals = [r.at for r in fake_openai.requests]
+    assert len(arrivals) == 7
+    assert all(later - earlier >= 0.045 for earlier, later in itertools.pairwise(arrivals))
+
+
+async def test_retry_after_beyond_the_budget_fails_at_once(
     make_writer: Any, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.reply_always(Reply.error(429, "Slow down", headers={"Retry-After": "120"}))
 
     with pytest.raises(ProviderFailed) as caught:
-        await make_writer(openai_max_retry_after_s=5).write(REQUEST)
+        await make_writer(provider_retry_budget_s=5).write(REQUEST)
 
     assert len(fake_openai.requests) == 1
-    assert "asked to wait 120 s, longer than the 5 s" in str(caught.value)
+    assert str(caught.value) == (
+        "the script provider answered HTTP 429: Slow down (gave up after 1 attempt over 0.0 s; "
+        "the provider asked to wait 120 s more, past the 5 s retry budget)"
+    )
     assert caught.value.transient
 
 
-async def test_persistent_server_error_fails_with_a_clear_reason(
+async def test_persistent_server_error_fails_once_the_budget_is_spent(
     make_writer: Any, fake_openai: FakeOpenAI
 ) -> None:
     fake_openai.reply_always(Reply.error(500, "The server had an error processing your request."))
 
     with pytest.raises(ProviderFailed) as caught:
-        await make_writer(openai_max_retries=2).write(REQUEST)
+        await make_writer(provider_retry_budget_s=0.3).write(REQUEST)
 
-    assert len(fake_openai.requests) == 3
-    assert str(caught.value) == (
-        "the script provider failed with HTTP 500 after 3 attempts: "
-        "The server had an error processing your request."
+    reason = re.fullmatch(
+        r"the script provider answered HTTP 500: The server had an error processing your "
+        r"request\. \(gave up after (\d+) attempts over (\d\.\d) s; the retry budget is 0\.3 s\)",
+        str(caught.value),
     )
+    assert reason is not None, str(caught.value)
+    attempts, waited = int(reason[1]), float(reason[2])
+    assert attempts == len(fake_openai.requests) >= 3
+    assert 0.2 <= waited <= 0.5
     assert (caught.value.status_code, caught.value.attempts, caught.value.transient) == (
         500,
-        3,
+        attempts,
         True,
     )
+    assert caught.value.provider == "script"
 
 
 async def test_hanging_server_times_out(make_writer: Any, fake_openai: FakeOpenAI) -> None:
     fake_openai.reply_always(Reply.hanging())
     started = time.monotonic()
 
-    with pytest.raises(ProviderTimeout) as caught:
-        await make_writer(openai_timeout_s=0.3, openai_max_retries=1).write(REQUEST)
+    with pytest.raises(ProviderFailed) as caught:
+        await make_writer(openai_timeout_s=0.3, provider_retry_budget_s=0.5).write(REQUEST)
 
     assert time.monotonic() - started < 3
-    assert len(fake_openai.requests) == 2
-    assert str(caught.value) == "the script provider did not answer within 0.3 s (2 attempts)"
+    assert len(fake_openai.requests) == 2  # the second timeout spends the budget
+    assert re.fullmatch(
+        r"the script provider did not answer within 0\.3 s \(gave up after 2 attempts over "
+        r"0\.\d s; the retry budget is 0\.5 s\)",
+        str(caught.value),
+    ), str(caught.value)
+    assert caught.value.transient and caught.value.status_code is None
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 409, 422])
@@ -229,10 +260,10 @@ async def test_other_client_errors_are_not_retried(
 
     assert len(fake_openai.requests) == 1
     assert str(caught.value) == (
-        f"the script provider rejected the request with HTTP {status}: "
-        "Invalid schema for response_format"
+        f"the script provider answered HTTP {status}: Invalid schema for response_format"
     )
     assert not caught.value.transient
+    assert (caught.value.status_code, caught.value.attempts) == (status, 1)
 
 
 async def test_unreachable_server_fails_after_retries(make_writer: Any) -> None:
@@ -243,8 +274,10 @@ async def test_unreachable_server_fails_after_retries(make_writer: Any) -> None:
     with pytest.raises(ProviderFailed) as caught:
         await make_writer(openai_base_url=closed.base_url).write(REQUEST)
 
-    assert str(caught.value).startswith("could not reach the script provider (3 attempts)")
-    assert caught.value.transient
+    assert str(caught.value).startswith(
+        "could not reach the script provider: ConnectError (gave up after"
+    )
+    assert caught.value.transient and caught.value.attempts >= 3
 
 
 async def test_api_key_never_reaches_logs_or_errors(
@@ -259,11 +292,11 @@ async def test_api_key_never_reaches_logs_or_errors(
 
     assert fake_openai.requests[0].headers["Authorization"] == f"Bearer {api_key}"
     structured = repr(events)
-    assert "script_provider_retry" in structured  # the capture saw our logs...
+    assert "provider_retry" in structured  # the capture saw our logs...
     assert "Sending HTTP Request" in caplog.text  # ...and the openai client's debug logs
     for output in (structured, caplog.text, str(caught.value), repr(caught.value)):
         assert api_key not in output
-    assert "upstream refused credentials ***" in str(caught.value)
+    assert "upstream refused credentials [REDACTED]" in str(caught.value)
 
 
 def _strict_schema_violations(schema: Any, path: str = "$") -> list[str]:

@@ -4,39 +4,20 @@ secrets redacted before anything is rendered."""
 from __future__ import annotations
 
 import logging
-import re
 import sys
-from collections.abc import Mapping, MutableMapping
-from typing import Any, Final
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
-REDACTED: Final = "[REDACTED]"
-_SECRET_KEY = re.compile(r"(api[_-]?key|secret|token|password|authorization|credential)", re.I)
-_SECRET_VALUE = re.compile(
-    r"(sk-[A-Za-z0-9_\-]{8,}|r8_[A-Za-z0-9]{8,}|Bearer\s+[A-Za-z0-9._\-]{8,}|AKIA[0-9A-Z]{16})"
-)
-
-
-def redact(value: Any) -> Any:
-    """Replace secret-looking values inside strings, mappings and sequences."""
-    if isinstance(value, str):
-        return _SECRET_VALUE.sub(REDACTED, value)
-    if isinstance(value, Mapping):
-        return {
-            k: REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else redact(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return type(value)(redact(v) for v in value)
-    return value
+from omnigen.shared.redaction import REDACTED, SECRET_NAME, redact
 
 
 def _redact_processor(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     for key in list(event_dict):
-        if _SECRET_KEY.search(key) and key not in ("event",):
+        if SECRET_NAME.search(key) and key not in ("event",):
             event_dict[key] = REDACTED
         else:
             event_dict[key] = redact(event_dict[key])

@@ -260,6 +260,7 @@ class _Module:
     defs: dict[str, str] = field(default_factory=dict)
     classes: dict[str, str] = field(default_factory=dict)
     imports: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    wrappers: frozenset[str] = frozenset()  # its decorators that wrap (functools.wraps)
 
 
 class _Index:
@@ -285,7 +286,7 @@ class _Index:
                 continue
             source, is_package = found
             tree = ast.parse(source, filename=name)
-            module = _Module(name, is_package)
+            module = _Module(name, is_package, wrappers=_wrapping_decorators(tree))
             self.modules[name] = module
             pending.extend(self._imports(module, tree))
             root = _Func(f"{name}:<module>", name, None, None)
@@ -446,6 +447,21 @@ def _with_parents(module: str) -> Iterator[str]:
         yield ".".join(parts[:end])
 
 
+def _wrapping_decorators(tree: ast.Module) -> frozenset[str]:
+    """The module's own decorators that return a `functools.wraps` wrapper of the function:
+    like `property`, they pass the function through instead of registering it somewhere."""
+    return frozenset(
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and any(
+            isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef)
+            and any(_decorator_name(d) == "wraps" for d in inner.decorator_list)
+            for inner in ast.walk(node)
+        )
+    )
+
+
 def _decorator_name(node: ast.expr) -> str:
     while isinstance(node, ast.Call):
         node = node.func
@@ -519,7 +535,8 @@ class _Collector:
         func = _Func(key, self.module.name, cls_key, outer)
         self.index.funcs[key] = func
         registered = any(
-            _decorator_name(d) not in _PASS_THROUGH_DECORATORS for d in node.decorator_list
+            _decorator_name(d) not in _PASS_THROUGH_DECORATORS | self.module.wrappers
+            for d in node.decorator_list
         )
         if owner is not None:
             owner.methods[node.name] = key

@@ -29,8 +29,7 @@ from omnigen.renderer.media.clips import save_last_frame
 from omnigen.renderer.media.compose import Composition, ScenePart, compose
 from omnigen.renderer.media.errors import MediaError
 from omnigen.renderer.ports import ClipGenerator, MusicSource, NarrationResult, Narrator
-from omnigen.renderer.providers.errors import ProviderFailed
-from omnigen.shared.domain.errors import StageRegression
+from omnigen.shared.domain.errors import ProviderFailed, StageRegression
 from omnigen.shared.domain.events import (
     EventType,
     JobCompleted,

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from omnigen.scripter.errors import ScriptWriterError
 from omnigen.scripter.ports import ScriptWriter
+from omnigen.shared.domain.errors import ProviderFailed
 from omnigen.shared.domain.events import (
     EventType,
     JobAccepted,
@@ -49,7 +49,7 @@ class ScripterDeps:
             recorded=lambda job: job.script,
             work=self._write_script,
             announce=_script_ready,
-            fails_job=(ScriptWriterError,),
+            fails_job=(ProviderFailed,),
         )
 
     async def _write_script(self, job: Job, _event: JobAccepted) -> Script:

@@ -2,30 +2,29 @@
 
 The model answers in the strict `ScriptDraft` schema (`chat.completions.parse`); an answer that
 is malformed, off-schema or fails `script_problems` is shown its problems once, and a second bad
-answer is a `ScriptRejected`. Transport failures are retried by `RetryPolicy`.
+answer is a `ScriptRejected`. Transport failures are retried by the shared `RetryPolicy`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import openai
 import structlog
-from openai import AsyncOpenAI, omit
+from openai import omit
 from openai.types.chat import ChatCompletionMessageParam, ParsedChatCompletion
 from pydantic import ValidationError
 
-from omnigen.scripter.errors import ProviderFailed, ProviderTimeout, ScriptRefused, ScriptRejected
+from omnigen.scripter.errors import PROVIDER, ProviderFailed, ScriptRefused, ScriptRejected
 from omnigen.scripter.llm_schema import DraftInvalid, ScriptDraft
 from omnigen.scripter.prompts import PROMPT_VERSION, render_system_prompt
-from omnigen.scripter.retry import RetryPolicy, is_retryable_status, parse_retry_after
 from omnigen.scripter.settings import WriterSettings
 from omnigen.scripter.validation import script_problems, validation_error_problems
 from omnigen.shared.domain.jobs import JobRequest
 from omnigen.shared.domain.scripts import Script
+from omnigen.shared.providers.openai_compat import OpenAICompatible
 
 if TYPE_CHECKING:
     from openai._legacy_response import LegacyAPIResponse
@@ -34,7 +33,6 @@ log = structlog.get_logger()
 
 REPAIR_ANSWER_MAX_CHARS = 20_000
 REPAIR_MAX_PROBLEMS = 40
-PROVIDER_MESSAGE_MAX_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -50,47 +48,30 @@ class OpenAIScriptWriter:
     """ScriptWriter backed by an OpenAI-compatible `/chat/completions` endpoint."""
 
     def __init__(
-        self,
-        *,
-        client: AsyncOpenAI,
-        model: str,
-        timeout_s: float,
-        retry: RetryPolicy,
-        max_completion_tokens: int | None = None,
+        self, *, api: OpenAICompatible, model: str, max_completion_tokens: int | None = None
     ) -> None:
-        self._client = client
+        self._api = api
         self._model = model
-        self._timeout_s = timeout_s
-        self._retry = retry
         self._max_completion_tokens = max_completion_tokens
-        self._secret = client.api_key
 
     @classmethod
     def from_settings(cls, settings: WriterSettings) -> OpenAIScriptWriter:
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-        if not key:
-            raise ValueError("OMNIGEN_OPENAI_API_KEY is required for the OpenAI script writer")
-        client = AsyncOpenAI(
-            api_key=key,
+        api = OpenAICompatible.connect(
+            api_key=settings.openai_api_key,
+            key_setting="OMNIGEN_OPENAI_API_KEY",
             base_url=settings.openai_base_url,
-            timeout=settings.openai_timeout_s,
-            max_retries=0,  # RetryPolicy decides; see retry.py for why
+            provider=PROVIDER,
+            policy=settings.retry_policy,
+            timeout_s=settings.openai_timeout_s,
         )
         return cls(
-            client=client,
+            api=api,
             model=settings.openai_model,
-            timeout_s=settings.openai_timeout_s,
-            retry=RetryPolicy(
-                max_retries=settings.openai_max_retries,
-                base_delay_s=settings.openai_retry_base_delay_s,
-                max_delay_s=settings.openai_retry_max_delay_s,
-                max_retry_after_s=settings.openai_max_retry_after_s,
-            ),
             max_completion_tokens=settings.openai_max_completion_tokens,
         )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._api.aclose()
 
     async def write(self, request: JobRequest) -> Script:
         messages: list[ChatCompletionMessageParam] = [
@@ -126,10 +107,13 @@ class OpenAIScriptWriter:
         except (ValueError, TypeError, AttributeError, openai.OpenAIError) as err:
             raise ProviderFailed(
                 f"the script provider sent a malformed response: {type(err).__name__}",
+                provider=PROVIDER,
                 transient=True,
             ) from err
         if not completion.choices:
-            raise ProviderFailed("the script provider sent a response with no answer")
+            raise ProviderFailed(
+                "the script provider sent a response with no answer", provider=PROVIDER
+            )
         message = completion.choices[0].message
         if message.refusal:
             log.warning("script_refused", refusal=message.refusal[:200])
@@ -146,84 +130,16 @@ class OpenAIScriptWriter:
     async def _call(
         self, messages: list[ChatCompletionMessageParam]
     ) -> LegacyAPIResponse[ParsedChatCompletion[ScriptDraft]]:
-        """One chat completion, retried on 429, 5xx, timeouts and lost connections."""
-        attempt = 0
-        while True:
-            attempt += 1
-            retry_after: float | None = None
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    return await self._client.chat.completions.with_raw_response.parse(
-                        model=self._model,
-                        messages=messages,
-                        response_format=ScriptDraft,
-                        max_completion_tokens=self._max_completion_tokens or omit,
-                    )
-            except openai.APIStatusError as err:
-                failure = self._status_failure(err, attempt)
-                retry_after = parse_retry_after(err.response.headers)
-                if retry_after is not None and retry_after > self._retry.max_retry_after_s:
-                    raise ProviderFailed(
-                        f"{failure}; the provider asked to wait {retry_after:.0f} s, longer "
-                        f"than the {self._retry.max_retry_after_s:.0f} s this writer waits",
-                        status_code=err.status_code,
-                        attempts=attempt,
-                        transient=True,
-                    ) from err
-            except (openai.APITimeoutError, TimeoutError):
-                failure = ProviderTimeout(
-                    f"the script provider did not answer within {self._timeout_s:g} s "
-                    f"({_attempts(attempt)})",
-                    attempts=attempt,
-                    transient=True,
-                )
-            except openai.APIConnectionError as err:
-                failure = ProviderFailed(
-                    self._redact(
-                        f"could not reach the script provider ({_attempts(attempt)}): "
-                        f"{err.__cause__ or err}"
-                    ),
-                    attempts=attempt,
-                    transient=True,
-                )
-            if attempt >= self._retry.max_attempts:
-                raise failure
-            delay = self._retry.delay(attempt, retry_after)
-            log.warning(
-                "script_provider_retry", attempt=attempt, reason=str(failure), delay_s=delay
+        """One chat completion, retried by the shared policy (429, 5xx, timeouts, lost
+        connections) while its budget lasts."""
+        return await self._api.call(
+            lambda: self._api.client.chat.completions.with_raw_response.parse(
+                model=self._model,
+                messages=messages,
+                response_format=ScriptDraft,
+                max_completion_tokens=self._max_completion_tokens or omit,
             )
-            await asyncio.sleep(delay)
-
-    def _status_failure(self, err: openai.APIStatusError, attempt: int) -> ProviderFailed:
-        status = err.status_code
-        detail = self._redact(_provider_message(err))
-        if not is_retryable_status(status):
-            raise ProviderFailed(
-                f"the script provider rejected the request with HTTP {status}: {detail}",
-                status_code=status,
-                attempts=attempt,
-            ) from err
-        what = "kept rate-limiting" if status == 429 else "failed"
-        return ProviderFailed(
-            f"the script provider {what} with HTTP {status} after {_attempts(attempt)}: {detail}",
-            status_code=status,
-            attempts=attempt,
-            transient=True,
         )
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
-
-
-def _attempts(count: int) -> str:
-    return f"{count} attempt{'s' if count != 1 else ''}"
-
-
-def _provider_message(err: openai.APIStatusError) -> str:
-    body = err.body
-    message = body.get("message") if isinstance(body, dict) else None
-    text = str(message) if message else (err.response.text or err.message)
-    return text[:PROVIDER_MESSAGE_MAX_CHARS]
 
 
 def _answer_content(body: bytes) -> str | None:

@@ -10,7 +10,7 @@ from omnigen.shared.domain.scripts import Script
 
 class ScriptWriter(Protocol):
     """Writes a script that passes `script_problems` for the request, or raises a
-    `ScriptWriterError` whose message says why not."""
+    `ProviderFailed` whose message says why not."""
 
     async def write(self, request: JobRequest) -> Script: ...
 

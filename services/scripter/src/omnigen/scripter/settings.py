@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from omnigen.shared.providers import ProviderRetrySettings
 
 
-class WriterSettings(BaseSettings):
-    """With no API key the offline planner writes scripts, so the pipeline runs without one."""
+class WriterSettings(ProviderRetrySettings):
+    """With no API key the offline planner writes scripts, so the pipeline runs without one;
+    retries follow the shared `OMNIGEN_PROVIDER_RETRY_*` settings."""
 
     model_config = SettingsConfigDict(env_prefix="OMNIGEN_", extra="ignore")
 
@@ -21,13 +24,7 @@ class WriterSettings(BaseSettings):
         default=None, description="any OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
     )
     openai_model: str = "gpt-4o-mini"
-    openai_timeout_s: float = Field(default=60.0, gt=0, le=600)
-    openai_max_retries: int = Field(default=2, ge=0, le=10)
-    openai_retry_base_delay_s: float = Field(default=0.5, ge=0, le=60)
-    openai_retry_max_delay_s: float = Field(default=8.0, ge=0, le=300)
-    openai_max_retry_after_s: float = Field(
-        default=60.0, ge=0, le=600, description="a longer Retry-After fails at once"
-    )
+    openai_timeout_s: float = Field(default=60.0, gt=0, le=600, description="per attempt")
     openai_max_completion_tokens: int | None = Field(default=None, ge=256)
 
     @property

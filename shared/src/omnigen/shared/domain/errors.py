@@ -9,10 +9,31 @@ if TYPE_CHECKING:
 
 
 class OmnigenError(Exception):
-    """Base of every error the domain raises on purpose. `transient`: retrying later may
-    succeed (an outage, a throttle); otherwise the cause is for good."""
+    """Base of every error the domain raises on purpose. `transient` says whether the same work
+    later might succeed (an outage, a rate limit) rather than fail the same way again."""
 
     transient: bool = False
+
+
+class ProviderFailed(OmnigenError):
+    """A hosted provider (script model, speech, Replicate) did not deliver. `str(error)` is what
+    the job's error_message says and never carries credentials; `attempts` counts the calls."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        provider: str | None = None,
+        transient: bool = False,
+        status_code: int | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.provider = provider
+        self.transient = transient
+        self.status_code = status_code
+        self.attempts = attempts
 
 
 class JobNotFound(OmnigenError):
@@ -100,6 +121,8 @@ class RepositoryUnavailable(RepositoryError):
     """The job store could not be reached, is throttling, or failed on its side; retrying
     later may succeed."""
 
+    transient = True
+
     def __init__(self, operation: str) -> None:
         super().__init__(operation, "the job store is unavailable; try again later")
 
@@ -107,6 +130,8 @@ class RepositoryUnavailable(RepositoryError):
 class WriteRaced(RepositoryError):
     """A conditional write was refused although the job as the store found it allowed it (it
     changed under the write); retrying may succeed."""
+
+    transient = True
 
     def __init__(self, operation: str, job_id: str) -> None:
         super().__init__(operation, f"job {job_id} changed during the write; try again")

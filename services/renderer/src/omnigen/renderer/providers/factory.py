@@ -10,7 +10,6 @@ from typing import NamedTuple
 
 from omnigen.renderer.ports import ClipGenerator, MusicSource, Narrator
 from omnigen.renderer.providers.replicate_predictions import PredictionBudget, ReplicatePredictions
-from omnigen.renderer.providers.retry import Backoff
 from omnigen.renderer.providers.settings import ProviderSettings
 
 
@@ -48,11 +47,7 @@ def _replicate(settings: ProviderSettings) -> ReplicatePredictions:
         deadline_s=settings.replicate_deadline_s,
         poll_interval_s=settings.replicate_poll_interval_s,
         poll_max_interval_s=settings.replicate_poll_max_interval_s,
-        create=Backoff(
-            max_retries=settings.replicate_create_max_retries,
-            base_delay_s=settings.replicate_retry_base_delay_s,
-            max_delay_s=settings.replicate_retry_max_delay_s,
-        ),
+        retry=settings.retry_policy,
         download_max_bytes=settings.replicate_download_max_bytes,
     )
     return ReplicatePredictions(

@@ -3,8 +3,8 @@
 The endpoint takes at most 4096 characters, so longer narration is spoken in sentence-aligned
 parts and joined. Streamed WAVs carry placeholder sizes in their header, so every answer is
 rewritten by ffmpeg into one proper 24 kHz mono WAV, and its duration is measured from it.
-Retries (429, 5xx, timeouts, lost connections) are ours: the client's own are switched off so
-a long Retry-After is capped and every attempt is logged.
+Retries (429, 5xx, timeouts, lost connections) follow the shared `RetryPolicy`, through the
+same OpenAI-compatible caller as the script writer's.
 """
 
 from __future__ import annotations
@@ -15,17 +15,15 @@ import wave
 from pathlib import Path
 
 import anyio
-import openai
 import structlog
-from openai import AsyncOpenAI
 
 from omnigen.renderer.media.errors import FfmpegFailed
 from omnigen.renderer.media.ffmpeg import run_ffmpeg
 from omnigen.renderer.media.probe import probe
 from omnigen.renderer.ports import NarrationResult
-from omnigen.renderer.providers.errors import ProviderFailed
-from omnigen.renderer.providers.retry import Backoff, is_retryable_status, parse_retry_after, redact
 from omnigen.renderer.providers.settings import OPENAI_VOICES, ProviderSettings
+from omnigen.shared.domain.errors import ProviderFailed
+from omnigen.shared.providers.openai_compat import OpenAICompatible
 
 log = structlog.get_logger()
 
@@ -33,7 +31,6 @@ PROVIDER = "speech"
 MAX_INPUT_CHARS = 4096
 SAMPLE_RATE = 24_000
 SILENCE_S = 0.25
-DETAIL_MAX_CHARS = 300
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
 
@@ -43,46 +40,35 @@ class OpenAISpeechNarrator:
     def __init__(
         self,
         *,
-        client: AsyncOpenAI,
+        api: OpenAICompatible,
         model: str,
         default_voice: str = "alloy",
         voices: tuple[str, ...] = OPENAI_VOICES,
-        timeout_s: float = 120.0,
-        backoff: Backoff | None = None,
     ) -> None:
-        self._client = client
+        self._api = api
         self._model = model
         self._default_voice = default_voice
         self._voices = frozenset(voices)
-        self._timeout_s = timeout_s
-        self._backoff = backoff or Backoff()
 
     @classmethod
     def from_settings(cls, settings: ProviderSettings) -> OpenAISpeechNarrator:
-        key = settings.speech_api_key.get_secret_value() if settings.speech_api_key else ""
-        if not key:
-            raise ValueError("OMNIGEN_SPEECH_API_KEY is required for the OpenAI speech narrator")
-        client = AsyncOpenAI(
-            api_key=key,
+        api = OpenAICompatible.connect(
+            api_key=settings.speech_api_key,
+            key_setting="OMNIGEN_SPEECH_API_KEY",
             base_url=settings.speech_base_url,
-            timeout=settings.speech_timeout_s,
-            max_retries=0,
+            provider=PROVIDER,
+            policy=settings.retry_policy,
+            timeout_s=settings.speech_timeout_s,
         )
         return cls(
-            client=client,
+            api=api,
             model=settings.speech_model,
             default_voice=settings.speech_voice,
             voices=settings.speech_voices,
-            timeout_s=settings.speech_timeout_s,
-            backoff=Backoff(
-                max_retries=settings.speech_max_retries,
-                base_delay_s=settings.speech_retry_base_delay_s,
-                max_delay_s=settings.speech_retry_max_delay_s,
-            ),
         )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._api.aclose()
 
     def voice_for(self, voice: str | None) -> str:
         """The job's voice when the endpoint offers it, else the configured default."""
@@ -110,50 +96,15 @@ class OpenAISpeechNarrator:
         return NarrationResult(path=out_path, duration_s=duration, text=text)
 
     async def _speak(self, text: str, voice: str) -> bytes:
-        """One speech request, retried on rate limits, server errors and transport failures."""
-        attempt = 0
-        while True:
-            attempt += 1
-            retry_after: float | None = None
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    answer = await self._client.audio.speech.create(
-                        model=self._model, voice=voice, input=text, response_format="wav"
-                    )
-                    return await answer.aread()
-            except openai.APIStatusError as err:
-                status: int | None = err.status_code
-                retry_after = parse_retry_after(err.response.headers)
-                reason = (
-                    f"the speech provider answered HTTP {status}: "
-                    f"{self._redact(_error_message(err))[:DETAIL_MAX_CHARS]}"
-                )
-            except (openai.APITimeoutError, TimeoutError):
-                status = None
-                reason = f"the speech provider did not answer within {self._timeout_s:g} s"
-            except openai.APIConnectionError as err:
-                status = None
-                reason = (
-                    f"could not reach the speech provider: {type(err.__cause__ or err).__name__}"
-                )
-            transient = status is None or is_retryable_status(status)
-            if not transient:
-                raise ProviderFailed(reason, provider=PROVIDER, status_code=status)
-            if attempt >= self._backoff.max_attempts:
-                raise ProviderFailed(
-                    f"{reason} ({attempt} attempts)",
-                    provider=PROVIDER,
-                    transient=True,
-                    status_code=status,
-                )
-            delay = self._backoff.delay(attempt, retry_after)
-            log.warning(
-                "speech_retry", attempt=attempt, status_code=status, delay_s=round(delay, 2)
-            )
-            await asyncio.sleep(delay)
+        """One speech request, retried by the shared policy while its budget lasts."""
 
-    def _redact(self, text: str) -> str:
-        return redact(text, self._client.api_key)
+        async def attempt() -> bytes:
+            answer = await self._api.client.audio.speech.create(
+                model=self._model, voice=voice, input=text, response_format="wav"
+            )
+            return await answer.aread()
+
+        return await self._api.call(attempt)
 
 
 def speech_parts(text: str, limit: int = MAX_INPUT_CHARS) -> list[str]:
@@ -197,15 +148,6 @@ async def _join_as_wav(inputs: list[Path], out_path: Path) -> None:
         raise ProviderFailed(
             f"the speech provider's audio could not be read: {err.reason}", provider=PROVIDER
         ) from err
-
-
-def _error_message(err: openai.APIStatusError) -> str:
-    body = err.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-    return err.message
 
 
 def _write_silence(path: Path, seconds: float) -> None:

@@ -1,7 +1,8 @@
 """One Replicate prediction start to finish: create, poll, download; cancel on the way out.
 
-Creating is retried on 429, 5xx and lost connections (the replicate client's own retries cover
-GET only); polling backs off and tolerates passing outages until the deadline. Whatever stops
+Creating, downloading and cancelling follow the shared `RetryPolicy` (the replicate client's own
+retries cover GET only); polling backs off and tolerates passing outages until the deadline.
+Whatever stops
 the wait early (the deadline, a task cancellation, a permanent error) cancels the prediction on
 Replicate, so none keeps running, and billing, after we stopped caring.
 """
@@ -13,9 +14,10 @@ import base64
 import binascii
 import contextvars
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -25,15 +27,27 @@ from replicate.client import Client
 from replicate.exceptions import ReplicateError
 from replicate.prediction import Prediction
 
-from omnigen.renderer.providers.errors import ProviderDeadlineExceeded, ProviderFailed
-from omnigen.renderer.providers.retry import Backoff, is_retryable_status, parse_retry_after, redact
+from omnigen.renderer.providers.errors import (
+    PredictionFailed,
+    ProviderDeadlineExceeded,
+    ProviderFailed,
+)
+from omnigen.shared.providers import (
+    Failure,
+    ReadFailure,
+    RetryPolicy,
+    is_retryable_status,
+    parse_retry_after,
+)
+from omnigen.shared.redaction import redact_text
 
 log = structlog.get_logger()
+T = TypeVar("T")
 
 PROVIDER = "replicate"
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 POLL_GROWTH = 1.5
-CANCEL_ATTEMPTS = 3
+CANCEL_BUDGET_S = 10.0  # of retrying a cancel, on the way out of a prediction
 CANCEL_TIMEOUT_S = 10.0
 DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, read=120.0)
 DETAIL_MAX_CHARS = 500
@@ -52,7 +66,7 @@ class PredictionBudget:
     deadline_s: float = 300.0
     poll_interval_s: float = 2.0
     poll_max_interval_s: float = 15.0
-    create: Backoff = field(default_factory=lambda: Backoff(4, 1.0, 30.0))
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
     download_max_bytes: int = 1_000_000_000
 
 
@@ -103,7 +117,7 @@ class ReplicatePredictions:
     def _output_url(self, prediction: Prediction, what: str) -> str:
         """The file a finished prediction made, or the reason it made none."""
         if prediction.status == "failed":
-            error = redact(str(prediction.error or "no error given"), self._token)
+            error = redact_text(str(prediction.error or "no error given"), self._token)
             reason = f"failed: {error[:DETAIL_MAX_CHARS]}"
         elif prediction.status == "canceled":
             reason = "was canceled on Replicate"
@@ -113,7 +127,7 @@ class ReplicatePredictions:
             reason = "succeeded without a file output"
         log.warning("replicate_prediction_unusable", prediction_id=prediction.id, step=what,
                     status=prediction.status, reason=reason)  # fmt: skip
-        raise ProviderFailed(
+        raise PredictionFailed(
             f"replicate prediction {prediction.id} ({what}) {reason}",
             provider=PROVIDER,
             prediction_id=prediction.id,
@@ -122,48 +136,52 @@ class ReplicatePredictions:
     async def _create(
         self, model: str, inputs: dict[str, Any], what: str, deadline: float
     ) -> Prediction:
-        backoff = self._budget.create
-        attempt = 0
-        while True:
-            attempt += 1
-            retry_after: float | None = None
-            status: int | None = None
-            try:
-                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    return await self._create_once(model, inputs)
-            except ReplicateError as err:
-                retry_after, status = _RETRY_AFTER.get(), err.status
-                detail = redact(str(err.detail or err.title or "no detail"), self._token)
-                reason = (
-                    f"replicate refused to start {what} with {model} "
-                    f"(HTTP {status}): {detail[:DETAIL_MAX_CHARS]}"
+        """Start the prediction, retrying within the deadline as well as the retry budget."""
+        remaining = max(0.0, deadline - time.monotonic())
+        try:
+            async with asyncio.timeout(remaining):
+                return await self._call(
+                    lambda: self._create_once(model, inputs),
+                    doing=f"start {what} with {model}",
+                    within_s=remaining,
                 )
-            except httpx.TransportError as err:
-                reason = f"could not reach replicate to start {what}: {type(err).__name__}"
-            except TimeoutError:
-                raise ProviderDeadlineExceeded(
-                    f"replicate did not accept {what} within {self._budget.deadline_s:g} s",
-                    provider=PROVIDER,
-                ) from None
-            transient = status is None or is_retryable_status(status)
-            delay = backoff.delay(attempt, retry_after)
-            if not transient:
-                raise ProviderFailed(reason, provider=PROVIDER, status_code=status)
-            if attempt >= backoff.max_attempts or time.monotonic() + delay >= deadline:
-                raise ProviderFailed(
-                    f"{reason} ({attempt} attempts)",
-                    provider=PROVIDER,
-                    transient=True,
-                    status_code=status,
+        except TimeoutError:
+            raise ProviderDeadlineExceeded(
+                f"replicate did not accept {what} within {self._budget.deadline_s:g} s",
+                provider=PROVIDER,
+            ) from None
+
+    async def _call(
+        self, attempt: Callable[[], Awaitable[T]], *, doing: str, within_s: float | None = None
+    ) -> T:
+        """`attempt()` under the shared policy, its budget cut to `within_s` when given."""
+        retry = self._budget.retry
+        if within_s is not None:
+            retry = replace(retry, budget_s=min(retry.budget_s, within_s))
+        read_failure = self._read_failure(doing)
+        return await retry.call(
+            attempt, read_failure=read_failure, provider=PROVIDER, secrets=(self._token,)
+        )
+
+    def _read_failure(self, doing: str) -> ReadFailure:
+        """How the client's errors read while doing `doing` (e.g. "start music with m/n")."""
+
+        def read(err: Exception) -> Failure | None:
+            if isinstance(err, ReplicateError):
+                detail = redact_text(str(err.detail or err.title or "no detail"), self._token)
+                reason = f"replicate refused to {doing} (HTTP {err.status}): "
+                return Failure.answered(
+                    err.status, reason + detail[:DETAIL_MAX_CHARS], retry_after_s=_RETRY_AFTER.get()
                 )
-            log.warning(
-                "replicate_create_retry",
-                step=what,
-                attempt=attempt,
-                status_code=status,
-                delay_s=round(delay, 2),
-            )
-            await asyncio.sleep(delay)
+            if isinstance(err, _DownloadError):
+                return Failure(f"could not {doing}: {err.reason}", err.retryable, err.status_code)
+            if isinstance(err, httpx.TransportError | TimeoutError):
+                return Failure.unanswered(
+                    f"could not reach replicate to {doing}: {type(err).__name__}"
+                )
+            return None
+
+        return read
 
     async def _create_once(self, model: str, inputs: dict[str, Any]) -> Prediction:
         """Official models run by name; others (most community models) need a version, so a
@@ -213,8 +231,8 @@ class ReplicatePredictions:
                 await prediction.async_reload()
             except ReplicateError as err:
                 if not is_retryable_status(err.status):
-                    detail = redact(str(err.detail or err.title or "no detail"), self._token)
-                    raise ProviderFailed(
+                    detail = redact_text(str(err.detail or err.title or "no detail"), self._token)
+                    raise PredictionFailed(
                         f"replicate would not report on prediction {prediction.id} ({what}) "
                         f"(HTTP {err.status}): {detail[:DETAIL_MAX_CHARS]}",
                         provider=PROVIDER,
@@ -238,27 +256,21 @@ class ReplicatePredictions:
 
     async def _cancel(self, prediction_id: str) -> bool:
         """Ask Replicate to stop the prediction; True once it is no longer running."""
-        for attempt in range(1, CANCEL_ATTEMPTS + 1):
-            try:
-                async with asyncio.timeout(CANCEL_TIMEOUT_S):
-                    cancelled = await self._client.predictions.async_cancel(prediction_id)
-            except (ReplicateError, httpx.TransportError, TimeoutError) as err:
-                log.warning(
-                    "replicate_cancel_failed",
-                    prediction_id=prediction_id,
-                    attempt=attempt,
-                    error=type(err).__name__,
-                )
-                if attempt < CANCEL_ATTEMPTS:
-                    await asyncio.sleep(0.25 * 2.0**attempt)
-                continue
-            log.info(
-                "replicate_prediction_cancelled",
-                prediction_id=prediction_id,
-                status=cancelled.status,
+
+        async def attempt() -> Prediction:
+            async with asyncio.timeout(CANCEL_TIMEOUT_S):
+                return await self._client.predictions.async_cancel(prediction_id)
+
+        try:
+            cancelled = await self._call(
+                attempt, doing=f"cancel prediction {prediction_id}", within_s=CANCEL_BUDGET_S
             )
-            return True
-        return False
+        except ProviderFailed as failed:
+            log.warning("replicate_cancel_failed", prediction_id=prediction_id, reason=str(failed))
+            return False
+        log.info("replicate_prediction_cancelled", prediction_id=prediction_id,
+                 status=cancelled.status)  # fmt: skip
+        return True
 
     async def _download(self, url: str, dest_stem: Path, what: str, prediction_id: str) -> Path:
         dest = dest_stem.with_name(dest_stem.name + _suffix(url))
@@ -266,28 +278,18 @@ class ReplicatePredictions:
         if url.startswith("data:"):
             await anyio.Path(dest).write_bytes(_decode_data_uri(url, what, prediction_id))
             return dest
-        backoff = self._budget.create
-        attempt = 0
-        while True:
-            attempt += 1
+
+        async def attempt() -> int:
             try:
-                size = await self._fetch(url, dest)
-            except _DownloadError as err:
-                failure = ProviderFailed(
-                    f"could not download the output of replicate prediction {prediction_id} "
-                    f"({what}): {err.reason}",
-                    provider=PROVIDER,
-                    transient=err.transient,
-                    status_code=err.status_code,
-                    prediction_id=prediction_id,
-                )
+                return await self._fetch(url, dest)
+            except Exception:
                 await anyio.Path(dest).unlink(missing_ok=True)
-                if not err.transient or attempt >= backoff.max_attempts:
-                    raise failure from err
-                await asyncio.sleep(backoff.delay(attempt))
-                continue
-            log.info("replicate_output_downloaded", prediction_id=prediction_id, bytes=size)
-            return dest
+                raise
+
+        doing = f"download the output of replicate prediction {prediction_id} ({what})"
+        size = await self._call(attempt, doing=doing)
+        log.info("replicate_output_downloaded", prediction_id=prediction_id, bytes=size)
+        return dest
 
     async def _fetch(self, url: str, dest: Path) -> int:
         """Stream `url` into `dest`; outputs live on a CDN, so no credentials are sent."""
@@ -300,7 +302,7 @@ class ReplicatePredictions:
                 if response.status_code != 200:
                     raise _DownloadError(
                         f"HTTP {response.status_code}",
-                        transient=is_retryable_status(response.status_code),
+                        retryable=is_retryable_status(response.status_code),
                         status_code=response.status_code,
                     )
                 size = 0
@@ -308,20 +310,22 @@ class ReplicatePredictions:
                     async for chunk in response.aiter_bytes():
                         size += len(chunk)
                         if size > limit:
-                            raise _DownloadError(f"larger than {limit} bytes", transient=False)
+                            raise _DownloadError(f"larger than {limit} bytes", retryable=False)
                         await out.write(chunk)
         except httpx.TransportError as err:
-            raise _DownloadError(type(err).__name__, transient=True) from err
+            raise _DownloadError(type(err).__name__, retryable=True) from err
         if size == 0:
-            raise _DownloadError("the file is empty", transient=True)
+            raise _DownloadError("the file is empty", retryable=True)
         return size
 
 
 class _DownloadError(Exception):
-    def __init__(self, reason: str, *, transient: bool, status_code: int | None = None) -> None:
+    """One download attempt that failed; `_read_failure` turns it into a `Failure`."""
+
+    def __init__(self, reason: str, *, retryable: bool, status_code: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.transient = transient
+        self.retryable = retryable
         self.status_code = status_code
 
 
@@ -352,7 +356,7 @@ def _decode_data_uri(url: str, what: str, prediction_id: str) -> bytes:
             return base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
         pass
-    raise ProviderFailed(
+    raise PredictionFailed(
         f"replicate prediction {prediction_id} ({what}) returned an unreadable data URI",
         provider=PROVIDER,
         prediction_id=prediction_id,

@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from omnigen.shared.providers import ProviderRetrySettings
 
 # The built-in voices of OpenAI's speech endpoint; other job voices fall back to `speech_voice`.
 OPENAI_VOICES: tuple[str, ...] = (
@@ -19,8 +21,9 @@ OPENAI_VOICES: tuple[str, ...] = (
 )  # fmt: skip
 
 
-class ProviderSettings(BaseSettings):
-    """Provider choice and the hosted providers' endpoints, models, budgets and credentials."""
+class ProviderSettings(ProviderRetrySettings):
+    """Provider choice and the hosted providers' endpoints, models, budgets and credentials;
+    retries follow the shared `OMNIGEN_PROVIDER_RETRY_*` settings."""
 
     model_config = SettingsConfigDict(env_prefix="OMNIGEN_", extra="ignore")
 
@@ -60,9 +63,6 @@ class ProviderSettings(BaseSettings):
     replicate_deadline_s: float = Field(
         default=300.0, gt=0, le=3600, description="per prediction, from create to output"
     )
-    replicate_create_max_retries: int = Field(default=4, ge=0, le=10)
-    replicate_retry_base_delay_s: float = Field(default=1.0, ge=0, le=60)
-    replicate_retry_max_delay_s: float = Field(default=30.0, ge=0, le=300)
     replicate_download_max_bytes: int = Field(default=1_000_000_000, gt=0)
 
     speech_api_key: SecretStr | None = None
@@ -74,10 +74,7 @@ class ProviderSettings(BaseSettings):
     speech_voices: tuple[str, ...] = Field(
         default=OPENAI_VOICES, description="voices a job may ask for; others use speech_voice"
     )
-    speech_timeout_s: float = Field(default=120.0, gt=0, le=600)
-    speech_max_retries: int = Field(default=3, ge=0, le=10)
-    speech_retry_base_delay_s: float = Field(default=1.0, ge=0, le=60)
-    speech_retry_max_delay_s: float = Field(default=20.0, ge=0, le=300)
+    speech_timeout_s: float = Field(default=120.0, gt=0, le=600, description="per attempt")
 
     @model_validator(mode="after")
     def _hosted_providers_have_credentials(self) -> ProviderSettings:
