@@ -9,6 +9,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omnigen.cli.localaws.ports import free_port
@@ -23,18 +24,36 @@ from omnigen.testing.e2e import (
     wait_for_stage,
 )
 from omnigen.testing.fixtures import Stack
-from omnigen.testing.queues import eventually, receive_all, received_events, send_raw
+from omnigen.testing.queues import (
+    all_empty,
+    depth,
+    eventually,
+    receive_all,
+    received_events,
+    send_raw,
+)
 from omnigen.testing.samples import accepted_json
 
 SLOW_RENDER = {"OMNIGEN_RENDER_SCALE": "0.5"}
 
 
+@dataclass
+class Duplicates:
+    copied: Counter[str] = field(default_factory=Counter)  # copies made, per event type
+    urls: list[str] = field(default_factory=list)  # the tap queues and the worker queues
+
+    async def all_consumed(self, stack: Stack) -> bool:
+        """Nothing left to copy, and every original and copy received and deleted."""
+        return await all_empty(stack, *self.urls)
+
+
 @contextlib.asynccontextmanager
-async def duplicating(stack: Stack) -> AsyncIterator[Counter[str]]:
+async def duplicating(stack: Stack) -> AsyncIterator[Duplicates]:
     """Deliver every event twice: a tap queue per worker queue, copied into the worker queue."""
     sqs, sns = await stack.aws.sqs(), await stack.aws.sns()
     topic = stack.applied.topic_arns[stack.spec.events_topic.name]
-    copied: Counter[str] = Counter()
+    duplicates = Duplicates()
+    copied = duplicates.copied
     taps: list[tuple[str, str]] = []
     for subscription in stack.spec.subscriptions:
         if subscription.queue not in (
@@ -56,6 +75,7 @@ async def duplicating(stack: Stack) -> AsyncIterator[Counter[str]]:
             },
         )
         taps.append((tap_url, stack.queue_url(subscription.queue)))
+        duplicates.urls += [tap_url, stack.queue_url(subscription.queue)]
 
     async def copy_forever() -> None:
         while True:
@@ -71,7 +91,7 @@ async def duplicating(stack: Stack) -> AsyncIterator[Counter[str]]:
 
     task = asyncio.create_task(copy_forever())
     try:
-        yield copied
+        yield duplicates
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -83,22 +103,31 @@ async def test_every_message_delivered_twice_makes_one_video(
 ) -> None:
     stack = moto_stack
     async with (
-        duplicating(stack) as copied,
+        duplicating(stack) as duplicates,
         running_pipeline(stack, tmp_path) as pipeline,
         api(pipeline) as client,
     ):
+        copied = duplicates.copied
         job_id = await submit(client, duration=12)
         job = await wait_for_end(client, job_id)
         assert job["status"] == "completed", job.get("error_message")
         await eventually(lambda: copied["script.ready"] >= 1, timeout=15, what="a duplicate")
-        await asyncio.sleep(4)  # let the duplicates be consumed
+        await eventually(
+            lambda: duplicates.all_consumed(stack), timeout=60, what="the duplicates consumed"
+        )
     assert copied["job.accepted"] >= 1 and copied["script.ready"] >= 1
+    # Each worker received its event and the copy, and neither went back to the queue.
+    for service, copies in (("scripter", "job.accepted"), ("renderer", "script.ready")):
+        (stats,) = log_events(pipeline, service, "consumer_stopped")
+        assert stats["received"] >= 1 + copied[copies], (service, stats)
+        assert stats["succeeded"] + stats["settled"] >= 1 + copied[copies], (service, stats)
     assert len(log_events(pipeline, "scripter", "script_embedded")) == 1
     assert len(log_events(pipeline, "renderer", "video_completed")) == 1
     rendered = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
     assert rendered and set(rendered.values()) == {1}
-    outcomes = await received_events(stack, stack.spec.outcomes_queue.name, wait_s=3)
+    outcomes = await received_events(stack, stack.spec.outcomes_queue.name, expect=1)
     assert [(e.event_type.value, e.job_id) for e in outcomes] == [("job.completed", job_id)]
+    assert await depth(stack, stack.spec.outcomes_queue.name) == 0  # and no second one
 
 
 async def test_kill_9_mid_render_then_restart_reuses_finished_scenes(

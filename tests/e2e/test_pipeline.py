@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
+
 from omnigen.renderer.media.probe import loudness, probe
 from omnigen.shared.domain.events import JobRequested, JobRequestedData
 from omnigen.testing.e2e import (
@@ -16,7 +18,7 @@ from omnigen.testing.e2e import (
     wait_for_end,
 )
 from omnigen.testing.fixtures import Stack
-from omnigen.testing.queues import received_events
+from omnigen.testing.queues import depth, eventually, received_events
 
 
 async def test_prompt_in_mp4_out_through_the_http_api(stack: Stack, tmp_path: Path) -> None:
@@ -57,23 +59,31 @@ async def test_upstream_job_request_event_becomes_a_video(stack: Stack, tmp_path
         await publisher.publish(request)
         await publisher.publish(request)  # at-least-once upstream: a duplicate changes nothing
         async with api(pipeline, user="upstream-user") as client:
-            listed = await _wait_listed(client)
+            await _wait_listed(client)
+            # Both deliveries handled: received and deleted, none waiting or in flight.
+            await eventually(
+                lambda: _empty(stack, stack.spec.ingest_queue.name),
+                timeout=60,
+                what="the request and its duplicate consumed",
+            )
+            listed = list((await client.get("/v1/jobs")).json()["jobs"])
             assert len(listed) == 1
             job = await wait_for_end(client, listed[0]["job_id"])
         assert job["status"] == "completed", job.get("error_message")
         assert job["duration"] == 12
         outcomes = await received_events(stack, stack.spec.outcomes_queue.name, expect=1)
         assert [e.event_type.value for e in outcomes] == ["job.completed"]
+    # The duplicate did reach ingest's consumer (and made no second job).
+    (stats,) = log_events(pipeline, "ingest", "consumer_stopped")
+    assert stats["received"] >= 2 and stats["succeeded"] == 2, stats
 
 
-async def _wait_listed(client: object) -> list[dict[str, object]]:
-    import asyncio
+async def _empty(stack: Stack, queue: str) -> bool:
+    return await depth(stack, queue) == 0
 
-    for _ in range(200):
-        response = await client.get("/v1/jobs")  # type: ignore[attr-defined]
-        jobs = response.json()["jobs"]
-        if jobs:
-            await asyncio.sleep(1.0)  # give a duplicate the chance to (wrongly) add a second job
-            return list((await client.get("/v1/jobs")).json()["jobs"])  # type: ignore[attr-defined]
-        await asyncio.sleep(0.2)
-    raise AssertionError("the upstream request never became a job")
+
+async def _wait_listed(client: httpx.AsyncClient) -> None:
+    async def listed() -> bool:
+        return bool((await client.get("/v1/jobs")).json()["jobs"])
+
+    await eventually(listed, timeout=40, interval=0.2, what="the upstream request to be a job")

@@ -14,7 +14,7 @@ from omnigen.shared.domain.events import JobAccepted, ScriptReady
 from omnigen.shared.messages import ConsumerSettings, MessageContext, PermanentFailure
 from omnigen.shared.runtime.consumer import Consumer
 from omnigen.testing.fixtures import Stack
-from omnigen.testing.queues import depth, eventually, receive_all, send_raw
+from omnigen.testing.queues import CountingSqs, depth, eventually, receive_all, send_raw
 from omnigen.testing.samples import accepted_json as accepted
 
 
@@ -43,6 +43,7 @@ async def send_accepted(stack: Stack, prefix: str, count: int) -> None:
 
 
 async def make_consumer(stack: Stack, **settings: object) -> Consumer:
+    """A consumer on the scripter queue whose client is a `CountingSqs` (see `sqs_of`)."""
     defaults: dict[str, object] = {
         "wait_time_s": 1,
         "visibility_timeout_s": 2,
@@ -50,30 +51,59 @@ async def make_consumer(stack: Stack, **settings: object) -> Consumer:
         "retry_max_s": 1,
     }
     return Consumer(
-        await stack.aws.sqs(),
+        CountingSqs(await stack.aws.sqs()),  # type: ignore[arg-type]
         stack.spec.scripter_queue.name,
         ConsumerSettings(**{**defaults, **settings}),  # type: ignore[arg-type]
+    )
+
+
+def sqs_of(consumer: Consumer) -> CountingSqs:
+    assert isinstance(consumer.sqs, CountingSqs)
+    return consumer.sqs
+
+
+async def deleted_and_polled_again(stack: Stack, consumer: Consumer, polls: int = 2) -> None:
+    """Wait until the queue holds nothing, neither visible nor in flight (the message was
+    deleted, not merely hidden), then until the consumer has finished `polls` more receives,
+    so at least one poll began after that: a message handed back would have been received."""
+    await eventually(lambda: _is_empty(stack), timeout=10, what="the message to be deleted")
+    sqs = sqs_of(consumer)
+    seen = sqs.answered["receive_message"]
+    await eventually(
+        lambda: sqs.answered["receive_message"] >= seen + polls,
+        timeout=15,
+        interval=0.05,
+        what=f"{polls} more polls of the emptied queue",
     )
 
 
 async def test_handler_running_3x_the_visibility_timeout_is_not_redelivered(stack: Stack) -> None:
     calls: Counter[str] = Counter()
     finished = asyncio.Event()
+    consumer = await make_consumer(stack)
+    sqs = sqs_of(consumer)
+    during: dict[str, int] = {}
 
     async def slow(event: JobAccepted, _ctx: MessageContext) -> None:
         calls[event.job_id] += 1
-        await asyncio.sleep(6)  # visibility timeout is 2 s
+        polls, extensions = sqs.answered["receive_message"], sqs.calls["change_message_visibility"]
+        await asyncio.sleep(6)  # the simulated slow work: 3x the 2 s visibility timeout
+        during["polls"] = sqs.answered["receive_message"] - polls
+        during["extensions"] = sqs.calls["change_message_visibility"] - extensions
         finished.set()
 
-    consumer = await make_consumer(stack)
     consumer.register(JobAccepted, slow)
     async with running(consumer):
         await send_raw(stack, stack.spec.scripter_queue.name, accepted("slow-1"))
         await asyncio.wait_for(finished.wait(), timeout=30)
-        await eventually(lambda: _is_empty(stack), timeout=10, what="the message to be deleted")
-        await asyncio.sleep(3)  # longer than the visibility timeout: a redelivery would show
+        await deleted_and_polled_again(stack, consumer)
     assert calls == {"slow-1": 1}
     assert consumer.stats.succeeded == 1 and consumer.stats.retried == 0
+    # The consumer kept polling while the handler outlived the visibility timeout (1 s polls),
+    # and none of those polls brought the message back: the heartbeat kept it hidden.
+    assert during["polls"] >= 3, during
+    assert during["extensions"] >= 3, during
+    assert consumer.stats.received == 1
 
 
 async def test_a_crashing_handler_is_redelivered_and_then_succeeds(stack: Stack) -> None:
@@ -154,10 +184,11 @@ async def test_permanent_failure_is_settled_without_retrying(stack: Stack) -> No
     async with running(consumer):
         await send_raw(stack, stack.spec.scripter_queue.name, accepted("refused-1"))
         await eventually(lambda: reasons != [], timeout=15, what="the failure hook")
-        await eventually(lambda: _is_empty(stack), timeout=10, what="the message to be deleted")
-        await asyncio.sleep(2.5)
+        await deleted_and_polled_again(stack, consumer)
     assert calls == 1 and reasons == ["the model refused: unsafe request"]
-    assert await receive_all(stack, stack.spec.scripter_queue.dlq_name, wait_s=1) == []
+    stats = consumer.stats
+    assert (stats.received, stats.settled, stats.retried, stats.succeeded) == (1, 1, 0, 0)
+    assert await depth(stack, stack.spec.scripter_queue.dlq_name) == 0  # nothing dead-lettered
 
 
 async def test_many_messages_bounded_concurrency_each_once(stack: Stack) -> None:
@@ -180,25 +211,6 @@ async def test_many_messages_bounded_concurrency_each_once(stack: Stack) -> None
         await eventually(lambda: _is_empty(stack), timeout=15, what="all deleted")
     assert set(done.values()) == {1}
     assert 2 <= peak <= 4
-
-
-class CountingSqs:
-    """The real SQS client, counting the calls the consumer makes through it."""
-
-    def __init__(self, client: object) -> None:
-        self._client = client
-        self.calls: Counter[str] = Counter()
-
-    def __getattr__(self, name: str) -> object:
-        attribute = getattr(self._client, name)
-        if not callable(attribute) or name.startswith("_") or name == "exceptions":
-            return attribute
-
-        async def counted(*args: object, **kwargs: object) -> object:
-            self.calls[name] += 1
-            return await attribute(*args, **kwargs)
-
-        return counted
 
 
 async def test_receives_and_deletes_are_batched_under_load(stack: Stack) -> None:
@@ -265,8 +277,9 @@ async def test_consumer_reconnects_when_the_endpoint_goes_away(
         endpoint_url=proxy.endpoint_url, resource_prefix=stack.settings.resource_prefix
     )
     async with AwsClients(settings) as aws:
+        sqs = CountingSqs(await aws.sqs())
         consumer = Consumer(
-            await aws.sqs(),
+            sqs,  # type: ignore[arg-type]
             stack.spec.scripter_queue.name,
             ConsumerSettings(wait_time_s=1, visibility_timeout_s=5, reconnect_max_s=1),
         )
@@ -274,9 +287,15 @@ async def test_consumer_reconnects_when_the_endpoint_goes_away(
         async with running(consumer):
             await send_raw(stack, stack.spec.scripter_queue.name, accepted("before"))
             await eventually(lambda: handled == ["before"], timeout=15, what="first message")
+            # and deleted: a delete still pending would fail through the outage, and the
+            # message come back when its visibility timeout ran out
+            await eventually(lambda: _is_empty(stack), timeout=10, what="first message deleted")
             await proxy.stop()
             await send_raw(stack, stack.spec.scripter_queue.name, accepted("during"))
-            await asyncio.sleep(outage_s)
+            await asyncio.sleep(outage_s)  # the outage lasts this long at least ...
+            await eventually(  # ... and until the consumer has seen it
+                lambda: sqs.failed["receive_message"] >= 1, timeout=30, what="a failed receive"
+            )
             await proxy.start()
             await eventually(lambda: "during" in handled, timeout=30, what="work after outage")
     assert handled == ["before", "during"]

@@ -25,7 +25,8 @@ ClientFactory = Callable[[str], Any]
 
 
 def make_client(service: str, endpoint_url: str) -> Any:
-    """A boto3 client with explicit test credentials, so ~/.aws never matters."""
+    """A boto3 client for moto with explicit test credentials, so ~/.aws never matters
+    (LocalStack's come from localstack-client: `LocalStackServer.session().client`)."""
     return boto3.client(
         service,
         endpoint_url=endpoint_url,
@@ -54,9 +55,11 @@ def localstack() -> Iterator[LocalStackServer]:
 @pytest.fixture(params=["moto", pytest.param("localstack", marks=pytest.mark.localstack)])
 def aws(request: pytest.FixtureRequest) -> ClientFactory:
     """Clients for one emulator; each test using it runs against both."""
-    fixture = "moto_subprocess" if request.param == "moto" else "localstack"
-    server: MotoServer | LocalStackServer = request.getfixturevalue(fixture)
-    return lambda service: make_client(service, server.endpoint_url)
+    if request.param == "localstack":
+        server: LocalStackServer = request.getfixturevalue("localstack")
+        return server.session().client
+    moto: MotoServer = request.getfixturevalue("moto_subprocess")
+    return lambda service: make_client(service, moto.endpoint_url)
 
 
 def receive_bodies(sqs: Any, queue_url: str, want: int, wait_s: float) -> list[dict[str, Any]]:
@@ -90,20 +93,25 @@ def test_queue_round_trips_a_message(aws: ClientFactory) -> None:
 
 def test_topic_delivers_only_matching_events_raw_to_the_queue(aws: ClientFactory) -> None:
     sqs, sns = aws("sqs"), aws("sns")
-    queue_url = sqs.create_queue(QueueName=unique("renderer"))["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
     topic_arn = sns.create_topic(Name=unique("events"))["TopicArn"]
-    sns.subscribe(
-        TopicArn=topic_arn,
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={
-            "RawMessageDelivery": "true",
-            "FilterPolicy": json.dumps({"event_type": ["script.ready"]}),
-        },
+
+    def subscribed_queue(name: str, **attributes: str) -> str:
+        queue_url = sqs.create_queue(QueueName=unique(name))["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        sns.subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true", **attributes},
+        )
+        return queue_url
+
+    queue_url = subscribed_queue(
+        "renderer", FilterPolicy=json.dumps({"event_type": ["script.ready"]})
     )
+    everything_url = subscribed_queue("everything")  # no filter: sees what the topic fans out
 
     def publish(event_type: str, body: dict[str, str]) -> None:
         sns.publish(
@@ -114,17 +122,25 @@ def test_topic_delivers_only_matching_events_raw_to_the_queue(aws: ClientFactory
 
     publish("job.requested", {"job_id": "not-for-renderer"})
     publish("script.ready", {"job_id": "for-renderer"})
-    # The matching one arrives; then wait a little longer for anything that should not.
+    # Both were fanned out (the unfiltered queue got both), the filtered queue the match only,
+    # and it holds nothing beside it, neither visible nor in flight.
+    fanned_out = receive_bodies(sqs, everything_url, want=2, wait_s=15)
     messages = receive_bodies(sqs, queue_url, want=1, wait_s=15)
-    messages += receive_bodies(sqs, queue_url, want=1, wait_s=2)
 
+    assert sorted(json.loads(m["Body"])["job_id"] for m in fanned_out) == [
+        "for-renderer",
+        "not-for-renderer",
+    ]
     assert [json.loads(m["Body"]) for m in messages] == [{"job_id": "for-renderer"}]
     assert messages[0]["MessageAttributes"]["event_type"]["StringValue"] == "script.ready"
+    counts = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    left = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=counts)["Attributes"]
+    assert left == dict.fromkeys(counts, "0")
 
 
 @pytest.mark.localstack
 def test_localstack_stores_and_returns_s3_objects(localstack: LocalStackServer) -> None:
-    s3 = make_client("s3", localstack.endpoint_url)
+    s3 = localstack.session().client("s3")
     bucket = unique("assets")
     s3.create_bucket(Bucket=bucket)
 
@@ -139,7 +155,8 @@ def test_localstack_queue_feeds_a_dynamodb_table_on_moto(
     localstack: LocalStackServer, moto_subprocess: MotoServer
 ) -> None:
     """The project's split: SQS/SNS/S3 on LocalStack, DynamoDB on moto, side by side."""
-    sqs = make_client("sqs", localstack.endpoint_url)
+    sqs = localstack.session().client("sqs")
+    # localstack-client points every service at LocalStack; DynamoDB is moto's.
     dynamodb = make_client("dynamodb", moto_subprocess.endpoint_url)
     table = unique("jobs")
     dynamodb.create_table(
@@ -208,14 +225,14 @@ def test_moto_start_failure_reports_the_log_tail() -> None:
 
 @pytest.mark.localstack
 def test_two_localstack_runs_share_no_state(localstack: LocalStackServer) -> None:
-    first_sqs = make_client("sqs", localstack.endpoint_url)
+    first_sqs = localstack.session().client("sqs")
     name = unique("private")
     first_sqs.create_queue(QueueName=name)
 
     with LocalStackServer() as second:
         assert second.endpoint_url != localstack.endpoint_url
         assert second.root is not None and second.root != localstack.root
-        second_sqs = make_client("sqs", second.endpoint_url)
+        second_sqs = second.session().client("sqs")
         second_queues = second_sqs.list_queues(QueueNamePrefix=name).get("QueueUrls", [])
         second_root, second_port = second.root, second.port
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from omnigen.testing.fixtures import Stack
-from omnigen.testing.queues import eventually, receive_all, send_raw
+from omnigen.testing.queues import depth, eventually, receive_all, send_raw
 from omnigen.testing.samples import accepted_json as accepted
 
 
@@ -58,8 +58,9 @@ async def test_sigterm_lets_the_running_handler_finish_and_exits_0(
     assert took < 20
     assert '"event": "consumer_stopped"' in stderr
     # job-a was deleted; job-b was never started and is there for the next worker at once
-    left = await receive_all(stack, queue, wait_s=3)
+    left = await receive_all(stack, queue, wait_s=3, expect=1)
     assert [m["Body"] for m in left] == [accepted_body_of(left, "job-b")]
+    assert await depth(stack, queue) == 0  # nothing else, visible or in flight
 
 
 async def test_sigterm_past_the_drain_deadline_releases_the_message(

@@ -110,29 +110,41 @@ async def serve_api(
 ApiFactory = Callable[..., Awaitable[Api]]
 
 
-async def drain(stack: Stack, queue: str, *, settle_s: float = 0.2) -> list[dict[str, Any]]:
-    """Every message in `queue` now (read and deleted), after `settle_s` for deliveries."""
-    await asyncio.sleep(settle_s)
+async def drain(
+    stack: Stack, queue: str, *, expect: int = 0, timeout: float = 10.0
+) -> list[dict[str, Any]]:
+    """Every message in `queue` (read and deleted): at least `expect` of them (waiting up to
+    `timeout` for them to arrive), then whatever else is there until a receive comes back
+    empty. Messages published before the call are there already: moto delivers SNS to SQS
+    before the publish returns."""
     sqs = await stack.aws.sqs()
     url = stack.queue_url(queue)
     messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
     while True:
         response = await sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=30
         )
         batch = response.get("Messages", [])
         if not batch:
-            return messages
+            if len(messages) >= expect:
+                return messages
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{queue}: {len(messages)} of {expect} messages after {timeout}s"
+                )
+            await asyncio.sleep(0.02)
+            continue
         messages += [dict(m) for m in batch]
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
         await sqs.delete_message_batch(QueueUrl=url, Entries=entries)
 
 
-async def drain_events(stack: Stack, queue: str, *, settle_s: float = 0.2) -> list[Event]:
-    return [parse_event(m["Body"]) for m in await drain(stack, queue, settle_s=settle_s)]
+async def drain_events(stack: Stack, queue: str, *, expect: int = 0) -> list[Event]:
+    return [parse_event(m["Body"]) for m in await drain(stack, queue, expect=expect)]
 
 
 async def empty_queues(stack: Stack) -> None:
     for queue in stack.spec.queues:
         for name in (queue.name, queue.dlq_name):
-            await drain(stack, name, settle_s=0)
+            await drain(stack, name)

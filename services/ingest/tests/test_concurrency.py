@@ -20,7 +20,7 @@ async def test_twenty_concurrent_posts_with_one_key_make_one_job_and_one_event(a
     listed = await api.client.get("/v1/jobs", headers=api.auth("racer"))
     assert [j["job_id"] for j in listed.json()["jobs"]] == list(job_ids)
 
-    events = await drain_events(api.stack, api.stack.spec.scripter_queue.name, settle_s=1.0)
+    events = await drain_events(api.stack, api.stack.spec.scripter_queue.name, expect=1)
     assert [(e.event_type, e.job_id) for e in events] == [(EventType.JOB_ACCEPTED, job_ids.pop())]
 
 
@@ -31,5 +31,5 @@ async def test_concurrent_posts_with_distinct_keys_make_distinct_jobs(api: Api) 
     assert {r.status_code for r in responses} == {202}
     job_ids = {r.json()["job_id"] for r in responses}
     assert len(job_ids) == 8
-    events = await drain_events(api.stack, api.stack.spec.scripter_queue.name, settle_s=0.5)
+    events = await drain_events(api.stack, api.stack.spec.scripter_queue.name, expect=8)
     assert sorted(e.job_id or "" for e in events) == sorted(job_ids)

@@ -45,7 +45,7 @@ async def test_submit_creates_a_pending_job_and_publishes_accepted_once(api: Api
     assert stored.aspect_ratio.value == "9:16"
     assert (stored.options.style, stored.options.voice) == ("noir", "calm")
     assert stored.options.call_to_action == "Visit us"
-    events = await drain_events(api.stack, api.stack.spec.scripter_queue.name)
+    events = await drain_events(api.stack, api.stack.spec.scripter_queue.name, expect=1)
     assert len(events) == 1
     accepted = events[0]
     assert isinstance(accepted, JobAccepted)
@@ -63,7 +63,7 @@ async def test_same_key_and_body_returns_the_same_job_without_a_second_event(api
     assert first.json()["job_id"] == second.json()["job_id"]
     assert "Idempotent-Replayed" not in first.headers
     assert second.headers["Idempotent-Replayed"] == "true"
-    events = await drain_events(api.stack, api.stack.spec.scripter_queue.name)
+    events = await drain_events(api.stack, api.stack.spec.scripter_queue.name, expect=1)
     assert [e.job_id for e in events] == [first.json()["job_id"]]
 
 
@@ -84,7 +84,7 @@ async def test_a_job_whose_event_could_not_be_sent_is_queued_by_the_retry(
 
     assert retried.status_code == again.status_code == 202
     job_id = retried.json()["job_id"]
-    events = await drain_events(api.stack, api.stack.spec.scripter_queue.name)
+    events = await drain_events(api.stack, api.stack.spec.scripter_queue.name, expect=1)
     assert [(e.event_type.value, e.job_id) for e in events] == [("job.accepted", job_id)]
 
 
@@ -265,7 +265,7 @@ async def test_delete_cancels_a_running_job(api: Api) -> None:
     assert stored.status is JobStatus.FAILED
     assert stored.is_cancelled
     assert stored.stage == "script_generating"
-    outcomes = await drain_events(api.stack, api.stack.spec.outcomes_queue.name)
+    outcomes = await drain_events(api.stack, api.stack.spec.outcomes_queue.name, expect=1)
     assert len(outcomes) == 1
     failed = outcomes[0]
     assert isinstance(failed, JobFailed)

@@ -24,6 +24,8 @@ from omnigen.testing.queues import eventually
 
 from .helpers import HS_SECRET, PROMPT, hs_token, job_body
 
+WAIT_TIME_S = 1  # the consumer's long poll
+
 
 def entrypoint() -> list[str]:
     """The console script the package installs, beside this interpreter (or on PATH)."""
@@ -39,7 +41,7 @@ def process_env(stack: Stack, port: int, **extra: str) -> dict[str, str]:
         "OMNIGEN_RESOURCE_PREFIX": stack.settings.resource_prefix,
         "OMNIGEN_AUTH_HS256_SECRET": HS_SECRET,
         "OMNIGEN_PORT": str(port),
-        "OMNIGEN_WORKER_WAIT_TIME_S": "1",
+        "OMNIGEN_WORKER_WAIT_TIME_S": str(WAIT_TIME_S),
         "OMNIGEN_SSE_POLL_INTERVAL_S": "0.2",
         **extra,
     }
@@ -67,10 +69,13 @@ async def ingest_process(stack_now: Stack) -> AsyncIterator[tuple[asyncio.subpro
         await eventually(healthy, timeout=30, interval=0.2, what="ingest to answer /healthz")
         yield process, url
     finally:
+        # A process that exited by itself awaited its consumer's last long poll first (the test
+        # checks for its `consumer_stopped` line). Only one killed here, the test having failed
+        # already, can leave a poll open on the server that would hide the next test's message.
         if process.returncode is None:
             process.kill()
             await process.wait()
-        await asyncio.sleep(1.2)  # let the consumer's last long poll on the server run out
+            await asyncio.sleep(WAIT_TIME_S + 0.2)
 
 
 async def test_sigterm_stops_the_api_and_the_consumer_and_exits_0(

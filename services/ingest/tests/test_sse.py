@@ -59,8 +59,15 @@ async def test_stream_sends_each_stage_then_completed_and_closes(
     reader = asyncio.create_task(follow(api, job_id, "alice", stream))
     await eventually(lambda: len(stream.events) == 1, timeout=10, what="the first event")
 
+    # No change meanwhile: two heartbeats (0.3 s apart; the job is polled every 0.1 s) and
+    # still only the first event.
     heartbeats_before = stream.heartbeats
-    await asyncio.sleep(0.8)  # longer than the 0.3 s heartbeat, no change meanwhile
+    await eventually(
+        lambda: stream.heartbeats >= heartbeats_before + 2,
+        timeout=10,
+        interval=0.02,
+        what="two heartbeats",
+    )
     assert stream.heartbeats > heartbeats_before
     assert len(stream.events) == 1
 

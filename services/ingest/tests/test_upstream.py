@@ -22,7 +22,7 @@ from omnigen.shared.domain.events import (
 )
 from omnigen.shared.messages import ConsumerSettings
 from omnigen.testing.fixtures import Stack
-from omnigen.testing.queues import depth, eventually, send_raw
+from omnigen.testing.queues import CountingSqs, depth, eventually, send_raw
 
 from .helpers import PROMPT, drain, drain_events
 
@@ -38,8 +38,9 @@ async def consumer(stack_now: Stack) -> AsyncIterator[Stack]:
         assets=await stack_now.assets(),
     )
     queue = stack_now.spec.ingest_queue
+    sqs = CountingSqs(await stack_now.aws.sqs())
     running = build_consumer(
-        await stack_now.aws.sqs(),
+        sqs,  # type: ignore[arg-type]
         queue.name,
         ports,
         ConsumerSettings(max_concurrency=4, wait_time_s=WAIT_S, visibility_timeout_s=10),
@@ -48,9 +49,10 @@ async def consumer(stack_now: Stack) -> AsyncIterator[Stack]:
     yield stack_now
     running.stop()
     await asyncio.wait_for(task, timeout=15)
-    # The poll the stop cancelled is still open on the server and would take (and hide) the
-    # next test's first message; let it run out.
-    await asyncio.sleep(WAIT_S + 0.2)
+    # A poll still open on the server would take (and hide) the next test's first message;
+    # the consumer does not abandon its last poll on stop but awaits its answer.
+    assert sqs.calls["receive_message"] >= 1
+    assert sqs.in_flight("receive_message") == 0
 
 
 def requested(user: str, request_id: str, request: dict[str, Any]) -> JobRequested:
@@ -93,11 +95,11 @@ async def test_a_valid_request_becomes_a_job_and_an_accepted_event(consumer: Sta
         event.trace_id,
     )
     assert (job.duration, job.aspect_ratio.value, job.options.style) == (30, "1:1", "watercolour")
-    events = await drain_events(stack, stack.spec.scripter_queue.name)
+    events = await drain_events(stack, stack.spec.scripter_queue.name, expect=1)
     assert [(e.event_type, e.job_id, e.trace_id) for e in events] == [
         (EventType.JOB_ACCEPTED, job_id, event.trace_id)
     ]
-    assert await drain(stack, stack.spec.ingest_queue.dlq_name, settle_s=0) == []
+    assert await drain(stack, stack.spec.ingest_queue.dlq_name) == []
 
 
 async def test_an_invalid_request_is_rejected_with_reasons_and_deleted(consumer: Stack) -> None:
@@ -109,7 +111,7 @@ async def test_an_invalid_request_is_rejected_with_reasons_and_deleted(consumer:
     events: list[Any] = []
 
     async def rejected_arrived() -> bool:
-        events.extend(await drain_events(stack, stack.spec.outcomes_queue.name, settle_s=0))
+        events.extend(await drain_events(stack, stack.spec.outcomes_queue.name))
         return bool(events)
 
     await eventually(rejected_arrived, timeout=20, what="job.rejected on the outcomes queue")
@@ -148,7 +150,7 @@ async def test_a_reused_request_id_with_another_payload_is_rejected(consumer: St
     events: list[Any] = []
 
     async def rejected_arrived() -> bool:
-        events.extend(await drain_events(stack, stack.spec.outcomes_queue.name, settle_s=0))
+        events.extend(await drain_events(stack, stack.spec.outcomes_queue.name))
         return bool(events)
 
     await eventually(rejected_arrived, timeout=20, what="job.rejected")
@@ -162,7 +164,7 @@ async def test_an_unparseable_body_ends_in_the_ingest_dlq(consumer: Stack) -> No
     dlq = stack.spec.ingest_queue.dlq_name
 
     await eventually(lambda: _depth_is(stack, dlq, 1), timeout=45, what="the message in the DLQ")
-    messages = await drain(stack, dlq, settle_s=0)
+    messages = await drain(stack, dlq, expect=1)
     assert [m["Body"] for m in messages] == ["this is not an event {"]
     assert await drain(stack, stack.spec.outcomes_queue.name) == []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -39,15 +40,28 @@ async def send_raw(stack: Stack, queue: str, body: str) -> str:
 
 async def depth(stack: Stack, queue: str) -> int:
     """Messages in the queue, visible or in flight."""
+    return await depth_at(stack, stack.queue_url(queue))
+
+
+async def depth_at(stack: Stack, url: str) -> int:
+    """Messages in the queue at `url` (one the stack did not create, too), visible or in flight."""
     sqs = await stack.aws.sqs()
     attributes = await sqs.get_queue_attributes(
-        QueueUrl=stack.queue_url(queue),
+        QueueUrl=url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )
     values = attributes["Attributes"]
     return int(values["ApproximateNumberOfMessages"]) + int(
         values["ApproximateNumberOfMessagesNotVisible"]
     )
+
+
+async def all_empty(stack: Stack, *urls: str) -> bool:
+    """True when every queue at `urls` holds nothing, neither visible nor in flight."""
+    for url in urls:
+        if await depth_at(stack, url) != 0:
+            return False
+    return True
 
 
 async def receive_all(
@@ -79,3 +93,35 @@ async def received_events(
         parse_event(m["Body"])
         for m in await receive_all(stack, queue, wait_s=wait_s, expect=expect)
     ]
+
+
+class CountingSqs:
+    """The real SQS client, counting the calls the consumer makes through it: started,
+    answered (successfully or not) and failed, per operation."""
+
+    def __init__(self, client: object) -> None:
+        self._client = client
+        self.calls: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()
+        self.failed: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> object:
+        attribute = getattr(self._client, name)
+        if not callable(attribute) or name.startswith("_") or name == "exceptions":
+            return attribute
+
+        async def counted(*args: object, **kwargs: object) -> object:
+            self.calls[name] += 1
+            try:
+                return await attribute(*args, **kwargs)
+            except Exception:
+                self.failed[name] += 1
+                raise
+            finally:
+                self.answered[name] += 1
+
+        return counted
+
+    def in_flight(self, name: str) -> int:
+        """Calls of `name` made and not answered yet."""
+        return self.calls[name] - self.answered[name]

@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Self
 
 import structlog
+from localstack_client.session import Session  # type: ignore[import-untyped]
 
 from omnigen.cli.localaws.ports import LOOPBACK, free_port
 from omnigen.cli.localaws.process import LocalAwsError, ManagedProcess, http_get
@@ -28,6 +29,8 @@ VENV_ENV_VAR = "OMNIGEN_LOCALSTACK_VENV"
 PREBUILT_STATIC_LIBS = Path("omnigen-filesystem/usr/lib/localstack")
 STATIC_LIBS = Path("usr/lib/localstack")
 DEFAULT_SERVICES = ("sqs", "sns", "s3")
+DEFAULT_REGION = "us-east-1"
+DUMMY_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 READY_STATES = frozenset({"available", "running"})
 # Host variables LocalStack needs to run; everything else is set explicitly below.
 PASSED_THROUGH = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "LOCALSTACK_AUTH_TOKEN")
@@ -74,7 +77,10 @@ def default_venv() -> Path:
 
 
 class LocalStackServer:
-    """`with LocalStackServer() as ls: boto3.client("sqs", endpoint_url=ls.endpoint_url, ...)`."""
+    """`with LocalStackServer() as ls: ls.session().client("sqs")`: synchronous boto3 clients
+    from localstack-client, every service at this run's endpoint (only the services started
+    here answer: SQS, SNS and S3 by default; DynamoDB is moto's, with an endpoint of its own).
+    """
 
     def __init__(
         self,
@@ -106,6 +112,27 @@ class LocalStackServer:
         if self.port is None or self._process is None:
             raise LocalAwsError("LocalStack is not running: call start() first")
         return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def host(self) -> str:
+        """`127.0.0.1:PORT`, as localstack-client and $LOCALSTACK_HOST spell it."""
+        return self.endpoint_url.removeprefix("http://")
+
+    def session(self, region_name: str = DEFAULT_REGION) -> Session:
+        """A localstack-client session whose boto3 clients and resources point at this run,
+        with the emulator's dummy credentials. localstack-client lets a set $AWS_ENDPOINT_URL
+        win over the host it is given, so that variable must be unset (or this endpoint)."""
+        configured = os.environ.get("AWS_ENDPOINT_URL", "").strip()
+        if configured and configured.rstrip("/") != self.endpoint_url:
+            raise LocalAwsError(
+                f"AWS_ENDPOINT_URL={configured} would send localstack-client's clients "
+                f"elsewhere than {self.endpoint_url}; unset it"
+            )
+        return Session(
+            **DUMMY_CREDENTIALS,
+            region_name=region_name,
+            localstack_host=self.host,
+        )
 
     @property
     def log_path(self) -> Path | None:
@@ -218,6 +245,11 @@ def main() -> None:
     """Foreground LocalStack until Ctrl-C: `python -m omnigen.cli.localaws.localstack`."""
     with LocalStackServer() as server:
         print(f"LocalStack ready at {server.endpoint_url} (log: {server.log_path})", flush=True)
+        print(
+            f"  LOCALSTACK_HOST={server.host} for localstack-client, "
+            f"or AWS_ENDPOINT_URL={server.endpoint_url}",
+            flush=True,
+        )
         try:
             while True:
                 time.sleep(3600)
