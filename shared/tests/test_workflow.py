@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from contextlib import AbstractAsyncContextManager
 
 import pytest
 
-from omnigen.shared.domain.errors import JobAlreadyFinished, OmnigenError
+from omnigen.shared.domain.errors import JobAlreadyFinished, LeaseHeld, LeaseLost, OmnigenError
 from omnigen.shared.domain.events import (
     EventType,
     JobAccepted,
@@ -60,7 +62,8 @@ async def test_first_message_claims_the_step_and_moves_the_stage_in_one_write() 
         assert claimed.job.stage == SCRIPT_GENERATING
         assert claimed.job.status is JobStatus.PROCESSING
     stored = await jobs.get_job(job.job_id)
-    assert stored.leases["script"]["holder"] == "m-1"  # kept on success: it names the owner
+    assert stored.leases["script"]["holder"] == OWNER.receive_token  # kept: names the owner
+    assert stored.lease_message("script") == "m-1"
 
 
 async def test_another_message_is_a_duplicate_while_the_owner_holds_the_step() -> None:
@@ -119,12 +122,15 @@ class Broken(OmnigenError):
 class Recorder:
     """A step whose work writes SCRIPT_COMPLETE and returns a title, or does what it is told."""
 
-    def __init__(self, jobs: InMemoryJobRepository, error: Exception | None = None) -> None:
+    def __init__(
+        self, jobs: InMemoryJobRepository, error: Exception | None = None, lease_s: float = 60
+    ) -> None:
         self.jobs = jobs
         self.error = error
+        self.lease_s = lease_s
         self.calls = 0
 
-    async def work(self, job: Job, _event: JobAccepted) -> str:
+    async def work(self, job: Job, _event: JobAccepted, _ctx: MessageContext) -> str:
         self.calls += 1
         if self.error is not None:
             raise self.error
@@ -135,7 +141,7 @@ class Recorder:
         return Step(
             name="script",
             first_stage=SCRIPT_GENERATING,
-            lease_s=60,
+            lease_s=self.lease_s,
             finished=scripted,
             recorded=lambda job: str(job.metadata["t"]) if "t" in job.metadata else None,
             work=self.work,
@@ -199,7 +205,7 @@ async def test_run_step_stops_quietly_when_a_write_finds_the_job_cancelled() -> 
     jobs, publisher = InMemoryJobRepository(), RecordingPublisher()
     job = await new_job(jobs)
 
-    async def cancel_then_write(job: Job, _event: JobAccepted) -> str:
+    async def cancel_then_write(job: Job, _event: JobAccepted, _ctx: MessageContext) -> str:
         await jobs.mark_job_failed(job.job_id, CANCELLED_REASON)
         await jobs.update_job_stage_with_metadata(job.job_id, SCRIPT_COMPLETE)
         raise AssertionError("the write above must refuse a cancelled job")
@@ -230,3 +236,57 @@ async def test_fail_job_answers_whether_this_call_failed_the_job() -> None:
     with pytest.raises(JobAlreadyFinished):
         await jobs.mark_job_failed(job.job_id, "later")
     assert await fail_job(jobs, publisher, "missing", "x") is None
+
+
+# --- one worker per message: a receive holds the step, a later receive takes over ----------
+
+
+async def test_a_later_receive_of_the_same_message_waits_for_the_earlier_and_takes_over() -> None:
+    """The first receive stalled (it stopped renewing); the message came back to a second
+    worker, which waits for the lapsed lease, takes the step and does the work once. The first
+    receive's keep-alive then learns the work is someone else's."""
+    jobs, publisher = InMemoryJobRepository(), RecordingPublisher()
+    job = await new_job(jobs)
+    first = MessageContext("m-1", "r-first", 1, 5, "{}")
+    second = MessageContext("m-1", "r-second", 2, 5, "{}")
+    stalled = await jobs.acquire_lease(
+        job.job_id, "script", first.receive_token, 0.3, stage=SCRIPT_GENERATING, message="m-1"
+    )
+    assert stalled.lease_holder("script", time.time()) == first.receive_token
+    step = Recorder(jobs)
+    await run_step(step.step(), accepted(job), second, jobs, publisher)
+    assert step.calls == 1 and [e.event_type.value for e in publisher.events] == ["script.ready"]
+    stored = await jobs.get_job(job.job_id)
+    assert stored.leases["script"]["holder"] == second.receive_token
+    with pytest.raises(LeaseLost):
+        await jobs.renew_lease(job.job_id, "script", first.receive_token, 60)
+
+
+async def test_a_live_earlier_receive_keeps_the_step_and_the_later_one_retries_later() -> None:
+    jobs, publisher = InMemoryJobRepository(), RecordingPublisher()
+    job = await new_job(jobs)
+    first = MessageContext("m-1", "r-first", 1, 5, "{}")
+    second = MessageContext("m-1", "r-second", 2, 5, "{}")
+    async with claim_step(
+        jobs, job.job_id, "script", first, 0.5, stage=SCRIPT_GENERATING, finished=scripted
+    ) as claimed:
+        assert claimed.kind is Claim.WORK
+        renew = first.keep_alive[0]
+        later = asyncio.create_task(
+            run_step(Recorder(jobs, lease_s=0.5).step(), accepted(job), second, jobs, publisher)
+        )
+        for _ in range(4):  # the first receive keeps renewing past the second's patience
+            await asyncio.sleep(0.3)
+            await renew()
+        await asyncio.sleep(0)
+        with pytest.raises(LeaseHeld):
+            await later  # it gives up for now: SQS brings the message back later
+    assert publisher.events == []
+
+
+async def test_the_keep_alive_is_removed_when_the_step_ends() -> None:
+    jobs = InMemoryJobRepository()
+    job = await new_job(jobs)
+    async with claim(jobs, job, OWNER):
+        assert len(OWNER.keep_alive) == 1
+    assert OWNER.keep_alive == []

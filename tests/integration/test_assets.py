@@ -21,7 +21,7 @@ async def test_large_file_goes_up_in_parts_and_comes_back_identical(
     store = S3AssetStore(s3, stack.spec.bucket.name, part_size=PART, multipart_threshold=PART)
     source = tmp_path / "big.mp4"
     source.write_bytes(os.urandom(2 * PART + 12345))  # three parts
-    key = video_key("job-big")
+    key = video_key("job-big", "r1")
     await store.put_file(key, source, "video/mp4")
     head = await s3.head_object(Bucket=stack.spec.bucket.name, Key=key)
     assert head["ContentType"] == "video/mp4"
@@ -33,8 +33,8 @@ async def test_large_file_goes_up_in_parts_and_comes_back_identical(
 
 async def test_presigned_url_downloads_over_plain_http(stack: Stack) -> None:
     store = await stack.assets()
-    await store.put_bytes(video_key("job-p"), b"\x00\x01mp4 bytes", "video/mp4")
-    url = await store.presigned_url(video_key("job-p"), expires_in=60)
+    await store.put_bytes(video_key("job-p", "r1"), b"\x00\x01mp4 bytes", "video/mp4")
+    url = await store.presigned_url(video_key("job-p", "r1"), expires_in=60)
     assert "X-Amz-Signature=" in url and "X-Amz-Expires=60" in url
     async with httpx.AsyncClient() as client:
         response = await client.get(url)
@@ -45,10 +45,10 @@ async def test_exists_list_and_delete_a_jobs_prefix(stack: Stack) -> None:
     store = await stack.assets()
     for number in (1, 2, 3):
         await store.put_bytes(scene_clip_key("job-d", number), b"clip", "video/mp4")
-    await store.put_bytes(video_key("job-keep"), b"other job", "video/mp4")
+    await store.put_bytes(video_key("job-keep", "r1"), b"other job", "video/mp4")
     assert await store.exists(scene_clip_key("job-d", 2))
     assert not await store.exists(scene_clip_key("job-d", 9))
     assert len([k async for k in store.list_keys(job_prefix("job-d"))]) == 3
     assert await store.delete_prefix(job_prefix("job-d")) == 3
     assert [k async for k in store.list_keys(job_prefix("job-d"))] == []
-    assert await store.exists(video_key("job-keep"))
+    assert await store.exists(video_key("job-keep", "r1"))

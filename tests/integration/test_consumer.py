@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from omnigen.shared.domain.events import JobAccepted, ScriptReady
-from omnigen.shared.messages import ConsumerSettings, MessageContext, PermanentFailure
+from omnigen.shared.messages import ConsumerSettings, MessageContext, PermanentFailure, WorkLost
 from omnigen.shared.runtime.consumer import Consumer
 from omnigen.testing.fixtures import Stack
 from omnigen.testing.queues import CountingSqs, depth, eventually, receive_all, send_raw
@@ -307,3 +307,58 @@ async def _is_empty(stack: Stack) -> bool:
 
 async def _never_called(_event: object, _ctx: MessageContext) -> None:
     raise AssertionError("handler must not run")
+
+
+async def test_a_keep_alive_that_lost_the_work_stops_the_handler_and_keeps_the_message(
+    stack: Stack,
+) -> None:
+    """Two workers must not do one message's work: when the step's lease was taken over (the
+    keep-alive raises WorkLost), the heartbeat cancels the handler; the message is not deleted
+    by the loser, so whoever holds the work decides its fate (here: its redelivery succeeds)."""
+    attempts: list[int] = []
+    cancelled = asyncio.Event()
+
+    async def lost() -> None:
+        raise WorkLost("another receive took the step over")
+
+    async def handler(_event: JobAccepted, ctx: MessageContext) -> None:
+        attempts.append(ctx.receive_count)
+        if len(attempts) == 1:
+            ctx.keep_alive.append(lost)
+            try:
+                await asyncio.sleep(30)  # the simulated long work, stopped by the heartbeat
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+    consumer = await make_consumer(stack, heartbeat_interval_s=0.3)
+    consumer.register(JobAccepted, handler)
+    async with running(consumer):
+        await send_raw(stack, stack.spec.scripter_queue.name, accepted("lost-1"))
+        await asyncio.wait_for(cancelled.wait(), timeout=15)
+        await eventually(lambda: consumer.stats.succeeded == 1, timeout=20, what="redelivery")
+    assert consumer.stats.lost == 1 and attempts[:2] == [1, 2]
+    assert consumer.stats.retried == 0  # a lost receive is not a failure of the work
+
+
+async def test_a_stale_receipt_stops_the_handler(stack: Stack) -> None:
+    """A receive whose receipt handle no longer holds the message (deleted or received again
+    elsewhere) cannot keep it hidden: its heartbeat stops the work instead of logging on."""
+    cancelled = asyncio.Event()
+    consumer = await make_consumer(stack, heartbeat_interval_s=0.3)
+
+    async def handler(_event: JobAccepted, ctx: MessageContext) -> None:
+        sqs = await stack.aws.sqs()
+        url = stack.queue_url(stack.spec.scripter_queue.name)
+        await sqs.delete_message(QueueUrl=url, ReceiptHandle=ctx.receipt_handle)  # gone
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    consumer.register(JobAccepted, handler)
+    async with running(consumer):
+        await send_raw(stack, stack.spec.scripter_queue.name, accepted("stale-1"))
+        await asyncio.wait_for(cancelled.wait(), timeout=15)
+    assert consumer.stats.lost == 1 and consumer.stats.succeeded == 0

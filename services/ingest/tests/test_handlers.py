@@ -182,12 +182,12 @@ async def test_cancel_a_running_job_delete_a_finished_one() -> None:
     assert (failed.job_id, failed.data.error_message) == (running.job_id, "cancelled")
 
     finished_id = await submit(fakes, key="b")
-    await fakes.assets.put_bytes(video_key(finished_id), b"mp4", "video/mp4")
-    await fakes.repository.mark_job_complete(finished_id, video_key(finished_id))
+    await fakes.assets.put_bytes(video_key(finished_id, "r1"), b"mp4", "video/mp4")
+    await fakes.repository.mark_job_complete(finished_id, video_key(finished_id, "r1"))
     finished = await fakes.repository.get_job(finished_id)
     removal = await cancel_or_delete(fakes.ports, finished)
     assert not removal.cancelled
-    assert not await fakes.assets.exists(video_key(finished_id))
+    assert not await fakes.assets.exists(video_key(finished_id, "r1"))
     with pytest.raises(JobNotFound):
         await fakes.repository.get_job(finished_id)
 
@@ -196,7 +196,7 @@ async def test_a_job_that_finishes_while_being_cancelled_is_deleted() -> None:
     fakes = make_fakes()
     job_id = await submit(fakes)
     stale = await fakes.repository.get_job(job_id)  # read before it completed
-    await fakes.repository.mark_job_complete(job_id, video_key(job_id))
+    await fakes.repository.mark_job_complete(job_id, video_key(job_id, "r1"))
     removal = await cancel_or_delete(fakes.ports, stale)
     assert not removal.cancelled
     with pytest.raises(JobNotFound):

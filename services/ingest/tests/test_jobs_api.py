@@ -173,8 +173,8 @@ async def test_get_returns_stage_progress_and_scenes(api: Api, sample_script: Sc
 async def test_a_completed_job_has_a_presigned_url_that_downloads_the_video(api: Api) -> None:
     job_id = (await api.submit("alice")).json()["job_id"]
     video = b"\x00\x00\x00\x18ftypmp42 fake mp4 bytes " * 50
-    await (await api.stack.assets()).put_bytes(video_key(job_id), video, "video/mp4")
-    await (await api.stack.repository()).mark_job_complete(job_id, video_key(job_id))
+    await (await api.stack.assets()).put_bytes(video_key(job_id, "r1"), video, "video/mp4")
+    await (await api.stack.repository()).mark_job_complete(job_id, video_key(job_id, "r1"))
 
     detail = (await api.client.get(f"/v1/jobs/{job_id}", headers=api.auth("alice"))).json()
     assert detail["status"] == "completed"
@@ -280,16 +280,16 @@ async def test_delete_removes_a_finished_job_and_its_assets(api: Api) -> None:
     job_id = (await api.submit("alice")).json()["job_id"]
     other_id = (await api.submit("alice", duration=30)).json()["job_id"]
     assets = await api.stack.assets()
-    for key in (video_key(job_id), scene_clip_key(job_id, 1), video_key(other_id)):
+    for key in (video_key(job_id, "r1"), scene_clip_key(job_id, 1), video_key(other_id, "r1")):
         await assets.put_bytes(key, b"media", "video/mp4")
-    await (await api.stack.repository()).mark_job_complete(job_id, video_key(job_id))
+    await (await api.stack.repository()).mark_job_complete(job_id, video_key(job_id, "r1"))
 
     response = await api.client.delete(f"/v1/jobs/{job_id}", headers=api.auth("alice"))
 
     assert response.status_code == 204
     assert response.content == b""
     assert [k async for k in assets.list_keys(job_prefix(job_id))] == []
-    assert await assets.exists(video_key(other_id))
+    assert await assets.exists(video_key(other_id, "r1"))
     gone = await api.client.get(f"/v1/jobs/{job_id}", headers=api.auth("alice"))
     assert gone.status_code == 404
     again = await api.client.delete(f"/v1/jobs/{job_id}", headers=api.auth("alice"))

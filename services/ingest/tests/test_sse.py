@@ -80,8 +80,8 @@ async def test_stream_sends_each_stage_then_completed_and_closes(
     await advance(repository.embed_script(job_id, sample_script), "script_complete")
     for stage in ("scene_1_generating", "scene_1_complete", "composing"):
         await advance(repository.update_job_stage_with_metadata(job_id, stage), stage)
-    await (await api.stack.assets()).put_bytes(video_key(job_id), b"mp4", "video/mp4")
-    await repository.mark_job_complete(job_id, video_key(job_id))
+    await (await api.stack.assets()).put_bytes(video_key(job_id, "r1"), b"mp4", "video/mp4")
+    await repository.mark_job_complete(job_id, video_key(job_id, "r1"))
     await asyncio.wait_for(reader, timeout=10)
 
     assert stream.closed

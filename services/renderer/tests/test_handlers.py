@@ -100,7 +100,9 @@ def published(deps: RendererDeps) -> list[str]:
 
 async def video_of(deps: RendererDeps, job_id: str, tmp_path: Path) -> Path:
     path = tmp_path / "video.mp4"
-    path.write_bytes(deps.assets.objects[video_key(job_id)])  # type: ignore[attr-defined]
+    key = (await deps.jobs.get_job(job_id)).video_key
+    assert key is not None
+    path.write_bytes(deps.assets.objects[key])  # type: ignore[attr-defined]
     return path
 
 
@@ -111,17 +113,18 @@ async def test_script_ready_produces_a_video_and_one_completed_event(tmp_path: P
 
     done = await deps.jobs.get_job(job.job_id)
     assert done.status is JobStatus.COMPLETED and done.stage == "completed"
-    assert done.video_key == video_key(job.job_id)
+    assert done.video_key == video_key(job.job_id, CTX.receive_token)
     assert done.metadata["scenes_complete"] == 3 and done.metadata["scenes_total"] == 3
-    assert done.metadata["thumbnail_key"] == thumbnail_key(job.job_id)
-    assert thumbnail_key(job.job_id) in deps.assets.objects  # type: ignore[attr-defined]
+    assert done.metadata["thumbnail_key"] == thumbnail_key(job.job_id, CTX.receive_token)
+    assert done.metadata["thumbnail_key"] in deps.assets.objects  # type: ignore[attr-defined]
     info = await probe(await video_of(deps, job.job_id, tmp_path))
     assert info.video is not None and (info.video.width, info.video.height) == (480, 270)
     assert info.audio is not None
     assert abs(info.duration_s - 10.0) <= 0.2
     assert published(deps) == ["job.completed"]
-    assert deps.publisher.events[0].data.video_key == video_key(job.job_id)  # type: ignore[attr-defined]
-    assert done.leases["render"]["holder"] == CTX.message_id  # lapses with the finished step
+    assert deps.publisher.events[0].data.video_key == done.video_key  # type: ignore[attr-defined]
+    assert done.leases["render"]["holder"] == CTX.receive_token  # lapses with the step
+    assert done.lease_message("render") == CTX.message_id
 
 
 async def test_crash_after_two_of_four_scenes_resumes_with_those_two(tmp_path: Path) -> None:
@@ -152,13 +155,15 @@ async def test_duplicate_script_ready_after_completion_renders_nothing(tmp_path:
     deps = deps_with(clips)
     job = await make_job(deps.jobs, (3.0, 3.0, 4.0))  # type: ignore[arg-type]
     await handle_script_ready(ready(job), CTX, deps)
-    video = deps.assets.objects[video_key(job.job_id)]  # type: ignore[attr-defined]
+    key = video_key(job.job_id, CTX.receive_token)
+    video = deps.assets.objects[key]  # type: ignore[attr-defined]
     await handle_script_ready(ready(job), MessageContext("m-2", "r-2", 1, 4, "{}"), deps)
     assert published(deps) == ["job.completed"]  # another message: dropped, nothing said
     # The owner's own message again (its delete was lost): the same event, announced again.
     await handle_script_ready(ready(job), MessageContext("m-1", "r-3", 2, 4, "{}"), deps)
     assert clips.rendered == [1, 2, 3]
-    assert deps.assets.objects[video_key(job.job_id)] is video  # type: ignore[attr-defined]
+    assert deps.assets.objects[key] is video  # type: ignore[attr-defined]
+    assert [k for k in deps.assets.objects if k.endswith("video.mp4")] == [key]  # type: ignore[attr-defined]
     first, again = deps.publisher.events  # type: ignore[attr-defined]
     assert again.event_type.value == "job.completed" and again.event_id == first.event_id
 
@@ -180,7 +185,7 @@ async def test_cancellation_between_scenes_stops_the_render() -> None:
     final = await jobs.get_job(job.job_id)
     assert final.is_cancelled and final.stage == "scene_2_generating"
     assert clips.rendered == [1, 2]  # scene 2 was already underway; scene 3 never started
-    assert video_key(job.job_id) not in deps.assets.objects  # type: ignore[attr-defined]
+    assert not [k for k in deps.assets.objects if k.endswith("video.mp4")]  # type: ignore[attr-defined]
     assert published(deps) == []
     assert set(Path(tempfile.gettempdir()).glob("omnigen-render-*")) == before  # cleaned up
 

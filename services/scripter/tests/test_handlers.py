@@ -98,7 +98,8 @@ async def test_accepted_job_gets_an_embedded_script_and_one_script_ready() -> No
     assert events(deps) == ["script.ready"]
     ready = deps.publisher.events[0]  # type: ignore[attr-defined]
     assert ready.data.scene_count == len(stored.script.scenes) and ready.trace_id == "trace-1"
-    assert stored.leases["script"]["holder"] == CTX.message_id  # lapses with the finished step
+    assert stored.leases["script"]["holder"] == CTX.receive_token  # lapses with the step
+    assert stored.lease_message("script") == CTX.message_id  # its owner re-announces
 
 
 async def test_duplicate_accepted_events_write_one_script_and_announce_once() -> None:
@@ -131,12 +132,18 @@ async def test_concurrent_duplicate_messages_write_one_script() -> None:
     assert writer.calls == 1 and events(deps) == ["script.ready"]
 
 
-async def test_redelivery_of_the_same_message_after_a_crash_reenters_its_lease() -> None:
+async def test_redelivery_of_the_same_message_after_a_crash_takes_over_once_the_lease_lapses() -> (
+    None
+):
     writer = CountingPlanner()
     deps, job, event = await setup(writer)
-    await deps.jobs.acquire_lease(job.job_id, "script", CTX.message_id, 900)  # died holding it
-    await handle_job_accepted(event, CTX, deps)
+    # The first receive died holding the step; its lease was last renewed 0.3 s before expiry.
+    await deps.jobs.acquire_lease(job.job_id, "script", "first-receive", 0.3, message="m-1")
+    redelivery = MessageContext("m-1", "r-redelivered", 2, 5, "{}")
+    await handle_job_accepted(event, redelivery, deps)
     assert writer.calls == 1 and events(deps) == ["script.ready"]
+    stored = await deps.jobs.get_job(job.job_id)
+    assert stored.leases["script"]["holder"] == redelivery.receive_token
 
 
 async def test_crash_before_publishing_is_repaired_by_redelivery() -> None:

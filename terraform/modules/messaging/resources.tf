@@ -18,7 +18,7 @@ locals {
     scripter = {
       name                       = "${var.name_prefix}-scripter"
       dlq_name                   = "${var.name_prefix}-scripter-dlq"
-      visibility_timeout_seconds = 120
+      visibility_timeout_seconds = 45 # the heartbeat keeps long work hidden; a crash waits this
       max_receive_count          = 5
       message_retention_seconds  = 345600
       dlq_retention_seconds      = 1209600
@@ -26,7 +26,7 @@ locals {
     renderer = {
       name                       = "${var.name_prefix}-renderer"
       dlq_name                   = "${var.name_prefix}-renderer-dlq"
-      visibility_timeout_seconds = 300
+      visibility_timeout_seconds = 45
       max_receive_count          = 4
       message_retention_seconds  = 345600
       dlq_retention_seconds      = 1209600

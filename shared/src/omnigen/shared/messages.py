@@ -8,8 +8,9 @@ only the domain, so neither depends on the other.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from omnigen.shared.domain.events import Event
@@ -21,17 +22,35 @@ class PermanentFailure(Exception):
     """Raised by a handler when retrying cannot help; the message is settled, not retried."""
 
 
+class WorkLost(Exception):
+    """Raised by a keep-alive when the work it keeps alive belongs to someone else now (the
+    step's lease was taken over): the runtime stops the handler at once."""
+
+
+KeepAlive = Callable[[], Awaitable[None]]
+"""Called by the runtime at every heartbeat while the handler runs; raising `WorkLost` stops
+the handler, any other error is retried until the message could be handed to another worker."""
+
+
 @dataclass(frozen=True)
 class MessageContext:
+    """One receive of one SQS message. The same message received again (a redelivery) has the
+    same `message_id` and a new `receipt_handle`, so `receive_token` names this receive."""
+
     message_id: str
     receipt_handle: str
     receive_count: int
     max_receive_count: int
     body: str
+    keep_alive: list[KeepAlive] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def is_last_attempt(self) -> bool:
         return self.receive_count >= self.max_receive_count
+
+    @property
+    def receive_token(self) -> str:
+        return hashlib.sha256(self.receipt_handle.encode()).hexdigest()[:20]
 
 
 Handler = Callable[[EventT, MessageContext], Awaitable[None]]
@@ -77,7 +96,9 @@ __all__ = [
     "EventT",
     "FailureHook",
     "Handler",
+    "KeepAlive",
     "MessageContext",
     "PermanentFailure",
     "PoisonHook",
+    "WorkLost",
 ]

@@ -85,7 +85,13 @@ class JobRepository(Protocol):
         *,
         stage: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        message: str | None = None,
     ) -> Job: ...
+
+    async def renew_lease(self, job_id: str, step: str, holder: str, seconds: float) -> None:
+        """Extend `holder`'s lease by `seconds` from now; `LeaseLost` when another holder took
+        it. Nothing to renew on a finished job: that is no error."""
+        ...
 
     async def release_lease(self, job_id: str, step: str, holder: str) -> None: ...
 
@@ -122,12 +128,18 @@ def scene_clip_key(job_id: str, scene_number: int) -> str:
     return f"{job_prefix(job_id)}scenes/scene_{scene_number:03d}.mp4"
 
 
-def video_key(job_id: str) -> str:
-    return f"{job_prefix(job_id)}video.mp4"
+def render_prefix(job_id: str, render_id: str) -> str:
+    """One render's own files: a worker that lost its step (a stale receive) can only ever
+    write under its own render id, so a completed job's files are never written again."""
+    return f"{job_prefix(job_id)}renders/{render_id}/"
 
 
-def thumbnail_key(job_id: str) -> str:
-    return f"{job_prefix(job_id)}poster.jpg"
+def video_key(job_id: str, render_id: str) -> str:
+    return f"{render_prefix(job_id, render_id)}video.mp4"
+
+
+def thumbnail_key(job_id: str, render_id: str) -> str:
+    return f"{render_prefix(job_id, render_id)}poster.jpg"
 
 
 __all__ = [

@@ -83,8 +83,11 @@ def resource_spec(prefix: str = DEFAULT_PREFIX, bucket_name: str | None = None) 
     requests = Topic(f"{prefix}-job-requests")
     events = Topic(f"{prefix}-job-events")
     ingest = Queue(f"{prefix}-ingest-requests", f"{prefix}-ingest-requests-dlq", 60, 5)
-    scripter = Queue(f"{prefix}-scripter", f"{prefix}-scripter-dlq", 120, 5)
-    renderer = Queue(f"{prefix}-renderer", f"{prefix}-renderer-dlq", 300, 4)
+    # A worker's heartbeat keeps long work invisible, so the visibility timeout is how long a
+    # crashed worker's message waits before another worker picks it up (and takes the step's
+    # lease, which expires as fast: it is renewed by the same heartbeat).
+    scripter = Queue(f"{prefix}-scripter", f"{prefix}-scripter-dlq", 45, 5)
+    renderer = Queue(f"{prefix}-renderer", f"{prefix}-renderer-dlq", 45, 4)
     outcomes = Queue(f"{prefix}-job-outcomes", f"{prefix}-job-outcomes-dlq", 60, 5)
     return ResourceSpec(
         prefix=prefix,

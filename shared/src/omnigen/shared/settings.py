@@ -55,6 +55,16 @@ class WorkerSettings(BaseSettings):
     visibility_timeout_s: int | None = Field(
         default=None, ge=1, le=43200, description="default: the queue's own (resource spec)"
     )
+    lease_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=43200,
+        description="a step's lease, renewed by every heartbeat; a crashed holder frees the step "
+        "this long after its last heartbeat (default: the visibility timeout)",
+    )
+
+    def step_lease_s(self, queue: Queue) -> float:
+        return self.lease_s or float(self.visibility_timeout_s or queue.visibility_timeout_s)
 
     def consumer_settings(self, queue: Queue) -> ConsumerSettings:
         return ConsumerSettings(

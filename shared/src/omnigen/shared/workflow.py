@@ -5,6 +5,8 @@ subscribers)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from omnigen.shared.domain.errors import (
     JobAlreadyFinished,
     JobNotFound,
     LeaseHeld,
+    LeaseLost,
     OmnigenError,
     StageRegression,
 )
@@ -36,10 +39,13 @@ from omnigen.shared.messages import (
     MessageContext,
     PermanentFailure,
     PoisonHook,
+    WorkLost,
 )
 from omnigen.shared.ports import EventPublisher, JobRepository
 
 log = structlog.get_logger()
+_TAKEOVER_POLL_S = 2.0  # how often a redelivery looks whether the earlier receive let go
+_TAKEOVER_MARGIN_S = 5.0  # beyond one lease term, the earlier receive is renewing: give up
 
 
 class JobStopped(Exception):
@@ -74,66 +80,113 @@ async def claim_step(
     finished: Callable[[Job], bool],
     metadata: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Claimed]:
-    """Claim `step` of the job for this SQS message, in the same conditional write that moves
-    the job to `stage` (the step's first stage) and merges `metadata`.
+    """Claim `step` of the job for this receive of an SQS message, in the same conditional write
+    that moves the job to `stage` (the step's first stage) and merges `metadata`.
 
-    The lease names the step's owner: only the message holding it works, and only that message
-    announces the step's outcome. A duplicate (another message id) is dropped without a read;
-    the redelivery of the owner's own message after a crash resumes the work, or re-announces
-    it when the job is already `finished`. A job further along but not finished is resumed.
+    The lease names one receive and lasts `seconds`; while the step runs, the consumer's
+    heartbeat renews it (a lease taken over meanwhile stops the work), so a crash frees the
+    step within `seconds`. Only the lease's holder works, and only the message it belongs to
+    announces the step's outcome:
+    - free or expired: this receive works (a redelivery, a redriven letter or a duplicate
+      takes over from a holder that is gone, resuming what it began);
+    - held by a live receive of another message: a duplicate, dropped without a read;
+    - held by a live earlier receive of this same message (its visibility lapsed while it
+      worked): wait until that receive lets go or its lease expires, then take over;
+    - the job is already `finished`: this message re-announces it if it is the owner, else it
+      is a duplicate.
     On failure inside the block the lease is handed back for whichever message retries; on
     success it stays, naming the owner. Raises `JobStopped` when the job was cancelled, failed
     elsewhere or deleted."""
-    claimed = await _claim(jobs, job_id, step, ctx.message_id, seconds, stage, finished, metadata)
+    holder = ctx.receive_token
+    claimed = await _claim(jobs, job_id, step, ctx, seconds, stage, finished, metadata)
     if claimed.kind is not Claim.WORK:
         yield claimed
         return
+
+    async def renew() -> None:
+        try:
+            await jobs.renew_lease(job_id, step, holder, seconds)
+        except (LeaseLost, JobNotFound) as lost:
+            raise WorkLost(str(lost)) from None
+
+    ctx.keep_alive.append(renew)
     try:
         yield claimed
     except BaseException:
-        await jobs.release_lease(job_id, step, ctx.message_id)
+        await jobs.release_lease(job_id, step, holder)
         raise
+    finally:
+        ctx.keep_alive.remove(renew)
 
 
 async def _claim(
     jobs: JobRepository,
     job_id: str,
     step: str,
-    holder: str,
+    ctx: MessageContext,
     seconds: float,
     stage: str,
     finished: Callable[[Job], bool],
     metadata: Mapping[str, Any] | None,
 ) -> Claimed:
+    # An earlier receive that keeps renewing beyond one lease term (and a margin) is alive.
+    deadline = time.monotonic() + seconds + min(_TAKEOVER_MARGIN_S, seconds)
+    while True:
+        try:
+            return await _try_claim(jobs, job_id, step, ctx, seconds, stage, finished, metadata)
+        except LeaseHeld as held:
+            if held.message != ctx.message_id:
+                log.info("duplicate_dropped", step=step, holder=held.holder)
+                return Claimed(Claim.DUPLICATE, None)
+            current = await jobs.get_job(job_id)  # this message's earlier receive holds it:
+            if finished(current):  # done already (its delete was lost): announce it again
+                return _already_done(current, step, ctx.message_id)
+            wait = min(held.until - time.time(), deadline - time.monotonic())
+            if wait <= 0:
+                raise  # the earlier receive keeps renewing: let SQS bring this one back later
+            log.info("earlier_receive_still_holds", step=step, wait_s=round(wait, 1))
+            await asyncio.sleep(min(wait + 0.05, _TAKEOVER_POLL_S))
+
+
+async def _try_claim(
+    jobs: JobRepository,
+    job_id: str,
+    step: str,
+    ctx: MessageContext,
+    seconds: float,
+    stage: str,
+    finished: Callable[[Job], bool],
+    metadata: Mapping[str, Any] | None,
+) -> Claimed:
+    holder, message = ctx.receive_token, ctx.message_id
     try:
         try:
             job = await jobs.acquire_lease(
-                job_id, step, holder, seconds, stage=stage, metadata=metadata
+                job_id, step, holder, seconds, stage=stage, metadata=metadata, message=message
             )
         except StageRegression as regression:
             further = regression.job or await jobs.get_job(job_id)
             if finished(further):
-                return _already_done(further, step, holder)
-            job = await jobs.acquire_lease(job_id, step, holder, seconds, metadata=metadata)
-    except LeaseHeld as held:
-        log.info("duplicate_dropped", step=step, holder=held.holder)
-        return Claimed(Claim.DUPLICATE, None)
+                return _already_done(further, step, message)
+            job = await jobs.acquire_lease(
+                job_id, step, holder, seconds, metadata=metadata, message=message
+            )
     except JobAlreadyFinished as ended:
         job = ended.job or await jobs.get_job(job_id)
         if job.status is not JobStatus.COMPLETED or not finished(job):
             raise JobStopped(job_id, ended.error_message or ended.status) from None
-        return _already_done(job, step, holder)
+        return _already_done(job, step, message)
     except JobNotFound:
         raise JobStopped(job_id, "deleted") from None
     return Claimed(Claim.WORK, job)
 
 
-def _already_done(job: Job, step: str, holder: str) -> Claimed:
-    owner = job.leases.get(step, {}).get("holder")
-    if owner == holder:
+def _already_done(job: Job, step: str, message: str) -> Claimed:
+    owner = job.lease_message(step)
+    if owner == message:
         log.info("step_already_done", step=step)
         return Claimed(Claim.FINISHED, job)
-    log.info("duplicate_dropped", step=step, holder=owner)
+    log.info("duplicate_dropped", step=step, owner=owner)
     return Claimed(Claim.DUPLICATE, None)
 
 
@@ -144,7 +197,8 @@ Outcome = TypeVar("Outcome")
 class Step(Generic[EventT, Outcome]):
     """One step of a job that a worker owns: what the shared skeleton (`run_step`) cannot know.
 
-    `work` does the step (or resumes what an earlier attempt began) and returns its outcome;
+    `work` does the step (or resumes what an earlier attempt began) and returns its outcome
+    (the message context names this receive, e.g. to keep its files apart from another's);
     a finished job's outcome is read back with `recorded`, so the owner's redelivery can
     announce it again. A permanent error of a type in `fails_job` fails the job with its
     message; a transient one is left to the consumer to retry."""
@@ -154,7 +208,7 @@ class Step(Generic[EventT, Outcome]):
     lease_s: float
     finished: Callable[[Job], bool]
     recorded: Callable[[Job], Outcome | None]
-    work: Callable[[Job, EventT], Awaitable[Outcome]]
+    work: Callable[[Job, EventT, MessageContext], Awaitable[Outcome]]
     announce: Callable[[Job, Outcome, EventT], Event]
     fails_job: tuple[type[OmnigenError], ...] = ()
 
@@ -185,7 +239,7 @@ async def run_step(
             if job is None:  # a duplicate
                 return
             if claim.kind is Claim.WORK:
-                outcome = await _work(step, job, event, jobs, publisher)
+                outcome = await _work(step, job, event, ctx, jobs, publisher)
             else:
                 outcome = step.recorded(job)
     except JobStopped as stopped:
@@ -199,12 +253,13 @@ async def _work(
     step: Step[EventT, Outcome],
     job: Job,
     event: EventT,
+    ctx: MessageContext,
     jobs: JobRepository,
     publisher: EventPublisher,
 ) -> Outcome | None:
     """The step's outcome, or None when it failed the job for good."""
     try:
-        return await step.work(job, event)
+        return await step.work(job, event, ctx)
     except JobAlreadyFinished as ended:  # a conditional write found the job cancelled or failed
         raise JobStopped(job.job_id, ended.error_message or ended.status) from None
     except step.fails_job as exc:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from omnigen.shared.adapters.codec import from_dynamo_value, to_dynamo_value
-from omnigen.shared.domain.errors import JobNotFound
+from omnigen.shared.domain.errors import JobNotFound, LeaseLost
 from omnigen.shared.domain.events import Event
 from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
 from omnigen.shared.domain.rules import (
@@ -154,10 +154,21 @@ class InMemoryJobRepository:
         *,
         stage: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        message: str | None = None,
     ) -> Job:
         return await self._write(
-            job_id, stage, metadata, {}, claim=LeaseClaim(step, holder, seconds)
+            job_id, stage, metadata, {}, claim=LeaseClaim(step, holder, seconds, message)
         )
+
+    async def renew_lease(self, job_id: str, step: str, holder: str, seconds: float) -> None:
+        async with self._lock:
+            job = await self.get_job(job_id)
+            if not job.lease_released_by(step, holder):
+                if job.is_terminal:
+                    return
+                raise LeaseLost(job_id, step, holder)
+            lease = {**job.leases[step], "until": self._clock() + seconds}
+            self._store(job, leases={**job.leases, step: lease})
 
     async def release_lease(self, job_id: str, step: str, holder: str) -> None:
         async with self._lock:

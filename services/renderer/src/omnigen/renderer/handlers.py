@@ -84,7 +84,7 @@ class RendererDeps:
     clips: ClipGenerator
     narrator: Narrator
     music: MusicSource
-    lease_s: float = 3600.0
+    lease_s: float = 60.0  # renewed by every heartbeat while the video is rendered
     scale: float = 1.0  # < 1 renders smaller frames (tests); production keeps full size
     composer: Composer = compose
 
@@ -115,13 +115,16 @@ def _recorded(job: Job) -> JobCompletedData | None:
     )
 
 
-async def _render(deps: RendererDeps, job: Job, _event: ScriptReady) -> JobCompletedData:
+async def _render(
+    deps: RendererDeps, job: Job, _event: ScriptReady, ctx: MessageContext
+) -> JobCompletedData:
     """Scenes (in order, for continuity) while the audio is made beside them, then one
     composition, the upload and the completion write; returns what job.completed says."""
     script = job.script
     if script is None:
         raise PermanentFailure(f"job {job.job_id} has no script to render")
     size = _frame_size(job, deps.scale)
+    render = ctx.receive_token
     with tempfile.TemporaryDirectory(prefix=f"omnigen-render-{job.job_id[:8]}-") as tmp:
         work = Path(tmp)
         audio = asyncio.create_task(_render_audio(deps, job, script, work))
@@ -147,21 +150,22 @@ async def _render(deps: RendererDeps, job: Job, _event: ScriptReady) -> JobCompl
             out_path=work / "video.mp4",
             poster_path=work / "poster.jpg",
         )
-        await deps.assets.put_file(video_key(job.job_id), result.path, "video/mp4")
-        await deps.assets.put_file(thumbnail_key(job.job_id), result.poster_path, "image/jpeg")
+        video, poster = video_key(job.job_id, render), thumbnail_key(job.job_id, render)
+        await deps.assets.put_file(video, result.path, "video/mp4")
+        await deps.assets.put_file(poster, result.poster_path, "image/jpeg")
         size_bytes = (await asyncio.to_thread(result.path.stat)).st_size
     done = RenderProgress(
-        thumbnail_key=thumbnail_key(job.job_id),
+        thumbnail_key=poster,
         video_duration_s=round(result.duration_s, 3),
         video_bytes=size_bytes,
         resolution=f"{size[0]}x{size[1]}",
     )
     # The conditional write refuses a job cancelled while it was being composed.
-    await deps.jobs.mark_job_complete(job.job_id, video_key(job.job_id), done.metadata())
+    await deps.jobs.mark_job_complete(job.job_id, video, done.metadata())
     log.info("video_completed", seconds=done.video_duration_s, bytes=size_bytes)
     return JobCompletedData(
-        video_key=video_key(job.job_id),
-        thumbnail_key=done.thumbnail_key,
+        video_key=video,
+        thumbnail_key=poster,
         duration=done.video_duration_s or 0.0,
     )
 

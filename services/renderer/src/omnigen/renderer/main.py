@@ -40,6 +40,7 @@ async def renderer(
             narrator=providers.narrator,
             music=providers.music,
             scale=render.scale,
+            lease_s=context.lease_s,
         )
         yield partial(handle_script_ready, deps=deps)
     finally:

@@ -38,7 +38,7 @@ class ScripterDeps:
     jobs: JobRepository
     publisher: EventPublisher
     writer: ScriptWriter
-    lease_s: float = 900.0
+    lease_s: float = 60.0  # renewed by every heartbeat while the script is written
 
     def step(self) -> Step[JobAccepted, Script]:
         return Step(
@@ -52,7 +52,7 @@ class ScripterDeps:
             fails_job=(ProviderFailed,),
         )
 
-    async def _write_script(self, job: Job, _event: JobAccepted) -> Script:
+    async def _write_script(self, job: Job, _event: JobAccepted, _ctx: MessageContext) -> Script:
         """The script, embedded in the job (the write doubles as the cancellation check)."""
         script = await self.writer.write(job.request)
         progress = RenderProgress(

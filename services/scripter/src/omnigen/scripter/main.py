@@ -21,7 +21,9 @@ async def scripter(
 ) -> AsyncIterator[Handler[JobAccepted]]:
     writer = build_writer(settings)
     try:
-        deps = ScripterDeps(jobs=context.jobs, publisher=context.publisher, writer=writer)
+        deps = ScripterDeps(
+            jobs=context.jobs, publisher=context.publisher, writer=writer, lease_s=context.lease_s
+        )
         yield partial(handle_job_accepted, deps=deps)
     finally:
         await writer.aclose()

@@ -22,6 +22,7 @@ from omnigen.shared.adapters.aws import error_code
 from omnigen.shared.adapters.codec import deserialize, item_to_job, job_to_item, serialize
 from omnigen.shared.domain.errors import (
     JobNotFound,
+    LeaseLost,
     RepositoryError,
     RepositoryUnavailable,
     WriteRaced,
@@ -335,6 +336,7 @@ class DynamoJobRepository:
         *,
         stage: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        message: str | None = None,
     ) -> Job:
         """Take the step's lease (free, expired or already ours) in one conditional write; with
         `stage`, the same write moves the job there (never backwards) and merges `metadata`."""
@@ -347,7 +349,7 @@ class DynamoJobRepository:
         )
         update.values.update(
             {
-                ":lease": serialize(LeaseClaim(step, holder, seconds).record(now)),
+                ":lease": serialize(LeaseClaim(step, holder, seconds, message).record(now)),
                 ":holder": {"S": holder},
                 ":lease_now": serialize(now),
             }
@@ -356,9 +358,37 @@ class DynamoJobRepository:
             "(attribute_not_exists(#leases.#step) OR #leases.#step.#until < :lease_now "
             "OR #leases.#step.#holder = :holder)"
         )
-        claim = LeaseClaim(step, holder, seconds)
+        claim = LeaseClaim(step, holder, seconds, message)
         response = await self._write(job_id, update, stage=stage, also=free, claim=claim, now=now)
         return item_to_job(response["Attributes"])
+
+    @_guarded
+    async def renew_lease(self, job_id: str, step: str, holder: str, seconds: float) -> None:
+        """One conditional UpdateItem of the lease's expiry, refused unless `holder` holds it."""
+        try:
+            await self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression="SET #leases.#step.#until = :until",
+                ConditionExpression="#leases.#step.#holder = :holder",
+                ExpressionAttributeNames={
+                    "#leases": "leases",
+                    "#step": step,
+                    "#holder": "holder",
+                    "#until": "until",
+                },
+                ExpressionAttributeValues={
+                    ":holder": {"S": holder},
+                    ":until": serialize(self._clock() + seconds),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            item = getattr(exc, "response", {}).get("Item")
+            if not item:
+                raise JobNotFound(job_id) from None
+            if not item_to_job(item).is_terminal:
+                raise LeaseLost(job_id, step, holder) from None
 
     @_guarded
     async def release_lease(self, job_id: str, step: str, holder: str) -> None:

@@ -100,12 +100,25 @@ class UnknownSchemaVersion(InvalidEvent):
 class LeaseHeld(OmnigenError):
     """Another worker holds the job's lease for this step and it has not expired."""
 
-    def __init__(self, job_id: str, step: str, holder: str, until: float) -> None:
+    def __init__(
+        self, job_id: str, step: str, holder: str, until: float, message: str | None = None
+    ) -> None:
         super().__init__(f"job {job_id} step {step} is held by {holder} until {until:.0f}")
         self.job_id = job_id
         self.step = step
         self.holder = holder
         self.until = until
+        self.message = message  # the message whose receive holds it
+
+
+class LeaseLost(OmnigenError):
+    """The step's lease is no longer this holder's: it expired and another receive took it."""
+
+    def __init__(self, job_id: str, step: str, holder: str) -> None:
+        super().__init__(f"job {job_id} step {step} is no longer held by {holder}")
+        self.job_id = job_id
+        self.step = step
+        self.holder = holder
 
 
 class RepositoryError(OmnigenError):

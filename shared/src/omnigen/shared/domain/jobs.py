@@ -75,15 +75,21 @@ class JobRequest(BaseModel):
 @dataclass(frozen=True)
 class LeaseClaim:
     """One worker's hold on one step of a job, for `seconds`; it expires so a crash cannot
-    block the step for good."""
+    block the step for good. `holder` names one receive of a message (a redelivery of the same
+    message is another holder); `message` names the message, so that its later receives are
+    known as the owner's own."""
 
     step: str
     holder: str
     seconds: float
+    message: str | None = None
 
     def record(self, now: float) -> dict[str, Any]:
         """The lease as stored on the job when taken at `now`."""
-        return {"holder": self.holder, "until": now + self.seconds}
+        lease: dict[str, Any] = {"holder": self.holder, "until": now + self.seconds}
+        if self.message is not None:
+            lease["message"] = self.message
+        return lease
 
 
 WriteRefusal = JobAlreadyFinished | LeaseHeld | StageRegression
@@ -167,6 +173,13 @@ class Job(BaseModel):
         """True when `holder` may take `step`'s lease at `now`: free, expired or already theirs."""
         return self.lease_holder(step, now) in (None, holder)
 
+    def lease_message(self, step: str) -> str | None:
+        """The message whose receive holds or last held `step` (leases from before receives
+        were told apart name the message as their holder)."""
+        lease = self.leases.get(step) or {}
+        owner = lease.get("message", lease.get("holder"))
+        return None if owner is None else str(owner)
+
     def lease_released_by(self, step: str, holder: str) -> bool:
         """True when `holder` may release `step`'s lease: it is recorded as theirs, even expired."""
         return bool(self.leases.get(step, {}).get("holder") == holder)
@@ -180,7 +193,13 @@ class Job(BaseModel):
             return JobAlreadyFinished(self.job_id, self.status.value, self.error_message, job=self)
         if claim is not None and not self.lease_free_for(claim.step, claim.holder, now):
             lease = self.leases[claim.step]
-            return LeaseHeld(self.job_id, claim.step, str(lease["holder"]), float(lease["until"]))
+            return LeaseHeld(
+                self.job_id,
+                claim.step,
+                str(lease["holder"]),
+                float(lease["until"]),
+                message=self.lease_message(claim.step),
+            )
         if stage is not None and self.stage_seq > stage_seq(stage):
             return StageRegression(self.job_id, stage, self.stage, job=self)
         return None

@@ -32,6 +32,7 @@ from omnigen.shared.messages import (
     MessageContext,
     PermanentFailure,
     PoisonHook,
+    WorkLost,
 )
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ class _Stats:
     poisoned: int = 0
     released: int = 0
     settled: int = 0
+    lost: int = 0  # stopped by the heartbeat: another receive or worker holds the work
 
 
 @dataclass
@@ -212,13 +214,20 @@ class Consumer:
             event_type=event.event_type.value,
             receive_count=context.receive_count,
         ):
-            heartbeat = asyncio.create_task(self._heartbeat(context))
+            lost = asyncio.Event()
+            work = asyncio.current_task()
+            assert work is not None
+            heartbeat = asyncio.create_task(self._heartbeat(context, work, lost))
             try:
                 await handler(event, context)
             except PermanentFailure as exc:
                 await self._settle(event, context, str(exc))
             except asyncio.CancelledError:
-                raise
+                if not lost.is_set():
+                    raise
+                work.uncancel()  # stopped by its own heartbeat: the message is someone else's
+                self.stats.lost += 1
+                log.warning("work_stopped", reason="the message or its step is held elsewhere")
             except Exception as exc:
                 await self._retry(event, context, exc)
             else:
@@ -227,7 +236,14 @@ class Consumer:
             finally:
                 heartbeat.cancel()
 
-    async def _heartbeat(self, context: MessageContext) -> None:
+    async def _heartbeat(
+        self, context: MessageContext, work: asyncio.Task[None], lost: asyncio.Event
+    ) -> None:
+        """Keep the message invisible and run the handler's keep-alives (its step's lease).
+        When this receive can no longer hold the message (its receipt is stale, or the message
+        would be visible to others before we could try again) or a keep-alive says the work is
+        someone else's, stop the handler: two workers must not do one message's work."""
+        held_until = time.monotonic() + self.settings.visibility_timeout_s
         while True:
             await asyncio.sleep(self.settings.heartbeat_s)
             try:
@@ -236,9 +252,23 @@ class Consumer:
                     ReceiptHandle=context.receipt_handle,
                     VisibilityTimeout=self.settings.visibility_timeout_s,
                 )
+                for keep_alive in context.keep_alive:
+                    await keep_alive()
+                held_until = time.monotonic() + self.settings.visibility_timeout_s
                 log.debug("visibility_extended", message_id=context.message_id)
+            except WorkLost as exc:
+                log.warning("heartbeat_lost_work", message_id=context.message_id, error=str(exc))
             except Exception as exc:
-                log.warning("heartbeat_failed", message_id=context.message_id, error=str(exc))
+                code = error_code(exc)
+                log.warning("heartbeat_failed", message_id=context.message_id, code=code)
+                stale = code in _STALE_RECEIPT
+                if not stale and time.monotonic() + self.settings.heartbeat_s < held_until:
+                    continue  # a passing fault: the message stays hidden until the next try
+            else:
+                continue
+            lost.set()
+            work.cancel()
+            return
 
     async def _poison(self, context: MessageContext, reason: str) -> None:
         """A message no handler can process: fail its job, then let redrive move it to the DLQ."""
@@ -369,6 +399,14 @@ class Consumer:
 
 
 _FLUSH_AND_EXIT: Any = object()
+# SQS's answers to a receipt handle that a later receive of the message replaced.
+_STALE_RECEIPT = frozenset(
+    {
+        "ReceiptHandleIsInvalid",
+        "InvalidParameterValue",
+        "AWS.SimpleQueueService.InvalidReceiptHandle",
+    }
+)
 
 
 async def _quietly(awaitable: Awaitable[None], what: str) -> None:

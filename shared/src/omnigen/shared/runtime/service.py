@@ -107,6 +107,7 @@ class WorkerContext:
     spec: ResourceSpec
     jobs: JobRepository
     publisher: EventPublisher
+    lease_s: float  # how long a step's lease lasts between two heartbeats of its worker
 
 
 HandlerFactory = Callable[[WorkerContext, S], AbstractAsyncContextManager[Handler[EventT]]]
@@ -130,7 +131,13 @@ async def serve_worker(
             await aws.sns(), spec.events_topic.name
         )
         publisher = SnsEventPublisher(await aws.sns(), topic_arn)
-        context = WorkerContext(aws=aws, spec=spec, jobs=jobs, publisher=publisher)
+        context = WorkerContext(
+            aws=aws,
+            spec=spec,
+            jobs=jobs,
+            publisher=publisher,
+            lease_s=worker.step_lease_s(queue(spec)),
+        )
         async with handler(context, service_settings) as handle:
             consumer = job_worker_consumer(
                 await aws.sqs(),
