@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from omnigen.shared.bootstrap import apply_spec
@@ -93,3 +94,38 @@ async def test_bootstrap_is_idempotent(stack: Stack) -> None:
     assert attributes["Attributes"]["VisibilityTimeout"] == str(
         stack.spec.renderer_queue.visibility_timeout_s
     )
+
+
+async def test_bootstrap_removes_a_filter_the_spec_no_longer_has(stack: Stack) -> None:
+    """A stack applied when ingest-requests filtered on `event_type` (which dropped requests
+    sent without the attribute) takes every request once the current spec is applied."""
+    spec = stack.spec
+    old = dataclasses.replace(
+        spec,
+        subscriptions=tuple(
+            dataclasses.replace(sub, event_types=("job.requested",))
+            if sub.queue == spec.ingest_queue.name
+            else sub
+            for sub in spec.subscriptions
+        ),
+    )
+    await apply_spec(stack.aws, old)
+    sns = await stack.aws.sns()
+    ingest_arn = stack.applied.queue_arns[spec.ingest_queue.name]
+    [arn] = [
+        a
+        for a in stack.applied.subscription_arns
+        if (await sns.get_subscription_attributes(SubscriptionArn=a))["Attributes"]["Endpoint"]
+        == ingest_arn
+    ]
+    filtered = await sns.get_subscription_attributes(SubscriptionArn=arn)
+    assert json.loads(filtered["Attributes"]["FilterPolicy"]) == {"event_type": ["job.requested"]}
+
+    await apply_spec(stack.aws, spec)
+    current = (await sns.get_subscription_attributes(SubscriptionArn=arn))["Attributes"]
+    assert json.loads(current.get("FilterPolicy") or "{}") == {}
+    await sns.publish(
+        TopicArn=stack.applied.topic_arns[spec.requests_topic.name], Message='{"no": "attribute"}'
+    )
+    [message] = await receive_all(stack, spec.ingest_queue.name, expect=1)
+    assert message["Body"] == '{"no": "attribute"}'

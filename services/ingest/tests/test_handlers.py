@@ -4,6 +4,7 @@ between create and publish), upstream validation, cancel versus delete."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from omnigen.ingest.handlers import (
     NotAnnounced,
     cancel_or_delete,
     handle_job_requested,
+    reject_unparseable,
     submit_job,
 )
 from omnigen.shared.domain.errors import IdempotencyConflict, JobNotFound
@@ -25,6 +27,7 @@ from omnigen.shared.domain.events import (
     JobRejected,
     JobRequested,
     JobRequestedData,
+    stable_event_id,
 )
 from omnigen.shared.domain.jobs import JobRequest
 from omnigen.shared.domain.stages import JobStatus
@@ -201,3 +204,57 @@ async def test_a_job_that_finishes_while_being_cancelled_is_deleted() -> None:
     assert not removal.cancelled
     with pytest.raises(JobNotFound):
         await fakes.repository.get_job(job_id)
+
+
+def _malformed(**changes: object) -> dict[str, object]:
+    event = JobRequested.create(
+        job_id=None,
+        user_id="u-up",
+        trace_id="trace-up",
+        data=JobRequestedData(request_id="req-up", request={"prompt": PROMPT}),
+    )
+    body: dict[str, object] = {**event.model_dump(mode="json"), "schema_version": 9}
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+async def test_an_unparseable_request_from_a_known_sender_is_rejected_under_a_stable_id() -> None:
+    fakes = make_fakes()
+    with_id = json.dumps(_malformed())
+    without_id = json.dumps(_malformed(event_id=None))
+    for body in (with_id, with_id, without_id, without_id, without_id + " "):
+        assert await reject_unparseable(fakes.ports, body, "reason from the runtime")
+    ids = [e.event_id for e in fakes.publisher.events]
+    assert ids[0] == ids[1] == stable_event_id(json.loads(with_id)["event_id"], "job.rejected")
+    assert ids[2] == ids[3] != ids[0]  # no event id: derived from the body
+    assert ids[4] != ids[2]  # another body is another request
+    for event in fakes.publisher.events:
+        assert isinstance(event, JobRejected)
+        assert (event.user_id, event.trace_id, event.data.request_id) == (
+            "u-up",
+            "trace-up",
+            "req-up",
+        )
+        assert [p.field for p in event.data.reasons] == ["schema_version"]
+
+
+async def test_an_unparseable_request_is_not_answered_when_its_sender_is_unknown() -> None:
+    fakes = make_fakes()
+    for body in (
+        "{",
+        "[]",
+        json.dumps(_malformed(user_id=None)),
+        json.dumps(_malformed(user_id="u" * 201)),
+        json.dumps(_malformed(data={"request": {}})),
+        json.dumps(_malformed(data="req-up")),
+    ):
+        assert not await reject_unparseable(fakes.ports, body, "reason")
+    assert fakes.publisher.events == []
+
+
+async def test_a_rejection_that_cannot_be_published_raises_so_the_message_stays() -> None:
+    fakes = make_fakes(FlakyPublisher(failures=1))
+    with pytest.raises(ConnectionError):
+        await reject_unparseable(fakes.ports, json.dumps(_malformed()), "reason")
+    assert await reject_unparseable(fakes.ports, json.dumps(_malformed()), "reason")
+    assert len(fakes.publisher.events) == 1

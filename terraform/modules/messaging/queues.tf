@@ -78,8 +78,9 @@ resource "aws_sns_topic_subscription" "queue" {
   protocol             = "sqs"
   endpoint             = aws_sqs_queue.main[each.value.queue].arn
   raw_message_delivery = true
-  filter_policy_scope  = "MessageAttributes"
-  filter_policy        = each.value.event_types == null ? null : jsonencode({ event_type = each.value.event_types })
+  # The provider refuses a scope without a policy: an unfiltered subscription sets neither.
+  filter_policy_scope = each.value.event_types == null ? null : "MessageAttributes"
+  filter_policy       = each.value.event_types == null ? null : jsonencode({ event_type = each.value.event_types })
 
   depends_on = [aws_sqs_queue_policy.main]
 }

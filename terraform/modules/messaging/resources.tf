@@ -42,11 +42,13 @@ locals {
   }
 
   # Subscriptions filter on the `event_type` message attribute; null event_types: every event.
+  # ingest_requests takes everything: the requests topic carries job requests only, and an
+  # upstream sender may leave the attribute out (ingest answers each one: job or job.rejected).
   subscriptions = {
     ingest_requests = {
       topic       = "job_requests"
       queue       = "ingest_requests"
-      event_types = ["job.requested"]
+      event_types = null
     }
     scripter = {
       topic       = "job_events"

@@ -137,6 +137,8 @@ async def _ensure_subscription(
         attributes["FilterPolicy"] = json.dumps(subscription.filter_policy)
         attributes["FilterPolicyScope"] = "MessageAttributes"
     existing = await _find_subscription(aws, topic_arn, queue_arn)
+    if existing is not None and subscription.filter_policy is None:
+        attributes["FilterPolicy"] = "{}"  # removes a filter an earlier spec had set
     if existing is None:
         response = await sns.subscribe(
             TopicArn=topic_arn,

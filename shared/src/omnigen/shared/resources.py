@@ -100,7 +100,10 @@ def resource_spec(prefix: str = DEFAULT_PREFIX, bucket_name: str | None = None) 
         table=Table(f"{prefix}-jobs"),
         bucket=Bucket(bucket_name or f"{prefix}-assets"),
         subscriptions=(
-            Subscription(requests.name, ingest.name, (EventType.JOB_REQUESTED.value,)),
+            # No filter: the requests topic carries job requests only, and an upstream sender
+            # may leave out the `event_type` attribute; whatever arrives gets an answer from
+            # ingest (a job, a `job.rejected`, or the DLQ when the sender cannot be identified).
+            Subscription(requests.name, ingest.name, None),
             Subscription(events.name, scripter.name, (EventType.JOB_ACCEPTED.value,)),
             Subscription(events.name, renderer.name, (EventType.SCRIPT_READY.value,)),
             Subscription(

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import structlog
 from pydantic import ValidationError
@@ -166,25 +168,98 @@ async def handle_job_requested(ports: IngestPorts, event: JobRequested) -> Job |
 
 
 async def publish_rejected(ports: IngestPorts, event: JobRequested, reasons: list[Problem]) -> None:
+    await _publish_rejection(
+        ports,
+        Sender(event.user_id, event.data.request_id, event.trace_id, str(event.event_id)),
+        reasons,
+    )
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent an upstream request, as far as a rejection needs to know: whom to answer
+    (`user_id`, `request_id`), the trace to answer on, and what the rejection's id derives from."""
+
+    user_id: str
+    request_id: str
+    trace_id: str | None
+    subject: str  # the request's own event id; a digest of the body when it has none
+
+
+async def reject_unparseable(ports: IngestPorts, body: str, reason: str) -> bool:
+    """Answer a body that is not a valid `job.requested` with `job.rejected`, naming the
+    fields at fault, when its sender can be identified (`user_id` and `data.request_id`
+    readable). Returns False, publishing nothing, when it cannot. The rejection's id derives
+    from the request (its event id, else the body), so a redelivery publishes the same event."""
+    raw = _json_object(body)
+    sender = None if raw is None else identify(raw, body)
+    if raw is None or sender is None:
+        return False
+    await _publish_rejection(
+        ports, sender, envelope_problems(raw) or [Problem(field="event", message=reason)]
+    )
+    return True
+
+
+def identify(raw: dict[str, Any], body: str) -> Sender | None:
+    data = raw.get("data")
+    user_id = _text(raw.get("user_id"), 200)
+    request_id = _text(data.get("request_id"), 200) if isinstance(data, dict) else None
+    if user_id is None or request_id is None:
+        return None
+    event_id = _text(raw.get("event_id"), 200)
+    subject = event_id or f"sha256:{hashlib.sha256(body.encode()).hexdigest()}"
+    return Sender(user_id, request_id, _text(raw.get("trace_id"), 100), subject)
+
+
+def envelope_problems(raw: dict[str, Any]) -> list[Problem]:
+    """What keeps `raw` from being a `job.requested` this service takes, field by field."""
+    event_type, version = raw.get("event_type"), raw.get("schema_version")
+    if event_type != EventType.JOB_REQUESTED.value:
+        message = f"expected {EventType.JOB_REQUESTED.value!r} on this topic, got {event_type!r}"
+        return [Problem(field="event_type", message=message)]
+    if not isinstance(version, int) or isinstance(version, bool) or version != JobRequested.VERSION:
+        message = f"version {version!r} is not supported (supported: {JobRequested.VERSION})"
+        return [Problem(field="schema_version", message=message)]
+    try:
+        JobRequested.model_validate(raw)
+    except ValidationError as exc:
+        return problems(exc, default="event")
+    return []
+
+
+async def _publish_rejection(ports: IngestPorts, sender: Sender, reasons: list[Problem]) -> None:
     rejected = JobRejected.create(
         job_id=None,
-        user_id=event.user_id,
-        trace_id=event.trace_id,
-        data=JobRejectedData(request_id=event.data.request_id, reasons=reasons),
-        event_id=stable_event_id(str(event.event_id), EventType.JOB_REJECTED.value),
+        user_id=sender.user_id,
+        trace_id=sender.trace_id,
+        data=JobRejectedData(request_id=sender.request_id, reasons=reasons),
+        event_id=stable_event_id(sender.subject, EventType.JOB_REJECTED.value),
     )
     await ports.publisher.publish(rejected)
     log.warning(
         "job_request_rejected",
-        request_id=event.data.request_id,
+        request_id=sender.request_id,
         reasons=[f"{p.field}: {p.message}" for p in reasons],
     )
 
 
-def problems(exc: ValidationError) -> list[Problem]:
+def _json_object(body: str) -> dict[str, Any] | None:
+    try:
+        raw = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return raw if isinstance(raw, dict) else None
+
+
+def _text(value: object, max_length: int) -> str | None:
+    return value if isinstance(value, str) and 0 < len(value) <= max_length else None
+
+
+def problems(exc: ValidationError, *, default: str = "request") -> list[Problem]:
     """One problem per invalid field, the field named by its dotted path in the request."""
     return [
-        Problem(field=".".join(str(p) for p in err["loc"]) or "request", message=err["msg"])
+        Problem(field=".".join(str(p) for p in err["loc"]) or default, message=err["msg"])
         for err in exc.errors()
     ]
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from omnigen.ingest.handlers import IngestPorts, handle_job_requested
+from omnigen.ingest.handlers import IngestPorts, handle_job_requested, reject_unparseable
 from omnigen.shared.domain.events import JobRequested
 from omnigen.shared.messages import ConsumerSettings, MessageContext
 from omnigen.shared.runtime.consumer import Consumer
@@ -20,13 +20,25 @@ log = structlog.get_logger()
 def build_consumer(
     sqs: SQSClient, queue_name: str, ports: IngestPorts, settings: ConsumerSettings
 ) -> Consumer:
-    """Valid requests become jobs, invalid ones a `job.rejected` event (message deleted);
-    unparseable bodies take the runtime's poison path to the DLQ."""
+    """Every request gets an answer. Valid requests become jobs, invalid ones a `job.rejected`
+    event (message deleted). A body that is not a valid `job.requested` (unknown version, a
+    `job_id`, a bad `data.request`, missing fields) is rejected too, naming the fields, when
+    its sender can be identified (`user_id` and `data.request_id` readable), then deleted; the
+    rest take the runtime's poison path to the DLQ, the reason logged."""
+    queue_url: list[str] = []  # looked up once, when first needed
 
     async def on_job_requested(event: JobRequested, _context: MessageContext) -> None:
         await handle_job_requested(ports, event)
 
     async def on_poison(reason: str, context: MessageContext) -> None:
+        # A failed publish raises: the message stays, and is retried until the DLQ takes it.
+        if await reject_unparseable(ports, context.body, reason):
+            if not queue_url:
+                queue_url.append((await sqs.get_queue_url(QueueName=queue_name))["QueueUrl"])
+            # Answered: delete it now (the runtime's visibility reset that follows then finds
+            # it gone). If this delete is lost, the redelivery publishes the same rejection id.
+            await sqs.delete_message(QueueUrl=queue_url[0], ReceiptHandle=context.receipt_handle)
+            return
         log.error(
             "job_request_unparseable",
             message_id=context.message_id,

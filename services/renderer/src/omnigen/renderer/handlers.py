@@ -87,6 +87,7 @@ class RendererDeps:
     lease_s: float = 60.0  # renewed by every heartbeat while the video is rendered
     scale: float = 1.0  # < 1 renders smaller frames (tests); production keeps full size
     composer: Composer = compose
+    work_dir: Path | None = None  # where renders' temporary directories go; None: system temp
 
 
 async def handle_script_ready(event: ScriptReady, ctx: MessageContext, deps: RendererDeps) -> None:
@@ -125,7 +126,9 @@ async def _render(
         raise PermanentFailure(f"job {job.job_id} has no script to render")
     size = _frame_size(job, deps.scale)
     render = ctx.receive_token
-    with tempfile.TemporaryDirectory(prefix=f"omnigen-render-{job.job_id[:8]}-") as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix=f"omnigen-render-{job.job_id[:8]}-", dir=deps.work_dir
+    ) as tmp:
         work = Path(tmp)
         audio = asyncio.create_task(_render_audio(deps, job, script, work))
         try:

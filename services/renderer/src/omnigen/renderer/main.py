@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from omnigen.renderer import workdir
 from omnigen.renderer.handlers import RendererDeps, handle_script_ready
 from omnigen.renderer.providers.factory import build_providers
 from omnigen.renderer.providers.settings import ProviderSettings
@@ -23,6 +27,10 @@ class RenderSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OMNIGEN_RENDER_", extra="ignore")
 
     scale: float = Field(default=1.0, gt=0, le=1, description="< 1 renders smaller frames")
+    work_dir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "omnigen-render",
+        description="the root of renders' work directories, shared by the renderers of a host",
+    )
 
 
 @asynccontextmanager
@@ -30,6 +38,10 @@ async def renderer(
     context: WorkerContext, settings: tuple[ProviderSettings, RenderSettings]
 ) -> AsyncIterator[Handler[ScriptReady]]:
     provider_settings, render = settings
+    # What renderers killed on this host (kill -9, OOM) left behind goes first; then this
+    # process claims a directory of its own, held until it exits (see `workdir`).
+    await asyncio.to_thread(workdir.sweep, render.work_dir)
+    own = await asyncio.to_thread(workdir.claim, render.work_dir)
     providers = build_providers(provider_settings)
     try:
         deps = RendererDeps(
@@ -41,10 +53,14 @@ async def renderer(
             music=providers.music,
             scale=render.scale,
             lease_s=context.lease_s,
+            work_dir=own.path,
         )
         yield partial(handle_script_ready, deps=deps)
     finally:
-        await providers.aclose()
+        try:
+            await providers.aclose()
+        finally:
+            await asyncio.to_thread(own.release)
 
 
 def main() -> int:
