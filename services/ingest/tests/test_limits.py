@@ -81,7 +81,7 @@ async def test_too_many_running_jobs_is_429_until_one_finishes(make_api: ApiFact
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "17"
     assert refused.json()["error"]["code"] == "too_many_running_jobs"
-    assert "2 jobs are still running" in refused.json()["error"]["message"]
+    assert "2 jobs are still running; at most 2" in refused.json()["error"]["message"]
 
     retry = await api.submit("alice", key="two", duration=30)  # a retry is not a new job
     assert retry.status_code == 202

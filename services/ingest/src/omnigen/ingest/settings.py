@@ -35,9 +35,8 @@ class IngestSettings(AwsSettings):
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, description="413 above this")
     rate_limit_per_minute: float = Field(default=120.0, gt=0, description="per user, sustained")
     rate_limit_burst: int = Field(default=30, ge=1, description="per user, requests at once")
-    max_running_jobs: int = Field(default=5, ge=1, description="pending+processing per user")
-    running_jobs_window_s: float = Field(
-        default=6 * 3600.0, gt=0, description="older unfinished jobs no longer count (stuck)"
+    max_running_jobs: int = Field(
+        default=5, ge=1, description="unfinished jobs per user (one counter in the jobs table)"
     )
     running_jobs_retry_after_s: int = Field(default=30, ge=1)
 

@@ -15,7 +15,7 @@ import functools
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar
 
 import structlog
@@ -188,13 +188,18 @@ class DynamoJobRepository:
             counter["ConditionExpression"] = "attribute_not_exists(#running) OR #running < :cap"
             counter["ExpressionAttributeValues"][":cap"] = {"N": str(running_cap)}
             counter["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        put = {
+        put: dict[str, Any] = {
             "TableName": self._table,
             "Item": job_to_item(job),
             "ConditionExpression": "attribute_not_exists(job_id)",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        reasons = await self._transact("create_job", [{"Put": put}, {"Update": counter}])
+        reasons = await self._transact(
+            "create_job",
+            lambda: self._client.transact_write_items(
+                TransactItems=[{"Put": put}, {"Update": counter}]  # type: ignore[typeddict-item]
+            ),
+        )
         if reasons is not None:
             job_refused, counter_refused = reasons
             if job_refused is not None:  # the key's job exists: a replay or a conflict
@@ -476,7 +481,7 @@ class DynamoJobRepository:
         owner = await self._slot_owner(job_id)
         if owner is None:
             return await self._write(job_id, update, stage=stage)
-        job_update = {
+        job_update: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"job_id": {"S": job_id}},
             "UpdateExpression": update.expression + ", running_slot = :released",
@@ -485,14 +490,19 @@ class DynamoJobRepository:
             "ExpressionAttributeValues": {**update.values, ":released": {"BOOL": False}},
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        release = {
+        release: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"job_id": {"S": running_counter_key(owner)}},
             "UpdateExpression": "ADD #running :minus_one",
             "ExpressionAttributeNames": {"#running": RUNNING_COUNTER_ATTRIBUTE},
             "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
         }
-        reasons = await self._transact("end_job", [{"Update": job_update}, {"Update": release}])
+        reasons = await self._transact(
+            "end_job",
+            lambda: self._client.transact_write_items(
+                TransactItems=[{"Update": job_update}, {"Update": release}]  # type: ignore[typeddict-item]
+            ),
+        )
         if reasons is not None:
             raise _refusal(job_id, reasons[0], stage, None, 0.0)
         self._slots.pop(job_id, None)
@@ -523,14 +533,14 @@ class DynamoJobRepository:
         return job
 
     async def _transact(
-        self, operation: str, items: list[dict[str, Any]]
+        self, operation: str, transaction: Callable[[], Awaitable[Any]]
     ) -> list[dict[str, Any] | None] | None:
-        """TransactWriteItems; None when it applied, else per item the item as a refused
-        condition found it ({} when absent) or None when that item was not refused. Conflicts
-        with a concurrent transaction are retried, then `RepositoryUnavailable`."""
+        """Runs one TransactWriteItems call; None when it applied, else per item the item as a
+        refused condition found it ({} when absent) or None when that item was not refused.
+        Conflicts with a concurrent transaction are retried, then `RepositoryUnavailable`."""
         for attempt in range(_TRANSACTION_ATTEMPTS):
             try:
-                await self._client.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+                await transaction()
             except self._client.exceptions.TransactionCanceledException as exc:
                 reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
                 codes = [reason.get("Code") for reason in reasons]
