@@ -607,3 +607,31 @@ async def test_counters_stay_out_of_listings_and_counts(new_repository: NewRepos
     await repo.mark_job_failed(job.job_id, "cancelled")
     assert await repo.count_jobs("lister", statuses=active, created_after=0) == 0
     assert await repo.running_jobs("lister") == 0
+
+
+async def test_a_transaction_conflict_is_retried_then_unavailable(moto_stack: Stack) -> None:
+    """DynamoDB cancels a transaction that races another on one item (the counter): retried a
+    few times, then a transient `RepositoryUnavailable`, never a refusal of the job."""
+    conflicts = {"left": 2}
+
+    def answer(**_: Any) -> tuple[_Answer, dict[str, Any]] | None:
+        if conflicts["left"] == 0:
+            return None  # the real call
+        conflicts["left"] -= 1
+        reasons = [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "conflict"}]
+        error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
+        body = {"Error": error, "CancellationReasons": reasons}
+        return _Answer(400), {**body, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    client = await moto_stack.aws.dynamodb()
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", answer)
+    try:
+        repo = DynamoJobRepository(client, moto_stack.spec.table)
+        created = await repo.create_job(user_id="racer", request=REQUEST, running_cap=2)
+        assert created.created and await repo.running_jobs("racer") == 1
+        conflicts["left"] = 100
+        with pytest.raises(RepositoryUnavailable):
+            await repo.create_job(user_id="racer", request=REQUEST, running_cap=2)
+        assert conflicts["left"] > 90 and await repo.running_jobs("racer") == 1
+    finally:
+        client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", answer)

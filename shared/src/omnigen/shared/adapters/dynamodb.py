@@ -67,6 +67,10 @@ _ACTIVE = {
 }
 _ACTIVE_CONDITION = "#status IN (:pending, :processing)"
 _TRANSACTION_ATTEMPTS: Final = 4  # a transaction racing another on one counter is retried
+# Cancellation reasons that say nothing about the items: the same transaction may pass later.
+_RETRIED_CANCELLATIONS: Final = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
 _SLOT_CACHE_SIZE: Final = 10_000  # job id -> owner of its running slot (never changes)
 # Errors worth retrying later: the store is throttling or failed on its side.
 _TRANSIENT_CODES: Final = frozenset(
@@ -537,7 +541,8 @@ class DynamoJobRepository:
     ) -> list[dict[str, Any] | None] | None:
         """Runs one TransactWriteItems call; None when it applied, else per item the item as a
         refused condition found it ({} when absent) or None when that item was not refused.
-        Conflicts with a concurrent transaction are retried, then `RepositoryUnavailable`."""
+        Conflicts with a concurrent transaction and throttling are retried, then
+        `RepositoryUnavailable`."""
         for attempt in range(_TRANSACTION_ATTEMPTS):
             try:
                 await transaction()
@@ -551,7 +556,7 @@ class DynamoJobRepository:
                         else None
                         for reason in reasons
                     ]
-                if "TransactionConflict" not in codes:
+                if not _RETRIED_CANCELLATIONS.intersection(codes):
                     raise
                 await asyncio.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 (jitter)
             else:
