@@ -8,9 +8,10 @@ What runs, all in this process on one event loop (the emulator is a separate pro
 
 - ingest: the real FastAPI app (`create_app(open_context(...))`) with HS256 auth, driven over
   `httpx.ASGITransport`. Ten users (`bench-0` .. `bench-9`, each with its own signed token)
-  POST /v1/jobs; every POST passes auth, the rate limit (raised to 100000/min, burst 1000) and
-  the running-jobs cap (raised to 1000, but still checked: one DynamoDB Query per POST or
-  more), and must answer 202. Its upstream consumer (ingest-requests queue) runs as in
+  POST /v1/jobs; every POST passes auth, the rate limit (raised to 100000/min, burst 1000,
+  but still counted: one DynamoDB UpdateItem per POST) and the running-jobs cap (raised to
+  1000, but still checked: the create is one TransactWriteItems with the user's counter), and
+  must answer 202. Its upstream consumer (ingest-requests queue) runs as in
   `omnigen-ingest`, idle.
 - scripter and renderer: their real handlers and `Consumer`s with the failure hooks, built
   by `job_worker_consumer`, as `run_job_worker` builds them (20 s long
@@ -76,7 +77,7 @@ from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.adapters.s3 import S3AssetStore
 from omnigen.shared.adapters.sns import SnsEventPublisher
 from omnigen.shared.bootstrap import apply_spec
-from omnigen.shared.domain.events import Event, EventType
+from omnigen.shared.domain.events import Event, JobAccepted, ScriptReady
 from omnigen.shared.domain.scripts import Mood, Scene
 from omnigen.shared.logging import configure_logging
 from omnigen.shared.messages import MessageContext
@@ -287,7 +288,7 @@ async def run_pipeline(
             await scripter_aws.sqs(),
             spec.scripter_queue,
             worker,
-            event_type=EventType.JOB_ACCEPTED,
+            event=JobAccepted,
             handle=on_accepted,
             jobs=scripter_jobs,
             publisher=scripter_publisher,
@@ -296,7 +297,7 @@ async def run_pipeline(
             await renderer_aws.sqs(),
             spec.renderer_queue,
             worker,
-            event_type=EventType.SCRIPT_READY,
+            event=ScriptReady,
             handle=on_ready,
             jobs=renderer_jobs,
             publisher=renderer_publisher,

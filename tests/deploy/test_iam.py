@@ -346,6 +346,25 @@ def test_waiters_map_to_their_operation() -> None:
     }
 
 
+def test_a_transaction_needs_the_actions_of_the_operations_in_its_literal_list() -> None:
+    sources = {
+        "synthetic.__init__": "",
+        "synthetic.main": (
+            "def main(ddb, put, update):\n"
+            "    ddb.transact_write_items(TransactItems=[{'Put': put}, {'Update': update}])\n"
+        ),
+    }
+    assert set(analyze("synthetic.main", loader=dict_sources(sources)).actions()) == {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    }
+    sources["synthetic.main"] = (
+        "def main(ddb, items):\n    ddb.transact_write_items(TransactItems=items)\n"
+    )
+    with pytest.raises(AnalysisError, match="literal list"):
+        analyze("synthetic.main", loader=dict_sources(sources)).actions()
+
+
 def test_an_operation_several_services_share_fails_loudly() -> None:
     sources = {
         "synthetic.__init__": "",

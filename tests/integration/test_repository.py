@@ -27,6 +27,7 @@ from omnigen.shared.domain.errors import (
     LeaseHeld,
     RepositoryError,
     RepositoryUnavailable,
+    RunningJobsLimit,
     StageRegression,
 )
 from omnigen.shared.domain.jobs import TTL_SECONDS, JobOptions, JobRequest
@@ -518,3 +519,119 @@ async def test_a_throttled_or_failing_table_is_a_typed_error(
             assert isinstance(refused.value, RepositoryUnavailable) is unavailable
             assert "secret-jobs-table" not in str(refused.value)
             assert "arn:" not in str(refused.value) and code not in str(refused.value)
+
+
+# -- the running-jobs counter: taken by the create, released once by the terminal write -------
+
+
+async def test_concurrent_creates_never_pass_the_running_cap(new_repository: NewRepository) -> None:
+    repo = new_repository()
+    results = await asyncio.gather(
+        *(
+            repo.create_job(
+                user_id="capped", request=REQUEST, idempotency_key=f"k{i}", running_cap=5
+            )
+            for i in range(30)
+        ),
+        return_exceptions=True,
+    )
+    created = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, RunningJobsLimit)]
+    assert (len(created), len(refused)) == (5, 25), results
+    assert all(r.cap == 5 and "at most 5" in str(r) for r in refused)
+    assert await repo.running_jobs("capped") == 5
+    # uncapped creates still count (the upstream path), and other users have their own counter
+    await repo.create_job(user_id="capped", request=REQUEST)
+    assert await repo.running_jobs("capped") == 6
+    assert await repo.running_jobs("someone-else") == 0
+
+
+async def test_terminal_writes_release_the_slot_exactly_once(new_repository: NewRepository) -> None:
+    repo = new_repository()
+    jobs = [
+        (await repo.create_job(user_id="ender", request=REQUEST, running_cap=3)).job
+        for _ in range(3)
+    ]
+    with pytest.raises(RunningJobsLimit):
+        await repo.create_job(user_id="ender", request=REQUEST, running_cap=3)
+    done, failed, cancelled = (job.job_id for job in jobs)
+
+    await repo.mark_job_complete(done, "jobs/x/video.mp4")
+    with pytest.raises(JobAlreadyFinished):
+        await repo.mark_job_complete(done, "jobs/x/video.mp4")  # a redelivered completion
+    assert (await repo.mark_job_failed(failed, "provider down")).status is JobStatus.FAILED
+    with pytest.raises(JobAlreadyFinished):
+        await repo.mark_job_failed(failed, "provider down")  # a redelivered failure
+    with pytest.raises(JobAlreadyFinished):
+        await repo.mark_job_failed(done, "late failure of a completed job")
+    # concurrent cancels of one job: one applies, one release
+    outcomes = await asyncio.gather(
+        *(repo.mark_job_failed(cancelled, "cancelled") for _ in range(4)), return_exceptions=True
+    )
+    assert sum(not isinstance(o, BaseException) for o in outcomes) == 1
+    assert all(isinstance(o, JobAlreadyFinished) for o in outcomes if isinstance(o, BaseException))
+
+    assert await repo.running_jobs("ender") == 0
+    assert not (await repo.get_job(done)).holds_running_slot
+    again = await repo.create_job(user_id="ender", request=REQUEST, running_cap=3)
+    assert again.created and await repo.running_jobs("ender") == 1
+
+
+async def test_a_replay_counts_nothing_even_at_the_cap(new_repository: NewRepository) -> None:
+    repo = new_repository()
+    first = await repo.create_job(
+        user_id="replayer", request=REQUEST, idempotency_key="k", running_cap=1
+    )
+    for _ in range(3):
+        again = await repo.create_job(
+            user_id="replayer", request=REQUEST, idempotency_key="k", running_cap=1
+        )
+        assert again.job.job_id == first.job.job_id and not again.created
+    other = REQUEST.model_copy(update={"duration": 45})
+    with pytest.raises(IdempotencyConflict):  # a conflict stays a conflict at the cap
+        await repo.create_job(user_id="replayer", request=other, idempotency_key="k", running_cap=1)
+    with pytest.raises(RunningJobsLimit):
+        await repo.create_job(
+            user_id="replayer", request=REQUEST, idempotency_key="new", running_cap=1
+        )
+    assert await repo.running_jobs("replayer") == 1
+
+
+async def test_counters_stay_out_of_listings_and_counts(new_repository: NewRepository) -> None:
+    repo = new_repository()
+    job = (await repo.create_job(user_id="lister", request=REQUEST, running_cap=2)).job
+    page = await repo.get_jobs_by_user("lister", limit=100)
+    assert [j.job_id for j in page.jobs] == [job.job_id]
+    active = (JobStatus.PENDING, JobStatus.PROCESSING)
+    assert await repo.count_jobs("lister", statuses=active, created_after=0) == 1
+    await repo.mark_job_failed(job.job_id, "cancelled")
+    assert await repo.count_jobs("lister", statuses=active, created_after=0) == 0
+    assert await repo.running_jobs("lister") == 0
+
+
+async def test_a_transaction_conflict_is_retried_then_unavailable(moto_stack: Stack) -> None:
+    """DynamoDB cancels a transaction that races another on one item (the counter): retried a
+    few times, then a transient `RepositoryUnavailable`, never a refusal of the job."""
+    conflicts = {"left": 2}
+
+    def answer(**_: Any) -> tuple[_Answer, dict[str, Any]] | None:
+        if conflicts["left"] == 0:
+            return None  # the real call
+        conflicts["left"] -= 1
+        reasons = [{"Code": "None"}, {"Code": "TransactionConflict", "Message": "conflict"}]
+        error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
+        body = {"Error": error, "CancellationReasons": reasons}
+        return _Answer(400), {**body, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    client = await moto_stack.aws.dynamodb()
+    client.meta.events.register("before-call.dynamodb.TransactWriteItems", answer)
+    try:
+        repo = DynamoJobRepository(client, moto_stack.spec.table)
+        created = await repo.create_job(user_id="racer", request=REQUEST, running_cap=2)
+        assert created.created and await repo.running_jobs("racer") == 1
+        conflicts["left"] = 100
+        with pytest.raises(RepositoryUnavailable):
+            await repo.create_job(user_id="racer", request=REQUEST, running_cap=2)
+        assert conflicts["left"] > 90 and await repo.running_jobs("racer") == 1
+    finally:
+        client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", answer)

@@ -41,7 +41,16 @@ class JobRepository(Protocol):
         idempotency_key: str | None = None,
         trace_id: str | None = None,
         lease: LeaseClaim | None = None,
-    ) -> CreatedJob: ...
+        running_cap: int | None = None,
+    ) -> CreatedJob:
+        """Create a job, counted in its user's running jobs from this very write; with
+        `running_cap`, refused with `RunningJobsLimit` when the user already runs that many. A
+        retry (same user, key and payload) returns the existing job and counts nothing."""
+        ...
+
+    async def running_jobs(self, user_id: str) -> int:
+        """How many of the user's jobs hold a running slot (created, not yet ended)."""
+        ...
 
     async def get_job(self, job_id: str) -> Job: ...
 
@@ -70,9 +79,14 @@ class JobRepository(Protocol):
 
     async def mark_job_complete(
         self, job_id: str, video_key: str, metadata: Mapping[str, Any] | None = None
-    ) -> None: ...
+    ) -> None:
+        """Complete an active job and release its running slot in the same write (a repeat
+        finds the job ended: `JobAlreadyFinished`, nothing released twice)."""
+        ...
 
-    async def mark_job_failed(self, job_id: str, error_message: str) -> Job: ...
+    async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
+        """Fail (or cancel) an active job and release its running slot in the same write."""
+        ...
 
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job: ...
 

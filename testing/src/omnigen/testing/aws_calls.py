@@ -97,15 +97,27 @@ class AnalysisError(Exception):
     """The code does something the analysis cannot attribute to one AWS operation."""
 
 
+# A TransactWriteItems call is authorised by the actions of the operations in its list.
+_TRANSACT_WRITE_ACTIONS: Final = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+
+
 @dataclass(frozen=True)
 class AwsCall:
     service: str  # "s3"
     operation: str  # botocore's name: "PutObject"
     function: str  # "omnigen.shared.adapters.s3:S3AssetStore.put_bytes"
     line: int
+    inner: frozenset[str] | None = None  # a transaction's actions, read from its literal list
 
     @property
     def actions(self) -> frozenset[str]:
+        if self.inner is not None:
+            return self.inner
         return iam_actions(self.service, self.operation)
 
 
@@ -611,8 +623,27 @@ class _Collector:
             self.current.ambiguous.append((self_method, f"{where}: {name} in {sorted(found)}"))
             return
         ((service, operation),) = found
-        call = AwsCall(service, operation, self.current.key, node.lineno)
+        inner = _transact_actions(node, where) if operation == "TransactWriteItems" else None
+        call = AwsCall(service, operation, self.current.key, node.lineno, inner)
         self.current.calls.append((self_method, call))
+
+
+def _transact_actions(node: ast.Call, where: str) -> frozenset[str]:
+    """The actions of `transact_write_items(TransactItems=[{"Put": ...}, {"Update": ...}])`:
+    a literal list of one-key dicts with literal keys, else the analysis cannot say."""
+    items = next((k.value for k in node.keywords if k.arg == "TransactItems"), None)
+    actions: set[str] = set()
+    if isinstance(items, ast.List) and items.elts:
+        for element in items.elts:
+            if not (isinstance(element, ast.Dict) and len(element.keys) == 1):
+                break
+            key = element.keys[0]
+            if not (isinstance(key, ast.Constant) and key.value in _TRANSACT_WRITE_ACTIONS):
+                break
+            actions.add(_TRANSACT_WRITE_ACTIONS[key.value])
+        else:
+            return frozenset(actions)
+    raise AnalysisError(f"{where}: TransactWriteItems without a literal list of operations")
 
 
 # --- the walk -----------------------------------------------------------------------------

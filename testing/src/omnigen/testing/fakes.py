@@ -18,6 +18,7 @@ from omnigen.shared.domain.errors import JobNotFound, LeaseLost
 from omnigen.shared.domain.events import Event
 from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
 from omnigen.shared.domain.rules import (
+    admit_running,
     check_page_limit,
     decode_cursor,
     encode_cursor,
@@ -37,6 +38,7 @@ from omnigen.shared.ports import CreatedJob, JobPage
 class InMemoryJobRepository:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.jobs: dict[str, Job] = {}
+        self.running: dict[str, int] = {}  # user id -> jobs holding a running slot
         self._lock = asyncio.Lock()
         self._clock = clock
 
@@ -48,6 +50,7 @@ class InMemoryJobRepository:
         idempotency_key: str | None = None,
         trace_id: str | None = None,
         lease: LeaseClaim | None = None,
+        running_cap: int | None = None,
     ) -> CreatedJob:
         async with self._lock:
             job_id = new_job_id(user_id, idempotency_key)
@@ -57,6 +60,7 @@ class InMemoryJobRepository:
                 if conflict is not None:
                     raise conflict
                 return CreatedJob(existing, created=False)
+            admit_running(user_id, self.running.get(user_id, 0), running_cap)
             job = Job.new(
                 job_id=job_id,
                 user_id=user_id,
@@ -67,7 +71,11 @@ class InMemoryJobRepository:
                 lease=lease,
             )
             self.jobs[job_id] = job
+            self.running[user_id] = self.running.get(user_id, 0) + 1
             return CreatedJob(job, created=True)
+
+    async def running_jobs(self, user_id: str) -> int:
+        return self.running.get(user_id, 0)
 
     async def get_job(self, job_id: str) -> Job:
         if job_id not in self.jobs:
@@ -203,7 +211,11 @@ class InMemoryJobRepository:
                 )
             if claim is not None:
                 changes["leases"] = {**job.leases, claim.step: claim.record(now)}
-            return self._store(job, **changes, **fields)
+            stored = self._store(job, **changes, **fields)
+            if job.holds_running_slot and stored.is_terminal:  # the terminal write releases
+                self.running[job.user_id] -= 1
+                stored = self.jobs[job_id] = stored.model_copy(update={"running_slot": False})
+            return stored
 
     @staticmethod
     def _merged(job: Job, metadata: Mapping[str, Any] | None) -> dict[str, Any]:

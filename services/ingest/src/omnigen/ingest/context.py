@@ -11,11 +11,12 @@ import httpx
 
 from omnigen.ingest.auth import TokenVerifier, build_verifier
 from omnigen.ingest.handlers import IngestPorts
-from omnigen.ingest.limits import RateLimiter
+from omnigen.ingest.limits import RateLimiter, TokenBucketLimiter, WindowRateLimiter
 from omnigen.ingest.readiness import ReadinessProbe
 from omnigen.ingest.settings import IngestSettings
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
+from omnigen.shared.adapters.rate_windows import DynamoRateWindows
 from omnigen.shared.adapters.s3 import S3AssetStore
 from omnigen.shared.adapters.sns import SnsEventPublisher
 
@@ -46,9 +47,7 @@ async def open_context(
             settings=settings,
             ports=ports,
             verifier=build_verifier(settings, http),
-            limiter=RateLimiter(
-                per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
-            ),
+            limiter=await rate_limiter(aws, settings),
             readiness=ReadinessProbe(
                 aws,
                 table=spec.table.name,
@@ -57,3 +56,13 @@ async def open_context(
                 timeout_s=settings.readiness_timeout_s,
             ),
         )
+
+
+async def rate_limiter(aws: AwsClients, settings: IngestSettings) -> RateLimiter:
+    """The per-user rate limit: windows in the jobs table shared by every task, or per process
+    (`OMNIGEN_RATE_LIMIT_STORE=memory`)."""
+    per_minute, burst = settings.rate_limit_per_minute, settings.rate_limit_burst
+    if settings.rate_limit_store == "memory":
+        return TokenBucketLimiter(per_minute=per_minute, burst=burst)
+    windows = DynamoRateWindows(await aws.dynamodb(), settings.resources.table)
+    return WindowRateLimiter(windows, per_minute=per_minute, burst=burst)

@@ -79,13 +79,16 @@ async def submit_job(
     request: JobRequest,
     idempotency_key: str | None,
     trace_id: str | None,
+    running_cap: int | None = None,
 ) -> Submission:
     """Create the job (idempotent on the key) and make sure `job.accepted` is published once.
 
     The creating request holds the publishing lease from the create itself, so the happy path
     is three calls (create, publish, record). A retry with the same key repairs a crash between
     create and publish; concurrent retries never publish twice. Raises `IdempotencyConflict`
-    for the same key with another payload."""
+    for the same key with another payload, and `RunningJobsLimit` when the user already runs
+    `running_cap` jobs (decided by the create itself, so concurrent submits cannot pass it; a
+    retry of an existing job is never refused)."""
     holder = uuid.uuid4().hex  # the creator publishes: it holds the lease from the first write
     created = await ports.repository.create_job(
         user_id=user_id,
@@ -93,6 +96,7 @@ async def submit_job(
         idempotency_key=idempotency_key,
         trace_id=trace_id,
         lease=LeaseClaim(ACCEPT_STEP, holder, ACCEPT_LEASE_S),
+        running_cap=running_cap,
     )
     if created.created:
         job = await _publish_accepted(ports, created.job, holder)

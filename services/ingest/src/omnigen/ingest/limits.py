@@ -1,4 +1,13 @@
-"""Per-user limits: a request rate (token bucket, per process) and a cap on unfinished jobs."""
+"""Per-user request rate limits, behind one small port (`RateLimiter`).
+
+- `WindowRateLimiter`: shared by every ingest task. A fixed window per user of
+  `burst / per_minute` minutes admits `burst` requests, counted in the jobs table by one
+  conditional write per request (`RateWindows`, e.g. `DynamoRateWindows`): `per_minute`
+  sustained, at most `burst` in one window (2 x `burst` across a window boundary).
+- `TokenBucketLimiter`: in memory per process (behind N tasks, N times the rate); unit tests.
+
+The cap on unfinished jobs is not here: the create itself decides it (`running_cap`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +15,13 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Protocol
 
-from omnigen.shared.domain.stages import JobStatus
-from omnigen.shared.ports import JobRepository
+import structlog
 
-_ACTIVE: Final = (JobStatus.PENDING, JobStatus.PROCESSING)
+from omnigen.shared.domain.errors import RepositoryError
+
+log = structlog.get_logger()
 
 
 class LimitExceeded(Exception):
@@ -22,13 +32,63 @@ class LimitExceeded(Exception):
         self.retry_after_s = retry_after_s
 
 
+class RateLimiter(Protocol):
+    async def check(self, user_id: str) -> None:
+        """Count one request of `user_id`, or raise `LimitExceeded` with the wait."""
+        ...
+
+
+class RateWindows(Protocol):
+    async def take(self, key: str, *, limit: int, window_s: float) -> float | None:
+        """Count one request of `key` in the current window: None within `limit`, else the
+        seconds until the window ends."""
+        ...
+
+
+class WindowRateLimiter:
+    """`burst` requests per user per window of `burst / per_minute` minutes, in a store every
+    ingest task shares. When the store fails, the request passes (logged): the limit protects
+    the service, an outage of its counter should not take the API down with it."""
+
+    def __init__(self, windows: RateWindows, *, per_minute: float, burst: int) -> None:
+        self._windows = windows
+        self._limit = burst
+        self.window_s = burst * 60.0 / per_minute
+
+    async def check(self, user_id: str) -> None:
+        try:
+            wait = await self._windows.take(user_id, limit=self._limit, window_s=self.window_s)
+        except RepositoryError as exc:
+            log.warning("rate_limit_unchecked", user_id=user_id, error=str(exc))
+            return
+        if wait is not None:
+            raise LimitExceeded("too many requests; slow down", retry_after_s=_seconds(wait))
+
+
+class MemoryRateWindows:
+    """`RateWindows` in one process's memory (tests)."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self.hits: dict[tuple[str, int], int] = {}
+
+    async def take(self, key: str, *, limit: int, window_s: float) -> float | None:
+        now = self._clock()
+        index = math.floor(now / window_s)
+        self.hits = {k: n for k, n in self.hits.items() if k[1] >= index}  # past windows go
+        if self.hits.get((key, index), 0) >= limit:
+            return (index + 1) * window_s - now
+        self.hits[(key, index)] = self.hits.get((key, index), 0) + 1
+        return None
+
+
 @dataclass
 class _Bucket:
     tokens: float
     updated: float
 
 
-class RateLimiter:
+class TokenBucketLimiter:
     """Token bucket per user: `burst` requests at once, refilled at `per_minute`. In memory, so
     behind N ingest tasks the effective limit is N times this (the load balancer spreads users)."""
 
@@ -46,7 +106,10 @@ class RateLimiter:
         self._max_users = max_users
         self._buckets: dict[str, _Bucket] = {}
 
-    def check(self, user_id: str) -> None:
+    async def check(self, user_id: str) -> None:
+        self.take(user_id)
+
+    def take(self, user_id: str) -> None:
         """Take one token for `user_id`, or raise `LimitExceeded` with the wait in seconds."""
         now = self._clock()
         bucket = self._buckets.get(user_id)
@@ -57,8 +120,10 @@ class RateLimiter:
         bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
         bucket.updated = now
         if bucket.tokens < 1.0:
-            wait = max(1, math.ceil((1.0 - bucket.tokens) / self._rate))
-            raise LimitExceeded("too many requests; slow down", retry_after_s=wait)
+            raise LimitExceeded(
+                "too many requests; slow down",
+                retry_after_s=_seconds((1.0 - bucket.tokens) / self._rate),
+            )
         bucket.tokens -= 1.0
 
     def _forget_full(self, now: float) -> None:
@@ -67,11 +132,5 @@ class RateLimiter:
         self._buckets = {user: b for user, b in self._buckets.items() if now - b.updated < refill_s}
 
 
-async def count_running_jobs(
-    repository: JobRepository, user_id: str, *, window_s: float, now: float | None = None
-) -> int:
-    """Unfinished jobs of `user_id` created within `window_s`: one count query bounded by the
-    window, so a long history costs nothing, and a job stuck unfinished for longer than any
-    real job stops blocking its owner."""
-    oldest = (time.time() if now is None else now) - window_s
-    return await repository.count_jobs(user_id, statuses=_ACTIVE, created_after=oldest)
+def _seconds(wait: float) -> int:
+    return max(1, math.ceil(wait))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -34,10 +36,14 @@ class IngestSettings(AwsSettings):
 
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, description="413 above this")
     rate_limit_per_minute: float = Field(default=120.0, gt=0, description="per user, sustained")
-    rate_limit_burst: int = Field(default=30, ge=1, description="per user, requests at once")
-    max_running_jobs: int = Field(default=5, ge=1, description="pending+processing per user")
-    running_jobs_window_s: float = Field(
-        default=6 * 3600.0, gt=0, description="older unfinished jobs no longer count (stuck)"
+    rate_limit_burst: int = Field(
+        default=30, ge=1, description="per user, requests in one window of burst/per_minute min"
+    )
+    rate_limit_store: Literal["dynamodb", "memory"] = Field(
+        default="dynamodb", description="dynamodb: shared by every task; memory: per process"
+    )
+    max_running_jobs: int = Field(
+        default=5, ge=1, description="unfinished jobs per user (one counter in the jobs table)"
     )
     running_jobs_retry_after_s: int = Field(default=30, ge=1)
 

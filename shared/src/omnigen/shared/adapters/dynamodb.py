@@ -10,9 +10,12 @@ Storage failures leave as `RepositoryError`/`RepositoryUnavailable`, never as bo
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import random
 import time
-from collections.abc import Callable, Collection, Coroutine, Mapping
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar
 
 import structlog
@@ -23,6 +26,7 @@ from omnigen.shared.adapters.codec import deserialize, item_to_job, job_to_item,
 from omnigen.shared.domain.errors import (
     JobNotFound,
     LeaseLost,
+    OmnigenError,
     RepositoryError,
     RepositoryUnavailable,
     WriteRaced,
@@ -30,12 +34,15 @@ from omnigen.shared.domain.errors import (
 from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
 from omnigen.shared.domain.rules import (
     IDEMPOTENCY_NAMESPACE,
+    RUNNING_COUNTER_ATTRIBUTE,
     PagePosition,
+    admit_running,
     check_page_limit,
     decode_cursor,
     encode_cursor,
     job_id_for_key,
     new_job_id,
+    running_counter_key,
 )
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import (
@@ -60,6 +67,12 @@ _ACTIVE = {
     ":processing": {"S": JobStatus.PROCESSING.value},
 }
 _ACTIVE_CONDITION = "#status IN (:pending, :processing)"
+_TRANSACTION_ATTEMPTS: Final = 4  # a transaction racing another on one counter is retried
+# Cancellation reasons that say nothing about the items: the same transaction may pass later.
+_RETRIED_CANCELLATIONS: Final = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+)
+_SLOT_CACHE_SIZE: Final = 10_000  # job id -> owner of its running slot (never changes)
 # Errors worth retrying later: the store is throttling or failed on its side.
 _TRANSIENT_CODES: Final = frozenset(
     {
@@ -139,6 +152,9 @@ class DynamoJobRepository:
         self._table = table.name
         self._index = table.gsi_name
         self._clock = clock
+        # Whose running slot a job holds (None: none), learnt from what this process read or
+        # wrote, so a terminal write knows the counter to release without reading the job.
+        self._slots: OrderedDict[str, str | None] = OrderedDict()
 
     # -- creation and reads ---------------------------------------------------------------
 
@@ -151,7 +167,11 @@ class DynamoJobRepository:
         idempotency_key: str | None = None,
         trace_id: str | None = None,
         lease: LeaseClaim | None = None,
+        running_cap: int | None = None,
     ) -> CreatedJob:
+        """One transaction: the job's Put (`attribute_not_exists`) and the user's counter
+        `ADD running 1` (with a cap: only while `running < cap`), so concurrent creates cannot
+        overshoot the cap and a replay, whose Put fails, counts nothing."""
         job_id = new_job_id(user_id, idempotency_key)
         job = Job.new(
             job_id=job_id,
@@ -162,21 +182,56 @@ class DynamoJobRepository:
             now=self._clock(),
             lease=lease,  # the creator holds it from the first write: no racer can take it
         )
-        try:
-            await self._client.put_item(
-                TableName=self._table,
-                Item=job_to_item(job),
-                ConditionExpression="attribute_not_exists(job_id)",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self._client.exceptions.ConditionalCheckFailedException as exc:
-            existing = await self._existing(job_id, exc)
-            conflict = existing.creation_conflict(user_id, request, idempotency_key or "")
-            if conflict is not None:
-                raise conflict from None
-            return CreatedJob(existing, created=False)
+        counter: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": running_counter_key(user_id)}},
+            "UpdateExpression": "ADD #running :one",
+            "ExpressionAttributeNames": {"#running": RUNNING_COUNTER_ATTRIBUTE},
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+        if running_cap is not None:
+            counter["ConditionExpression"] = "attribute_not_exists(#running) OR #running < :cap"
+            counter["ExpressionAttributeValues"][":cap"] = {"N": str(running_cap)}
+            counter["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": job_to_item(job),
+            "ConditionExpression": "attribute_not_exists(job_id)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        reasons = await self._transact(
+            "create_job",
+            lambda: self._client.transact_write_items(
+                TransactItems=[{"Put": put}, {"Update": counter}]  # type: ignore[typeddict-item]
+            ),
+        )
+        if reasons is not None:
+            job_refused, counter_refused = reasons
+            if job_refused is not None:  # the key's job exists: a replay or a conflict
+                existing = await self._existing(job_id, job_refused)
+                conflict = existing.creation_conflict(user_id, request, idempotency_key or "")
+                if conflict is not None:
+                    raise conflict from None
+                self._remember(existing)
+                return CreatedJob(existing, created=False)
+            if counter_refused is not None:
+                found = counter_refused.get(RUNNING_COUNTER_ATTRIBUTE, {"N": "0"})
+                admit_running(user_id, int(deserialize(found)), running_cap)
+                # it admits: the counter moved between the condition and now
+            raise WriteRaced("create_job", job_id)  # the rules allow it; the store did not
+        self._remember(job)
         log.info("job_created", job_id=job_id, user_id=user_id)
         return CreatedJob(job, created=True)
+
+    @_guarded
+    async def running_jobs(self, user_id: str) -> int:
+        response = await self._client.get_item(
+            TableName=self._table,
+            Key={"job_id": {"S": running_counter_key(user_id)}},
+            ConsistentRead=True,
+        )
+        value = response.get("Item", {}).get(RUNNING_COUNTER_ATTRIBUTE)
+        return int(deserialize(value)) if value else 0
 
     @_guarded
     async def get_job(self, job_id: str) -> Job:
@@ -185,7 +240,7 @@ class DynamoJobRepository:
         )
         if "Item" not in response:
             raise JobNotFound(job_id)
-        return item_to_job(response["Item"])
+        return self._remember(item_to_job(response["Item"]))
 
     @_guarded
     async def get_jobs_by_user(
@@ -298,7 +353,7 @@ class DynamoJobRepository:
         )
         update.sets.append("#status = :completed")
         update.values[":completed"] = {"S": JobStatus.COMPLETED.value}
-        await self._write(job_id, update, stage=COMPLETED, returning=False)
+        await self._end(job_id, update, stage=COMPLETED)
 
     @_guarded
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
@@ -306,7 +361,8 @@ class DynamoJobRepository:
         update = _Update(now).set("error_message", error_message[:2000]).set("completed_at", now)
         update.sets.append("#status = :failed")
         update.values[":failed"] = {"S": JobStatus.FAILED.value}
-        job = item_to_job((await self._write(job_id, update, stage=None))["Attributes"])
+        ended = await self._end(job_id, update, stage=None)
+        job = item_to_job(ended["Attributes"]) if ended else await self.get_job(job_id)
         log.warning("job_failed", job_id=job_id, stage=job.stage, error_message=error_message)
         return job
 
@@ -433,12 +489,7 @@ class DynamoJobRepository:
         """One conditional UpdateItem on an active job (and, with `stage`, one not past it),
         answering the job as it left it (`returning`) or nothing; a refusal is explained by
         `Job.refusal` from the item as the write found it (ALL_OLD): no item, no job."""
-        condition = f"attribute_exists(job_id) AND {_ACTIVE_CONDITION}"
-        if stage is not None:
-            condition += " AND #stage_seq <= :stage_seq"
-            update.names["#stage_seq"] = "stage_seq"
-        if also is not None:
-            condition += f" AND {also}"
+        condition = _active_condition(update, stage, also)
         try:
             response = await self._client.update_item(
                 TableName=self._table,
@@ -452,13 +503,95 @@ class DynamoJobRepository:
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             item = getattr(exc, "response", {}).get("Item")
-            if not item:
-                raise JobNotFound(job_id) from None
-            refusal = item_to_job(item).refusal(stage=stage, claim=claim, now=now)
-            if refusal is not None:
-                raise refusal from None
-            raise WriteRaced("write", job_id) from None  # the rules allow it; the store did not
+            raise _refusal(job_id, item, stage, claim, now) from None
+        if returning and "Attributes" in response:
+            self._remember(item_to_job(response["Attributes"]))
         return response
+
+    async def _end(self, job_id: str, update: _Update, *, stage: str | None) -> Any:
+        """A terminal write: on a job holding a running slot, one transaction of the job's
+        conditional update and its user's counter `ADD running -1` (a repeat finds the job
+        ended and releases nothing), answering None; otherwise `_write`'s UpdateItem."""
+        owner = await self._slot_owner(job_id)
+        if owner is None:
+            return await self._write(job_id, update, stage=stage)
+        job_update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": job_id}},
+            "UpdateExpression": update.expression + ", running_slot = :released",
+            "ConditionExpression": _active_condition(update, stage, None),
+            "ExpressionAttributeNames": update.names,
+            "ExpressionAttributeValues": {**update.values, ":released": {"BOOL": False}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        release: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": running_counter_key(owner)}},
+            "UpdateExpression": "ADD #running :minus_one",
+            "ExpressionAttributeNames": {"#running": RUNNING_COUNTER_ATTRIBUTE},
+            "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
+        }
+        reasons = await self._transact(
+            "end_job",
+            lambda: self._client.transact_write_items(
+                TransactItems=[{"Update": job_update}, {"Update": release}]  # type: ignore[typeddict-item]
+            ),
+        )
+        if reasons is not None:
+            raise _refusal(job_id, reasons[0], stage, None, 0.0)
+        self._slots.pop(job_id, None)
+        return None
+
+    async def _slot_owner(self, job_id: str) -> str | None:
+        """The user whose running slot the job holds (None: it holds none), from what this
+        process saw of the job, else from one projected read."""
+        if job_id in self._slots:
+            return self._slots[job_id]
+        response = await self._client.get_item(
+            TableName=self._table,
+            Key={"job_id": {"S": job_id}},
+            ConsistentRead=True,
+            ProjectionExpression="user_id, running_slot",
+        )
+        item = response.get("Item")
+        if not item:
+            raise JobNotFound(job_id)
+        holds = bool(item.get("running_slot", {}).get("BOOL"))
+        return str(item["user_id"]["S"]) if holds and "user_id" in item else None
+
+    def _remember(self, job: Job) -> Job:
+        self._slots[job.job_id] = job.user_id if job.running_slot else None
+        self._slots.move_to_end(job.job_id)
+        while len(self._slots) > _SLOT_CACHE_SIZE:
+            self._slots.popitem(last=False)
+        return job
+
+    async def _transact(
+        self, operation: str, transaction: Callable[[], Awaitable[Any]]
+    ) -> list[dict[str, Any] | None] | None:
+        """Runs one TransactWriteItems call; None when it applied, else per item the item as a
+        refused condition found it ({} when absent) or None when that item was not refused.
+        Conflicts with a concurrent transaction and throttling are retried, then
+        `RepositoryUnavailable`."""
+        for attempt in range(_TRANSACTION_ATTEMPTS):
+            try:
+                await transaction()
+            except self._client.exceptions.TransactionCanceledException as exc:
+                reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+                codes = [reason.get("Code") for reason in reasons]
+                if "ConditionalCheckFailed" in codes:
+                    return [
+                        reason.get("Item", {})
+                        if reason.get("Code") == "ConditionalCheckFailed"
+                        else None
+                        for reason in reasons
+                    ]
+                if not _RETRIED_CANCELLATIONS.intersection(codes):
+                    raise
+                await asyncio.sleep(random.uniform(0.01, 0.05) * 2**attempt)  # noqa: S311 (jitter)
+            else:
+                return None
+        raise RepositoryUnavailable(operation)
 
     async def _update_item(
         self,
@@ -482,9 +615,33 @@ class DynamoJobRepository:
             return None
         return item_to_job(response["Attributes"])
 
-    async def _existing(self, job_id: str, exc: Exception) -> Job:
-        item = getattr(exc, "response", {}).get("Item")
+    async def _existing(self, job_id: str, item: Mapping[str, Any]) -> Job:
         return item_to_job(item) if item else await self.get_job(job_id)
+
+
+def _active_condition(update: _Update, stage: str | None, also: str | None) -> str:
+    """The condition of a write to an active job (with `stage`: one not past it)."""
+    condition = f"attribute_exists(job_id) AND {_ACTIVE_CONDITION}"
+    if stage is not None:
+        condition += " AND #stage_seq <= :stage_seq"
+        update.names["#stage_seq"] = "stage_seq"
+    if also is not None:
+        condition += f" AND {also}"
+    return condition
+
+
+def _refusal(
+    job_id: str,
+    item: Mapping[str, Any] | None,
+    stage: str | None,
+    claim: LeaseClaim | None,
+    now: float,
+) -> OmnigenError:
+    """Why a conditional write to `job_id` was refused, from the item as it found it."""
+    if not item:
+        return JobNotFound(job_id)
+    refusal = item_to_job(item).refusal(stage=stage, claim=claim, now=now)
+    return refusal if refusal is not None else WriteRaced("write", job_id)
 
 
 def _start_key(position: PagePosition) -> dict[str, Any]:

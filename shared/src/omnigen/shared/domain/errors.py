@@ -84,6 +84,19 @@ class JobAlreadyFinished(OmnigenError):
         self.job = job  # the finished job, when the store returned it
 
 
+class RunningJobsLimit(OmnigenError):
+    """The user already has `cap` unfinished jobs; a new one may start when one of them ends."""
+
+    transient = True
+
+    def __init__(self, user_id: str, cap: int, running: int | None = None) -> None:
+        counted = f"{running} jobs are still running; " if running is not None else ""
+        super().__init__(f"{counted}at most {cap} may run at once")
+        self.user_id = user_id
+        self.cap = cap
+        self.running = running
+
+
 class InvalidCursor(OmnigenError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"invalid cursor: {reason}")

@@ -124,6 +124,9 @@ class Job(BaseModel):
     ttl: int
     leases: dict[str, Any] = Field(default_factory=dict)
     published: dict[str, str] = Field(default_factory=dict)
+    # Counted in its user's running-jobs counter from its create until its terminal write
+    # (False only for jobs stored before the counter existed: they never took a slot).
+    running_slot: bool = False
 
     @classmethod
     def new(
@@ -156,6 +159,7 @@ class Job(BaseModel):
             updated_at=created,
             ttl=int(created) + TTL_SECONDS,
             leases={lease.step: lease.record(created)} if lease else {},
+            running_slot=True,
         )
 
     @property
@@ -212,6 +216,12 @@ class Job(BaseModel):
         if self.user_id == user_id and self.request_hash == request.fingerprint():
             return None
         return IdempotencyConflict(idempotency_key, self.job_id)
+
+    @property
+    def holds_running_slot(self) -> bool:
+        """True while the job counts against its user's running-jobs cap: its terminal write
+        (complete, failed, cancelled) releases the slot, once."""
+        return self.running_slot and not self.is_terminal
 
     @property
     def is_cancelled(self) -> bool:

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Final
 
-from omnigen.shared.domain.errors import InvalidCursor
+from omnigen.shared.domain.errors import InvalidCursor, RunningJobsLimit
 from omnigen.shared.domain.jobs import Job
 
 IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("5b0c3d4e-9f61-4c1a-8d0e-6f6d6e696765")
@@ -69,3 +69,20 @@ def decode_cursor(cursor: str, user_id: str) -> PagePosition:
     if owner != user_id or key_user != user_id:
         raise InvalidCursor("the cursor belongs to another listing")
     return PagePosition(user_id=user_id, job_id=job_id, created_at=created_at)
+
+
+# -- the running-jobs cap: one counter per user, changed with the job's own writes ------------
+
+RUNNING_COUNTER_ATTRIBUTE: Final = "running"  # never `user_id`/`created_at`: not in any listing
+
+
+def running_counter_key(user_id: str) -> str:
+    """The table key of `user_id`'s running-jobs counter; no job id (32 hex digits) looks so."""
+    return f"user#{user_id}#running"
+
+
+def admit_running(user_id: str, running: int, cap: int | None) -> None:
+    """A new job may start when the user has fewer than `cap` running (no cap: always), else
+    `RunningJobsLimit`. The store states the same rule as `running < cap` on the counter."""
+    if cap is not None and running >= cap:
+        raise RunningJobsLimit(user_id, cap, running)

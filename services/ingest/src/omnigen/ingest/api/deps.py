@@ -46,7 +46,7 @@ async def authenticated_user(
     except AuthUnavailable as exc:
         raise ApiError(503, "auth_unavailable", str(exc), headers={"Retry-After": "5"}) from None
     try:
-        ctx.limiter.check(principal.user_id)
+        await ctx.limiter.check(principal.user_id)
     except LimitExceeded as exc:
         raise ApiError(
             429,

@@ -21,10 +21,13 @@ from omnigen.ingest.api.schemas import (
 )
 from omnigen.ingest.context import IngestContext
 from omnigen.ingest.handlers import NotAnnounced, cancel_or_delete, submit_job
-from omnigen.ingest.limits import count_running_jobs
 from omnigen.ingest.sse import StreamTimings, job_events
-from omnigen.shared.adapters.dynamodb import job_id_for_key
-from omnigen.shared.domain.errors import IdempotencyConflict, InvalidCursor, JobNotFound
+from omnigen.shared.domain.errors import (
+    IdempotencyConflict,
+    InvalidCursor,
+    JobNotFound,
+    RunningJobsLimit,
+)
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.stages import JobStatus
 
@@ -63,7 +66,6 @@ async def submit(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobSubmitted:
-    await _check_running_jobs(ctx, user_id, idempotency_key)
     try:
         submission = await submit_job(
             ctx.ports,
@@ -71,7 +73,13 @@ async def submit(
             request=body.to_request(),
             idempotency_key=idempotency_key,
             trace_id=request.state.trace_id,
+            running_cap=ctx.settings.max_running_jobs,
         )
+    except RunningJobsLimit as exc:
+        retry_after = str(ctx.settings.running_jobs_retry_after_s)
+        raise ApiError(
+            429, "too_many_running_jobs", str(exc), headers={"Retry-After": retry_after}
+        ) from None
     except IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_conflict", str(exc), field="Idempotency-Key") from None
     except NotAnnounced as exc:
@@ -196,29 +204,6 @@ async def _owned_job(ctx: IngestContext, job_id: str, user_id: str) -> Job:
     if job is None or job.user_id != user_id:
         raise ApiError(404, "not_found", f"job {job_id} not found", field="job_id")
     return job
-
-
-async def _check_running_jobs(ctx: IngestContext, user_id: str, key: str | None) -> None:
-    """429 when the user has too many unfinished jobs, unless this is a retry of one of them."""
-    cap = ctx.settings.max_running_jobs
-    running = await count_running_jobs(
-        ctx.ports.repository, user_id, window_s=ctx.settings.running_jobs_window_s
-    )
-    if running < cap:
-        return
-    if key is not None:
-        try:
-            await ctx.ports.repository.get_job(job_id_for_key(user_id, key))
-        except JobNotFound:
-            pass
-        else:
-            return  # the retry gets its existing job back (or a 409) from submit_job
-    raise ApiError(
-        429,
-        "too_many_running_jobs",
-        f"{running} jobs are still running; at most {cap} may run at once",
-        headers={"Retry-After": str(ctx.settings.running_jobs_retry_after_s)},
-    )
 
 
 def _base(ctx: IngestContext) -> str:
