@@ -98,6 +98,7 @@ module "iam" {
   messaging_kms_key_arn = module.messaging.kms_key_arn
   secrets_kms_key_arn   = module.secrets.kms_key_arn
   queue_arns            = module.messaging.queue_arns
+  dlq_arns              = module.messaging.dlq_arns
   topic_arns            = module.messaging.topic_arns
   secret_arns           = module.secrets.secret_arns
   log_group_arns        = module.compute.log_group_arns

@@ -432,6 +432,8 @@ QUEUE_ACTIONS = {
     "sqs:GetQueueAttributes",
     "sqs:GetQueueUrl",
 }
+# A worker's dead-letter watcher reads its queue's DLQ and deletes what it recorded.
+DEAD_LETTER_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueUrl"}
 # Workers only read and update jobs (tests/deploy/test_iam.py derives this from their code).
 WORKER_TABLE_ACTIONS = {"dynamodb:GetItem", "dynamodb:UpdateItem"}
 EXPECTED_ACTIONS: dict[str, dict[str, set[str]]] = {
@@ -447,12 +449,14 @@ EXPECTED_ACTIONS: dict[str, dict[str, set[str]]] = {
     "scripter": {
         "dynamodb": WORKER_TABLE_ACTIONS,
         "sqs": QUEUE_ACTIONS,
+        "dead_letters": DEAD_LETTER_ACTIONS,
         "sns": {"sns:Publish"},
         "kms": {"kms:Decrypt", "kms:GenerateDataKey"},
     },
     "renderer": {
         "dynamodb": WORKER_TABLE_ACTIONS,
         "sqs": QUEUE_ACTIONS,
+        "dead_letters": DEAD_LETTER_ACTIONS,
         "sns": {"sns:Publish"},
         "s3_objects": {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"},
         "s3_bucket": {"s3:ListBucket"},

@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 from omnigen.renderer.media.probe import probe
+from omnigen.shared.domain.events import parse_event
+from omnigen.shared.domain.jobs import CANCELLED_REASON, JobRequest
+from omnigen.shared.domain.stages import JobStatus
 from omnigen.testing.fixtures import Stack
 from omnigen.testing.queues import depth, receive_all, send_raw
 from omnigen.testing.samples import accepted_json
@@ -48,11 +51,32 @@ async def test_demo_turns_a_prompt_into_an_mp4_and_cleans_up(tmp_path: Path) -> 
     assert info.video is not None and (info.video.width, info.video.height) == (270, 270)
 
 
-async def test_dlq_list_shows_why_and_redrive_moves_letters_back(moto_stack: Stack) -> None:
+async def test_dlq_list_shows_why_and_redrive_reports_every_letter(moto_stack: Stack) -> None:
     stack = moto_stack
     queue = stack.spec.scripter_queue
+    jobs = await stack.repository()
+    request = JobRequest(prompt="A lighthouse keeper's last night on a stormy island", duration=10)
+
+    async def job(end: str | None = None) -> str:
+        made = (await jobs.create_job(user_id="u", request=request)).job
+        await jobs.update_job_stage_with_metadata(made.job_id, "script_generating")
+        if end == "failed":
+            await jobs.mark_job_failed(made.job_id, "writing the script was interrupted 5 times")
+        elif end == "cancelled":
+            await jobs.mark_job_failed(made.job_id, CANCELLED_REASON)
+        elif end == "completed":
+            await jobs.mark_job_complete(made.job_id, "jobs/x/renders/r/video.mp4")
+        return made.job_id
+
+    running, failed, cancelled, completed = (
+        await job(),
+        await job("failed"),
+        await job("cancelled"),
+        await job("completed"),
+    )
     await send_raw(stack, queue.dlq_name, '{"event_type": "job.accepted"')
-    await send_raw(stack, queue.dlq_name, accepted_json("job-in-the-dlq"))
+    for job_id in (running, failed, cancelled, completed, "0" * 32):
+        await send_raw(stack, queue.dlq_name, accepted_json(job_id, user_id="u"))
     env = {
         "OMNIGEN_ENDPOINT_URL": stack.settings.endpoint_url or "",
         "OMNIGEN_RESOURCE_PREFIX": stack.settings.resource_prefix,
@@ -60,14 +84,25 @@ async def test_dlq_list_shows_why_and_redrive_moves_letters_back(moto_stack: Sta
     code, overview = await run_cli("dlq", "list", env=env, timeout=60)
     assert code == 0, overview
     cells = [[c.strip() for c in line.split("│")] for line in overview.splitlines()]
-    assert [queue.name, queue.dlq_name, "2"] in [row[1:4] for row in cells if len(row) > 3]
+    assert [queue.name, queue.dlq_name, "6"] in [row[1:4] for row in cells if len(row) > 3]
 
     code, letters = await run_cli("dlq", "list", "scripter", env=env, timeout=60)
     assert code == 0, letters
-    assert "job-in-the-dlq" in letters and "not JSON" in letters
-
-    code, moved = await run_cli("dlq", "redrive", "scripter", env=env, timeout=60)
-    assert code == 0 and "moved 2 message(s)" in moved, moved
-    assert await depth(stack, queue.dlq_name) == 0
+    assert "not JSON" in letters and "interrupted 5 times" in letters and "deleted" in letters
+    # listing hid nothing: a redrive right after it sees every letter
+    code, report = await run_cli("dlq", "redrive", "scripter", env=env, timeout=60)
+    assert code == 0, report
+    rows = {
+        row[2]: row[3]
+        for row in ([c.strip() for c in line.split("│")] for line in report.splitlines())
+        if len(row) > 4
+    }
+    assert rows[running] == "requeued" and rows[failed] == "recovered"
+    assert rows[cancelled] == "kept" and rows[completed] == "removed"
+    assert rows["0" * 32] == "removed"
+    assert "moved 2 message(s) (1 recovered); 2 removed, 2 kept" in report
+    assert await depth(stack, queue.dlq_name) == 2  # the unparseable and the cancelled stay
     back = await receive_all(stack, queue.name, expect=2, wait_s=10)
-    assert len(back) == 2
+    assert sorted(parse_event(m["Body"]).job_id or "" for m in back) == sorted([running, failed])
+    reopened = await jobs.get_job(failed)
+    assert reopened.status is JobStatus.PROCESSING and reopened.attempt == 2

@@ -24,6 +24,7 @@ from omnigen.shared.domain.errors import (
     InvalidCursor,
     JobAlreadyFinished,
     JobNotFound,
+    JobNotRetryable,
     LeaseHeld,
     RepositoryError,
     RepositoryUnavailable,
@@ -635,3 +636,46 @@ async def test_a_transaction_conflict_is_retried_then_unavailable(moto_stack: St
         assert conflicts["left"] > 90 and await repo.running_jobs("racer") == 1
     finally:
         client.meta.events.unregister("before-call.dynamodb.TransactWriteItems", answer)
+
+
+async def test_a_failed_job_reopens_once_as_its_next_attempt(new_repository: NewRepository) -> None:
+    repo = new_repository()
+    job = (await repo.create_job(user_id="retrier", request=REQUEST, running_cap=2)).job
+    await repo.update_job_stage_with_metadata(job.job_id, "scene_2_generating", {"kept": 1})
+    failed = await repo.mark_job_failed(job.job_id, "rendering was interrupted 4 times")
+    assert await repo.running_jobs("retrier") == 0
+    # two retries at once: one reopens, the other finds the attempt started
+    outcomes = await asyncio.gather(
+        repo.reopen_job(failed, running_cap=2),
+        repo.reopen_job(failed, running_cap=2),
+        return_exceptions=True,
+    )
+    reopened = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(reopened) == 1 and all(isinstance(o, JobNotRetryable) for o in refused)
+    again = await repo.get_job(job.job_id)
+    assert again.status is JobStatus.PROCESSING and again.stage == "scene_2_generating"
+    assert again.attempt == 2 and again.error_message is None and again.completed_at is None
+    assert again.attempts[0]["error_message"] == "rendering was interrupted 4 times"
+    assert again.attempts[0]["stage"] == "scene_2_generating"
+    assert again.metadata["kept"] == 1 and again.leases == {}
+    assert again.holds_running_slot and await repo.running_jobs("retrier") == 1
+    assert again.event_subject != job.event_subject  # the attempt's events are new events
+    await repo.mark_job_complete(job.job_id, "jobs/x/renders/r/video.mp4")
+    assert await repo.running_jobs("retrier") == 0  # released once, by the attempt's end
+    with pytest.raises(JobNotRetryable, match="it completed"):
+        await repo.reopen_job(await repo.get_job(job.job_id))
+
+
+async def test_a_running_job_is_not_retried_and_a_retry_respects_the_cap(
+    new_repository: NewRepository,
+) -> None:
+    repo = new_repository()
+    running = (await repo.create_job(user_id="capped", request=REQUEST, running_cap=1)).job
+    with pytest.raises(JobNotRetryable, match="still running"):
+        await repo.reopen_job(running)
+    failed = await repo.mark_job_failed(running.job_id, "the model refused")
+    await repo.create_job(user_id="capped", request=REQUEST, running_cap=1)  # takes the slot
+    with pytest.raises(RunningJobsLimit):
+        await repo.reopen_job(failed, running_cap=1)
+    assert (await repo.get_job(running.job_id)).status is JobStatus.FAILED  # nothing changed

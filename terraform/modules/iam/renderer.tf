@@ -17,6 +17,8 @@ locals {
       "sqs:GetQueueUrl",
       "sqs:ReceiveMessage",
     ]
+    # The dead-letter watcher on its queue's DLQ.
+    dead_letters = ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]
     # EventPublisher: job.completed / job.failed on the events topic.
     sns = ["sns:Publish"]
     # AssetStore: scene clips, last frames, audio, video and poster. PutObject covers the
@@ -44,6 +46,13 @@ data "aws_iam_policy_document" "renderer_task" {
     sid       = "OwnQueue"
     actions   = local.renderer_actions.sqs
     resources = [for key in local.renderer_queue_keys : var.queue_arns[key]]
+  }
+
+  # The dead-letter watcher: reads its queue's DLQ, fails the job a letter names, deletes it.
+  statement {
+    sid       = "OwnDeadLetters"
+    actions   = local.renderer_actions.dead_letters
+    resources = [for key in local.renderer_queue_keys : var.dlq_arns[key]]
   }
 
   statement {

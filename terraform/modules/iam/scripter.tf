@@ -17,6 +17,8 @@ locals {
       "sqs:GetQueueUrl",
       "sqs:ReceiveMessage",
     ]
+    # The dead-letter watcher on its queue's DLQ.
+    dead_letters = ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]
     # EventPublisher: script.ready / job.failed on the events topic.
     sns = ["sns:Publish"]
     # Data keys behind the table, queue and topic.
@@ -38,6 +40,13 @@ data "aws_iam_policy_document" "scripter_task" {
     sid       = "OwnQueue"
     actions   = local.scripter_actions.sqs
     resources = [for key in local.scripter_queue_keys : var.queue_arns[key]]
+  }
+
+  # The dead-letter watcher: reads its queue's DLQ, fails the job a letter names, deletes it.
+  statement {
+    sid       = "OwnDeadLetters"
+    actions   = local.scripter_actions.dead_letters
+    resources = [for key in local.scripter_queue_keys : var.dlq_arns[key]]
   }
 
   statement {

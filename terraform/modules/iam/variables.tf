@@ -33,6 +33,11 @@ variable "queue_arns" {
   type        = map(string)
 }
 
+variable "dlq_arns" {
+  description = "Dead-letter queue ARNs by the key of their source queue."
+  type        = map(string)
+}
+
 variable "topic_arns" {
   description = "Topic ARNs by key (job_requests, job_events)."
   type        = map(string)

@@ -47,6 +47,9 @@ class ApiClient:
             params["status"] = status
         return self._json(self._http.get("/v1/jobs", params=params))
 
+    def retry(self, job_id: str) -> dict[str, Any]:
+        return self._json(self._http.post(f"/v1/jobs/{job_id}/retry"))
+
     def cancel(self, job_id: str) -> int:
         response = self._http.delete(f"/v1/jobs/{job_id}")
         if response.status_code >= 400:

@@ -290,6 +290,23 @@ def download(job_id: str, out: Annotated[Path | None, typer.Option()] = None) ->
 
 
 @app.command()
+def retry(
+    job_id: str, watch: Annotated[bool, typer.Option(help="follow until it ends")] = False
+) -> None:
+    """Run a failed job again: its next attempt resumes where it failed (finished scenes are
+    reused)."""
+    with _api_errors():
+        client = _client()
+        queued = client.retry(job_id)
+        console.print(f"{job_id} runs again from {queued['stage']} ({queued['status']})")
+        if watch:
+            job = _follow(client, job_id)
+            console.print(f"{job_id}: {job['status']}")
+            if job["status"] == "failed":
+                raise typer.Exit(1)
+
+
+@app.command()
 def cancel(job_id: str) -> None:
     """Cancel a running job (or delete a finished one with its assets)."""
     with _api_errors():
@@ -316,15 +333,16 @@ def dlq_list(
                     table.add_row(depth.queue, depth.dlq, str(depth.messages))
                 console.print(table)
                 return
-            letters = await dlq_ops.peek(aws, dlq_ops.find_queue(settings.resources, queue), limit)
-            table = Table("message_id", "receives", "event_type", "job_id", "problem")
+            found = dlq_ops.find_queue(settings.resources, queue)
+            letters = await dlq_ops.peek(aws, found, limit, settings.resources)
+            table = Table("message_id", "receives", "event_type", "job_id", "why it died")
             for letter in letters:
                 table.add_row(
                     letter.message_id,
                     str(letter.receive_count),
                     letter.event_type or "",
                     letter.job_id or "",
-                    letter.problem or "",
+                    letter.why,
                 )
             console.print(table)
 
@@ -336,14 +354,25 @@ def dlq_redrive(
     queue: Annotated[str, typer.Argument(help="e.g. renderer, scripter, ingest-requests")],
     limit: Annotated[int | None, typer.Option(help="at most this many")] = None,
 ) -> None:
-    """Move dead letters back to their source queue for another try."""
+    """Run dead letters' steps again: a job still running is re-queued, a failed one re-opened
+    as its next attempt (not a cancelled one); letters of completed or deleted jobs are removed,
+    letters that name no job stay. Prints what became of every letter."""
     settings = AwsSettings()
 
-    async def run() -> int:
+    async def run() -> list[dlq_ops.Redriven]:
         async with AwsClients(settings) as aws:
-            return await dlq_ops.redrive(aws, dlq_ops.find_queue(settings.resources, queue), limit)
+            found = dlq_ops.find_queue(settings.resources, queue)
+            return await dlq_ops.redrive(aws, found, settings.resources, limit)
 
-    console.print(f"moved {asyncio.run(run())} message(s)")
+    report = asyncio.run(run())
+    table = Table("message_id", "job_id", "outcome", "why")
+    for letter in report:
+        table.add_row(letter.message_id, letter.job_id or "", letter.outcome, letter.why)
+    console.print(table)
+    counts = {o: sum(r.outcome == o for r in report) for o in ("requeued", "recovered")}
+    moved = counts["requeued"] + counts["recovered"]
+    others = ", ".join(f"{sum(r.outcome == o for r in report)} {o}" for o in ("removed", "kept"))
+    console.print(f"moved {moved} message(s) ({counts['recovered']} recovered); {others}")
 
 
 def main() -> None:

@@ -1,14 +1,31 @@
-"""Operator tools for dead-letter queues: look at what is there, move it back to its source."""
+"""Operator tools for dead-letter queues: what is there and why, and a redrive that says what
+it did with every letter.
+
+What redrive means (docs/operating.md): a letter's step runs again for a job that has not
+ended (it is re-queued, and the step's lease lets it take over from the holder that died); a
+failed job is re-opened as its next attempt first (`recovered`), as `omnigen retry` does,
+unless it was cancelled. A letter of a completed or deleted job is removed and reported; a
+letter that names no job stays in the DLQ. Listing never hides a letter, so a redrive right
+after a list moves what the list showed.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from omnigen.shared.adapters.aws import AwsClients
-from omnigen.shared.domain.errors import InvalidEvent
-from omnigen.shared.domain.events import parse_event
+from omnigen.shared.adapters.dynamodb import DynamoJobRepository
+from omnigen.shared.domain.errors import InvalidEvent, JobNotFound, OmnigenError
+from omnigen.shared.domain.events import job_id_hint, parse_event
+from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.resources import Queue, ResourceSpec
+
+if TYPE_CHECKING:
+    from types_aiobotocore_sqs import SQSClient
+
+Outcome = Literal["requeued", "recovered", "removed", "kept"]
 
 
 @dataclass(frozen=True)
@@ -20,6 +37,17 @@ class DeadLetter:
     job_id: str | None
     problem: str | None  # why it cannot be parsed, if it cannot
     body: str
+    why: str = ""  # why it died, as far as the job and the receive count tell
+
+
+@dataclass(frozen=True)
+class Redriven:
+    """What redrive did with one letter, and why."""
+
+    message_id: str
+    job_id: str | None
+    outcome: Outcome
+    why: str
 
 
 @dataclass(frozen=True)
@@ -39,68 +67,145 @@ def find_queue(spec: ResourceSpec, name: str) -> Queue:
 
 
 async def depths(aws: AwsClients, spec: ResourceSpec) -> list[DlqDepth]:
+    """Letters in every DLQ, visible or in flight (a letter being looked at still counts)."""
     sqs = await aws.sqs()
     result = []
     for queue in spec.queues:
         url = (await sqs.get_queue_url(QueueName=queue.dlq_name))["QueueUrl"]
-        attributes = await sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
-        )
-        count = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
-        result.append(DlqDepth(queue.name, queue.dlq_name, count))
+        result.append(DlqDepth(queue.name, queue.dlq_name, await _depth(sqs, url)))
     return result
 
 
-async def peek(aws: AwsClients, queue: Queue, limit: int = 10) -> list[DeadLetter]:
-    """Read up to `limit` dead letters without removing them (they stay hidden for 2 s)."""
+async def peek(
+    aws: AwsClients, queue: Queue, limit: int = 10, spec: ResourceSpec | None = None
+) -> list[DeadLetter]:
+    """Up to `limit` dead letters, read without hiding them (visibility 0), each with why it
+    died: the job's state (with `spec`, the jobs table is read) and whether its receives were
+    used up."""
     sqs = await aws.sqs()
     url = (await sqs.get_queue_url(QueueName=queue.dlq_name))["QueueUrl"]
+    jobs = DynamoJobRepository(await aws.dynamodb(), spec.table) if spec else None
     seen: dict[str, DeadLetter] = {}
-    while len(seen) < limit:
+    quiet = 0
+    while len(seen) < limit and quiet < 3:
         response = await sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=min(10, limit - len(seen)),
-            VisibilityTimeout=2,
+            VisibilityTimeout=0,
             WaitTimeSeconds=1,
             MessageSystemAttributeNames=["ApproximateReceiveCount"],
         )
-        messages = response.get("Messages", [])
-        if not messages:
+        fresh = [m for m in response.get("Messages", []) if m["MessageId"] not in seen]
+        quiet = 0 if fresh else quiet + 1
+        for message in fresh:
+            letter = _describe(queue, message)
+            seen[letter.message_id] = letter
+        if not fresh and len(seen) >= await _depth(sqs, url):
             break
-        for message in messages:
-            seen.setdefault(message["MessageId"], _describe(queue.dlq_name, message))
-    return list(seen.values())
+    letters = list(seen.values())
+    if jobs is not None:
+        letters = [await _with_why(jobs, queue, letter) for letter in letters]
+    return letters
 
 
-async def redrive(aws: AwsClients, queue: Queue, limit: int | None = None) -> int:
-    """Move dead letters back to the source queue (send, then delete); returns how many moved."""
+async def redrive(
+    aws: AwsClients, queue: Queue, spec: ResourceSpec, limit: int | None = None
+) -> list[Redriven]:
+    """Every letter (up to `limit`) handled as the module says; returns what became of each."""
     sqs = await aws.sqs()
+    jobs = DynamoJobRepository(await aws.dynamodb(), spec.table)
     dlq_url = (await sqs.get_queue_url(QueueName=queue.dlq_name))["QueueUrl"]
     source_url = (await sqs.get_queue_url(QueueName=queue.name))["QueueUrl"]
-    moved = 0
-    while limit is None or moved < limit:
-        batch = 10 if limit is None else min(10, limit - moved)
+    report: dict[str, Redriven] = {}
+    kept: list[str] = []  # receipt handles of letters that stay, shown again at the end
+    empty_receives = 0
+    while (limit is None or len(report) < limit) and empty_receives < 3:
         response = await sqs.receive_message(
             QueueUrl=dlq_url,
-            MaxNumberOfMessages=batch,
-            VisibilityTimeout=30,
+            MaxNumberOfMessages=10 if limit is None else min(10, limit - len(report)),
+            VisibilityTimeout=60,
             WaitTimeSeconds=1,
             MessageAttributeNames=["All"],
         )
-        messages = response.get("Messages", [])
+        messages = [m for m in response.get("Messages", []) if m["MessageId"] not in report]
         if not messages:
-            break
+            # An empty receive is not an empty queue: stop only when the DLQ says so too.
+            empty_receives = 3 if await _visible(sqs, dlq_url) == 0 else empty_receives + 1
+            continue
+        empty_receives = 0
         for message in messages:
-            send: dict[str, Any] = {"QueueUrl": source_url, "MessageBody": message["Body"]}
-            if message.get("MessageAttributes"):
-                send["MessageAttributes"] = message["MessageAttributes"]
-            await sqs.send_message(**send)
-            await sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
-    return moved
+            result = await _redrive_one(jobs, sqs, source_url, queue, message)
+            report[result.message_id] = result
+            if result.outcome == "kept":
+                kept.append(message["ReceiptHandle"])
+            else:
+                await sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+    for handle in kept:  # visible again at once, for the operator's next look
+        await sqs.change_message_visibility(
+            QueueUrl=dlq_url, ReceiptHandle=handle, VisibilityTimeout=0
+        )
+    return list(report.values())
 
 
-def _describe(queue: str, message: Any) -> DeadLetter:
+async def _redrive_one(
+    jobs: DynamoJobRepository,
+    sqs: SQSClient,
+    source_url: str,
+    queue: Queue,
+    message: Any,
+) -> Redriven:
+    letter = _describe(queue, message)
+
+    def result(outcome: Outcome, why: str) -> Redriven:
+        return Redriven(letter.message_id, letter.job_id, outcome, why)
+
+    if letter.job_id is None:
+        return result("kept", f"names no job: {letter.problem or 'no job id'}")
+    try:
+        job = await jobs.get_job(letter.job_id)
+    except JobNotFound:
+        return result("removed", "the job was deleted")
+    outcome: Outcome = "requeued"
+    why = f"the job is {job.status.value} at {job.stage}; its step runs again"
+    if job.status is JobStatus.COMPLETED:
+        return result("removed", "the job already completed")
+    if job.is_cancelled:
+        return result("kept", "the job was cancelled; `omnigen retry` runs it again")
+    if job.status is JobStatus.FAILED:
+        try:
+            job = await jobs.reopen_job(job)
+        except OmnigenError as exc:
+            return result("kept", f"the job could not be re-opened: {exc}")
+        outcome, why = "recovered", f"the failed job runs again as attempt {job.attempt}"
+    send: dict[str, Any] = {"QueueUrl": source_url, "MessageBody": message["Body"]}
+    if message.get("MessageAttributes"):
+        send["MessageAttributes"] = message["MessageAttributes"]
+    await sqs.send_message(**send)
+    return result(outcome, why)
+
+
+async def _with_why(jobs: DynamoJobRepository, queue: Queue, letter: DeadLetter) -> DeadLetter:
+    used_up = letter.receive_count >= queue.max_receive_count
+    receives = f"received {letter.receive_count} times (the queue allows {queue.max_receive_count})"
+    if letter.job_id is None:
+        why = f"not an event of this queue: {letter.problem}"
+    else:
+        why = receives if used_up else "moved here by hand or by a peek"
+        try:
+            job = await jobs.get_job(letter.job_id)
+            why += f"; the job is {_state(job)}"
+        except JobNotFound:
+            why += "; the job was deleted"
+    return DeadLetter(**{**letter.__dict__, "why": why})
+
+
+def _state(job: Job) -> str:
+    if job.status is JobStatus.FAILED:
+        return f"failed at {job.stage}: {job.error_message}"
+    return f"{job.status.value} at {job.stage}"
+
+
+def _describe(queue: Queue, message: Any) -> DeadLetter:
     body = message["Body"]
     event_type = job_id = problem = None
     try:
@@ -108,8 +213,9 @@ def _describe(queue: str, message: Any) -> DeadLetter:
         event_type, job_id = event.event_type.value, event.job_id
     except InvalidEvent as exc:
         problem = str(exc)
+        job_id = job_id_hint(body)[0]
     return DeadLetter(
-        queue=queue,
+        queue=queue.dlq_name,
         message_id=message["MessageId"],
         receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0)),
         event_type=event_type,
@@ -117,3 +223,21 @@ def _describe(queue: str, message: Any) -> DeadLetter:
         problem=problem,
         body=body,
     )
+
+
+async def _depth(sqs: SQSClient, url: str) -> int:
+    attributes = await sqs.get_queue_attributes(
+        QueueUrl=url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )
+    values = attributes["Attributes"]
+    return int(values["ApproximateNumberOfMessages"]) + int(
+        values["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+async def _visible(sqs: SQSClient, url: str) -> int:
+    attributes = await sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])

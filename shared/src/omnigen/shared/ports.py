@@ -88,6 +88,11 @@ class JobRepository(Protocol):
         """Fail (or cancel) an active job and release its running slot in the same write."""
         ...
 
+    async def reopen_job(self, job: Job, *, running_cap: int | None = None) -> Job:
+        """Make the failed `job` (as read) its next attempt, taking a running slot (refused
+        past `running_cap`): `JobNotRetryable` unless it is still failed at that attempt."""
+        ...
+
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job: ...
 
     async def acquire_lease(

@@ -272,12 +272,12 @@ async def _work(
 async def publish_once(
     jobs: JobRepository, publisher: EventPublisher, job: Job, event: Event
 ) -> bool:
-    """Publish `event` unless one of its type was already recorded for the job.
+    """Publish `event` unless one of its type was already recorded for the job's attempt.
 
     Publish first, record second: a crash in between means one duplicate on redelivery
     (at-least-once, and consumers are idempotent), never a lost event.
     """
-    kind = event.event_type.value
+    kind = job.published_key(event.event_type.value)  # once per attempt
     if kind in job.published:
         log.info("event_already_published", event_type=kind, job_id=job.job_id)
         return False
@@ -318,7 +318,7 @@ def _failed_event(job: Job, reason: str, trace_id: str | None) -> JobFailed:
         user_id=job.user_id,
         trace_id=trace_id or job.trace_id,
         data=JobFailedData(stage=job.stage, error_message=job.error_message or reason),
-        event_id=stable_event_id(job.job_id, EventType.JOB_FAILED.value),
+        event_id=stable_event_id(job.event_subject, EventType.JOB_FAILED.value),
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from omnigen.shared.adapters.codec import from_dynamo_value, to_dynamo_value
-from omnigen.shared.domain.errors import JobNotFound, LeaseLost
+from omnigen.shared.domain.errors import JobNotFound, JobNotRetryable, LeaseLost
 from omnigen.shared.domain.events import Event
 from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
 from omnigen.shared.domain.rules import (
@@ -147,6 +147,20 @@ class InMemoryJobRepository:
             "completed_at": self._clock(),
         }
         return await self._write(job_id, None, None, fields)
+
+    async def reopen_job(self, job: Job, *, running_cap: int | None = None) -> Job:
+        async with self._lock:
+            refusal = job.retry_refusal()
+            if refusal is not None:
+                raise refusal
+            current = await self.get_job(job.job_id)
+            if current.retry_refusal() is not None or current.attempt != job.attempt:
+                raise current.retry_refusal() or JobNotRetryable(
+                    job.job_id, f"attempt {current.attempt} was started already"
+                )
+            admit_running(job.user_id, self.running.get(job.user_id, 0), running_cap)
+            self.running[job.user_id] = self.running.get(job.user_id, 0) + 1
+            return self._store(current, **current.reopened(self._clock()))
 
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:
         async with self._lock:

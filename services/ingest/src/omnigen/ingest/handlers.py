@@ -29,6 +29,8 @@ from omnigen.shared.domain.events import (
     JobRejectedData,
     JobRequested,
     Problem,
+    ScriptReady,
+    ScriptReadyData,
     stable_event_id,
 )
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
@@ -145,6 +147,46 @@ async def _publish_accepted(ports: IngestPorts, job: Job, holder: str) -> Job:
             await ports.repository.release_lease(job.job_id, ACCEPT_STEP, holder)
         raise NotAnnounced(job.job_id, exc) from exc
     return await ports.repository.record_published(job.job_id, ACCEPTED, str(event.event_id))
+
+
+async def retry_job(ports: IngestPorts, job: Job, *, running_cap: int | None = None) -> Job:
+    """Run a failed job again as its next attempt: reopened from the stage where it failed
+    (finished scenes are reused; the attempt takes a running slot), then the event that
+    resumes it is published with this attempt's stable id: job.accepted without a script,
+    script.ready with one. Asked again for an attempt whose announcement failed, it announces
+    again. Raises `JobNotRetryable` for a running or completed job, `RunningJobsLimit` at the
+    cap, `NotAnnounced` when the event could not be published."""
+    if job.is_terminal or job.attempt == 1:
+        job = await ports.repository.reopen_job(job, running_cap=running_cap)
+    event = _resume_event(job)
+    try:
+        await ports.publisher.publish(event)
+    except Exception as exc:
+        log.error("job_retry_not_published", job_id=job.job_id, error=str(exc))
+        raise NotAnnounced(job.job_id, exc) from exc
+    log.info("job_retried", job_id=job.job_id, attempt=job.attempt, resumes=event.event_type)
+    return job
+
+
+def _resume_event(job: Job) -> JobAccepted | ScriptReady:
+    kind = job.resume_event
+    event_id = stable_event_id(job.event_subject, kind.value)
+    script = job.script
+    if script is None:
+        return JobAccepted.create(
+            job_id=job.job_id,
+            user_id=job.user_id,
+            trace_id=job.trace_id,
+            data=JobAcceptedData(duration=job.duration, aspect_ratio=job.aspect_ratio.value),
+            event_id=event_id,
+        )
+    return ScriptReady.create(
+        job_id=job.job_id,
+        user_id=job.user_id,
+        trace_id=job.trace_id,
+        data=ScriptReadyData(title=script.title, scene_count=len(script.scenes)),
+        event_id=event_id,
+    )
 
 
 async def handle_job_requested(ports: IngestPorts, event: JobRequested) -> Job | None:

@@ -280,7 +280,7 @@ def _job_completed(job: Job, outcome: JobCompletedData, event: ScriptReady) -> J
         user_id=job.user_id,
         trace_id=event.trace_id,
         data=outcome,
-        event_id=stable_event_id(job.job_id, EventType.JOB_COMPLETED.value),
+        event_id=stable_event_id(job.event_subject, EventType.JOB_COMPLETED.value),
     )
 
 

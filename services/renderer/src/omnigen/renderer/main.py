@@ -70,6 +70,7 @@ def main() -> int:
         queue=lambda spec: spec.renderer_queue,
         event=ScriptReady,
         handler=renderer,
+        work="rendering",
     )
 
 

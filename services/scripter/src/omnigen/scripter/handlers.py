@@ -79,5 +79,5 @@ def _script_ready(job: Job, script: Script, event: JobAccepted) -> ScriptReady:
         user_id=job.user_id,
         trace_id=event.trace_id,
         data=ScriptReadyData(title=script.title, scene_count=len(script.scenes)),
-        event_id=stable_event_id(job.job_id, EventType.SCRIPT_READY.value),
+        event_id=stable_event_id(job.event_subject, EventType.SCRIPT_READY.value),
     )

@@ -36,6 +36,7 @@ def main() -> int:
         queue=lambda spec: spec.scripter_queue,
         event=JobAccepted,
         handler=scripter,
+        work="writing the script",
     )
 
 

@@ -25,6 +25,7 @@ from omnigen.shared.adapters.aws import error_code
 from omnigen.shared.adapters.codec import deserialize, item_to_job, job_to_item, serialize
 from omnigen.shared.domain.errors import (
     JobNotFound,
+    JobNotRetryable,
     LeaseLost,
     OmnigenError,
     RepositoryError,
@@ -182,17 +183,7 @@ class DynamoJobRepository:
             now=self._clock(),
             lease=lease,  # the creator holds it from the first write: no racer can take it
         )
-        counter: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": {"job_id": {"S": running_counter_key(user_id)}},
-            "UpdateExpression": "ADD #running :one",
-            "ExpressionAttributeNames": {"#running": RUNNING_COUNTER_ATTRIBUTE},
-            "ExpressionAttributeValues": {":one": {"N": "1"}},
-        }
-        if running_cap is not None:
-            counter["ConditionExpression"] = "attribute_not_exists(#running) OR #running < :cap"
-            counter["ExpressionAttributeValues"][":cap"] = {"N": str(running_cap)}
-            counter["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        counter = self._take_slot(user_id, running_cap)
         put: dict[str, Any] = {
             "TableName": self._table,
             "Item": job_to_item(job),
@@ -365,6 +356,72 @@ class DynamoJobRepository:
         job = item_to_job(ended["Attributes"]) if ended else await self.get_job(job_id)
         log.warning("job_failed", job_id=job_id, stage=job.stage, error_message=error_message)
         return job
+
+    @_guarded
+    async def reopen_job(self, job: Job, *, running_cap: int | None = None) -> Job:
+        """One transaction: the job back to running at its next attempt (only while it is the
+        failed attempt that was read) and its user's counter `ADD running 1` (with a cap)."""
+        refusal = job.retry_refusal()
+        if refusal is not None:
+            raise refusal
+        changes = job.reopened(self._clock())
+        update = _Update(changes["updated_at"])
+        for name in ("status", "attempt", "attempts", "leases", "running_slot"):
+            update.set(name, changes[name])
+        update.names.update({"#error_message": "error_message", "#completed_at": "completed_at"})
+        update.values.update(
+            {":failed": {"S": JobStatus.FAILED.value}, ":was": {"N": str(job.attempt)}}
+        )
+        job_update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": job.job_id}},
+            "UpdateExpression": update.expression + " REMOVE #error_message, #completed_at",
+            "ConditionExpression": "attribute_exists(job_id) AND #status = :failed AND "
+            "(#attempt = :was OR (attribute_not_exists(#attempt) AND :was = :one))",
+            "ExpressionAttributeNames": update.names,
+            "ExpressionAttributeValues": {
+                k: v for k, v in update.values.items() if k not in (":pending", ":processing")
+            },
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        reasons = await self._transact(
+            "reopen_job",
+            lambda: self._client.transact_write_items(
+                TransactItems=[
+                    {"Update": job_update},  # type: ignore[typeddict-item]
+                    {"Update": self._take_slot(job.user_id, running_cap)},  # type: ignore[typeddict-item]
+                ]
+            ),
+        )
+        if reasons is not None:
+            job_refused, counter_refused = reasons
+            if job_refused is not None:
+                current = await self._existing(job.job_id, job_refused)
+                raise current.retry_refusal() or JobNotRetryable(
+                    job.job_id, f"attempt {current.attempt} was started already"
+                )
+            if counter_refused is not None:
+                found = counter_refused.get(RUNNING_COUNTER_ATTRIBUTE, {"N": "0"})
+                admit_running(job.user_id, int(deserialize(found)), running_cap)
+            raise WriteRaced("reopen_job", job.job_id)
+        log.info("job_reopened", job_id=job.job_id, attempt=changes["attempt"])
+        return self._remember(await self.get_job(job.job_id))
+
+    def _take_slot(self, user_id: str, running_cap: int | None) -> dict[str, Any]:
+        """The counter half of a transaction that starts a job: `ADD running 1`, with a cap
+        only while `running < cap`."""
+        counter: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": running_counter_key(user_id)}},
+            "UpdateExpression": "ADD #running :one",
+            "ExpressionAttributeNames": {"#running": RUNNING_COUNTER_ATTRIBUTE},
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+        if running_cap is not None:
+            counter["ConditionExpression"] = "attribute_not_exists(#running) OR #running < :cap"
+            counter["ExpressionAttributeValues"][":cap"] = {"N": str(running_cap)}
+            counter["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return counter
 
     @_guarded
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:

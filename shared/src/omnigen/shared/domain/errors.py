@@ -124,6 +124,15 @@ class LeaseHeld(OmnigenError):
         self.message = message  # the message whose receive holds it
 
 
+class JobNotRetryable(OmnigenError):
+    """Only a failed job can be run again; `reason` says why this one cannot."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        super().__init__(f"job {job_id} cannot be retried: {reason}")
+        self.job_id = job_id
+        self.reason = reason
+
+
 class LeaseLost(OmnigenError):
     """The step's lease is no longer this holder's: it expired and another receive took it."""
 

@@ -18,11 +18,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
     JobAlreadyFinished,
+    JobNotRetryable,
     LeaseHeld,
     StageRegression,
 )
+from omnigen.shared.domain.events import EventType
 from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptMetadata
-from omnigen.shared.domain.stages import QUEUED, JobStatus, progress_percent, stage_seq
+from omnigen.shared.domain.stages import (
+    QUEUED,
+    JobStatus,
+    progress_percent,
+    stage_seq,
+    status_for_stage,
+)
 
 TTL_SECONDS: Final = 7 * 24 * 3600
 CANCELLED_REASON: Final = "cancelled"
@@ -127,6 +135,8 @@ class Job(BaseModel):
     # Counted in its user's running-jobs counter from its create until its terminal write
     # (False only for jobs stored before the counter existed: they never took a slot).
     running_slot: bool = False
+    attempt: int = 1  # a retry of a failed job is its next attempt
+    attempts: list[dict[str, Any]] = Field(default_factory=list)  # how earlier attempts ended
 
     @classmethod
     def new(
@@ -222,6 +232,48 @@ class Job(BaseModel):
         """True while the job counts against its user's running-jobs cap: its terminal write
         (complete, failed, cancelled) releases the slot, once."""
         return self.running_slot and not self.is_terminal
+
+    @property
+    def event_subject(self) -> str:
+        """What this attempt's stable event ids are made from: the job id for the first
+        attempt (so ids stay what they always were), the job and attempt for a retry."""
+        return self.job_id if self.attempt == 1 else f"{self.job_id}#attempt-{self.attempt}"
+
+    def published_key(self, event_type: str) -> str:
+        """The key under which this attempt records that it published `event_type`."""
+        return event_type if self.attempt == 1 else f"{event_type}#{self.attempt}"
+
+    def retry_refusal(self) -> JobNotRetryable | None:
+        """None when the job may run again (it failed), else why not."""
+        if self.status is JobStatus.FAILED:
+            return None
+        why = "it completed" if self.status is JobStatus.COMPLETED else "it is still running"
+        return JobNotRetryable(self.job_id, why)
+
+    def reopened(self, now: float) -> dict[str, Any]:
+        """The changes that make a failed job its next attempt: running again from the stage
+        where it failed (finished scenes are reused), its failure kept in `attempts`."""
+        failure = {
+            "attempt": self.attempt,
+            "error_message": self.error_message,
+            "stage": self.stage,
+            "failed_at": self.completed_at,
+        }
+        return {
+            "status": status_for_stage(self.stage),
+            "attempt": self.attempt + 1,
+            "attempts": [*self.attempts, failure],
+            "error_message": None,
+            "completed_at": None,
+            "leases": {},
+            "running_slot": True,
+            "updated_at": now,
+        }
+
+    @property
+    def resume_event(self) -> EventType:
+        """The event that runs the job from where it is: the script, or the render."""
+        return EventType.JOB_ACCEPTED if self.script is None else EventType.SCRIPT_READY
 
     @property
     def is_cancelled(self) -> bool:

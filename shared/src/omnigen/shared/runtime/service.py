@@ -24,6 +24,7 @@ from omnigen.shared.messages import EventT, Handler
 from omnigen.shared.ports import EventPublisher, JobRepository
 from omnigen.shared.resources import Queue, ResourceSpec
 from omnigen.shared.runtime.consumer import Consumer
+from omnigen.shared.runtime.deadletters import DeadLetterWatcher
 from omnigen.shared.settings import AwsSettings, LogSettings, WorkerSettings
 from omnigen.shared.workflow import failure_hooks
 
@@ -121,9 +122,12 @@ async def serve_worker(
     queue: Callable[[ResourceSpec], Queue],
     event: type[EventT],
     handler: HandlerFactory[S, EventT],
+    work: str = "the step",
 ) -> None:
     """A worker's whole run: clients, the jobs table, the topic, the handler the factory
-    builds (and closes at the end), one consumer of `queue` until SIGTERM."""
+    builds (and closes at the end), one consumer of `queue` and the watcher of its DLQ (which
+    fails a job whose message SQS gave up on: `work` names the step to the user) until
+    SIGTERM."""
     spec = aws_settings.resources
     async with AwsClients(aws_settings) as aws:
         jobs = DynamoJobRepository(await aws.dynamodb(), spec.table)
@@ -148,7 +152,15 @@ async def serve_worker(
                 jobs=jobs,
                 publisher=publisher,
             )
-            await run_until_signalled([consumer])
+            watcher = DeadLetterWatcher(
+                await aws.sqs(),
+                queue(spec),
+                jobs,
+                publisher,
+                work=work,
+                wait_time_s=worker.wait_time_s,
+            )
+            await run_until_signalled([consumer, watcher])
 
 
 def run_worker(
@@ -158,6 +170,7 @@ def run_worker(
     queue: Callable[[ResourceSpec], Queue],
     event: type[EventT],
     handler: HandlerFactory[S, EventT],
+    work: str = "the step",
 ) -> int:
     """A worker's console script: logging, settings (exit 2 on a bad one), `serve_worker`."""
     loaded = start_service(name, lambda: (AwsSettings(), WorkerSettings(), settings()))
@@ -166,7 +179,13 @@ def run_worker(
     aws_settings, worker, service_settings = loaded
     asyncio.run(
         serve_worker(
-            aws_settings, worker, service_settings, queue=queue, event=event, handler=handler
+            aws_settings,
+            worker,
+            service_settings,
+            queue=queue,
+            event=event,
+            handler=handler,
+            work=work,
         )
     )
     return 0

@@ -20,12 +20,13 @@ from omnigen.ingest.api.schemas import (
     timestamp,
 )
 from omnigen.ingest.context import IngestContext
-from omnigen.ingest.handlers import NotAnnounced, cancel_or_delete, submit_job
+from omnigen.ingest.handlers import NotAnnounced, cancel_or_delete, retry_job, submit_job
 from omnigen.ingest.sse import StreamTimings, job_events
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
     InvalidCursor,
     JobNotFound,
+    JobNotRetryable,
     RunningJobsLimit,
 )
 from omnigen.shared.domain.jobs import Job
@@ -193,6 +194,36 @@ async def delete_job(job_id: JobId, ctx: Context, user_id: UserId) -> Response:
         scenes=removal.job.scenes,
     )
     return Response(body.model_dump_json(), status_code=202, media_type="application/json")
+
+
+@router.post(
+    "/{job_id}/retry",
+    status_code=202,
+    response_model=JobSubmitted,
+    responses=_errors(404, 409, 503),
+    summary="Run a failed job again",
+    description="The job's next attempt resumes where the last one failed (finished scenes "
+    "are reused); its failure stays in `attempts`. A job that is running or completed is "
+    "a 409.",
+)
+async def retry(job_id: JobId, ctx: Context, user_id: UserId, response: Response) -> JobSubmitted:
+    job = await _owned_job(ctx, job_id, user_id)
+    try:
+        job = await retry_job(ctx.ports, job, running_cap=ctx.settings.max_running_jobs)
+    except JobNotRetryable as exc:
+        raise ApiError(409, "not_retryable", str(exc), field="job_id") from None
+    except RunningJobsLimit as exc:
+        retry_after = str(ctx.settings.running_jobs_retry_after_s)
+        raise ApiError(
+            429, "too_many_running_jobs", str(exc), headers={"Retry-After": retry_after}
+        ) from None
+    except NotAnnounced as exc:
+        raise ApiError(
+            503, "not_queued", f"{exc}; ask again to resend", headers={"Retry-After": "2"}
+        ) from None
+    job_links = links(_base(ctx), job.job_id)
+    response.headers["Location"] = job_links.self
+    return JobSubmitted(job_id=job.job_id, status=job.status, stage=job.stage, links=job_links)
 
 
 async def _owned_job(ctx: IngestContext, job_id: str, user_id: str) -> Job:
