@@ -176,9 +176,18 @@ async def test_poison_in_every_queue_fails_its_job_and_others_keep_flowing(
         healthy = await submit(client, duration=10)
         job = await wait_for_end(client, healthy)
         assert job["status"] == "completed", job.get("error_message")
-        for queue in (spec.ingest_queue, spec.scripter_queue, spec.renderer_queue):
-            dead = await receive_all(stack, queue.dlq_name, wait_s=60, expect=1)
-            assert len(dead) == 1, f"{queue.dlq_name} holds {len(dead)} messages"
+        # ingest keeps its dead letter (it names no job); each worker's dead-letter watcher
+        # records the letter its poison became (the job is failed already) and removes it
+        dead = await receive_all(stack, spec.ingest_queue.dlq_name, wait_s=60, expect=1)
+        assert len(dead) == 1, f"{spec.ingest_queue.dlq_name} holds {len(dead)} messages"
+        for worker in ("scripter", "renderer"):
+
+            def recorded(service: str = worker) -> bool:
+                return bool(log_events(pipeline, service, "dead_letter_recorded"))
+
+            await eventually(recorded, timeout=60, what=f"{worker}'s watcher to record it")
+        for queue in (spec.scripter_queue, spec.renderer_queue):
+            assert await depth(stack, queue.dlq_name) == 0
         a = (await client.get(f"/v1/jobs/{victim_a.job_id}")).json()
         b = (await client.get(f"/v1/jobs/{victim_b.job_id}")).json()
     assert a["status"] == "failed" and a["error_message"].startswith("malformed event:")
@@ -234,3 +243,36 @@ async def test_provider_outage_fails_the_job_with_a_clear_error(
     assert "r8_placeholder" not in job["error_message"]
     assert processing["jobs"] == []
     assert "r8_placeholder_token_for_tests" not in pipeline.log_path("renderer").read_text()
+
+
+async def test_a_renderer_killed_on_every_receive_fails_the_job_with_a_reason(
+    moto_stack: Stack, tmp_path: Path
+) -> None:
+    """SQS gives up on the message by itself (no handler ever failed): the restarted
+    renderer's dead-letter watcher fails the job, which never stays `processing`."""
+    stack = moto_stack
+    attempts = stack.spec.renderer_queue.max_receive_count
+    env = {**SLOW_RENDER, "OMNIGEN_WORKER_VISIBILITY_TIMEOUT_S": "3"}
+    repo = await stack.repository()
+    async with running_pipeline(stack, tmp_path, env=env) as pipeline, api(pipeline) as client:
+        job_id = await submit(client, duration=20)
+        holders: list[str] = []
+        for _ in range(attempts):
+
+            async def claimed_by_a_new_receive() -> bool:
+                lease = (await repo.get_job(job_id)).leases.get("render") or {}
+                return bool(lease) and lease["holder"] not in holders
+
+            await eventually(claimed_by_a_new_receive, timeout=60, what="the render claimed")
+            holders.append((await repo.get_job(job_id)).leases["render"]["holder"])
+            await asyncio.to_thread(pipeline.kill, "renderer")
+            await asyncio.to_thread(pipeline.start_service, "renderer")
+            await asyncio.to_thread(pipeline.wait_ready)
+        job = await wait_for_end(client, job_id)
+        outcomes = await received_events(stack, stack.spec.outcomes_queue.name, expect=1)
+    assert len(holders) == attempts
+    assert job["status"] == "failed"
+    assert job["error_message"].startswith(f"rendering was interrupted {attempts} times")
+    assert [(e.event_type.value, e.job_id) for e in outcomes] == [("job.failed", job_id)]
+    assert await depth(stack, stack.spec.renderer_queue.dlq_name) == 0  # recorded, then removed
+    assert log_events(pipeline, "renderer", "dead_letter_recorded")
