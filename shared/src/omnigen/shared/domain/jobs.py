@@ -1,7 +1,8 @@
 """A video job: what was asked for, where it is in the pipeline, and what it produced.
 
 `Job` mirrors the jobs-table contract of the seed (every attribute), plus the request options
-and the bookkeeping correctness needs (`stage_seq`, `version`, `request_hash`, `lease`).
+and the bookkeeping correctness needs (`stage_seq`, `version`, `request_hash`, `lease`,
+`outbox`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,21 @@ from omnigen.shared.domain.errors import (
     LeaseHeld,
     StageRegression,
 )
+from omnigen.shared.domain.events import EventType
 from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptMetadata
 from omnigen.shared.domain.stages import QUEUED, JobStatus, progress_percent, stage_seq
 
 TTL_SECONDS: Final = 7 * 24 * 3600
 CANCELLED_REASON: Final = "cancelled"
+# The transactional outbox: a job is created owing this announcement (its `outbox` marker, a
+# sparse attribute indexed with `created_at`), and the write that records the publication, or
+# the job's terminal write, clears it. A sweeper announces what is owed for too long.
+OUTBOX_EVENT: Final = EventType.JOB_ACCEPTED.value
+
+
+def clears_outbox(published: str) -> bool:
+    """True when recording the publication of `published` settles a job's outbox marker."""
+    return published == OUTBOX_EVENT
 
 
 class AspectRatio(StrEnum):
@@ -127,6 +138,9 @@ class Job(BaseModel):
     # Counted in its user's running-jobs counter from its create until its terminal write
     # (False only for jobs stored before the counter existed: they never took a slot).
     running_slot: bool = False
+    # The announcement the job still owes (see OUTBOX_EVENT); absent once it was published or
+    # the job ended (jobs stored before the outbox existed never carry one).
+    outbox: str | None = None
 
     @classmethod
     def new(
@@ -160,6 +174,7 @@ class Job(BaseModel):
             ttl=int(created) + TTL_SECONDS,
             leases={lease.step: lease.record(created)} if lease else {},
             running_slot=True,
+            outbox=OUTBOX_EVENT,
         )
 
     @property
@@ -222,6 +237,18 @@ class Job(BaseModel):
         """True while the job counts against its user's running-jobs cap: its terminal write
         (complete, failed, cancelled) releases the slot, once."""
         return self.running_slot and not self.is_terminal
+
+    def outbox_after(self, published: str | None = None) -> str | None:
+        """The marker this job keeps after a write that left it as it is now and (with
+        `published`) recorded that event's publication: a finished job owes nothing, and
+        publishing the owed event settles it."""
+        if self.is_terminal or (published is not None and clears_outbox(published)):
+            return None
+        return self.outbox
+
+    def owes_announcement(self, created_before: float) -> bool:
+        """True when the job still owes its announcement and was created before the time."""
+        return self.outbox is not None and self.created_at < created_before
 
     @property
     def is_cancelled(self) -> bool:
