@@ -21,6 +21,7 @@ from omnigen.shared.adapters.sns import SnsEventPublisher
 from omnigen.shared.domain.events import Event, EventType, parse_event, stable_event_id
 from omnigen.shared.domain.jobs import OUTBOX_EVENT, JobRequest
 from omnigen.shared.ports import EventPublisher, LeaseClaim
+from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
 from omnigen.testing.fixtures import Stack
 from omnigen.testing.queues import eventually
 
@@ -197,3 +198,60 @@ async def test_a_job_whose_creator_died_is_announced_by_the_running_sweeper(
         await asyncio.wait_for(running, timeout=15)
     assert [str(e.event_id) for e in events] == [str(stable_event_id(job.job_id, ACCEPTED))]
     assert (await ports.repository.get_job(job.job_id)).outbox is None
+
+
+class UnreachablePublisher:
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def publish(self, event: Event) -> str:
+        self.attempts += 1
+        raise ConnectionError("SNS is unreachable")
+
+
+class HangingPublisher:
+    """A publish that never answers (a stalled connection)."""
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+
+    async def publish(self, event: Event) -> str:
+        self.entered.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def owing_jobs(repository: InMemoryJobRepository, count: int) -> list[str]:
+    request = JobRequest(prompt=PROMPT, duration=20)
+    return [
+        (await repository.create_job(user_id="dana", request=request)).job.job_id
+        for _ in range(count)
+    ]
+
+
+async def test_the_first_failed_announcement_ends_the_pass() -> None:
+    """While SNS is down a pass costs one failed publish, not one per job owed."""
+    repository, down = InMemoryJobRepository(), UnreachablePublisher()
+    jobs = await owing_jobs(repository, 3)
+    ports = IngestPorts(repository=repository, publisher=down, assets=InMemoryAssetStore())
+    assert await OutboxSweeper(ports, interval_s=60, age_s=0).sweep() == 0
+    assert down.attempts == 1
+    assert sorted(await repository.unannounced_jobs(created_before=1e12)) == sorted(jobs)
+
+    up = RecordingPublisher()
+    ports = dataclasses.replace(ports, publisher=up)
+    assert await OutboxSweeper(ports, interval_s=60, age_s=0).sweep() == 3
+    assert sorted(str(e.job_id) for e in up.of_type(ACCEPTED)) == sorted(jobs)
+    assert await repository.unannounced_jobs(created_before=1e12) == []
+
+
+async def test_stop_ends_the_sweeper_in_the_middle_of_a_pass() -> None:
+    repository, stalled = InMemoryJobRepository(), HangingPublisher()
+    [job_id] = await owing_jobs(repository, 1)
+    ports = IngestPorts(repository=repository, publisher=stalled, assets=InMemoryAssetStore())
+    sweeper = OutboxSweeper(ports, interval_s=60, age_s=0)
+    running = asyncio.create_task(sweeper.run())
+    await asyncio.wait_for(stalled.entered.wait(), timeout=5)
+    sweeper.stop()
+    await asyncio.wait_for(running, timeout=5)
+    assert await repository.unannounced_jobs(created_before=1e12) == [job_id]  # still owed

@@ -45,24 +45,37 @@ class OutboxSweeper:
         self._batch = batch
         self._clock = clock
         self._stopping = asyncio.Event()
+        self._pass: asyncio.Task[int] | None = None
 
     async def run(self) -> None:
         log.info("outbox_sweeper_started", interval_s=self._interval_s, age_s=self._age_s)
         while not self._stopping.is_set():
+            self._pass = asyncio.create_task(self.sweep())
             try:
-                await self.sweep()
-            except Exception as exc:  # the table is unreachable: the next sweep tries again
+                await self._pass
+            except asyncio.CancelledError:
+                if not self._stopping.is_set():
+                    raise  # run() itself was cancelled
+            except Exception as exc:  # the table is unreachable: the next pass tries again
                 log.error("outbox_sweep_failed", error=str(exc), error_type=type(exc).__name__)
+            finally:
+                self._pass = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._interval_s)
         log.info("outbox_sweeper_stopped")
 
     def stop(self) -> None:
+        """Stop at once, also in the middle of a pass: a publish cut short leaves its lease to
+        expire, and the next sweeper publishes the same event (same id) again."""
         self._stopping.set()
+        if self._pass is not None:
+            self._pass.cancel()
 
     async def sweep(self) -> int:
         """Announce every job that has owed `job.accepted` for more than `age_s` (up to one
-        batch, oldest first); returns how many this pass announced or found announced."""
+        batch, oldest first); returns how many this pass announced or found announced. The
+        first announcement that fails ends the pass (SNS is most likely down: the next pass
+        tries again rather than this one waiting on every job in turn)."""
         repository = self._ports.repository
         owing = await repository.unannounced_jobs(
             created_before=self._clock() - self._age_s, limit=self._batch
@@ -77,10 +90,13 @@ class OutboxSweeper:
                 continue  # deleted since: nothing to announce
             except NotAnnounced as exc:  # SNS is still down, or another task holds it
                 log.warning("outbox_not_announced", job_id=job_id, error=str(exc))
-                continue
+                break
             if OUTBOX_EVENT in job.published:
                 settled += 1
                 log.info("outbox_announced", job_id=job_id)
+            elif job.is_terminal and job.outbox is not None:
+                # only a job ended by code older than the outbox can carry one: nothing to send
+                log.warning("outbox_marker_on_ended_job", job_id=job_id, status=job.status)
         if owing:
             log.info("outbox_swept", owing=len(owing), announced=settled)
         return settled
