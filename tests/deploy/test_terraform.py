@@ -23,7 +23,7 @@ import pytest
 from hcl2 import SerializationOptions
 
 from omnigen.shared.messages import ConsumerSettings
-from omnigen.shared.resources import DEFAULT_PREFIX, ResourceSpec, resource_spec
+from omnigen.shared.resources import DEFAULT_PREFIX, Index, ResourceSpec, resource_spec
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
@@ -371,14 +371,15 @@ def test_jobs_table_matches_spec(modules: dict[str, Module], prefix: str) -> Non
     assert table["name"] == spec.name
     assert table["hash_key"] == spec.hash_key
     assert "range_key" not in table
-    assert attribute_types == {spec.hash_key: "S", spec.gsi_hash_key: "S", spec.gsi_range_key: "N"}
-    (gsi,) = table["global_secondary_index"]
-    assert (gsi["name"], gsi["hash_key"], gsi["range_key"]) == (
-        spec.gsi_name,
-        spec.gsi_hash_key,
-        spec.gsi_range_key,
-    )
-    assert gsi["projection_type"] == "ALL"
+    assert attribute_types == spec.attribute_types
+    indexes = {
+        gsi["name"]: (gsi["hash_key"], gsi["range_key"], gsi["projection_type"])
+        for gsi in table["global_secondary_index"]
+    }
+    assert indexes == {
+        index.name: (index.hash_key, index.range_key, index.projection) for index in spec.indexes
+    }
+    assert spec.indexes[0] == Index(spec.gsi_name, spec.gsi_hash_key, spec.gsi_range_key, "ALL")
     assert table["ttl"] == [{"attribute_name": spec.ttl_attribute, "enabled": True}]
     assert table["point_in_time_recovery"] == [{"enabled": True}]
     assert table["server_side_encryption"][0]["enabled"] is True

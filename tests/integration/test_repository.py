@@ -18,7 +18,9 @@ from aiobotocore.session import get_session
 
 from omnigen.cli.localaws.moto_server import MotoServer
 from omnigen.cli.localaws.ports import LOOPBACK
+from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
+from omnigen.shared.bootstrap import apply_spec
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
     InvalidCursor,
@@ -31,11 +33,12 @@ from omnigen.shared.domain.errors import (
     RunningJobsLimit,
     StageRegression,
 )
-from omnigen.shared.domain.jobs import TTL_SECONDS, JobOptions, JobRequest
+from omnigen.shared.domain.jobs import OUTBOX_EVENT, TTL_SECONDS, JobOptions, JobRequest
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.ports import JobRepository, LeaseClaim
 from omnigen.shared.resources import Table
+from omnigen.shared.settings import AwsSettings
 from omnigen.testing.fakes import InMemoryJobRepository
 from omnigen.testing.fixtures import (
     BACKENDS,
@@ -125,6 +128,53 @@ async def test_the_table_expires_jobs_by_their_ttl_attribute(stack: Stack) -> No
     ddb = await stack.aws.dynamodb()
     ttl = await ddb.describe_time_to_live(TableName=stack.spec.table.name)
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "ttl"
+
+
+async def test_bootstrap_adds_the_outbox_index_to_an_older_table(
+    aws_settings: AwsSettings,
+) -> None:
+    """A table created before the outbox (UserJobsIndex only) gains OutboxIndex when the
+    bootstrap runs again, built from the items already there; a further run changes nothing."""
+    table = aws_settings.resources.table
+    async with AwsClients(aws_settings) as aws:
+        ddb = await aws.dynamodb()
+        await ddb.create_table(  # the table as the bootstrap created it before the outbox
+            TableName=table.name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "job_id", "AttributeType": "S"},
+                {"AttributeName": "user_id", "AttributeType": "S"},
+                {"AttributeName": "created_at", "AttributeType": "N"},
+            ],
+            KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "UserJobsIndex",
+                    "KeySchema": [
+                        {"AttributeName": "user_id", "KeyType": "HASH"},
+                        {"AttributeName": "created_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        )
+        repo = DynamoJobRepository(ddb, table)
+        owing = (await repo.create_job(user_id="old", request=REQUEST)).job  # written meanwhile
+
+        await apply_spec(aws, aws_settings.resources)
+        described = (await ddb.describe_table(TableName=table.name))["Table"]
+        indexes = {i["IndexName"]: i for i in described["GlobalSecondaryIndexes"]}
+        assert set(indexes) == {"UserJobsIndex", "OutboxIndex"}
+        outbox = indexes["OutboxIndex"]
+        assert [k["AttributeName"] for k in outbox["KeySchema"]] == ["outbox", "created_at"]
+        assert outbox["Projection"]["ProjectionType"] == "KEYS_ONLY"
+        assert await repo.unannounced_jobs(created_before=time.time() + 60) == [owing.job_id]
+        page = await repo.get_jobs_by_user("old", limit=10)  # the listing still works
+        assert [j.job_id for j in page.jobs] == [owing.job_id]
+
+        await apply_spec(aws, aws_settings.resources)  # idempotent
+        again = (await ddb.describe_table(TableName=table.name))["Table"]
+        assert len(again["GlobalSecondaryIndexes"]) == 2
 
 
 async def test_two_stage_writers_the_newer_wins(new_repository: NewRepository) -> None:
@@ -608,6 +658,70 @@ async def test_counters_stay_out_of_listings_and_counts(new_repository: NewRepos
     await repo.mark_job_failed(job.job_id, "cancelled")
     assert await repo.count_jobs("lister", statuses=active, created_after=0) == 0
     assert await repo.running_jobs("lister") == 0
+
+
+async def test_a_new_job_owes_its_announcement_until_it_is_recorded(
+    new_repository: NewRepository,
+) -> None:
+    """The outbox: a create leaves a marker the sweeper finds; recording `job.accepted` (and
+    nothing else) removes it in the same write."""
+    repo = new_repository()
+    job = (await repo.create_job(user_id="owed", request=REQUEST, idempotency_key="o-1")).job
+    assert job.outbox == OUTBOX_EVENT == "job.accepted"
+    assert (await repo.get_job(job.job_id)).outbox == OUTBOX_EVENT
+    assert await repo.unannounced_jobs(created_before=time.time() + 60) == [job.job_id]
+    assert await repo.unannounced_jobs(created_before=job.created_at) == []  # not old enough
+    # a replay of the create changes nothing
+    await repo.create_job(user_id="owed", request=REQUEST, idempotency_key="o-1")
+    assert await repo.unannounced_jobs(created_before=time.time() + 60) == [job.job_id]
+    # another event's record leaves the marker
+    other = await repo.record_published(job.job_id, "script.ready", "evt-0")
+    assert other.outbox == OUTBOX_EVENT
+
+    recorded = await repo.record_published(job.job_id, OUTBOX_EVENT, "evt-1")
+    assert recorded.outbox is None and recorded.published[OUTBOX_EVENT] == "evt-1"
+    assert (await repo.get_job(job.job_id)).outbox is None
+    assert await repo.unannounced_jobs(created_before=time.time() + 60) == []
+    # the listing and the counts do not see the outbox
+    page = await repo.get_jobs_by_user("owed", limit=100)
+    assert [j.job_id for j in page.jobs] == [job.job_id]
+    active = (JobStatus.PENDING, JobStatus.PROCESSING)
+    assert await repo.count_jobs("owed", statuses=active, created_after=0) == 1
+
+
+async def test_a_terminal_write_settles_the_outbox(new_repository: NewRepository) -> None:
+    """A job cancelled (failed) or completed before it was announced owes nothing any more."""
+    repo = new_repository()
+    cancelled, failed, completed, owing = [
+        (await repo.create_job(user_id="ended", request=REQUEST, running_cap=10)).job
+        for _ in range(4)
+    ]
+    assert (await repo.mark_job_failed(cancelled.job_id, "cancelled")).outbox is None
+    await repo.mark_job_failed(failed.job_id, "provider down")
+    await repo.mark_job_complete(completed.job_id, "jobs/x/video.mp4")
+    for ended in (cancelled, failed, completed):
+        assert (await repo.get_job(ended.job_id)).outbox is None
+    assert await repo.unannounced_jobs(created_before=time.time() + 60) == [owing.job_id]
+    # a late record of the announcement of an ended job leaves it settled
+    late = await repo.record_published(cancelled.job_id, OUTBOX_EVENT, "evt-late")
+    assert late.outbox is None and late.is_cancelled
+
+
+async def test_unannounced_jobs_are_the_oldest_first_up_to_a_limit(
+    new_repository: NewRepository,
+) -> None:
+    clock = iter(range(1_600_000_000, 1_600_001_000, 10))
+    repo = new_repository(clock=lambda: float(next(clock)))
+    jobs = [(await repo.create_job(user_id="sweepme", request=REQUEST)).job for _ in range(5)]
+    ids = [job.job_id for job in jobs]
+    assert [job.created_at for job in jobs] == [1_600_000_000 + 10 * i for i in range(5)]
+    assert await repo.unannounced_jobs(created_before=1_600_000_025) == ids[:3]
+    assert await repo.unannounced_jobs(created_before=1_700_000_000, limit=2) == ids[:2]
+    await repo.record_published(ids[0], OUTBOX_EVENT, "evt")
+    assert await repo.unannounced_jobs(created_before=1_700_000_000) == ids[1:]
+    for limit in (0, 101):
+        with pytest.raises(ValueError, match=r"limit must be 1\.\.100"):
+            await repo.unannounced_jobs(created_before=1_700_000_000, limit=limit)
 
 
 async def test_a_transaction_conflict_is_retried_then_unavailable(moto_stack: Stack) -> None:

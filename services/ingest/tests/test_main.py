@@ -1,5 +1,5 @@
-"""The `omnigen-ingest` process: HTTP API and upstream consumer together; SIGTERM ends both,
-open event streams included, and the process exits 0."""
+"""The `omnigen-ingest` process: HTTP API, upstream consumer and outbox sweeper together;
+SIGTERM ends them all, open event streams included, and the process exits 0."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ import pytest
 from omnigen.cli.localaws.ports import free_port
 from omnigen.shared.adapters.dynamodb import job_id_for_key
 from omnigen.shared.domain.errors import JobNotFound
-from omnigen.shared.domain.events import JobRequested, JobRequestedData
+from omnigen.shared.domain.events import EventType, JobRequested, JobRequestedData
+from omnigen.shared.domain.jobs import JobRequest
 from omnigen.testing.fixtures import Stack
 from omnigen.testing.queues import eventually
 
-from .helpers import HS_SECRET, PROMPT, hs_token, job_body
+from .helpers import HS_SECRET, PROMPT, drain_events, hs_token, job_body
 
 WAIT_TIME_S = 1  # the consumer's long poll
 
@@ -140,3 +141,40 @@ async def test_without_auth_settings_the_process_refuses_to_start(stack_now: Sta
     _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
     assert process.returncode == 2
     assert "OMNIGEN_AUTH_HS256_SECRET" in stderr.decode()
+
+
+async def test_the_process_announces_a_job_its_creator_never_announced(moto_stack: Stack) -> None:
+    """A job left owing `job.accepted` (its creator was killed before publishing) is announced
+    by the sweeper every ingest process runs (`OMNIGEN_OUTBOX_SWEEP_*`)."""
+    repository = await moto_stack.repository()
+    request = JobRequest(prompt=PROMPT, duration=12)
+    job = (await repository.create_job(user_id="orphan", request=request)).job
+    env = process_env(
+        moto_stack,
+        free_port(),
+        OMNIGEN_OUTBOX_SWEEP_INTERVAL_S="0.2",
+        OMNIGEN_OUTBOX_SWEEP_AGE_S="0",
+    )
+    process = await asyncio.create_subprocess_exec(
+        *entrypoint(), env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+
+        async def announced() -> bool:
+            published = (await repository.get_job(job.job_id)).published
+            return EventType.JOB_ACCEPTED.value in published
+
+        await eventually(announced, timeout=30, interval=0.2, what="the sweeper to announce")
+        events = await drain_events(moto_stack, moto_stack.spec.scripter_queue.name, expect=1)
+        assert [(e.job_id, e.event_type) for e in events] == [(job.job_id, EventType.JOB_ACCEPTED)]
+        assert (await repository.get_job(job.job_id)).outbox is None
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), timeout=30)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    stderr = (await process.stderr.read()).decode() if process.stderr else ""
+    assert code == 0, stderr[-3000:]
+    for event in ("outbox_announced", "outbox_sweeper_stopped", "ingest_stopped"):
+        assert f'"event": "{event}"' in stderr, event

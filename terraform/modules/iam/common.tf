@@ -8,6 +8,7 @@ locals {
   services = toset(["ingest", "scripter", "renderer"])
 
   user_jobs_index_arn = "${var.table_arn}/index/UserJobsIndex"
+  outbox_index_arn    = "${var.table_arn}/index/OutboxIndex"
   job_assets_arn      = "${var.bucket_arn}/jobs/*" # ports.job_prefix: jobs/<job_id>/
 
   # Data keys are usable only through the AWS services that hold the data.

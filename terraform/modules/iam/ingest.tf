@@ -2,8 +2,8 @@
 # upstream job requests. Every AWS action its code calls, and nothing else:
 locals {
   ingest_actions = {
-    # JobRepository: create/get/list (UserJobsIndex)/update, delete_job for finished jobs;
-    # DescribeTable for /readyz.
+    # JobRepository: create/get/list (UserJobsIndex)/update, delete_job for finished jobs, the
+    # outbox sweeper's Query of OutboxIndex; DescribeTable for /readyz.
     dynamodb = [
       "dynamodb:DeleteItem",
       "dynamodb:DescribeTable",
@@ -40,7 +40,7 @@ data "aws_iam_policy_document" "ingest_task" {
   statement {
     sid       = "JobsTable"
     actions   = local.ingest_actions.dynamodb
-    resources = [var.table_arn, local.user_jobs_index_arn]
+    resources = [var.table_arn, local.user_jobs_index_arn, local.outbox_index_arn]
   }
 
   statement {

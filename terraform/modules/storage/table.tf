@@ -1,4 +1,5 @@
-# The jobs table of resources.py: key job_id, GSI UserJobsIndex (user_id + created_at), TTL `ttl`.
+# The jobs table of resources.py: key job_id, GSI UserJobsIndex (user_id + created_at), sparse GSI
+# OutboxIndex (outbox + created_at, keys only: the jobs whose job.accepted is still owed), TTL `ttl`.
 resource "aws_dynamodb_table" "jobs" {
   name                        = "${var.name_prefix}-jobs"
   billing_mode                = "PAY_PER_REQUEST"
@@ -20,11 +21,23 @@ resource "aws_dynamodb_table" "jobs" {
     type = "N"
   }
 
+  attribute {
+    name = "outbox"
+    type = "S"
+  }
+
   global_secondary_index {
     name            = "UserJobsIndex"
     hash_key        = "user_id"
     range_key       = "created_at"
     projection_type = "ALL"
+  }
+
+  global_secondary_index {
+    name            = "OutboxIndex"
+    hash_key        = "outbox"
+    range_key       = "created_at"
+    projection_type = "KEYS_ONLY"
   }
 
   ttl {

@@ -1,7 +1,7 @@
 """Apply the resource spec to any endpoint, idempotently (moto, LocalStack or AWS).
 
 Running it twice changes nothing; running it after the spec changed brings queue attributes,
-redrive policies and subscription filters in line.
+redrive policies and subscription filters in line, and adds the table's missing indexes.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ import structlog
 
 from omnigen.shared.adapters.aws import AwsClients, error_code
 from omnigen.shared.logging import configure_logging
-from omnigen.shared.resources import Queue, ResourceSpec, Subscription
+from omnigen.shared.resources import Index, Queue, ResourceSpec, Subscription
 from omnigen.shared.settings import AwsSettings
 
 log = structlog.get_logger()
@@ -53,37 +54,69 @@ async def apply_spec(aws: AwsClients, spec: ResourceSpec) -> AppliedResources:
 async def _ensure_table(aws: AwsClients, spec: ResourceSpec) -> None:
     ddb = await aws.dynamodb()
     table = spec.table
+    definitions: list[Any] = [
+        {"AttributeName": name, "AttributeType": kind}
+        for name, kind in table.attribute_types.items()
+    ]
     try:
-        await ddb.describe_table(TableName=table.name)
+        described = await ddb.describe_table(TableName=table.name)
     except ddb.exceptions.ResourceNotFoundException:
         await ddb.create_table(
             TableName=table.name,
             BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": table.hash_key, "AttributeType": "S"},
-                {"AttributeName": table.gsi_hash_key, "AttributeType": "S"},
-                {"AttributeName": table.gsi_range_key, "AttributeType": "N"},
-            ],
+            AttributeDefinitions=definitions,
             KeySchema=[{"AttributeName": table.hash_key, "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": table.gsi_name,
-                    "KeySchema": [
-                        {"AttributeName": table.gsi_hash_key, "KeyType": "HASH"},
-                        {"AttributeName": table.gsi_range_key, "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
+            GlobalSecondaryIndexes=[_index(index) for index in table.indexes],
         )
         waiter = ddb.get_waiter("table_exists")
         await waiter.wait(TableName=table.name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    else:
+        # An older table: add each index the spec gained since (one per UpdateTable, as
+        # DynamoDB allows), waiting for it to be built before the next.
+        present = {i["IndexName"] for i in described["Table"].get("GlobalSecondaryIndexes", [])}
+        for index in table.indexes:
+            if index.name in present:
+                continue
+            await ddb.update_table(
+                TableName=table.name,
+                AttributeDefinitions=definitions,
+                GlobalSecondaryIndexUpdates=[{"Create": _index(index)}],
+            )
+            log.info("bootstrap_index_added", table=table.name, index=index.name)
+            await _table_active(aws, table.name)
     ttl = await ddb.describe_time_to_live(TableName=table.name)
     if ttl["TimeToLiveDescription"].get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
         await ddb.update_time_to_live(
             TableName=table.name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
         )
+
+
+def _index(index: Index) -> Any:
+    return {
+        "IndexName": index.name,
+        "KeySchema": [
+            {"AttributeName": index.hash_key, "KeyType": "HASH"},
+            {"AttributeName": index.range_key, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": index.projection},
+    }
+
+
+async def _table_active(aws: AwsClients, name: str, timeout_s: float = 600.0) -> None:
+    """Wait until the table and every one of its indexes are ACTIVE (an index is backfilled
+    from the table's items before it is)."""
+    ddb = await aws.dynamodb()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        table = (await ddb.describe_table(TableName=name))["Table"]
+        statuses = [table.get("TableStatus")]
+        statuses += [i.get("IndexStatus") for i in table.get("GlobalSecondaryIndexes", [])]
+        if all(status in (None, "ACTIVE") for status in statuses):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"table {name} not active after {timeout_s:.0f}s: {statuses}")
+        await asyncio.sleep(2)
 
 
 async def _ensure_queue(aws: AwsClients, queue: Queue, applied: AppliedResources) -> None:

@@ -93,7 +93,16 @@ class JobRepository(Protocol):
         past `running_cap`): `JobNotRetryable` unless it is still failed at that attempt."""
         ...
 
-    async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job: ...
+    async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:
+        """Note that `event_type` was published for the job (also after its end). Recording
+        the announcement a job owes since its create (`OUTBOX_EVENT`) settles its outbox
+        marker in the same write."""
+        ...
+
+    async def unannounced_jobs(self, *, created_before: float, limit: int = 100) -> list[str]:
+        """The ids of up to `limit` (1..100) jobs created before `created_before` that still owe
+        their announcement (created, neither announced nor ended), oldest first."""
+        ...
 
     async def acquire_lease(
         self,

@@ -43,6 +43,16 @@ class Subscription:
 
 
 @dataclass(frozen=True)
+class Index:
+    """A global secondary index (string hash key, number range key)."""
+
+    name: str
+    hash_key: str
+    range_key: str
+    projection: str  # "ALL" | "KEYS_ONLY"
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     hash_key: str = "job_id"
@@ -50,6 +60,28 @@ class Table:
     gsi_hash_key: str = "user_id"
     gsi_range_key: str = "created_at"
     ttl_attribute: str = "ttl"
+    # Sparse: only jobs that still owe `job.accepted` carry `outbox` (domain.jobs.OUTBOX_EVENT),
+    # so the index holds exactly the announcements not made yet, oldest first by `created_at`.
+    # Keys only: a job costs the index two small writes (its create, its announcement), all under
+    # one hash key value, i.e. one index partition (about 500 creates/s before it throttles).
+    outbox_index: str = "OutboxIndex"
+    outbox_hash_key: str = "outbox"
+
+    @property
+    def indexes(self) -> tuple[Index, ...]:
+        return (
+            Index(self.gsi_name, self.gsi_hash_key, self.gsi_range_key, "ALL"),
+            Index(self.outbox_index, self.outbox_hash_key, self.gsi_range_key, "KEYS_ONLY"),
+        )
+
+    @property
+    def attribute_types(self) -> dict[str, str]:
+        """Every key attribute of the table and its indexes, with its DynamoDB type."""
+        types = {self.hash_key: "S"}
+        for index in self.indexes:
+            types[index.hash_key] = "S"
+            types[index.range_key] = "N"
+        return types
 
 
 @dataclass(frozen=True)

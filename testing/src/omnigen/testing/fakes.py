@@ -165,7 +165,19 @@ class InMemoryJobRepository:
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:
         async with self._lock:
             job = await self.get_job(job_id)
-            return self._store(job, published={**job.published, event_type: event_id})
+            return self._store(
+                job,
+                published={**job.published, event_type: event_id},
+                outbox=job.outbox_after(published=event_type),
+            )
+
+    async def unannounced_jobs(self, *, created_before: float, limit: int = 100) -> list[str]:
+        check_page_limit(limit)
+        owing = sorted(
+            (job for job in self.jobs.values() if job.owes_announcement(created_before)),
+            key=lambda job: (job.created_at, job.job_id),
+        )
+        return [job.job_id for job in owing[:limit]]
 
     async def acquire_lease(
         self,
@@ -229,6 +241,9 @@ class InMemoryJobRepository:
             if job.holds_running_slot and stored.is_terminal:  # the terminal write releases
                 self.running[job.user_id] -= 1
                 stored = self.jobs[job_id] = stored.model_copy(update={"running_slot": False})
+            if stored.outbox != stored.outbox_after():  # an end settles the outbox
+                outbox = stored.outbox_after()
+                stored = self.jobs[job_id] = stored.model_copy(update={"outbox": outbox})
             return stored
 
     @staticmethod

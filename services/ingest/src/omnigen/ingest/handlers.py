@@ -54,7 +54,7 @@ ACCEPT_WAIT_MARGIN_S: Final = 2.0
 
 class NotAnnounced(Exception):
     """The job exists but `job.accepted` could not be published; a retry with the same
-    idempotency key publishes it."""
+    idempotency key publishes it, and else the outbox sweeper does (`omnigen.ingest.outbox`)."""
 
     def __init__(self, job_id: str, cause: Exception) -> None:
         super().__init__(f"job {job_id} was created but could not be queued: {cause}")

@@ -1,5 +1,6 @@
-"""`omnigen-ingest`: the HTTP API and the upstream consumer in one process. Wiring only:
-settings, logging, clients, app, uvicorn and the consumer; SIGTERM stops both, exit 0."""
+"""`omnigen-ingest`: the HTTP API, the upstream consumer and the outbox sweeper in one process.
+Wiring only: settings, logging, clients, app, uvicorn, the consumer and the sweeper; SIGTERM
+stops them all, exit 0."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import uvicorn
 
 from omnigen.ingest.api.app import create_app
 from omnigen.ingest.context import open_context
+from omnigen.ingest.outbox import OutboxSweeper
 from omnigen.ingest.server import ApiServer, HttpService
 from omnigen.ingest.settings import IngestSettings
 from omnigen.ingest.upstream import build_consumer
@@ -46,7 +48,12 @@ async def serve(settings: IngestSettings, worker: WorkerSettings) -> None:
                     timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
                 )
             )
-            await run_until_signalled([HttpService(server, context.stopping), consumer])
+            sweeper = OutboxSweeper(
+                context.ports,
+                interval_s=settings.outbox_sweep_interval_s,
+                age_s=settings.outbox_sweep_age_s,
+            )
+            await run_until_signalled([HttpService(server, context.stopping), consumer, sweeper])
     log.info("ingest_stopped")
 
 

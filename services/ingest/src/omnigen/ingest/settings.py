@@ -47,6 +47,16 @@ class IngestSettings(AwsSettings):
     )
     running_jobs_retry_after_s: int = Field(default=30, ge=1)
 
+    outbox_sweep_interval_s: float = Field(
+        default=30.0, gt=0, le=3600, description="how often the outbox sweeper looks"
+    )
+    outbox_sweep_age_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=24 * 3600,
+        description="a job unannounced for longer than this is announced by the sweeper",
+    )
+
     video_url_expiry_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     sse_poll_interval_s: float = Field(default=1.0, gt=0, le=60)
     sse_heartbeat_s: float = Field(default=15.0, gt=0, le=300)

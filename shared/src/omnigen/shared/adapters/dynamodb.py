@@ -32,7 +32,7 @@ from omnigen.shared.domain.errors import (
     RepositoryUnavailable,
     WriteRaced,
 )
-from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
+from omnigen.shared.domain.jobs import OUTBOX_EVENT, Job, JobRequest, LeaseClaim, clears_outbox
 from omnigen.shared.domain.rules import (
     IDEMPOTENCY_NAMESPACE,
     RUNNING_COUNTER_ATTRIBUTE,
@@ -68,6 +68,7 @@ _ACTIVE = {
     ":processing": {"S": JobStatus.PROCESSING.value},
 }
 _ACTIVE_CONDITION = "#status IN (:pending, :processing)"
+OUTBOX_ATTRIBUTE: Final = "outbox"  # Table.outbox_hash_key: the sparse outbox index's hash key
 _TRANSACTION_ATTEMPTS: Final = 4  # a transaction racing another on one counter is retried
 # Cancellation reasons that say nothing about the items: the same transaction may pass later.
 _RETRIED_CANCELLATIONS: Final = frozenset(
@@ -120,10 +121,12 @@ def _guarded(
 
 
 class _Update:
-    """Builds one UpdateItem request: SET clauses, names and values, plus a metadata merge."""
+    """Builds one UpdateItem request: SET and REMOVE clauses, names and values, plus a metadata
+    merge."""
 
     def __init__(self, now: float) -> None:
         self.sets: list[str] = ["updated_at = :now", "version = version + :one"]
+        self.removes: list[str] = []
         self.names: dict[str, str] = {"#status": "status"}
         self.values: dict[str, Any] = {":now": serialize(now), ":one": {"N": "1"}, **_ACTIVE}
 
@@ -142,9 +145,19 @@ class _Update:
             self.sets.append(f"#{map_attribute}.{name} = {placeholder}")
         return self
 
+    def remove(self, attribute: str) -> _Update:
+        self.names[f"#{attribute}"] = attribute
+        self.removes.append(f"#{attribute}")
+        return self
+
+    def ended(self) -> _Update:
+        """A terminal write: the job owes no announcement any more (`Job.outbox_after`)."""
+        return self.remove(OUTBOX_ATTRIBUTE)
+
     @property
     def expression(self) -> str:
-        return "SET " + ", ".join(self.sets)
+        removes = f" REMOVE {', '.join(self.removes)}" if self.removes else ""
+        return "SET " + ", ".join(self.sets) + removes
 
 
 class DynamoJobRepository:
@@ -152,6 +165,7 @@ class DynamoJobRepository:
         self._client = client
         self._table = table.name
         self._index = table.gsi_name
+        self._outbox_index = table.outbox_index
         self._clock = clock
         # Whose running slot a job holds (None: none), learnt from what this process read or
         # wrote, so a terminal write knows the counter to release without reading the job.
@@ -344,7 +358,7 @@ class DynamoJobRepository:
         )
         update.sets.append("#status = :completed")
         update.values[":completed"] = {"S": JobStatus.COMPLETED.value}
-        await self._end(job_id, update, stage=COMPLETED)
+        await self._end(job_id, update.ended(), stage=COMPLETED)
 
     @_guarded
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
@@ -352,7 +366,7 @@ class DynamoJobRepository:
         update = _Update(now).set("error_message", error_message[:2000]).set("completed_at", now)
         update.sets.append("#status = :failed")
         update.values[":failed"] = {"S": JobStatus.FAILED.value}
-        ended = await self._end(job_id, update, stage=None)
+        ended = await self._end(job_id, update.ended(), stage=None)
         job = item_to_job(ended["Attributes"]) if ended else await self.get_job(job_id)
         log.warning("job_failed", job_id=job_id, stage=job.stage, error_message=error_message)
         return job
@@ -425,17 +439,48 @@ class DynamoJobRepository:
 
     @_guarded
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:
-        """Note that an event was published for this job (bookkeeping; allowed after the end)."""
+        """Note that an event was published for this job (bookkeeping; allowed after the end);
+        recording the owed announcement removes the job's outbox marker in the same write."""
+        expression = "SET #published.#type = :event_id, updated_at = :now"
+        names = {"#published": "published", "#type": event_type}
+        if clears_outbox(event_type):
+            expression += " REMOVE #outbox"
+            names["#outbox"] = OUTBOX_ATTRIBUTE
         response = await self._update_item(
             job_id,
-            "SET #published.#type = :event_id, updated_at = :now",
+            expression,
             "attribute_exists(job_id)",
-            {"#published": "published", "#type": event_type},
+            names,
             {":event_id": {"S": event_id}, ":now": serialize(self._clock())},
         )
         if response is None:
             raise JobNotFound(job_id)
         return response
+
+    @_guarded
+    async def unannounced_jobs(self, *, created_before: float, limit: int = 100) -> list[str]:
+        """Up to `limit` jobs created before `created_before` that still owe their announcement,
+        oldest first: one Query of the sparse outbox index (keys only)."""
+        check_page_limit(limit)
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": self._outbox_index,
+            "KeyConditionExpression": "#outbox = :event AND created_at < :before",
+            "ExpressionAttributeNames": {"#outbox": OUTBOX_ATTRIBUTE},
+            "ExpressionAttributeValues": {
+                ":event": {"S": OUTBOX_EVENT},
+                ":before": serialize(created_before),
+            },
+            "ScanIndexForward": True,
+        }
+        found: list[str] = []
+        while len(found) < limit:
+            response = await self._client.query(**query, Limit=limit - len(found))
+            found += [str(item["job_id"]["S"]) for item in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found
 
     # -- leases: one worker at a time per step, with an expiry so a crash does not block ---
 
@@ -572,13 +617,15 @@ class DynamoJobRepository:
         owner = await self._slot_owner(job_id)
         if owner is None:
             return await self._write(job_id, update, stage=stage)
+        update.sets.append("running_slot = :released")
+        update.values[":released"] = {"BOOL": False}
         job_update: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"job_id": {"S": job_id}},
-            "UpdateExpression": update.expression + ", running_slot = :released",
+            "UpdateExpression": update.expression,
             "ConditionExpression": _active_condition(update, stage, None),
             "ExpressionAttributeNames": update.names,
-            "ExpressionAttributeValues": {**update.values, ":released": {"BOOL": False}},
+            "ExpressionAttributeValues": update.values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         release: dict[str, Any] = {

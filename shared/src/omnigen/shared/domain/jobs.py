@@ -1,7 +1,8 @@
 """A video job: what was asked for, where it is in the pipeline, and what it produced.
 
 `Job` mirrors the jobs-table contract of the seed (every attribute), plus the request options
-and the bookkeeping correctness needs (`stage_seq`, `version`, `request_hash`, `lease`).
+and the bookkeeping correctness needs (`stage_seq`, `version`, `request_hash`, `lease`,
+`outbox`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ from omnigen.shared.domain.stages import (
 
 TTL_SECONDS: Final = 7 * 24 * 3600
 CANCELLED_REASON: Final = "cancelled"
+# The transactional outbox: a job is created owing this announcement (its `outbox` marker, a
+# sparse attribute indexed with `created_at`), and the write that records the publication, or
+# the job's terminal write, clears it. A sweeper announces what is owed for too long.
+OUTBOX_EVENT: Final = EventType.JOB_ACCEPTED.value
+
+
+def clears_outbox(published: str) -> bool:
+    """True when recording the publication of `published` settles a job's outbox marker."""
+    return published == OUTBOX_EVENT
 
 
 class AspectRatio(StrEnum):
@@ -137,6 +147,9 @@ class Job(BaseModel):
     running_slot: bool = False
     attempt: int = 1  # a retry of a failed job is its next attempt
     attempts: list[dict[str, Any]] = Field(default_factory=list)  # how earlier attempts ended
+    # The announcement the job still owes (see OUTBOX_EVENT); absent once it was published or
+    # the job ended (jobs stored before the outbox existed never carry one).
+    outbox: str | None = None
 
     @classmethod
     def new(
@@ -170,6 +183,7 @@ class Job(BaseModel):
             ttl=int(created) + TTL_SECONDS,
             leases={lease.step: lease.record(created)} if lease else {},
             running_slot=True,
+            outbox=OUTBOX_EVENT,
         )
 
     @property
@@ -232,6 +246,18 @@ class Job(BaseModel):
         """True while the job counts against its user's running-jobs cap: its terminal write
         (complete, failed, cancelled) releases the slot, once."""
         return self.running_slot and not self.is_terminal
+
+    def outbox_after(self, published: str | None = None) -> str | None:
+        """The marker this job keeps after a write that left it as it is now and (with
+        `published`) recorded that event's publication: a finished job owes nothing, and
+        publishing the owed event settles it."""
+        if self.is_terminal or (published is not None and clears_outbox(published)):
+            return None
+        return self.outbox
+
+    def owes_announcement(self, created_before: float) -> bool:
+        """True when the job still owes its announcement and was created before the time."""
+        return self.outbox is not None and self.created_at < created_before
 
     @property
     def event_subject(self) -> str:
