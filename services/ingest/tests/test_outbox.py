@@ -18,12 +18,12 @@ from omnigen.cli.localaws.ports import free_port
 from omnigen.ingest.handlers import ACCEPT_STEP, IngestPorts
 from omnigen.ingest.outbox import OutboxSweeper
 from omnigen.shared.adapters.sns import SnsEventPublisher
-from omnigen.shared.domain.events import Event, EventType, parse_event, stable_event_id
+from omnigen.shared.domain.events import Event, EventType, stable_event_id
 from omnigen.shared.domain.jobs import OUTBOX_EVENT, JobRequest
 from omnigen.shared.ports import EventPublisher, LeaseClaim
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
 from omnigen.testing.fixtures import Stack
-from omnigen.testing.queues import eventually
+from omnigen.testing.queues import eventually, take_events
 
 from .helpers import PROMPT, Api, serve_api, settings_for
 
@@ -67,20 +67,7 @@ class Outbox:
 
     async def tapped(self) -> list[Event]:
         """Every event on the tap right now (read and deleted)."""
-        sqs = await self.stack.aws.sqs()
-        events: list[Event] = []
-        while True:
-            response = await sqs.receive_message(
-                QueueUrl=self.tap_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-            )
-            batch = response.get("Messages", [])
-            if not batch:
-                return events
-            for message in batch:
-                events.append(parse_event(message["Body"]))
-                await sqs.delete_message(
-                    QueueUrl=self.tap_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+        return await take_events(self.stack, self.tap_url)
 
     async def until_tapped(self, wanted: set[tuple[str, str]]) -> list[Event]:
         """Tapped events until every (job id, event type) in `wanted` has arrived."""

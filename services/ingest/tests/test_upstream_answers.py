@@ -25,11 +25,10 @@ from omnigen.shared.domain.events import (
     JobRejected,
     JobRequested,
     JobRequestedData,
-    parse_event,
 )
 from omnigen.shared.messages import ConsumerSettings
 from omnigen.testing.fixtures import Stack
-from omnigen.testing.queues import depth, depth_at, eventually
+from omnigen.testing.queues import depth, depth_at, eventually, take_events
 
 from .test_upstream import VALID
 
@@ -62,20 +61,7 @@ class Upstream:
 
     async def tapped(self) -> list[Event]:
         """Every event on the tap right now (read and deleted)."""
-        sqs = await self.stack.aws.sqs()
-        events: list[Event] = []
-        while True:
-            response = await sqs.receive_message(
-                QueueUrl=self.tap_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-            )
-            batch = response.get("Messages", [])
-            if not batch:
-                return events
-            for message in batch:
-                events.append(parse_event(message["Body"]))
-                await sqs.delete_message(
-                    QueueUrl=self.tap_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+        return await take_events(self.stack, self.tap_url)
 
     async def until_tapped(self, done: Callable[[list[Event]], bool], what: str) -> list[Event]:
         events: list[Event] = []

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from typing import Any, Generic, TypeVar
 
 import structlog
@@ -98,7 +99,7 @@ async def claim_step(
     success it stays, naming the owner. Raises `JobStopped` when the job was cancelled, failed
     elsewhere or deleted."""
     holder = ctx.receive_token
-    claimed = await _claim(jobs, job_id, step, ctx, seconds, stage, finished, metadata)
+    claimed = await _claim(_StepClaim(jobs, job_id, step, ctx, seconds, stage, finished, metadata))
     if claimed.kind is not Claim.WORK:
         yield claimed
         return
@@ -119,27 +120,33 @@ async def claim_step(
         ctx.keep_alive.remove(renew)
 
 
-async def _claim(
-    jobs: JobRepository,
-    job_id: str,
-    step: str,
-    ctx: MessageContext,
-    seconds: float,
-    stage: str,
-    finished: Callable[[Job], bool],
-    metadata: Mapping[str, Any] | None,
-) -> Claimed:
+@dataclass(frozen=True)
+class _StepClaim:
+    """One receive's claim of one step: what `claim_step` was asked."""
+
+    jobs: JobRepository
+    job_id: str
+    step: str
+    ctx: MessageContext
+    seconds: float
+    stage: str
+    finished: Callable[[Job], bool]
+    metadata: Mapping[str, Any] | None
+
+
+async def _claim(claim: _StepClaim) -> Claimed:
+    ctx, step = claim.ctx, claim.step
     # An earlier receive that keeps renewing beyond one lease term (and a margin) is alive.
-    deadline = time.monotonic() + seconds + min(_TAKEOVER_MARGIN_S, seconds)
+    deadline = time.monotonic() + claim.seconds + min(_TAKEOVER_MARGIN_S, claim.seconds)
     while True:
         try:
-            return await _try_claim(jobs, job_id, step, ctx, seconds, stage, finished, metadata)
+            return await _try_claim(claim)
         except LeaseHeld as held:
             if held.message != ctx.message_id:
                 log.info("duplicate_dropped", step=step, holder=held.holder)
                 return Claimed(Claim.DUPLICATE, None)
-            current = await jobs.get_job(job_id)  # this message's earlier receive holds it:
-            if finished(current):  # done already (its delete was lost): announce it again
+            current = await claim.jobs.get_job(claim.job_id)  # our earlier receive holds it:
+            if claim.finished(current):  # done already (its delete was lost): announce again
                 return _already_done(current, step, ctx.message_id)
             wait = min(held.until - time.time(), deadline - time.monotonic())
             if wait <= 0:
@@ -148,34 +155,30 @@ async def _claim(
             await asyncio.sleep(min(wait + 0.05, _TAKEOVER_POLL_S))
 
 
-async def _try_claim(
-    jobs: JobRepository,
-    job_id: str,
-    step: str,
-    ctx: MessageContext,
-    seconds: float,
-    stage: str,
-    finished: Callable[[Job], bool],
-    metadata: Mapping[str, Any] | None,
-) -> Claimed:
-    holder, message = ctx.receive_token, ctx.message_id
+async def _try_claim(claim: _StepClaim) -> Claimed:
+    jobs, job_id, step = claim.jobs, claim.job_id, claim.step
+    acquire = partial(
+        jobs.acquire_lease,
+        job_id,
+        step,
+        claim.ctx.receive_token,
+        claim.seconds,
+        metadata=claim.metadata,
+        message=claim.ctx.message_id,
+    )
     try:
         try:
-            job = await jobs.acquire_lease(
-                job_id, step, holder, seconds, stage=stage, metadata=metadata, message=message
-            )
+            job = await acquire(stage=claim.stage)
         except StageRegression as regression:
             further = regression.job or await jobs.get_job(job_id)
-            if finished(further):
-                return _already_done(further, step, message)
-            job = await jobs.acquire_lease(
-                job_id, step, holder, seconds, metadata=metadata, message=message
-            )
+            if claim.finished(further):
+                return _already_done(further, step, claim.ctx.message_id)
+            job = await acquire()
     except JobAlreadyFinished as ended:
         job = ended.job or await jobs.get_job(job_id)
-        if job.status is not JobStatus.COMPLETED or not finished(job):
+        if job.status is not JobStatus.COMPLETED or not claim.finished(job):
             raise JobStopped(job_id, ended.error_message or ended.status) from None
-        return _already_done(job, step, message)
+        return _already_done(job, step, claim.ctx.message_id)
     except JobNotFound:
         raise JobStopped(job_id, "deleted") from None
     return Claimed(Claim.WORK, job)

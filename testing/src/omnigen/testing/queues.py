@@ -125,3 +125,19 @@ class CountingSqs:
     def in_flight(self, name: str) -> int:
         """Calls of `name` made and not answered yet."""
         return self.calls[name] - self.answered[name]
+
+
+async def take_events(stack: Stack, url: str) -> list[Event]:
+    """Every event in the queue at `url` right now, read and deleted (no waiting)."""
+    sqs = await stack.aws.sqs()
+    events: list[Event] = []
+    while True:
+        response = await sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+        )
+        batch = response.get("Messages", [])
+        if not batch:
+            return events
+        for message in batch:
+            events.append(parse_event(message["Body"]))
+            await sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
