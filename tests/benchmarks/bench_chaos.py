@@ -54,7 +54,11 @@ async def run(jobs: int, references: int, seed: int) -> int:
     with MotoServer() as moto, tempfile.TemporaryDirectory(prefix="omnigen-chaos-") as tmp:
         settings = AwsSettings(endpoint_url=moto.endpoint_url, resource_prefix=new_prefix())
         async with contextlib.asynccontextmanager(bootstrapped)(settings) as stack:
-            env = {"OMNIGEN_RENDER_SCALE": "0.25"}  # default visibility, lease and retries
+            env = {  # default visibility, lease and retries; the poller is not rate-limited
+                "OMNIGEN_RENDER_SCALE": "0.25",
+                "OMNIGEN_RATE_LIMIT_PER_MINUTE": "100000",
+                "OMNIGEN_RATE_LIMIT_BURST": "10000",
+            }
             async with (
                 running_pipeline(stack, Path(tmp), env=env) as pipeline,
                 api(pipeline) as client,
