@@ -25,7 +25,8 @@ def check_response(case: Any, response: Any) -> None:
     if response.status_code < 400:
         return
     error = response.json()["error"]
-    assert set(error) == {"code", "message", "field"}, where
+    assert set(error) == {"code", "message", "field", "request_id"}, where
+    assert [error["request_id"]] == response.headers["x-trace-id"], where
     assert isinstance(error["code"], str) and error["code"], where
     assert isinstance(error["message"], str) and error["message"], where
     if response.status_code in (400, 422):

@@ -50,11 +50,13 @@ ACCEPT_WAIT_MARGIN_S: Final = 2.0
 
 class NotAnnounced(Exception):
     """The job exists but `job.accepted` could not be published; a retry with the same
-    idempotency key publishes it."""
+    idempotency key publishes it. The message is fit for a client: the cause (AWS text, the
+    endpoint, the topic) is only in `cause` and in the log."""
 
     def __init__(self, job_id: str, cause: Exception) -> None:
-        super().__init__(f"job {job_id} was created but could not be queued: {cause}")
+        super().__init__(f"job {job_id} was created but could not be queued")
         self.job_id = job_id
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,11 @@ async def _publish_accepted(ports: IngestPorts, job: Job, holder: str) -> Job:
     try:
         await ports.publisher.publish(event)
     except Exception as exc:
-        log.error("job_accepted_not_published", job_id=job.job_id, error=str(exc))
+        log.error(
+            "job_accepted_not_published",
+            job_id=job.job_id,
+            error=f"{type(exc).__name__}: {exc}",
+        )
         with contextlib.suppress(Exception):  # else the lease simply expires
             await ports.repository.release_lease(job.job_id, ACCEPT_STEP, holder)
         raise NotAnnounced(job.job_id, exc) from exc
