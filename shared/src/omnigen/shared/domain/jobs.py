@@ -9,11 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
 
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -28,6 +29,32 @@ TTL_SECONDS: Final = 7 * 24 * 3600
 CANCELLED_REASON: Final = "cancelled"
 
 
+PROSE_WHITESPACE: Final = frozenset("\n\t")
+
+
+def _refuse_controls(text: str, allowed: frozenset[str]) -> str:
+    for char in text:
+        if char not in allowed and unicodedata.category(char) in ("Cc", "Cs"):
+            raise ValueError(f"must not contain control characters (found U+{ord(char):04X})")
+    return text
+
+
+def single_line(text: str) -> str:
+    """`text` when it holds no control character at all (NUL, CR, LF, DEL, C1, surrogates)."""
+    return _refuse_controls(text, frozenset())
+
+
+def prose(text: str) -> str:
+    """`text` when its only control characters are the ordinary whitespace of prose (LF, TAB)."""
+    return _refuse_controls(text, PROSE_WHITESPACE)
+
+
+# Request text is a JSON string, nothing else (no number or bool coerced to one).
+LineText = Annotated[str, Strict(), AfterValidator(single_line)]
+ProseText = Annotated[str, Strict(), AfterValidator(prose)]
+StrictInt = Annotated[int, Strict()]
+
+
 class AspectRatio(StrEnum):
     LANDSCAPE = "16:9"
     PORTRAIT = "9:16"
@@ -39,30 +66,34 @@ class AspectRatio(StrEnum):
 
 
 class JobOptions(BaseModel):
-    """Creative options a client may set; all optional, all small strings."""
+    """Creative options a client may set; all optional, all small strings (strings only; no
+    control characters, except LF and TAB in the free-text ones)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    style: str | None = Field(default=None, max_length=100, description="visual style")
-    tone: str | None = Field(default=None, max_length=100)
-    tempo: str | None = Field(default=None, max_length=50)
-    platform: str | None = Field(default=None, max_length=50, description="e.g. tiktok, youtube")
-    audience: str | None = Field(default=None, max_length=200)
-    goal: str | None = Field(default=None, max_length=200)
-    call_to_action: str | None = Field(default=None, max_length=200)
-    voice: str | None = Field(default=None, max_length=50, description="narration voice")
-    start_image_key: str | None = Field(
+    style: ProseText | None = Field(default=None, max_length=100, description="visual style")
+    tone: ProseText | None = Field(default=None, max_length=100)
+    tempo: LineText | None = Field(default=None, max_length=50)
+    platform: LineText | None = Field(
+        default=None, max_length=50, description="e.g. tiktok, youtube"
+    )
+    audience: ProseText | None = Field(default=None, max_length=200)
+    goal: ProseText | None = Field(default=None, max_length=200)
+    call_to_action: ProseText | None = Field(default=None, max_length=200)
+    voice: LineText | None = Field(default=None, max_length=50, description="narration voice")
+    start_image_key: LineText | None = Field(
         default=None, max_length=500, description="S3 key of an image the first scene starts on"
     )
 
 
 class JobRequest(BaseModel):
-    """What a client or an upstream system asks for."""
+    """What a client or an upstream system asks for: strict types (a JSON string for text, a
+    JSON integer for `duration`; "30", 30.0 and true are refused)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prompt: str = Field(min_length=10, max_length=2000)
-    duration: int = Field(ge=10, le=60, description="seconds")
+    prompt: ProseText = Field(min_length=10, max_length=2000)
+    duration: StrictInt = Field(ge=10, le=60, description="seconds")
     aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
     options: JobOptions = Field(default_factory=JobOptions)
 
