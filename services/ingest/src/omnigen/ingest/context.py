@@ -14,6 +14,7 @@ from omnigen.ingest.handlers import IngestPorts
 from omnigen.ingest.limits import RateLimiter
 from omnigen.ingest.readiness import ReadinessProbe
 from omnigen.ingest.settings import IngestSettings
+from omnigen.ingest.sse import StreamSlots
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.adapters.s3 import S3AssetStore
@@ -27,6 +28,7 @@ class IngestContext:
     verifier: TokenVerifier
     limiter: RateLimiter
     readiness: ReadinessProbe
+    streams: StreamSlots
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set on SIGTERM: end streams
 
 
@@ -56,4 +58,5 @@ async def open_context(
                 bucket=spec.bucket.name,
                 timeout_s=settings.readiness_timeout_s,
             ),
+            streams=StreamSlots(settings.sse_max_streams_per_user),
         )

@@ -43,6 +43,7 @@ async def serve(settings: IngestSettings, worker: WorkerSettings) -> None:
                     log_config=None,
                     access_log=False,
                     proxy_headers=True,
+                    forwarded_allow_ips=settings.forwarded_allow_ips,
                     timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
                 )
             )
