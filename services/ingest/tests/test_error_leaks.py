@@ -5,17 +5,12 @@ stable code and the request id, never AWS text, an endpoint, a resource name or 
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 
-from omnigen.ingest.settings import IngestSettings
-from omnigen.shared.adapters.aws import AwsClients
 from omnigen.testing.fixtures import Stack
 
-from .helpers import Api, job_body, serve_api, settings_for
+from .helpers import Api, api_with, job_body, serve_api, settings_for
 
 
 def closed_port_url() -> str:
@@ -23,17 +18,6 @@ def closed_port_url() -> str:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
-
-
-@asynccontextmanager
-async def api_with(stack: Stack, **overrides: Any) -> AsyncIterator[Api]:
-    """The app with its own AWS clients, built from `overrides` of the stack's settings."""
-    settings: IngestSettings = settings_for(stack, **overrides)
-    async with AwsClients(settings) as aws:
-        own = Stack(settings, aws, stack.applied)
-        topic_arn = stack.applied.topic_arns[stack.spec.events_topic.name]
-        async with serve_api(own, settings, events_topic_arn=topic_arn) as api:
-            yield api
 
 
 def assert_nothing_leaks(response: httpx.Response, stack: Stack, *secrets: str) -> None:

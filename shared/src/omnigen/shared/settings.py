@@ -21,6 +21,11 @@ class AwsSettings(BaseSettings):
     sqs_endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
     s3_endpoint_url: str | None = None
+    s3_public_endpoint_url: str | None = Field(
+        default=None,
+        description="the S3 endpoint presigned links point at, when clients reach S3 by "
+        "another address than the services (docker-compose: the host's 127.0.0.1:4566)",
+    )
     resource_prefix: str = Field(default=DEFAULT_PREFIX, pattern=r"^[a-z][a-z0-9-]{1,40}$")
     bucket_name: str | None = Field(default=None, description="overrides <prefix>-assets")
     max_pool_connections: int = Field(default=50, ge=1)

@@ -42,7 +42,9 @@ async def open_context(
         ports = IngestPorts(
             repository=DynamoJobRepository(await aws.dynamodb(), spec.table),
             publisher=SnsEventPublisher(await aws.sns(), events_topic_arn),
-            assets=S3AssetStore(await aws.s3(), spec.bucket.name),
+            assets=S3AssetStore(
+                await aws.s3(), spec.bucket.name, presigner=await aws.s3_presigner()
+            ),
         )
         yield IngestContext(
             settings=settings,
