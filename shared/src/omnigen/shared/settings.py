@@ -57,6 +57,12 @@ class WorkerSettings(BaseSettings):
     retry_base_s: int = Field(default=2, ge=0)
     retry_max_s: int = Field(default=300, ge=0)
     events_topic_arn: str | None = Field(default=None, description="skip the lookup by name")
+    resource_wait_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="at start, how long to wait for the table, topic and queue to exist "
+        "(retrying with backoff) before exiting 2",
+    )
     visibility_timeout_s: int | None = Field(
         default=None, ge=1, le=43200, description="default: the queue's own (resource spec)"
     )
