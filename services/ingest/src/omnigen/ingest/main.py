@@ -21,6 +21,7 @@ from omnigen.shared.runtime.service import (
     ResourcesMissing,
     run_until_signalled,
     start_service,
+    topic_lookup,
     wait_for_resources,
 )
 from omnigen.shared.settings import WorkerSettings
@@ -35,7 +36,7 @@ async def serve(settings: IngestSettings, worker: WorkerSettings) -> None:
             aws,
             spec,
             queue=spec.ingest_queue,
-            topic_arn=worker.events_topic_arn,
+            topic=worker.events_topic_arn or topic_lookup(aws, spec),
             deadline_s=worker.resource_wait_s,
         )
         async with open_context(aws, settings, events_topic_arn=topic_arn) as context:

@@ -52,19 +52,20 @@ async def wait_for_resources(
     spec: ResourceSpec,
     *,
     queue: Queue,
-    topic_arn: str | None,
+    topic: str | Callable[[], Awaitable[str]],
     deadline_s: float,
     clock: Callable[[], float] = time.monotonic,
 ) -> str:
     """The events topic's ARN once the jobs table, the topic and `queue` all exist, retrying
     with capped exponential backoff (a log line per retry naming what is missing) until
     `deadline_s` has passed, then ResourcesMissing naming them (the names are the operator's
-    own; they go to the log, nowhere else)."""
+    own; they go to the log, nowhere else). `topic` is the configured ARN (taken as it is) or
+    the lookup that finds it (`topic_lookup`)."""
     began = clock()
     delay = RESOURCE_RETRY_BASE_S
     while True:
         missing: list[str] = []
-        found_arn = topic_arn
+        found_arn = topic if isinstance(topic, str) else None
         checks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             (f"DynamoDB table {spec.table.name}", _table_check(aws, spec.table.name)),
             (f"SQS queue {queue.name}", _queue_check(aws, queue.name)),
@@ -72,9 +73,9 @@ async def wait_for_resources(
         for what, check in checks:
             if not await _exists(check):
                 missing.append(what)
-        if found_arn is None:
+        if found_arn is None and not isinstance(topic, str):
             try:
-                found_arn = await find_topic_arn(await aws.sns(), spec.events_topic.name)
+                found_arn = await topic()
             except Exception:
                 missing.append(f"SNS topic {spec.events_topic.name}")
         if not missing and found_arn is not None:
@@ -94,9 +95,19 @@ async def wait_for_resources(
         delay *= 2
 
 
+def topic_lookup(aws: AwsClients, spec: ResourceSpec) -> Callable[[], Awaitable[str]]:
+    """The events topic's ARN by name (needs sns:ListTopics; a deployment sets the ARN)."""
+
+    async def lookup() -> str:
+        return await find_topic_arn(await aws.sns(), spec.events_topic.name)
+
+    return lookup
+
+
 def _table_check(aws: AwsClients, name: str) -> Callable[[], Awaitable[object]]:
-    async def check() -> object:
-        return await (await aws.dynamodb()).describe_table(TableName=name)
+    async def check() -> object:  # a read every service may make; missing table: an error
+        key = {"job_id": {"S": "__startup_probe__"}}
+        return await (await aws.dynamodb()).get_item(TableName=name, Key=key)
 
     return check
 
@@ -211,7 +222,7 @@ async def serve_worker(
             aws,
             spec,
             queue=queue(spec),
-            topic_arn=worker.events_topic_arn,
+            topic=worker.events_topic_arn or topic_lookup(aws, spec),
             deadline_s=worker.resource_wait_s,
         )
         publisher = SnsEventPublisher(await aws.sns(), topic_arn)
