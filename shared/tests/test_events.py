@@ -78,3 +78,36 @@ def test_oversized_events_are_refused_before_sns_does() -> None:
     )
     with pytest.raises(InvalidEvent, match="256 KiB"):
         event.to_json()
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda b: b["data"].update(duration="30"), "data.duration"),
+        (lambda b: b["data"].update(duration=30.0), "data.duration"),
+        (lambda b: b["data"].update(duration=True), "data.duration"),
+        (lambda b: b["data"].update(aspect_ratio=916), "data.aspect_ratio"),
+        (lambda b: b.update(user_id=42), "user_id"),
+        (lambda b: b.update(job_id=True), "job_id"),
+        (lambda b: b.update(trace_id="t\x00race"), "trace_id"),
+        (lambda b: b.update(user_id="user\n1"), "user_id"),
+        (lambda b: b.update(occurred_at=1_700_000_000), "occurred_at"),
+        (lambda b: b.update(event_id=12345), "event_id"),
+    ],
+)
+def test_event_fields_are_not_coerced_from_other_json_types(mutate: object, field: str) -> None:
+    body = json.loads(_accepted().to_json())
+    mutate(body)  # type: ignore[operator]
+    with pytest.raises(InvalidEvent, match=f"{field}: "):
+        parse_event(json.dumps(body))
+
+
+def test_strict_events_still_take_uuids_datetimes_and_enums_from_json_strings() -> None:
+    event = _accepted()
+    body = json.loads(event.to_json())
+    assert isinstance(body["event_id"], str) and isinstance(body["occurred_at"], str)
+
+    parsed = parse_event(json.dumps(body).encode())
+
+    assert parsed == event
+    assert parsed.event_id == event.event_id and parsed.occurred_at == event.occurred_at

@@ -3,6 +3,9 @@ names, and what a cursor resumes."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from omnigen.shared.domain.errors import (
@@ -103,3 +106,46 @@ def test_a_cursor_resumes_after_its_job_for_its_user_only() -> None:
     for garbage in ("", "j1", "e30", "W10"):
         with pytest.raises(InvalidCursor, match="not a cursor"):
             decode_cursor(garbage, "u1")
+
+
+def _forged(key: dict[str, object], owner: object = "u1") -> str:
+    payload = json.dumps({"u": owner, "k": key}).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("created_at", "named"),
+    [
+        ("nan", "created_at"),
+        ("NaN", "created_at"),
+        ("inf", "created_at"),
+        ("-inf", "created_at"),
+        ("1e300", "created_at"),
+        ("-1", "created_at"),
+        ("soon", "created_at"),
+        (1700000000.0, "created_at"),
+        (True, "created_at"),
+        (None, "created_at"),
+        (["1700000000.0"], "created_at"),
+    ],
+)
+def test_a_tampered_cursor_timestamp_is_refused_naming_it(created_at: object, named: str) -> None:
+    key = {"job_id": "j1", "user_id": "u1", "created_at": created_at}
+    with pytest.raises(InvalidCursor, match=named):
+        decode_cursor(_forged(key), "u1")
+
+
+@pytest.mark.parametrize(
+    ("key", "owner", "named"),
+    [
+        ({"job_id": 7, "user_id": "u1", "created_at": "1.5"}, "u1", "job_id"),
+        ({"job_id": "j1", "user_id": None, "created_at": "1.5"}, "u1", "user_id"),
+        ({"job_id": "j1", "user_id": "u1", "created_at": "1.5"}, {"u": 1}, "owner"),
+        ({"job_id": "", "user_id": "u1", "created_at": "1.5"}, "u1", "job_id"),
+    ],
+)
+def test_a_cursor_field_of_the_wrong_type_is_refused_naming_it(
+    key: dict[str, object], owner: object, named: str
+) -> None:
+    with pytest.raises(InvalidCursor, match=named):
+        decode_cursor(_forged(key, owner), "u1")

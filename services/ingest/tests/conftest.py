@@ -44,3 +44,10 @@ async def make_api(stack_now: Stack) -> AsyncIterator[ApiFactory]:
 @pytest.fixture
 async def api(make_api: ApiFactory) -> Api:
     return await make_api()
+
+
+@pytest.fixture
+async def backend_api(stack: Stack) -> AsyncIterator[Api]:
+    """The app over a fresh stack, once on moto and once on LocalStack (+ DynamoDB on moto)."""
+    async with serve_api(stack, settings_for(stack)) as served:
+        yield served

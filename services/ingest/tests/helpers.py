@@ -20,6 +20,7 @@ from omnigen.ingest.api.app import create_app
 from omnigen.ingest.context import IngestContext, open_context
 from omnigen.ingest.server import ApiServer
 from omnigen.ingest.settings import IngestSettings
+from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.domain.events import Event, parse_event
 from omnigen.testing.fixtures import Stack
 
@@ -105,6 +106,17 @@ async def serve_api(
             server.should_exit = True
             await task
             sock.close()
+
+
+@asynccontextmanager
+async def api_with(stack: Stack, **overrides: Any) -> AsyncIterator[Api]:
+    """The app with its own AWS clients, built from `overrides` of the stack's settings."""
+    settings: IngestSettings = settings_for(stack, **overrides)
+    async with AwsClients(settings) as aws:
+        own = Stack(settings, aws, stack.applied)
+        topic_arn = stack.applied.topic_arns[stack.spec.events_topic.name]
+        async with serve_api(own, settings, events_topic_arn=topic_arn) as api:
+            yield api
 
 
 ApiFactory = Callable[..., Awaitable[Api]]

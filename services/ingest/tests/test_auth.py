@@ -169,6 +169,7 @@ async def test_a_user_never_sees_another_users_job(api: Api) -> None:
             "code": "not_found",
             "message": f"job {alice_job} not found",
             "field": "job_id",
+            "request_id": response.headers["X-Trace-Id"],
         }
     still = await (await api.stack.repository()).get_job(alice_job)
     assert (still.status.value, still.error_message) == ("pending", None)

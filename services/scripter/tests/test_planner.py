@@ -9,6 +9,7 @@ from omnigen.scripter.planner import OfflinePlanner, extract_subject, plan_scrip
 from omnigen.scripter.validation import script_problems
 from omnigen.shared.domain.jobs import AspectRatio, JobOptions, JobRequest
 from omnigen.shared.domain.scripts import ColorGrade, Lighting, Mood, ShotType
+from omnigen.testing.strategies import request_characters
 
 REALISTIC_PROMPTS = [
     "A cozy coffee shop on a rainy morning, introducing our new oat latte",
@@ -24,12 +25,17 @@ ODD_OPTION_TEXT = ["TBD", "[insert tone]", "retro..", "lorem ipsum", "{style}", 
 
 
 def _option(max_size: int) -> st.SearchStrategy[str | None]:
-    return st.none() | st.sampled_from(ODD_OPTION_TEXT) | st.text(max_size=max_size)
+    return (
+        st.none()
+        | st.sampled_from(ODD_OPTION_TEXT)
+        | st.text(request_characters, max_size=max_size)
+    )
 
 
 requests = st.builds(
     JobRequest,
-    prompt=st.sampled_from(REALISTIC_PROMPTS) | st.text(min_size=10, max_size=400),
+    prompt=st.sampled_from(REALISTIC_PROMPTS)
+    | st.text(request_characters, min_size=10, max_size=400),
     duration=st.integers(min_value=10, max_value=60),
     aspect_ratio=st.sampled_from(AspectRatio),
     options=st.builds(

@@ -177,6 +177,25 @@ def _slug(title: str | None) -> str:
     return re.sub(r"[^a-z0-9]+", "-", (title or "omnigen").lower()).strip("-")[:40] or "omnigen"
 
 
+def print_connection(
+    out: Console, *, api_url: str, token: str, endpoint_url: str, prefix: str, workdir: Path
+) -> None:
+    """What `local up` prints: where things are and the `export` lines to copy. Each export
+    line is printed whole (no wrapping at the terminal's width, no markup or highlighting), so
+    a copy-paste of it works however narrow the terminal is."""
+    out.print(f"API:   {api_url}  (docs: {api_url}/docs)")
+    out.print(f"AWS:   {endpoint_url}  (prefix {prefix})")
+    out.print(f"Logs:  {workdir.resolve()}")
+    out.print("Use it from another terminal:")
+    for name, value in (
+        ("OMNIGEN_API_URL", api_url),
+        ("OMNIGEN_TOKEN", token),
+        ("OMNIGEN_ENDPOINT_URL", endpoint_url),
+    ):
+        out.print(f"  export {name}={value}", soft_wrap=True, markup=False, highlight=False)
+    out.print("Ctrl-C stops everything.")
+
+
 @local_app.command("up")
 def local_up(
     workdir: Annotated[Path, typer.Option(help="service logs")] = Path(".omnigen/local"),
@@ -186,16 +205,14 @@ def local_up(
     try:
         with _interrupts_as_keyboard(), embedded_stack(workdir) as pipeline:
             token = pipeline.mint_token("local-user", ttl_s=24 * 3600)
-            console.print(f"API:   {pipeline.api_url}  (docs: {pipeline.api_url}/docs)")
-            console.print(
-                f"AWS:   {pipeline.aws.endpoint_url}  (prefix {pipeline.aws.resource_prefix})"
+            print_connection(
+                console,
+                api_url=pipeline.api_url,
+                token=token,
+                endpoint_url=pipeline.aws.endpoint_url or "",
+                prefix=pipeline.aws.resource_prefix,
+                workdir=workdir,
             )
-            console.print(f"Logs:  {workdir.resolve()}")
-            console.print("Use it from another terminal:")
-            console.print(f"  export OMNIGEN_API_URL={pipeline.api_url}")
-            console.print(f"  export OMNIGEN_TOKEN={token}")
-            console.print(f"  export OMNIGEN_ENDPOINT_URL={pipeline.aws.endpoint_url}")
-            console.print("Ctrl-C stops everything.")
             while all(pipeline.running(name) for name in ("ingest", "scripter", "renderer")):
                 time.sleep(1)
             console.print("[red]a service exited; shutting down[/]")

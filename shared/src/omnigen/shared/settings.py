@@ -21,6 +21,11 @@ class AwsSettings(BaseSettings):
     sqs_endpoint_url: str | None = None
     sns_endpoint_url: str | None = None
     s3_endpoint_url: str | None = None
+    s3_public_endpoint_url: str | None = Field(
+        default=None,
+        description="the S3 endpoint presigned links point at, when clients reach S3 by "
+        "another address than the services (docker-compose: the host's 127.0.0.1:4566)",
+    )
     resource_prefix: str = Field(default=DEFAULT_PREFIX, pattern=r"^[a-z][a-z0-9-]{1,40}$")
     bucket_name: str | None = Field(default=None, description="overrides <prefix>-assets")
     max_pool_connections: int = Field(default=50, ge=1)
@@ -52,6 +57,12 @@ class WorkerSettings(BaseSettings):
     retry_base_s: int = Field(default=2, ge=0)
     retry_max_s: int = Field(default=300, ge=0)
     events_topic_arn: str | None = Field(default=None, description="skip the lookup by name")
+    resource_wait_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="at start, how long to wait for the table, topic and queue to exist "
+        "(retrying with backoff) before exiting 2",
+    )
     visibility_timeout_s: int | None = Field(
         default=None, ge=1, le=43200, description="default: the queue's own (resource spec)"
     )

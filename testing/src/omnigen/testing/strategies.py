@@ -93,15 +93,18 @@ def scripts(draw: st.DrawFn) -> s.Script:
     )
 
 
+# What a request's text may hold: anything but control characters and lone surrogates.
+request_characters = st.characters(exclude_categories=["Cc", "Cs"])
+
 job_requests = st.builds(
     JobRequest,
-    prompt=st.text(min_size=10, max_size=200).filter(lambda p: len(p) >= 10),
+    prompt=st.text(request_characters, min_size=10, max_size=200),
     duration=st.integers(10, 60),
     aspect_ratio=st.sampled_from(AspectRatio),
     options=st.builds(
         JobOptions,
-        style=st.none() | st.text(max_size=20),
-        tone=st.none() | st.text(max_size=20),
+        style=st.none() | st.text(request_characters, max_size=20),
+        tone=st.none() | st.text(request_characters, max_size=20),
         voice=st.none() | st.sampled_from(["en-us", "en-gb"]),
     ),
 )

@@ -14,6 +14,7 @@ from omnigen.ingest.handlers import IngestPorts
 from omnigen.ingest.limits import RateLimiter, TokenBucketLimiter, WindowRateLimiter
 from omnigen.ingest.readiness import ReadinessProbe
 from omnigen.ingest.settings import IngestSettings
+from omnigen.ingest.sse import StreamSlots
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.adapters.rate_windows import DynamoRateWindows
@@ -28,6 +29,7 @@ class IngestContext:
     verifier: TokenVerifier
     limiter: RateLimiter
     readiness: ReadinessProbe
+    streams: StreamSlots
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set on SIGTERM: end streams
 
 
@@ -41,7 +43,9 @@ async def open_context(
         ports = IngestPorts(
             repository=DynamoJobRepository(await aws.dynamodb(), spec.table),
             publisher=SnsEventPublisher(await aws.sns(), events_topic_arn),
-            assets=S3AssetStore(await aws.s3(), spec.bucket.name),
+            assets=S3AssetStore(
+                await aws.s3(), spec.bucket.name, presigner=await aws.s3_presigner()
+            ),
         )
         yield IngestContext(
             settings=settings,
@@ -55,6 +59,7 @@ async def open_context(
                 bucket=spec.bucket.name,
                 timeout_s=settings.readiness_timeout_s,
             ),
+            streams=StreamSlots(settings.sse_max_streams_per_user),
         )
 
 

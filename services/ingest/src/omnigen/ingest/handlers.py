@@ -54,11 +54,14 @@ ACCEPT_WAIT_MARGIN_S: Final = 2.0
 
 class NotAnnounced(Exception):
     """The job exists but `job.accepted` could not be published; a retry with the same
-    idempotency key publishes it, and else the outbox sweeper does (`omnigen.ingest.outbox`)."""
+    idempotency key publishes it, and else the outbox sweeper does (`omnigen.ingest.outbox`).
+    The message is fit for a client: the cause (AWS text, the endpoint, the topic) is only in
+    `cause` and in the log."""
 
     def __init__(self, job_id: str, cause: Exception) -> None:
-        super().__init__(f"job {job_id} was created but could not be queued: {cause}")
+        super().__init__(f"job {job_id} was created but could not be queued")
         self.job_id = job_id
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,11 @@ async def _publish_accepted(ports: IngestPorts, job: Job, holder: str) -> Job:
     try:
         await ports.publisher.publish(event)
     except Exception as exc:
-        log.error("job_accepted_not_published", job_id=job.job_id, error=str(exc))
+        log.error(
+            "job_accepted_not_published",
+            job_id=job.job_id,
+            error=f"{type(exc).__name__}: {exc}",
+        )
         with contextlib.suppress(Exception):  # else the lease simply expires
             await ports.repository.release_lease(job.job_id, ACCEPT_STEP, holder)
         raise NotAnnounced(job.job_id, exc) from exc
@@ -267,8 +274,8 @@ def envelope_problems(raw: dict[str, Any]) -> list[Problem]:
     if not isinstance(version, int) or isinstance(version, bool) or version != JobRequested.VERSION:
         message = f"version {version!r} is not supported (supported: {JobRequested.VERSION})"
         return [Problem(field="schema_version", message=message)]
-    try:
-        JobRequested.model_validate(raw)
+    try:  # as the JSON it came as: strict types still take UUIDs and times from strings
+        JobRequested.model_validate_json(json.dumps(raw))
     except ValidationError as exc:
         return problems(exc, default="event")
     return []

@@ -17,8 +17,15 @@ from omnigen.ingest.server import ApiServer, HttpService
 from omnigen.ingest.settings import IngestSettings
 from omnigen.ingest.upstream import build_consumer
 from omnigen.shared.adapters.aws import AwsClients
-from omnigen.shared.adapters.sns import find_topic_arn
-from omnigen.shared.runtime.service import EXIT_BAD_SETTINGS, run_until_signalled, start_service
+from omnigen.shared.runtime.service import (
+    EXIT_BAD_SETTINGS,
+    EXIT_RESOURCES_MISSING,
+    ResourcesMissing,
+    run_until_signalled,
+    start_service,
+    topic_lookup,
+    wait_for_resources,
+)
 from omnigen.shared.settings import WorkerSettings
 
 log = structlog.get_logger()
@@ -27,8 +34,12 @@ log = structlog.get_logger()
 async def serve(settings: IngestSettings, worker: WorkerSettings) -> None:
     spec = settings.resources
     async with AwsClients(settings) as aws:
-        topic_arn = worker.events_topic_arn or await find_topic_arn(
-            await aws.sns(), spec.events_topic.name
+        topic_arn = await wait_for_resources(
+            aws,
+            spec,
+            queue=spec.ingest_queue,
+            topic=worker.events_topic_arn or topic_lookup(aws, spec),
+            deadline_s=worker.resource_wait_s,
         )
         async with open_context(aws, settings, events_topic_arn=topic_arn) as context:
             consumer = build_consumer(
@@ -45,6 +56,7 @@ async def serve(settings: IngestSettings, worker: WorkerSettings) -> None:
                     log_config=None,
                     access_log=False,
                     proxy_headers=True,
+                    forwarded_allow_ips=settings.forwarded_allow_ips,
                     timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
                 )
             )
@@ -61,7 +73,11 @@ def main() -> int:
     settings = start_service("ingest", lambda: (IngestSettings(), WorkerSettings()))
     if settings is None:
         return EXIT_BAD_SETTINGS
-    asyncio.run(serve(*settings))
+    try:
+        asyncio.run(serve(*settings))
+    except ResourcesMissing as exc:
+        log.error("resources_missing", error=str(exc), missing=exc.missing)
+        return EXIT_RESOURCES_MISSING
     return 0
 
 

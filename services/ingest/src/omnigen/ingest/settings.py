@@ -17,6 +17,10 @@ class IngestSettings(AwsSettings):
 
     host: str = Field(default="127.0.0.1", description="bind address; 0.0.0.0 in a container")
     port: int = Field(default=8000, ge=0, le=65535)
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="proxies whose X-Forwarded-Proto/-For are believed (uvicorn); '*' for all",
+    )
     public_base_url: str | None = Field(
         default=None, description="prefix for links in responses; default: relative links"
     )
@@ -61,6 +65,10 @@ class IngestSettings(AwsSettings):
     sse_poll_interval_s: float = Field(default=1.0, gt=0, le=60)
     sse_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
     sse_max_duration_s: float = Field(default=3600.0, gt=0, description="clients reconnect")
+    sse_max_streams_per_user: int = Field(
+        default=5, ge=1, description="open event streams per user (per process); 429 above"
+    )
+    sse_retry_after_s: int = Field(default=5, ge=1, description="Retry-After of that 429")
     readiness_timeout_s: float = Field(default=3.0, gt=0, le=30)
     shutdown_timeout_s: float = Field(default=20.0, gt=0, description="HTTP drain on SIGTERM")
 

@@ -16,6 +16,44 @@ from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.stages import JobStatus
 
 
+class TooManyStreams(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"at most {limit} event streams may be open at once")
+        self.limit = limit
+
+
+class StreamSlots:
+    """How many event streams each user has open in this process, capped per user."""
+
+    def __init__(self, per_user: int) -> None:
+        self.per_user = per_user
+        self._open: dict[str, int] = {}
+
+    def open_count(self, user_id: str) -> int:
+        return self._open.get(user_id, 0)
+
+    def take(self, user_id: str) -> Callable[[], None]:
+        """A slot for `user_id` (TooManyStreams when all are taken); call the returned
+        function to give it back (calling it again does nothing)."""
+        if self.open_count(user_id) >= self.per_user:
+            raise TooManyStreams(self.per_user)
+        self._open[user_id] = self.open_count(user_id) + 1
+        given_back = False
+
+        def give_back() -> None:
+            nonlocal given_back
+            if given_back:
+                return
+            given_back = True
+            left = self.open_count(user_id) - 1
+            if left > 0:
+                self._open[user_id] = left
+            else:
+                self._open.pop(user_id, None)
+
+        return give_back
+
+
 @dataclass(frozen=True)
 class StreamTimings:
     poll_s: float

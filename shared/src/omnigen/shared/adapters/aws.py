@@ -40,8 +40,9 @@ class AwsClients:
         self._clients.clear()
         await self._stack.__aexit__(exc_type, exc, tb)
 
-    async def client(self, service: str) -> Any:
-        if service not in self._clients:
+    async def client(self, service: str, endpoint_url: str | None = None) -> Any:
+        name = service if endpoint_url is None else f"{service}@{endpoint_url}"
+        if name not in self._clients:
             config = AioConfig(
                 retries={"mode": "standard", "max_attempts": 4},
                 connect_timeout=5,
@@ -51,15 +52,15 @@ class AwsClients:
                 signature_version="s3v4" if service == "s3" else None,
                 s3={"addressing_style": "path"} if service == "s3" else None,
             )
-            self._clients[service] = await self._stack.enter_async_context(
+            self._clients[name] = await self._stack.enter_async_context(
                 self.session.create_client(
                     service,  # type: ignore[call-overload]
                     region_name=self.settings.region,
-                    endpoint_url=self.settings.endpoint_for(service),
+                    endpoint_url=endpoint_url or self.settings.endpoint_for(service),
                     config=config,
                 )
             )
-        return self._clients[service]
+        return self._clients[name]
 
     async def dynamodb(self) -> DynamoDBClient:
         return await self.client("dynamodb")  # type: ignore[no-any-return]
@@ -72,6 +73,14 @@ class AwsClients:
 
     async def s3(self) -> S3Client:
         return await self.client("s3")  # type: ignore[no-any-return]
+
+    async def s3_presigner(self) -> S3Client:
+        """The client that presigns download links: for `s3_public_endpoint_url` when set
+        (the address clients reach), else the service's own S3 client."""
+        public = self.settings.s3_public_endpoint_url
+        if not public:
+            return await self.s3()
+        return await self.client("s3", endpoint_url=public)  # type: ignore[no-any-return]
 
 
 def error_code(exc: BaseException) -> str | None:

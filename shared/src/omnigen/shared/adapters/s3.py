@@ -24,8 +24,12 @@ class S3AssetStore:
         *,
         part_size: int = PART_SIZE,
         multipart_threshold: int = MULTIPART_THRESHOLD,
+        presigner: S3Client | None = None,
     ) -> None:
+        """`presigner`: a client configured for the endpoint clients download from, when it
+        is not the one this process talks to (presigning is offline: it makes no call)."""
         self._client = client
+        self._presigner = presigner or client
         self._bucket = bucket
         self._part_size = part_size
         self._threshold = max(multipart_threshold, part_size)
@@ -91,7 +95,7 @@ class S3AssetStore:
         return True
 
     async def presigned_url(self, key: str, expires_in: int = 900) -> str:
-        return await self._client.generate_presigned_url(
+        return await self._presigner.generate_presigned_url(
             "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_in
         )
 

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Final, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from omnigen.shared.domain.errors import InvalidEvent, UnknownSchemaVersion
+from omnigen.shared.domain.text import LineText
 
 MAX_EVENT_BYTES: Final = 256 * 1024
 _STABLE_EVENT_IDS: Final = uuid.UUID("0d7f3c2a-5e8b-4f61-9a0c-1b2e3d4f5a6b")
@@ -37,7 +38,8 @@ class EventType(StrEnum):
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Strict: a number is a JSON number, text a JSON string (no "30" -> 30, no true -> 1).
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class JobRequestedData(_Data):
@@ -77,17 +79,20 @@ class JobFailedData(_Data):
 
 
 class Event(BaseModel):
-    """The envelope. Subclasses pin `event_type`, `schema_version` and the `data` model."""
+    """The envelope. Subclasses pin `event_type`, `schema_version` and the `data` model.
+    Strict: parsed from JSON by `parse_event` (`model_validate_json`, where strict mode still
+    takes a UUID, a datetime or an enum from its JSON string); built in Python from typed
+    values by `create`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     event_id: uuid.UUID
     event_type: EventType
     schema_version: int
     occurred_at: datetime
-    job_id: str | None = Field(min_length=1, max_length=100)
-    user_id: str = Field(min_length=1, max_length=200)
-    trace_id: str = Field(min_length=1, max_length=100)
+    job_id: LineText | None = Field(min_length=1, max_length=100)
+    user_id: LineText = Field(min_length=1, max_length=200)
+    trace_id: LineText = Field(min_length=1, max_length=100)
     data: _Data
 
     TYPE: ClassVar[EventType]
@@ -133,7 +138,7 @@ class JobAccepted(Event):
     TYPE = EventType.JOB_ACCEPTED
     event_type: Literal[EventType.JOB_ACCEPTED]
     schema_version: Literal[1]
-    job_id: str = Field(min_length=1, max_length=100)
+    job_id: LineText = Field(min_length=1, max_length=100)
     data: JobAcceptedData
 
 
@@ -149,7 +154,7 @@ class ScriptReady(Event):
     TYPE = EventType.SCRIPT_READY
     event_type: Literal[EventType.SCRIPT_READY]
     schema_version: Literal[1]
-    job_id: str = Field(min_length=1, max_length=100)
+    job_id: LineText = Field(min_length=1, max_length=100)
     data: ScriptReadyData
 
 
@@ -157,7 +162,7 @@ class JobCompleted(Event):
     TYPE = EventType.JOB_COMPLETED
     event_type: Literal[EventType.JOB_COMPLETED]
     schema_version: Literal[1]
-    job_id: str = Field(min_length=1, max_length=100)
+    job_id: LineText = Field(min_length=1, max_length=100)
     data: JobCompletedData
 
 
@@ -165,7 +170,7 @@ class JobFailed(Event):
     TYPE = EventType.JOB_FAILED
     event_type: Literal[EventType.JOB_FAILED]
     schema_version: Literal[1]
-    job_id: str = Field(min_length=1, max_length=100)
+    job_id: LineText = Field(min_length=1, max_length=100)
     data: JobFailedData
 
 
@@ -196,7 +201,9 @@ def parse_event(body: str | bytes) -> Event:
             f"(supported: {', '.join(map(str, supported))})"
         )
     try:
-        return model.model_validate(raw)
+        # From the JSON text, not from `raw`: strict mode takes a UUID or a datetime from a
+        # JSON string, never from a Python str.
+        return model.model_validate_json(body)
     except ValidationError as exc:
         raise InvalidEvent(f"{event_type} v{version} is malformed: {describe(exc)}") from exc
 

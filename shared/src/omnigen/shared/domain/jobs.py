@@ -32,6 +32,7 @@ from omnigen.shared.domain.stages import (
     stage_seq,
     status_for_stage,
 )
+from omnigen.shared.domain.text import LineText, ProseText, StrictInt
 
 TTL_SECONDS: Final = 7 * 24 * 3600
 CANCELLED_REASON: Final = "cancelled"
@@ -57,30 +58,34 @@ class AspectRatio(StrEnum):
 
 
 class JobOptions(BaseModel):
-    """Creative options a client may set; all optional, all small strings."""
+    """Creative options a client may set; all optional, all small strings (strings only; no
+    control characters, except LF and TAB in the free-text ones)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    style: str | None = Field(default=None, max_length=100, description="visual style")
-    tone: str | None = Field(default=None, max_length=100)
-    tempo: str | None = Field(default=None, max_length=50)
-    platform: str | None = Field(default=None, max_length=50, description="e.g. tiktok, youtube")
-    audience: str | None = Field(default=None, max_length=200)
-    goal: str | None = Field(default=None, max_length=200)
-    call_to_action: str | None = Field(default=None, max_length=200)
-    voice: str | None = Field(default=None, max_length=50, description="narration voice")
-    start_image_key: str | None = Field(
+    style: ProseText | None = Field(default=None, max_length=100, description="visual style")
+    tone: ProseText | None = Field(default=None, max_length=100)
+    tempo: LineText | None = Field(default=None, max_length=50)
+    platform: LineText | None = Field(
+        default=None, max_length=50, description="e.g. tiktok, youtube"
+    )
+    audience: ProseText | None = Field(default=None, max_length=200)
+    goal: ProseText | None = Field(default=None, max_length=200)
+    call_to_action: ProseText | None = Field(default=None, max_length=200)
+    voice: LineText | None = Field(default=None, max_length=50, description="narration voice")
+    start_image_key: LineText | None = Field(
         default=None, max_length=500, description="S3 key of an image the first scene starts on"
     )
 
 
 class JobRequest(BaseModel):
-    """What a client or an upstream system asks for."""
+    """What a client or an upstream system asks for: strict types (a JSON string for text, a
+    JSON integer for `duration`; "30", 30.0 and true are refused)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prompt: str = Field(min_length=10, max_length=2000)
-    duration: int = Field(ge=10, le=60, description="seconds")
+    prompt: ProseText = Field(min_length=10, max_length=2000)
+    duration: StrictInt = Field(ge=10, le=60, description="seconds")
     aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
     options: JobOptions = Field(default_factory=JobOptions)
 

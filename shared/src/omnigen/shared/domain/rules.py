@@ -7,9 +7,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import uuid
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from omnigen.shared.domain.errors import InvalidCursor, RunningJobsLimit
 from omnigen.shared.domain.jobs import Job
@@ -55,20 +56,50 @@ def encode_cursor(user_id: str, last: Job) -> str:
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
+# A cursor's created_at is an epoch the service wrote: finite, not before 1970 nor after 2286.
+_CURSOR_EPOCH_MIN: Final = 0.0
+_CURSOR_EPOCH_MAX: Final = 9_999_999_999.0
+_CURSOR_TEXT_MAX: Final = 200
+
+
 def decode_cursor(cursor: str, user_id: str) -> PagePosition:
-    """Where `cursor` resumes `user_id`'s listing; InvalidCursor for garbage or another's."""
+    """Where `cursor` resumes `user_id`'s listing; InvalidCursor (naming the part that is
+    wrong) for anything this service did not issue to this user: garbage, a tampered field of
+    the wrong type or out of range (NaN, inf, 1e300), another user's cursor."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        key = payload["k"]
-        owner = payload["u"]
-        created_at = float(key["created_at"])
-        job_id, key_user = str(key["job_id"]), str(key["user_id"])
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    except (ValueError, TypeError, binascii.Error) as exc:
         raise InvalidCursor("not a cursor issued by this service") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("k"), dict):
+        raise InvalidCursor("not a cursor issued by this service")
+    key: dict[str, Any] = payload["k"]
+    owner = _cursor_text(payload.get("u"), "owner")
+    job_id = _cursor_text(key.get("job_id"), "job_id")
+    key_user = _cursor_text(key.get("user_id"), "user_id")
+    created_at = _cursor_epoch(key.get("created_at"))
     if owner != user_id or key_user != user_id:
         raise InvalidCursor("the cursor belongs to another listing")
     return PagePosition(user_id=user_id, job_id=job_id, created_at=created_at)
+
+
+def _cursor_text(value: object, name: str) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= _CURSOR_TEXT_MAX:
+        raise InvalidCursor(f"{name} must be a non-empty string")
+    return value
+
+
+def _cursor_epoch(value: object) -> float:
+    """The cursor's created_at: the repr of a float, as `encode_cursor` writes it."""
+    if not isinstance(value, str) or len(value) > 40:
+        raise InvalidCursor("created_at must be a timestamp string")
+    try:
+        epoch = float(value)
+    except ValueError:
+        raise InvalidCursor("created_at is not a number") from None
+    if not math.isfinite(epoch) or not _CURSOR_EPOCH_MIN <= epoch <= _CURSOR_EPOCH_MAX:
+        raise InvalidCursor("created_at is not a timestamp this service wrote")
+    return epoch
 
 
 # -- the running-jobs cap: one counter per user, changed with the job's own writes ------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -34,6 +35,97 @@ if TYPE_CHECKING:
 log = structlog.get_logger()
 S = TypeVar("S")
 EXIT_BAD_SETTINGS = 2
+EXIT_RESOURCES_MISSING = 2
+RESOURCE_RETRY_BASE_S = 0.5
+RESOURCE_RETRY_MAX_S = 10.0
+
+
+class ResourcesMissing(Exception):
+    """The resources a service needs did not appear before its deadline."""
+
+    def __init__(self, missing: list[str], waited_s: float) -> None:
+        super().__init__(f"still missing after {waited_s:.0f} s: {', '.join(missing)}")
+        self.missing = missing
+
+
+async def wait_for_resources(
+    aws: AwsClients,
+    spec: ResourceSpec,
+    *,
+    queue: Queue,
+    topic: str | Callable[[], Awaitable[str]],
+    deadline_s: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> str:
+    """The events topic's ARN once the jobs table, the topic and `queue` all exist, retrying
+    with capped exponential backoff (a log line per retry naming what is missing) until
+    `deadline_s` has passed, then ResourcesMissing naming them (the names are the operator's
+    own; they go to the log, nowhere else). `topic` is the configured ARN (taken as it is) or
+    the lookup that finds it (`topic_lookup`)."""
+    began = clock()
+    delay = RESOURCE_RETRY_BASE_S
+    while True:
+        missing: list[str] = []
+        found_arn = topic if isinstance(topic, str) else None
+        checks: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            (f"DynamoDB table {spec.table.name}", _table_check(aws, spec.table.name)),
+            (f"SQS queue {queue.name}", _queue_check(aws, queue.name)),
+        ]
+        for what, check in checks:
+            if not await _exists(check):
+                missing.append(what)
+        if found_arn is None and not isinstance(topic, str):
+            try:
+                found_arn = await topic()
+            except Exception:
+                missing.append(f"SNS topic {spec.events_topic.name}")
+        if not missing and found_arn is not None:
+            return found_arn
+        waited = clock() - began
+        if waited >= deadline_s:
+            raise ResourcesMissing(missing, waited)
+        pause = min(delay, RESOURCE_RETRY_MAX_S, max(0.0, deadline_s - waited))
+        log.warning(
+            "waiting_for_resources",
+            missing=missing,
+            retry_in_s=round(pause, 2),
+            gives_up_in_s=round(deadline_s - waited, 1),
+            hint="run omnigen-bootstrap",
+        )
+        await asyncio.sleep(pause)
+        delay *= 2
+
+
+def topic_lookup(aws: AwsClients, spec: ResourceSpec) -> Callable[[], Awaitable[str]]:
+    """The events topic's ARN by name (needs sns:ListTopics; a deployment sets the ARN)."""
+
+    async def lookup() -> str:
+        return await find_topic_arn(await aws.sns(), spec.events_topic.name)
+
+    return lookup
+
+
+def _table_check(aws: AwsClients, name: str) -> Callable[[], Awaitable[object]]:
+    async def check() -> object:  # a read every service may make; missing table: an error
+        key = {"job_id": {"S": "__startup_probe__"}}
+        return await (await aws.dynamodb()).get_item(TableName=name, Key=key)
+
+    return check
+
+
+def _queue_check(aws: AwsClients, name: str) -> Callable[[], Awaitable[object]]:
+    async def check() -> object:
+        return await (await aws.sqs()).get_queue_url(QueueName=name)
+
+    return check
+
+
+async def _exists(check: Callable[[], Awaitable[object]]) -> bool:
+    try:
+        await check()
+    except Exception:  # not found, or the endpoint not answering yet: both mean "wait"
+        return False
+    return True
 
 
 class Service(Protocol):
@@ -131,8 +223,12 @@ async def serve_worker(
     spec = aws_settings.resources
     async with AwsClients(aws_settings) as aws:
         jobs = DynamoJobRepository(await aws.dynamodb(), spec.table)
-        topic_arn = worker.events_topic_arn or await find_topic_arn(
-            await aws.sns(), spec.events_topic.name
+        topic_arn = await wait_for_resources(
+            aws,
+            spec,
+            queue=queue(spec),
+            topic=worker.events_topic_arn or topic_lookup(aws, spec),
+            deadline_s=worker.resource_wait_s,
         )
         publisher = SnsEventPublisher(await aws.sns(), topic_arn)
         context = WorkerContext(
@@ -177,17 +273,21 @@ def run_worker(
     if loaded is None:
         return EXIT_BAD_SETTINGS
     aws_settings, worker, service_settings = loaded
-    asyncio.run(
-        serve_worker(
-            aws_settings,
-            worker,
-            service_settings,
-            queue=queue,
-            event=event,
-            handler=handler,
-            work=work,
+    try:
+        asyncio.run(
+            serve_worker(
+                aws_settings,
+                worker,
+                service_settings,
+                queue=queue,
+                event=event,
+                handler=handler,
+                work=work,
+            )
         )
-    )
+    except ResourcesMissing as exc:
+        log.error("resources_missing", error=str(exc), missing=exc.missing)
+        return EXIT_RESOURCES_MISSING
     return 0
 
 

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from omnigen.ingest.api import health, routes
 from omnigen.ingest.api.body_limit import BodyLimitMiddleware
 from omnigen.ingest.api.errors import install_error_handlers
-from omnigen.ingest.api.middleware import TraceMiddleware
+from omnigen.ingest.api.middleware import SecurityHeadersMiddleware, TraceMiddleware
 from omnigen.ingest.context import IngestContext
 
 
@@ -24,4 +24,5 @@ def create_app(context: IngestContext) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=context.settings.max_body_bytes)
     app.add_middleware(TraceMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, 413s too
     return app

@@ -26,7 +26,7 @@ class BodyLimitMiddleware:
         if declared is not None and declared > self.max_bytes:
             if declared <= DRAIN_MAX_BYTES:
                 await _discard(receive)
-            await self._refuse(send)
+            await self._refuse(scope, send)
             return
         chunks: list[bytes] = []
         size, more = 0, True
@@ -39,7 +39,7 @@ class BodyLimitMiddleware:
             if size > self.max_bytes:
                 if message.get("more_body", False):
                     await _discard(receive)
-                await self._refuse(send)
+                await self._refuse(scope, send)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -55,12 +55,13 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send) -> None:
         body: dict[str, Any] = {
             "error": {
                 "code": "payload_too_large",
                 "message": f"request body exceeds {self.max_bytes} bytes",
                 "field": "body",
+                "request_id": scope.get("state", {}).get("trace_id"),
             }
         }
         payload = json.dumps(body).encode()

@@ -1,4 +1,6 @@
-"""One error shape for every 4xx and 5xx: `{"error": {"code", "message", "field"}}`."""
+"""One error shape for every 4xx and 5xx: `{"error": {"code", "message", "field",
+"request_id"}}`. A 5xx says what kind of thing failed and nothing about how: AWS error text,
+endpoints and resource names go to the log under the same request id (X-Trace-Id)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from omnigen.shared.domain.errors import RepositoryError, RepositoryUnavailable
+
 log = structlog.get_logger()
 
 
@@ -18,6 +22,9 @@ class ErrorDetail(BaseModel):
     code: str = Field(description="stable, machine-readable")
     message: str = Field(description="what went wrong, for a person")
     field: str | None = Field(default=None, description="the offending field or header, if any")
+    request_id: str | None = Field(
+        default=None, description="this request's id (X-Trace-Id): quote it, the log has details"
+    )
 
 
 class ErrorBody(BaseModel):
@@ -44,14 +51,21 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def request_id_of(request: Request) -> str | None:
+    trace_id = getattr(request.state, "trace_id", None)
+    return trace_id if isinstance(trace_id, str) else None
+
+
 def error_response(
+    request: Request,
     status: int,
     code: str,
     message: str,
     field: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body = ErrorBody(error=ErrorDetail(code=code, message=message, field=field))
+    detail = ErrorDetail(code=code, message=message, field=field, request_id=request_id_of(request))
+    body = ErrorBody(error=detail)
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
@@ -69,31 +83,44 @@ _HTTP_CODES = {
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    async def api_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.code, exc.message, exc.field, exc.headers)
+        return error_response(request, exc.status, exc.code, exc.message, exc.field, exc.headers)
 
-    async def validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = list(exc.errors())
         field = _field_of(errors[0]) if errors else None
         message = "; ".join(f"{_field_of(e) or 'body'}: {_message_of(e)}" for e in errors)
-        return error_response(422, "validation_error", message or "invalid request", field)
+        return error_response(request, 422, "validation_error", message or "invalid request", field)
 
-    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = _HTTP_CODES.get(exc.status_code, "error" if exc.status_code < 500 else "internal")
         headers = dict(exc.headers) if exc.headers else None
         field = "body" if exc.status_code == 400 else None  # FastAPI could not parse the body
-        return error_response(exc.status_code, code, str(exc.detail), field, headers)
+        return error_response(request, exc.status_code, code, str(exc.detail), field, headers)
 
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RepositoryError)
+        log.error("request_failed", error=f"{type(exc).__name__}: {exc}")  # details: logged
+        if isinstance(exc, RepositoryUnavailable):
+            message = "the job store is unavailable; retry later"
+            return error_response(
+                request, 503, "unavailable", message, headers={"Retry-After": "2"}
+            )
+        return error_response(request, 500, "internal", "internal error; the request failed")
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error("request_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
-        return error_response(500, "internal", "internal error; the request can be retried")
+        return error_response(
+            request, 500, "internal", "internal error; the request can be retried"
+        )
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RepositoryError, store_unavailable)
     app.add_exception_handler(Exception, unexpected)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from omnigen.ingest.api.deps import Context
-from omnigen.ingest.api.errors import ErrorDetail
+from omnigen.ingest.api.errors import ErrorDetail, request_id_of
 
 router = APIRouter(tags=["health"])
 
@@ -28,15 +28,12 @@ async def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-async def readyz(ctx: Context) -> JSONResponse:
+async def readyz(ctx: Context, request: Request) -> JSONResponse:
     checks = await ctx.readiness.check()
     failed = {name: why for name, why in checks.items() if why != "ok"}
     if not failed:
         return JSONResponse(Readiness(status="ready", checks=checks).model_dump())
-    message = "unreachable: " + "; ".join(f"{name} ({why})" for name, why in failed.items())
-    body = Readiness(
-        status="not_ready",
-        checks=checks,
-        error=ErrorDetail(code="not_ready", message=message, field=None),
-    )
+    message = "not reachable: " + ", ".join(f"{name} ({why})" for name, why in failed.items())
+    detail = ErrorDetail(code="not_ready", message=message, request_id=request_id_of(request))
+    body = Readiness(status="not_ready", checks=checks, error=detail)
     return JSONResponse(body.model_dump(), status_code=503)

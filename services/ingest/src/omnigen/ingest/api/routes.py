@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
+from starlette.background import BackgroundTask
 
 from omnigen.ingest.api.deps import Context, UserId
 from omnigen.ingest.api.errors import ApiError, ErrorBody
@@ -21,7 +23,7 @@ from omnigen.ingest.api.schemas import (
 )
 from omnigen.ingest.context import IngestContext
 from omnigen.ingest.handlers import NotAnnounced, cancel_or_delete, retry_job, submit_job
-from omnigen.ingest.sse import StreamTimings, job_events
+from omnigen.ingest.sse import StreamTimings, TooManyStreams, job_events
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
     InvalidCursor,
@@ -117,9 +119,13 @@ async def list_jobs(
     )
 
 
+NO_STORE: Final = "no-store"  # answers that carry a presigned URL (or a stream of a job)
+
+
 @router.get("/{job_id}", response_model=JobDetail, responses=_errors(404), summary="One job")
-async def get_job(job_id: JobId, ctx: Context, user_id: UserId) -> JobDetail:
+async def get_job(job_id: JobId, ctx: Context, user_id: UserId, response: Response) -> JobDetail:
     job = await _owned_job(ctx, job_id, user_id)
+    response.headers["Cache-Control"] = NO_STORE
     detail = JobDetail(
         **summary(job, _base(ctx)).model_dump(), options=job.options, scenes=job.scenes
     )
@@ -137,7 +143,18 @@ async def get_job(job_id: JobId, ctx: Context, user_id: UserId) -> JobDetail:
     summary="Progress as Server-Sent Events",
 )
 async def job_event_stream(job_id: JobId, ctx: Context, user_id: UserId) -> StreamingResponse:
+    """At most `sse_max_streams_per_user` open at once per user (429 above); each ends after
+    `sse_max_duration_s` with a `reconnect` event."""
     await _owned_job(ctx, job_id, user_id)
+    try:
+        give_back = ctx.streams.take(user_id)
+    except TooManyStreams as exc:
+        raise ApiError(
+            429,
+            "too_many_streams",
+            f"{exc}; close one or retry later",
+            headers={"Retry-After": str(ctx.settings.sse_retry_after_s)},
+        ) from None
     settings = ctx.settings
     timings = StreamTimings(
         poll_s=settings.sse_poll_interval_s,
@@ -148,10 +165,18 @@ async def job_event_stream(job_id: JobId, ctx: Context, user_id: UserId) -> Stre
     async def load() -> Job:
         return await ctx.ports.repository.get_job(job_id)
 
+    async def events() -> AsyncIterator[str]:
+        try:
+            async for chunk in job_events(load, timings, ctx.stopping):
+                yield chunk
+        finally:
+            give_back()
+
     return StreamingResponse(
-        job_events(load, timings, ctx.stopping),
+        events(),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        headers={"Cache-Control": NO_STORE, "X-Accel-Buffering": "no"},
+        background=BackgroundTask(give_back),  # also when the client went away mid-stream
     )
 
 
@@ -170,7 +195,7 @@ async def video(job_id: JobId, ctx: Context, user_id: UserId) -> RedirectRespons
             409, "video_not_ready", f"the job is {job.status.value} ({job.stage}){reason}"
         )
     url = await ctx.ports.assets.presigned_url(job.video_key, ctx.settings.video_url_expiry_s)
-    return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+    return RedirectResponse(url, status_code=307, headers={"Cache-Control": NO_STORE})
 
 
 @router.delete(

@@ -10,11 +10,20 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from omnigen.shared.domain.jobs import AspectRatio, Job, JobOptions, JobRequest
 from omnigen.shared.domain.scripts import Scene
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.text import LineText, ProseText, StrictInt
 
-Text50 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000)]
+# Strict JSON types: text is a JSON string (no control characters; prose may hold LF and TAB),
+# `duration` a JSON integer ("30", 30.0 and true are refused with a 422 naming the field).
+Line50 = Annotated[LineText, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Prose100 = Annotated[
+    ProseText, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+]
+Prose200 = Annotated[
+    ProseText, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)
+]
+Prompt = Annotated[
+    ProseText, StringConstraints(strip_whitespace=True, min_length=10, max_length=2000)
+]
 
 
 class SubmitJob(BaseModel):
@@ -23,16 +32,16 @@ class SubmitJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: Prompt = Field(description="what the video is about (10-2000 characters)")
-    duration: int = Field(ge=10, le=60, description="seconds (10-60)")
+    duration: StrictInt = Field(ge=10, le=60, description="seconds (10-60), a JSON integer")
     aspect_ratio: AspectRatio = Field(default=AspectRatio.LANDSCAPE)
-    style: Text100 | None = Field(default=None, description="visual style")
-    tone: Text100 | None = None
-    tempo: Text50 | None = None
-    platform: Text50 | None = Field(default=None, description="e.g. tiktok, youtube")
-    audience: Text200 | None = None
-    goal: Text200 | None = None
-    call_to_action: Text200 | None = None
-    voice: Text50 | None = Field(default=None, description="narration voice")
+    style: Prose100 | None = Field(default=None, description="visual style")
+    tone: Prose100 | None = None
+    tempo: Line50 | None = None
+    platform: Line50 | None = Field(default=None, description="e.g. tiktok, youtube")
+    audience: Prose200 | None = None
+    goal: Prose200 | None = None
+    call_to_action: Prose200 | None = None
+    voice: Line50 | None = Field(default=None, description="narration voice")
 
     def to_request(self) -> JobRequest:
         options = self.model_dump(exclude={"prompt", "duration", "aspect_ratio"})
