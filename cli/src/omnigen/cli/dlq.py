@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
+from omnigen.shared.adapters.sqs import queue_depth
 from omnigen.shared.domain.errors import InvalidEvent, JobNotFound, OmnigenError
 from omnigen.shared.domain.events import job_id_hint, parse_event
 from omnigen.shared.domain.jobs import Job
@@ -72,7 +73,7 @@ async def depths(aws: AwsClients, spec: ResourceSpec) -> list[DlqDepth]:
     result = []
     for queue in spec.queues:
         url = (await sqs.get_queue_url(QueueName=queue.dlq_name))["QueueUrl"]
-        result.append(DlqDepth(queue.name, queue.dlq_name, await _depth(sqs, url)))
+        result.append(DlqDepth(queue.name, queue.dlq_name, await queue_depth(sqs, url)))
     return result
 
 
@@ -100,7 +101,7 @@ async def peek(
         for message in fresh:
             letter = _describe(queue, message)
             seen[letter.message_id] = letter
-        if not fresh and len(seen) >= await _depth(sqs, url):
+        if not fresh and len(seen) >= await queue_depth(sqs, url):
             break
     letters = list(seen.values())
     if jobs is not None:
@@ -130,7 +131,9 @@ async def redrive(
         messages = [m for m in response.get("Messages", []) if m["MessageId"] not in report]
         if not messages:
             # An empty receive is not an empty queue: stop only when the DLQ says so too.
-            empty_receives = 3 if await _visible(sqs, dlq_url) == 0 else empty_receives + 1
+            empty_receives = (
+                3 if await queue_depth(sqs, dlq_url, in_flight=False) == 0 else empty_receives + 1
+            )
             continue
         empty_receives = 0
         for message in messages:
@@ -223,21 +226,3 @@ def _describe(queue: Queue, message: Any) -> DeadLetter:
         problem=problem,
         body=body,
     )
-
-
-async def _depth(sqs: SQSClient, url: str) -> int:
-    attributes = await sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )
-    values = attributes["Attributes"]
-    return int(values["ApproximateNumberOfMessages"]) + int(
-        values["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
-async def _visible(sqs: SQSClient, url: str) -> int:
-    attributes = await sqs.get_queue_attributes(
-        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
-    )
-    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])

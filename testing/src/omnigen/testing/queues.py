@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from omnigen.shared.adapters.sqs import queue_depth
 from omnigen.shared.domain.events import Event, parse_event
 from omnigen.testing.fixtures import Stack
 
@@ -45,15 +46,7 @@ async def depth(stack: Stack, queue: str) -> int:
 
 async def depth_at(stack: Stack, url: str) -> int:
     """Messages in the queue at `url` (one the stack did not create, too), visible or in flight."""
-    sqs = await stack.aws.sqs()
-    attributes = await sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )
-    values = attributes["Attributes"]
-    return int(values["ApproximateNumberOfMessages"]) + int(
-        values["ApproximateNumberOfMessagesNotVisible"]
-    )
+    return await queue_depth(await stack.aws.sqs(), url)
 
 
 async def all_empty(stack: Stack, *urls: str) -> bool:
