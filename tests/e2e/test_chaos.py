@@ -6,6 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -276,3 +281,65 @@ async def test_a_renderer_killed_on_every_receive_fails_the_job_with_a_reason(
     assert [(e.event_type.value, e.job_id) for e in outcomes] == [("job.failed", job_id)]
     assert await depth(stack, stack.spec.renderer_queue.dlq_name) == 0  # recorded, then removed
     assert log_events(pipeline, "renderer", "dead_letter_recorded")
+
+
+async def test_the_same_message_received_twice_while_the_first_worker_lives_makes_one_video(
+    moto_stack: Stack, tmp_path: Path
+) -> None:
+    """Renderer A stalls (SIGSTOP) past its visibility while it renders; the message goes to
+    renderer B, which takes the step over once A's lease lapsed. A, resumed, learns at its next
+    heartbeat that the work is B's and stops: one completion, one job.completed, and the
+    completed video's files are not written again."""
+    stack = moto_stack
+    env = {**SLOW_RENDER, "OMNIGEN_WORKER_VISIBILITY_TIMEOUT_S": "3"}
+    repo, assets = await stack.repository(), await stack.assets()
+    async with running_pipeline(stack, tmp_path, env=env) as pipeline, api(pipeline) as client:
+        job_id = await submit(client, duration=20)
+        await wait_for_stage(client, job_id, lambda j: j["stage"].startswith("scene_1_"))
+        first = (await repo.get_job(job_id)).leases["render"]["holder"]
+        stalled = pipeline.pid("renderer")
+        os.killpg(stalled, signal.SIGSTOP)
+        second_log = tmp_path / "renderer-b.log"
+        with second_log.open("ab") as log_file:
+            second = subprocess.Popen(  # renderer B, beside the frozen A
+                [str(Path(sys.executable).parent / "omnigen-renderer")],
+                env=pipeline.environment("renderer"),
+                cwd=tmp_path,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+
+            async def taken_over() -> bool:
+                return (await repo.get_job(job_id)).leases["render"]["holder"] != first
+
+            await eventually(taken_over, timeout=60, what="renderer B to take the step over")
+            os.killpg(stalled, signal.SIGCONT)
+            job = await wait_for_end(client, job_id)
+            assert job["status"] == "completed", job.get("error_message")
+            completed = await repo.get_job(job_id)
+            assert completed.video_key is not None
+            video = await _object_bytes(assets, completed.video_key)
+
+            def a_stopped() -> bool:
+                return bool(log_events(pipeline, "renderer", "work_stopped")) or bool(
+                    log_events(pipeline, "renderer", "job_stopped")
+                )
+
+            await eventually(a_stopped, timeout=60, what="renderer A to stop its work")
+            outcomes = await received_events(stack, stack.spec.outcomes_queue.name, expect=1)
+            assert [(e.event_type.value, e.job_id) for e in outcomes] == [("job.completed", job_id)]
+            assert await depth(stack, stack.spec.outcomes_queue.name) == 0
+            assert await _object_bytes(assets, completed.video_key) == video  # never rewritten
+            assert (await repo.get_job(job_id)).video_key == completed.video_key
+        finally:
+            os.killpg(second.pid, signal.SIGTERM)
+            await asyncio.to_thread(second.wait, 60)
+
+
+async def _object_bytes(assets: object, key: str) -> bytes:
+    path = Path(tempfile.mkdtemp()) / "object"
+    await assets.get_file(key, path)  # type: ignore[attr-defined]
+    return path.read_bytes()
