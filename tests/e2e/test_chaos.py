@@ -343,3 +343,29 @@ async def _object_bytes(assets: object, key: str) -> bytes:
     path = Path(tempfile.mkdtemp()) / "object"
     await assets.get_file(key, path)  # type: ignore[attr-defined]
     return path.read_bytes()
+
+
+async def test_sigterm_with_a_short_drain_hands_the_render_back_and_it_resumes(
+    moto_stack: Stack, tmp_path: Path
+) -> None:
+    """A drain shorter than the render: the renderer hands its message back at once and exits
+    0; the next renderer takes the step over and reuses every scene finished before."""
+    env = {**SLOW_RENDER, "OMNIGEN_WORKER_DRAIN_TIMEOUT_S": "0.5"}
+    async with running_pipeline(moto_stack, tmp_path, env=env) as pipeline, api(pipeline) as client:
+        job_id = await submit(client, duration=20)
+        await wait_for_stage(client, job_id, lambda j: j["stage"].startswith("scene_2_"))
+        began = time.monotonic()
+        code = await asyncio.to_thread(pipeline.stop_service, "renderer", 60.0)
+        took = time.monotonic() - began
+        assert code == 0 and took < 30
+        handed_back = (await client.get(f"/v1/jobs/{job_id}")).json()
+        assert handed_back["status"] == "processing"
+        before = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
+        await asyncio.to_thread(pipeline.start_service, "renderer")
+        await asyncio.to_thread(pipeline.wait_ready)
+        job = await wait_for_end(client, job_id)
+    assert job["status"] == "completed", job.get("error_message")
+    stopped = log_events(pipeline, "renderer", "consumer_stopped")
+    assert stopped and stopped[0]["released"] == 1  # the message went back, not waited out
+    reused = {r["scene"] for r in log_events(pipeline, "renderer", "scene_reused")}
+    assert set(before) <= reused
