@@ -7,6 +7,9 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
+from omnigen.ingest.auth import AuthError, JwtVerifier
 from omnigen.renderer.media.probe import probe
 from omnigen.shared.domain.events import parse_event
 from omnigen.shared.domain.jobs import CANCELLED_REASON, JobRequest
@@ -106,3 +109,34 @@ async def test_dlq_list_shows_why_and_redrive_reports_every_letter(moto_stack: S
     assert sorted(parse_event(m["Body"]).job_id or "" for m in back) == sorted([running, failed])
     reopened = await jobs.get_job(failed)
     assert reopened.status is JobStatus.PROCESSING and reopened.attempt == 2
+
+
+async def test_token_mints_what_a_standalone_ingest_accepts() -> None:
+    secret = "a-standalone-ingest-secret-of-40-characters"
+    env = {
+        "OMNIGEN_AUTH_HS256_SECRET": secret,
+        "OMNIGEN_AUTH_ISSUER": "https://omnigen.example",
+        "OMNIGEN_AUTH_AUDIENCE": "omnigen-api",
+    }
+    code, output = await run_cli("token", "--user", "alice", env=env, timeout=60)
+    assert code == 0, output
+    token = output.strip()
+    assert token.count(".") == 2 and "\n" not in token  # one line, for export OMNIGEN_TOKEN=$(...)
+    verifier = JwtVerifier(
+        algorithm="HS256",
+        issuer="https://omnigen.example",
+        audience="omnigen-api",
+        leeway_s=0,
+        secret=secret,
+    )
+    assert (await verifier.verify(token)).user_id == "alice"
+    wrong = JwtVerifier(
+        algorithm="HS256", issuer=None, audience=None, leeway_s=0, secret=secret + "x"
+    )
+    with pytest.raises(AuthError):
+        await wrong.verify(token)
+
+
+async def test_token_without_a_secret_says_what_to_set() -> None:
+    code, output = await run_cli("token", "--user", "alice", env={"OMNIGEN_AUTH_HS256_SECRET": ""})
+    assert code == 2 and "OMNIGEN_AUTH_HS256_SECRET" in output and "Traceback" not in output

@@ -24,6 +24,7 @@ from omnigen.cli import dlq as dlq_ops
 from omnigen.cli.api import ApiClient, ApiError
 from omnigen.cli.localaws.moto_server import MotoServer
 from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS, LocalPipeline
+from omnigen.cli.tokens import MIN_SECRET_CHARS, TokenSettings, mint_hs256_token
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.bootstrap import apply_spec
 from omnigen.shared.logging import configure_logging
@@ -37,6 +38,7 @@ local_app = typer.Typer(
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(local_app, name="local")
 console = Console()
+err_console = Console(stderr=True)
 
 
 class ClientSettings(BaseSettings):
@@ -321,6 +323,34 @@ def retry(
             console.print(f"{job_id}: {job['status']}")
             if job["status"] == "failed":
                 raise typer.Exit(1)
+
+
+@app.command()
+def token(
+    user: Annotated[str, typer.Option(help="the user id the token speaks for (its `sub`)")],
+    ttl_s: Annotated[int, typer.Option(min=60, max=7 * 24 * 3600, help="lifetime")] = 3600,
+) -> None:
+    """Print a token for an ingest that signs with OMNIGEN_AUTH_HS256_SECRET (with
+    OMNIGEN_AUTH_ISSUER / _AUDIENCE when it checks them): export OMNIGEN_TOKEN=$(omnigen token
+    --user alice)."""
+    settings = TokenSettings()
+    secret = settings.auth_hs256_secret.get_secret_value() if settings.auth_hs256_secret else ""
+    if len(secret) < MIN_SECRET_CHARS:
+        err_console.print(
+            "set OMNIGEN_AUTH_HS256_SECRET to the ingest's HS256 secret "
+            f"(at least {MIN_SECRET_CHARS} characters); deployments with a JWKS URL use "
+            "their identity provider's tokens instead"
+        )
+        raise typer.Exit(2)
+    print(
+        mint_hs256_token(
+            secret,
+            user,
+            ttl_s=ttl_s,
+            issuer=settings.auth_issuer,
+            audience=settings.auth_audience,
+        )
+    )
 
 
 @app.command()

@@ -17,16 +17,20 @@ class AwsSettings(BaseSettings):
 
     region: str = Field(default="us-east-1", description="AWS region")
     endpoint_url: str | None = Field(default=None, description="one endpoint for every service")
-    dynamodb_endpoint_url: str | None = None
-    sqs_endpoint_url: str | None = None
-    sns_endpoint_url: str | None = None
-    s3_endpoint_url: str | None = None
+    dynamodb_endpoint_url: str | None = Field(default=None, description="DynamoDB's own endpoint")
+    sqs_endpoint_url: str | None = Field(default=None, description="SQS's own endpoint")
+    sns_endpoint_url: str | None = Field(default=None, description="SNS's own endpoint")
+    s3_endpoint_url: str | None = Field(default=None, description="S3's own endpoint")
     s3_public_endpoint_url: str | None = Field(
         default=None,
         description="the S3 endpoint presigned links point at, when clients reach S3 by "
         "another address than the services (docker-compose: the host's 127.0.0.1:4566)",
     )
-    resource_prefix: str = Field(default=DEFAULT_PREFIX, pattern=r"^[a-z][a-z0-9-]{1,40}$")
+    resource_prefix: str = Field(
+        default=DEFAULT_PREFIX,
+        pattern=r"^[a-z][a-z0-9-]{1,40}$",
+        description="names every topic, queue, table and bucket: <prefix>-jobs, ...",
+    )
     bucket_name: str | None = Field(default=None, description="overrides <prefix>-assets")
     max_pool_connections: int = Field(default=50, ge=1)
 
@@ -42,8 +46,10 @@ class AwsSettings(BaseSettings):
 class LogSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OMNIGEN_LOG_", extra="ignore")
 
-    level: str = "INFO"
-    json_output: bool = Field(default=True, alias="OMNIGEN_LOG_JSON")
+    level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR")
+    json_output: bool = Field(
+        default=True, alias="OMNIGEN_LOG_JSON", description="JSON lines; false: for a terminal"
+    )
 
 
 class WorkerSettings(BaseSettings):

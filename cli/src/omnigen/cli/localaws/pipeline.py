@@ -19,6 +19,7 @@ import structlog
 
 from omnigen.cli.localaws.ports import LOOPBACK, free_port
 from omnigen.cli.localaws.process import http_get
+from omnigen.cli.tokens import mint_hs256_token
 from omnigen.shared.settings import AwsSettings
 
 log = structlog.get_logger()
@@ -204,8 +205,4 @@ class LocalPipeline:
         }
 
     def mint_token(self, user_id: str, ttl_s: int = 3600) -> str:
-        import jwt  # the CLI and the tests have PyJWT; the services do not need this
-
-        now = int(time.time())
-        claims = {"sub": user_id, "iat": now, "exp": now + ttl_s}
-        return str(jwt.encode(claims, self.jwt_secret, algorithm="HS256"))
+        return mint_hs256_token(self.jwt_secret, user_id, ttl_s=ttl_s)
