@@ -130,6 +130,10 @@ def test_final_stage_runs_the_entry_point_as_non_root_with_a_healthcheck(service
     assert final.all("EXPOSE") == (["8000"] if service == "ingest" else [])
     if service == "ingest":
         assert "/healthz" in healthcheck
+        # a plain `docker run -p 8000:8000` reaches the API: it listens on every interface
+        environment = {k: v for args in final.all("ENV") for k, v in env_pairs(args).items()}
+        assert environment["OMNIGEN_HOST"] == "0.0.0.0"  # noqa: S104 - a container's own port
+        assert environment["OMNIGEN_PORT"] == "8000"
 
 
 @pytest.mark.parametrize("service", SERVICES)
