@@ -56,18 +56,25 @@ class ApiClient:
             raise ApiError(response.status_code, _body(response))
         return response.status_code
 
-    def watch(self, job_id: str, interval: float = 0.5) -> Iterator[dict[str, Any]]:
-        """Yield the job each time its stage or status changes, until it ends."""
+    def watch(
+        self, job_id: str, interval: float = 0.5, max_interval: float = 5.0
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the job each time its stage or status changes, until it ends. Reads come every
+        `interval` after a change and twice as far apart (up to `max_interval`) while nothing
+        changes, so watching a long render costs few requests."""
         last: tuple[str, str] | None = None
+        wait = interval
         while True:
             job = self.get(job_id)
             key = (job["status"], job["stage"])
             if key != last:
-                last = key
+                last, wait = key, interval
                 yield job
+            else:
+                wait = min(wait * 2, max_interval)
             if job["status"] in ("completed", "failed"):
                 return
-            time.sleep(interval)
+            time.sleep(wait)
 
     def download(self, job_id: str, out: Path) -> Path:
         """Follow the video redirect to its presigned URL and stream it to `out`."""

@@ -14,7 +14,7 @@ from omnigen.ingest.handlers import IngestPorts
 from omnigen.ingest.limits import RateLimiter, TokenBucketLimiter, WindowRateLimiter
 from omnigen.ingest.readiness import ReadinessProbe
 from omnigen.ingest.settings import IngestSettings
-from omnigen.ingest.sse import StreamSlots
+from omnigen.ingest.sse import SharedJobReads, StreamSlots
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.adapters.rate_windows import DynamoRateWindows
@@ -30,6 +30,7 @@ class IngestContext:
     limiter: RateLimiter
     readiness: ReadinessProbe
     streams: StreamSlots
+    job_reads: SharedJobReads  # one read per job serves all its event streams
     stopping: asyncio.Event = field(default_factory=asyncio.Event)  # set on SIGTERM: end streams
 
 
@@ -60,6 +61,11 @@ async def open_context(
                 timeout_s=settings.readiness_timeout_s,
             ),
             streams=StreamSlots(settings.sse_max_streams_per_user),
+            job_reads=SharedJobReads(
+                ports.repository.get_job,
+                base_s=settings.sse_poll_interval_s,
+                max_s=settings.sse_poll_max_interval_s,
+            ),
         )
 
 

@@ -62,7 +62,16 @@ class IngestSettings(AwsSettings):
     )
 
     video_url_expiry_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)
-    sse_poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    sse_poll_interval_s: float = Field(
+        default=1.0, gt=0, le=60, description="how fresh a job's event stream is after a change"
+    )
+    sse_poll_max_interval_s: float = Field(
+        default=8.0,
+        gt=0,
+        le=300,
+        description="the longest a stream waits between reads while nothing changes (the wait "
+        "doubles from the poll interval); one read per job serves every stream on a task",
+    )
     sse_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
     sse_max_duration_s: float = Field(default=3600.0, gt=0, description="clients reconnect")
     sse_max_streams_per_user: int = Field(

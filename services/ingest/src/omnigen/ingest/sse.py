@@ -8,7 +8,7 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from omnigen.shared.domain.errors import JobNotFound
@@ -52,6 +52,71 @@ class StreamSlots:
                 self._open.pop(user_id, None)
 
         return give_back
+
+
+@dataclass
+class _Watched:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    job: Job | None = None
+    interval_s: float = 0.0
+    fresh_until: float = 0.0
+
+
+class SharedJobReads:
+    """One read of a job serves every event stream that watches it on this ingest task: a read
+    is reused while it is fresh, so reads do not grow with the number of watchers. Freshness
+    starts at `base_s` and doubles (up to `max_s`) while the job's stage and status stay the
+    same, so a long render is watched with few reads; any change brings it back to `base_s`."""
+
+    def __init__(
+        self,
+        read: Callable[[str], Awaitable[Job]],
+        *,
+        base_s: float,
+        max_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        keep: int = 10_000,
+    ) -> None:
+        self._read = read
+        self._base_s = base_s
+        self._max_s = max(max_s, base_s)
+        self._clock = clock
+        self._keep = keep
+        self._watched: dict[str, _Watched] = {}
+        self.reads = 0  # reads made, for the benchmark and the tests
+
+    async def get(self, job_id: str) -> Job:
+        """The job as last read, or as read now when that read is stale (JobNotFound passes)."""
+        watched = self._watched.setdefault(job_id, _Watched())
+        if watched.job is not None and self._clock() < watched.fresh_until:
+            return watched.job
+        async with watched.lock:  # the watchers that found it stale share one read
+            if watched.job is not None and self._clock() < watched.fresh_until:
+                return watched.job
+            try:
+                job = await self._read(job_id)
+            except JobNotFound:
+                self._watched.pop(job_id, None)
+                raise
+            finally:
+                self.reads += 1
+            previous = watched.job
+            same = previous is not None and (previous.status, previous.stage) == (
+                job.status,
+                job.stage,
+            )
+            watched.interval_s = min(watched.interval_s * 2, self._max_s) if same else self._base_s
+            watched.fresh_until = self._clock() + watched.interval_s
+            watched.job = job
+        self._forget_stale()
+        return job
+
+    def _forget_stale(self) -> None:
+        if len(self._watched) <= self._keep:
+            return
+        now = self._clock()
+        for job_id in [j for j, w in self._watched.items() if w.fresh_until < now]:
+            del self._watched[job_id]
 
 
 @dataclass(frozen=True)

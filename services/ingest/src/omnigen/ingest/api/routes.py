@@ -163,7 +163,7 @@ async def job_event_stream(job_id: JobId, ctx: Context, user_id: UserId) -> Stre
     )
 
     async def load() -> Job:
-        return await ctx.ports.repository.get_job(job_id)
+        return await ctx.job_reads.get(job_id)
 
     async def events() -> AsyncIterator[str]:
         try:
