@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from types import TracebackType
 from typing import Self
 
 from aiohttp import web
 
+from omnigen.cli.localaws.process import Started
 
-class ThreadedServer:
+
+class ThreadedServer(Started):
     """Subclasses add routes in `setup`; use as `with Fake(...) as fake:`."""
 
     def __init__(self) -> None:
@@ -31,9 +32,10 @@ class ThreadedServer:
     async def closing(self) -> None:
         """Runs in the server's loop before it shuts down (e.g. to release hung handlers)."""
 
-    def start(self) -> None:
+    def start(self) -> Self:
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        return self
 
     def stop(self) -> None:
         if not self._thread.is_alive():
@@ -42,18 +44,6 @@ class ThreadedServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     async def _start(self) -> None:
         app = web.Application(client_max_size=64 * 1024 * 1024)

@@ -12,14 +12,13 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import structlog
 from localstack_client.session import Session  # type: ignore[import-untyped]
 
 from omnigen.cli.localaws.ports import LOOPBACK, free_port
-from omnigen.cli.localaws.process import LocalAwsError, ManagedProcess, http_get
+from omnigen.cli.localaws.process import LocalAwsError, ManagedProcess, Started, http_get
 
 log = structlog.get_logger()
 
@@ -76,7 +75,7 @@ def default_venv() -> Path:
     return Path.cwd().resolve() / ".localstack-venv"
 
 
-class LocalStackServer:
+class LocalStackServer(Started):
     """`with LocalStackServer() as ls: ls.session().client("sqs")`: synchronous boto3 clients
     from localstack-client, every service at this run's endpoint (only the services started
     here answer: SQS, SNS and S3 by default; DynamoDB is moto's, with an endpoint of its own).
@@ -228,17 +227,6 @@ class LocalStackServer:
         static_libs.mkdir(parents=True)
         for catalog in (self.venv / PREBUILT_STATIC_LIBS).glob("service-catalog-*.dill"):
             (static_libs / catalog.name).symlink_to(catalog)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def main() -> None:

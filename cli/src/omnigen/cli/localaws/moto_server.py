@@ -9,18 +9,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 import structlog
 
 from omnigen.cli.localaws.ports import LOOPBACK, free_port
-from omnigen.cli.localaws.process import LocalAwsError, ManagedProcess, http_get, http_post
+from omnigen.cli.localaws.process import LocalAwsError, ManagedProcess, Started, http_get, http_post
 
 log = structlog.get_logger()
 
 
-class MotoServer:
+class MotoServer(Started):
     """`with MotoServer() as moto: boto3.client("sqs", endpoint_url=moto.endpoint_url, ...)`."""
 
     def __init__(
@@ -134,17 +133,6 @@ class MotoServer:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
         self.port = self._requested_port
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def main() -> None:

@@ -10,6 +10,8 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import structlog
 
@@ -64,6 +66,28 @@ def http_post(host: str, port: int, path: str, timeout: float = 5.0) -> tuple[in
         return response.status, response.read()
     finally:
         conn.close()
+
+
+class Started:
+    """`with Server() as server:` starts it and stops it however the block ends; a subclass
+    gives `start()` (returning itself) and `stop()`."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 class ManagedProcess:
