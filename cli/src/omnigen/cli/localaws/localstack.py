@@ -238,11 +238,7 @@ def main() -> None:
             f"or AWS_ENDPOINT_URL={server.endpoint_url}",
             flush=True,
         )
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        server.wait_for_interrupt()
 
 
 if __name__ == "__main__":

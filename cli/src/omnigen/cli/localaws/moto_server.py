@@ -139,11 +139,7 @@ def main() -> None:
     """Foreground moto server until Ctrl-C: `python -m omnigen.cli.localaws.moto_server`."""
     with MotoServer() as server:
         print(f"moto server ready at {server.endpoint_url} (log: {server.log_path})", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            pass
+        server.wait_for_interrupt()
 
 
 if __name__ == "__main__":

@@ -78,6 +78,14 @@ class Started:
     def stop(self) -> None:
         raise NotImplementedError
 
+    def wait_for_interrupt(self) -> None:
+        """Keep running in the foreground until Ctrl-C (the `with` block then stops it)."""
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
     def __enter__(self) -> Self:
         return self.start()
 

@@ -79,10 +79,7 @@ async def submit(
             running_cap=ctx.settings.max_running_jobs,
         )
     except RunningJobsLimit as exc:
-        retry_after = str(ctx.settings.running_jobs_retry_after_s)
-        raise ApiError(
-            429, "too_many_running_jobs", str(exc), headers={"Retry-After": retry_after}
-        ) from None
+        raise _too_many_running(ctx, exc) from None
     except IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_conflict", str(exc), field="Idempotency-Key") from None
     except NotAnnounced as exc:
@@ -92,12 +89,9 @@ async def submit(
             f"{exc}; retry with the same Idempotency-Key",
             headers={"Retry-After": "2"},
         ) from None
-    job = submission.job
-    job_links = links(_base(ctx), job.job_id)
-    response.headers["Location"] = job_links.self
     if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
-    return JobSubmitted(job_id=job.job_id, status=job.status, stage=job.stage, links=job_links)
+    return _submitted(ctx, submission.job, response)
 
 
 @router.get("", response_model=JobList, responses=_errors(400), summary="List my jobs")
@@ -238,17 +232,24 @@ async def retry(job_id: JobId, ctx: Context, user_id: UserId, response: Response
     except JobNotRetryable as exc:
         raise ApiError(409, "not_retryable", str(exc), field="job_id") from None
     except RunningJobsLimit as exc:
-        retry_after = str(ctx.settings.running_jobs_retry_after_s)
-        raise ApiError(
-            429, "too_many_running_jobs", str(exc), headers={"Retry-After": retry_after}
-        ) from None
+        raise _too_many_running(ctx, exc) from None
     except NotAnnounced as exc:
         raise ApiError(
             503, "not_queued", f"{exc}; ask again to resend", headers={"Retry-After": "2"}
         ) from None
+    return _submitted(ctx, job, response)
+
+
+def _submitted(ctx: IngestContext, job: Job, response: Response) -> JobSubmitted:
+    """The 202 answer for a job that is queued: where to find it, and what it is now."""
     job_links = links(_base(ctx), job.job_id)
     response.headers["Location"] = job_links.self
     return JobSubmitted(job_id=job.job_id, status=job.status, stage=job.stage, links=job_links)
+
+
+def _too_many_running(ctx: IngestContext, exc: RunningJobsLimit) -> ApiError:
+    retry_after = str(ctx.settings.running_jobs_retry_after_s)
+    return ApiError(429, "too_many_running_jobs", str(exc), headers={"Retry-After": retry_after})
 
 
 async def _owned_job(ctx: IngestContext, job_id: str, user_id: str) -> Job:
