@@ -140,3 +140,47 @@ async def test_token_mints_what_a_standalone_ingest_accepts() -> None:
 async def test_token_without_a_secret_says_what_to_set() -> None:
     code, output = await run_cli("token", "--user", "alice", env={"OMNIGEN_AUTH_HS256_SECRET": ""})
     assert code == 2 and "OMNIGEN_AUTH_HS256_SECRET" in output and "Traceback" not in output
+
+
+async def test_publish_sends_a_job_request_an_upstream_system_would_send(
+    moto_stack: Stack,
+) -> None:
+    stack = moto_stack
+    env = {
+        "OMNIGEN_ENDPOINT_URL": stack.settings.endpoint_url or "",
+        "OMNIGEN_RESOURCE_PREFIX": stack.settings.resource_prefix,
+    }
+    code, output = await run_cli(
+        *("publish", "job.requested", "--prompt", "A quiet harbour at sunrise"),
+        *("--request-id", "campaign-7", "--user", "crm-user", "--duration", "12"),
+        *("--style", "cinematic", "--trace-id", "ab" * 16),
+        env=env,
+        timeout=60,
+    )
+    assert code == 0, output
+    assert f"to {stack.spec.requests_topic.name}" in output and "ab" * 16 in output
+    (message,) = await receive_all(stack, stack.spec.ingest_queue.name, expect=1, wait_s=10)
+    event = parse_event(message["Body"])
+    assert event.event_type.value == "job.requested" and event.user_id == "crm-user"
+    assert event.trace_id == "ab" * 16
+    assert event.data.model_dump() == {
+        "request_id": "campaign-7",
+        "request": {
+            "prompt": "A quiet harbour at sunrise",
+            "duration": 12,
+            "aspect_ratio": "16:9",
+            "options": {"style": "cinematic"},
+        },
+    }
+    JobRequest.model_validate(event.data.request)  # what ingest will take
+    assert message["MessageAttributes"]["event_type"]["StringValue"] == "job.requested"
+    assert f"published job.requested {event.event_id}" in output
+
+    code, output = await run_cli(
+        *("publish", "job.requested", "--prompt", "x", "--request-id", ""),
+        *("--user", "crm-user"),
+        env=env,
+        timeout=60,
+    )
+    assert code == 2 and "request_id" in output, output
+    assert await depth(stack, stack.spec.ingest_queue.name) == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -26,7 +26,9 @@ from omnigen.cli.localaws.moto_server import MotoServer
 from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS, LocalPipeline
 from omnigen.cli.tokens import MIN_SECRET_CHARS, TokenSettings, mint_hs256_token
 from omnigen.shared.adapters.aws import AwsClients
+from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
 from omnigen.shared.bootstrap import apply_spec
+from omnigen.shared.domain.events import JobRequested, JobRequestedData, describe
 from omnigen.shared.logging import configure_logging
 from omnigen.shared.settings import AwsSettings
 
@@ -35,7 +37,12 @@ dlq_app = typer.Typer(help="Inspect and redrive dead-letter queues.", no_args_is
 local_app = typer.Typer(
     help="The local stack (embedded AWS emulator + services).", no_args_is_help=True
 )
+publish_app = typer.Typer(
+    help="Publish an event to a deployment's topic, to test an integration from a shell.",
+    no_args_is_help=True,
+)
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(publish_app, name="publish")
 app.add_typer(local_app, name="local")
 console = Console()
 err_console = Console(stderr=True)
@@ -420,6 +427,58 @@ def dlq_redrive(
     moved = counts["requeued"] + counts["recovered"]
     others = ", ".join(f"{sum(r.outcome == o for r in report)} {o}" for o in ("removed", "kept"))
     console.print(f"moved {moved} message(s) ({counts['recovered']} recovered); {others}")
+
+
+@publish_app.command("job.requested")
+def publish_job_requested(
+    prompt: Annotated[str, typer.Option(help="the request's prompt")],
+    request_id: Annotated[str, typer.Option(help="your idempotency key for this request")],
+    user: Annotated[str, typer.Option(help="the omnigen user the job is for")],
+    duration: Duration = 20,
+    aspect_ratio: Aspect = "16:9",
+    style: Opt = None,
+    tone: Opt = None,
+    voice: Opt = None,
+    trace_id: Annotated[
+        str | None, typer.Option(help="answers carry the same one (default: a new one)")
+    ] = None,
+) -> None:
+    """Send a job.requested v1 event to the requests topic, as an upstream system would.
+    The request is sent as given, so a bad one comes back as job.rejected. Prints the event's
+    id and trace id; follow the answer with `omnigen list` or a queue of your own
+    (docs/integrating.md)."""
+    settings = AwsSettings()
+    # An event carries a JobRequest: the creative options nest under `options` (the HTTP API
+    # takes them flat).
+    request: dict[str, Any] = {"prompt": prompt, "duration": duration, "aspect_ratio": aspect_ratio}
+    options = {k: v for k, v in {"style": style, "tone": tone, "voice": voice}.items() if v}
+    if options:
+        request["options"] = options
+    try:
+        event = JobRequested.create(
+            job_id=None,
+            user_id=user,
+            trace_id=trace_id,
+            data=JobRequestedData(request_id=request_id, request=request),
+        )
+    except ValidationError as exc:
+        err_console.print(f"[red]not a valid job.requested: {describe(exc)}[/]")
+        raise typer.Exit(2) from None
+
+    async def run() -> str:
+        async with AwsClients(settings) as aws:
+            sns = await aws.sns()
+            topic = await find_topic_arn(sns, settings.resources.requests_topic.name)
+            await SnsEventPublisher(sns, topic).publish(event)
+            return topic.rsplit(":", 1)[-1]
+
+    try:
+        topic_name = asyncio.run(run())
+    except LookupError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"published job.requested {event.event_id} to {topic_name}")
+    console.print(f"trace_id {event.trace_id}")
 
 
 def main() -> None:
