@@ -34,6 +34,10 @@ class ApiClient:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return self._json(self._http.post("/v1/jobs", json=body, headers=headers))
 
+    def submit_batch(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """POST /v1/jobs:batch; `items` are `{"idempotency_key", "request"}`."""
+        return self._json(self._http.post("/v1/jobs:batch", json={"jobs": items}))
+
     def get(self, job_id: str) -> dict[str, Any]:
         return self._json(self._http.get(f"/v1/jobs/{job_id}"))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import os
 import re
 import signal
@@ -58,6 +60,7 @@ class ClientSettings(BaseSettings):
 Duration = Annotated[int, typer.Option(help="seconds, 10-60")]
 Aspect = Annotated[str, typer.Option("--aspect-ratio", help="16:9, 9:16 or 1:1")]
 Opt = Annotated[str | None, typer.Option()]
+BATCH_SIZE = 100  # items per POST /v1/jobs:batch
 
 
 def _request_body(
@@ -251,19 +254,79 @@ def _api_errors() -> Iterator[None]:
 
 @app.command()
 def submit(
-    prompt: str,
+    prompt: Annotated[str | None, typer.Argument(help="what the video is about")] = None,
     duration: Duration = 20,
     aspect_ratio: Aspect = "16:9",
     style: Opt = None,
     tone: Opt = None,
     voice: Opt = None,
     idempotency_key: Opt = None,
+    batch: Annotated[
+        Path | None,
+        typer.Option(
+            help="a JSONL file: one POST /v1/jobs body per line (optionally with its own "
+            '"idempotency_key"); sent 100 at a time, one result per line'
+        ),
+    ] = None,
 ) -> None:
-    """Submit a job; prints its id."""
+    """Submit a job and print its id; or, with --batch, every line of a file."""
+    if (prompt is None) == (batch is None):
+        err_console.print("[red]give a PROMPT or --batch FILE (one of them)[/]")
+        raise typer.Exit(2)
+    if batch is not None:
+        _submit_batch(batch)
+        return
+    assert prompt is not None
     with _api_errors():
         body = _request_body(prompt, duration, aspect_ratio, style=style, tone=tone, voice=voice)
         job = _client().submit(body, idempotency_key)
     console.print(job["job_id"])
+
+
+def _submit_batch(path: Path) -> None:
+    """Lines become batch items with a key of their own (given, or made from the file's name,
+    the line number and the line's text), so sending the same file again replays its jobs."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        err_console.print(f"[red]cannot read {path}: {exc}[/]")
+        raise typer.Exit(2) from None
+    items: list[tuple[int, dict[str, Any]]] = []
+    rows: list[tuple[int, str, str]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            body = json.loads(line)
+        except json.JSONDecodeError as exc:
+            rows.append((number, "invalid", f"not JSON: {exc.msg}"))
+            continue
+        if not isinstance(body, dict):
+            rows.append((number, "invalid", "a line must be a JSON object"))
+            continue
+        key = body.pop("idempotency_key", None)
+        if not isinstance(key, str):
+            digest = hashlib.sha256(line.encode()).hexdigest()[:16]
+            key = f"{path.stem[:100]}-{number}-{digest}"
+        items.append((number, {"idempotency_key": key, "request": body}))
+    client = _client()
+    with _api_errors():
+        for start in range(0, len(items), BATCH_SIZE):
+            chunk = items[start : start + BATCH_SIZE]
+            answer = client.submit_batch([item for _, item in chunk])
+            for (number, _), result in zip(chunk, answer["results"], strict=True):
+                error = result.get("error") or {}
+                field = f" ({error['field']})" if error.get("field") else ""
+                what = result.get("job_id") or f"{error.get('message', '')}{field}"
+                rows.append((number, result["outcome"], what))
+    table = Table("line", "outcome", "job_id / why")
+    for number, outcome, what in sorted(rows):
+        table.add_row(str(number), outcome, what)
+    console.print(table)
+    made = sum(outcome in ("accepted", "replayed") for _, outcome, _ in rows)
+    console.print(f"{made} of {len(rows)} line(s) are jobs")
+    if made < len(rows):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -39,6 +39,9 @@ class IngestSettings(AwsSettings):
     auth_jwks_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
     max_body_bytes: int = Field(default=16 * 1024, ge=1024, description="413 above this")
+    max_batch_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="413 above this for POST /v1/jobs:batch"
+    )
     rate_limit_per_minute: float = Field(default=120.0, gt=0, description="per user, sustained")
     rate_limit_burst: int = Field(
         default=30, ge=1, description="per user, requests in one window of burst/per_minute min"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from omnigen.ingest.api import health, routes
+from omnigen.ingest.api import batch, health, routes
 from omnigen.ingest.api.body_limit import BodyLimitMiddleware
 from omnigen.ingest.api.errors import install_error_handlers
 from omnigen.ingest.api.middleware import SecurityHeadersMiddleware, TraceMiddleware
@@ -19,10 +19,15 @@ def create_app(context: IngestContext) -> FastAPI:
         description="Submit prompt-to-video jobs, follow their progress, download the result.",
     )
     app.state.ingest = context
+    app.include_router(batch.router)  # before /v1/jobs/{job_id}-style routes: no clash, clearer
     app.include_router(routes.router)
     app.include_router(health.router)
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=context.settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=context.settings.max_body_bytes,
+        per_path={batch.BATCH_PATH: context.settings.max_batch_body_bytes},
+    )
     app.add_middleware(TraceMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, 413s too
     return app

@@ -14,19 +14,23 @@ class BodyLimitMiddleware:
     """Checks Content-Length up front and counts chunked bodies as they arrive (buffering at
     most `max_bytes`), so a client cannot stream an unbounded body into the process."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}  # exact paths with a limit of their own (a batch)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope.get("path", ""), self.max_bytes)
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
+        if declared is not None and declared > limit:
             if declared <= DRAIN_MAX_BYTES:
                 await _discard(receive)
-            await self._refuse(scope, send)
+            await self._refuse(scope, send, limit)
             return
         chunks: list[bytes] = []
         size, more = 0, True
@@ -36,10 +40,10 @@ class BodyLimitMiddleware:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
+            if size > limit:
                 if message.get("more_body", False):
                     await _discard(receive)
-                await self._refuse(scope, send)
+                await self._refuse(scope, send, limit)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -55,11 +59,11 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, limit: int) -> None:
         body: dict[str, Any] = {
             "error": {
                 "code": "payload_too_large",
-                "message": f"request body exceeds {self.max_bytes} bytes",
+                "message": f"request body exceeds {limit} bytes",
                 "field": "body",
                 "request_id": scope.get("state", {}).get("trace_id"),
             }
