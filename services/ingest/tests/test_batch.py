@@ -152,14 +152,14 @@ async def test_a_malformed_batch_is_one_422_naming_the_field(stack_now: Stack) -
 async def test_a_full_batch_fits_its_own_body_limit_and_more_is_a_413(stack_now: Stack) -> None:
     settings = settings_for(stack_now, max_batch_body_bytes=300_000)
     async with serve_api(stack_now, settings) as api:
-        prompt = "A harbour town at sunrise, " * 60  # ~1.6 KB each: 100 of them exceed 16 KiB
+        prompt = "A harbour town at sunrise, " * 60  # ~2 KB each: 100 of them exceed 64 KiB
         items = [_item(f"big-{i}", prompt=prompt[:1990], duration=10) for i in range(100)]
         response = await _batch(api, "big", items)
         assert response.status_code == 200, response.text[:300]
         assert response.json()["accepted"] == 100
         single = await api.client.post(
             "/v1/jobs",
-            json={**job_body(), "prompt": "x" * 20_000},
+            json={**job_body(), "prompt": "x" * 70_000},
             headers=api.auth("big"),
         )
         assert single.status_code == 413  # the single POST keeps its own limit

@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from omnigen.scripter.planner import OfflinePlanner, extract_subject, plan_script
-from omnigen.scripter.validation import script_problems
 from omnigen.shared.domain.jobs import AspectRatio, JobOptions, JobRequest
+from omnigen.shared.domain.script_rules import script_problems
 from omnigen.shared.domain.scripts import ColorGrade, Lighting, Mood, ShotType
 from omnigen.testing.strategies import request_characters
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from omnigen.scripter.planner import plan_script
-from omnigen.scripter.validation import MAX_WORDS_PER_SECOND, script_problems
 from omnigen.shared.domain.jobs import JobOptions, JobRequest
+from omnigen.shared.domain.script_rules import MAX_WORDS_PER_SECOND, script_problems
 from omnigen.shared.domain.scripts import Script
 
 REQUEST = JobRequest(

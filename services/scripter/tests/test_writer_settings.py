@@ -18,7 +18,7 @@ async def test_no_api_key_means_the_offline_planner(monkeypatch: pytest.MonkeyPa
 
     writer = build_writer(WriterSettings())
 
-    assert isinstance(writer, OfflinePlanner)
+    assert isinstance(writer.inner, OfflinePlanner)
     await writer.aclose()
 
 
@@ -35,7 +35,7 @@ async def test_an_api_key_in_the_environment_selects_openai(
     settings = WriterSettings()
     writer = build_writer(settings)
 
-    assert isinstance(writer, OpenAIScriptWriter)
+    assert isinstance(writer.inner, OpenAIScriptWriter)
     assert (settings.openai_model, settings.openai_timeout_s) == ("local-model", 12.5)
     assert settings.retry_policy.budget_s == 45
     assert api_key not in repr(settings)
@@ -48,7 +48,7 @@ async def test_the_planner_can_be_forced_even_with_a_key(
     monkeypatch.setenv("OMNIGEN_OPENAI_API_KEY", api_key)
     monkeypatch.setenv("OMNIGEN_SCRIPT_WRITER", "planner")
 
-    assert isinstance(build_writer(WriterSettings()), OfflinePlanner)
+    assert isinstance(build_writer(WriterSettings()).inner, OfflinePlanner)
 
 
 def test_openai_without_a_key_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:

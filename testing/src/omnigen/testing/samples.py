@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from omnigen.shared.domain.events import JobAccepted, JobAcceptedData
 from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptMetadata
 
@@ -60,3 +62,32 @@ def accepted_json(job_id: str, duration: int = 30, user_id: str = "u") -> str:
     return JobAccepted.create(
         job_id=job_id, user_id=user_id, data=JobAcceptedData(duration=duration, aspect_ratio="16:9")
     ).to_json()
+
+
+def given_script() -> dict[str, Any]:
+    """A user's own script (POST /v1/jobs `script`): three scenes, 20 s, exact narration."""
+    return {
+        "title": "Winter care for houseplants",
+        "scenes": [
+            {
+                "duration": 6,
+                "narration": "Winter light is weak, so move your plants closer to the window.",
+                "generation_prompt": "A row of potted plants on a sunny windowsill in winter, "
+                "frost on the glass outside",
+            },
+            {
+                "duration": 7.5,
+                "narration": "Water less often: the soil stays wet for longer when it is cold.",
+                "generation_prompt": "A hand pressing a finger into dry potting soil beside a "
+                "small watering can on a wooden table",
+                "camera_move": "static",
+                "lighting": "golden_hour",
+            },
+            {
+                "duration": 6.5,
+                "narration": "And keep them away from radiators.",
+                "generation_prompt": "A fern placed far from a hot radiator in a cosy living "
+                "room with warm lamps",
+            },
+        ],
+    }

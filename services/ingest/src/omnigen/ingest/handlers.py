@@ -34,6 +34,7 @@ from omnigen.shared.domain.events import (
     stable_event_id,
 )
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
+from omnigen.shared.domain.script_rules import given_script_problems
 from omnigen.shared.ports import (
     AssetStore,
     EventPublisher,
@@ -62,6 +63,15 @@ class NotAnnounced(Exception):
         super().__init__(f"job {job_id} was created but could not be queued")
         self.job_id = job_id
         self.cause = cause
+
+
+class ScriptNotFit(Exception):
+    """The request's own script breaks the rules a written script must pass; `problems` are
+    (field, message) pairs with fields named from the request (`script.scenes[2].narration`)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems))
+        self.problems = problems
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,9 @@ async def submit_job(
     for the same key with another payload, and `RunningJobsLimit` when the user already runs
     `running_cap` jobs (decided by the create itself, so concurrent submits cannot pass it; a
     retry of an existing job is never refused)."""
+    problems = given_script_problems(request)
+    if problems:
+        raise ScriptNotFit(problems)
     holder = uuid.uuid4().hex  # the creator publishes: it holds the lease from the first write
     created = await ports.repository.create_job(
         user_id=user_id,
@@ -216,6 +229,10 @@ async def handle_job_requested(ports: IngestPorts, event: JobRequested) -> Job |
         )
     except IdempotencyConflict as exc:
         await publish_rejected(ports, event, [Problem(field="request_id", message=str(exc))])
+        return None
+    except ScriptNotFit as exc:
+        reasons = [Problem(field=field, message=message) for field, message in exc.problems]
+        await publish_rejected(ports, event, reasons)
         return None
     return submission.job
 

@@ -38,7 +38,9 @@ class IngestSettings(AwsSettings):
     )
     auth_jwks_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
-    max_body_bytes: int = Field(default=16 * 1024, ge=1024, description="413 above this")
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="413 above this (a 20-scene script fits)"
+    )
     max_batch_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="413 above this for POST /v1/jobs:batch"
     )

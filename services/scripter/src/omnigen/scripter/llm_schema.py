@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from omnigen.scripter.validation import validation_error_problems
+from omnigen.shared.domain.script_rules import validation_error_problems
 from omnigen.shared.domain.scripts import (
     CameraAngle,
     CameraMove,

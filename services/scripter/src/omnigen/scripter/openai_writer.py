@@ -21,8 +21,8 @@ from omnigen.scripter.errors import PROVIDER, ProviderFailed, ScriptRefused, Scr
 from omnigen.scripter.llm_schema import DraftInvalid, ScriptDraft
 from omnigen.scripter.prompts import PROMPT_VERSION, render_system_prompt
 from omnigen.scripter.settings import WriterSettings
-from omnigen.scripter.validation import script_problems, validation_error_problems
 from omnigen.shared.domain.jobs import JobRequest
+from omnigen.shared.domain.script_rules import script_problems, validation_error_problems
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.providers.openai_compat import OpenAICompatible
 
@@ -76,7 +76,7 @@ class OpenAIScriptWriter:
     async def write(self, request: JobRequest) -> Script:
         messages: list[ChatCompletionMessageParam] = [
             {"role": "system", "content": render_system_prompt(request)},
-            {"role": "user", "content": request.prompt},
+            {"role": "user", "content": request.subject},
         ]
         log.info("script_requested", model=self._model, prompt_version=PROMPT_VERSION)
         first = await self._answer(messages, request)

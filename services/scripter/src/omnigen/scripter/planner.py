@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from omnigen.scripter.planner_look import Look, derive_look
-from omnigen.scripter.validation import count_words, max_narration_words, words
 from omnigen.shared.domain.jobs import AspectRatio, JobRequest
+from omnigen.shared.domain.script_rules import count_words, max_narration_words, words
 from omnigen.shared.domain.scripts import (
     AudioSpec,
     CameraAngle,
@@ -155,7 +155,7 @@ def plan_script(request: JobRequest) -> Script:
         for name in ("style", "tone", "tempo", "platform", "audience", "goal", "call_to_action")
     }
     look = derive_look(request, variant=variant, clean=clean)
-    subject = extract_subject(request.prompt)
+    subject = extract_subject(request.subject)
     default_cta = _default_cta(clean["goal"])
     slots = {
         "subject": subject,
@@ -184,7 +184,7 @@ def plan_script(request: JobRequest) -> Script:
             product=subject,
             audience=clean["audience"] or "general audience",
             call_to_action=clean["call_to_action"] or default_cta,
-            keywords=_keywords(request.prompt, look),
+            keywords=_keywords(request.subject, look),
         ),
     )
 

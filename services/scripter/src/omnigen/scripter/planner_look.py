@@ -127,7 +127,7 @@ def _first(table: tuple[tuple[str, T], ...], *texts: str) -> T | None:
 
 def derive_look(request: JobRequest, *, variant: int, clean: dict[str, str]) -> Look:
     """Choose mood, light, grade, pacing and setting from the request; `variant` breaks ties."""
-    prompt, style, tone = request.prompt, clean["style"], clean["tone"]
+    prompt, style, tone = request.subject, clean["style"], clean["tone"]
     mood = _first(_MOODS, tone, style, prompt) or Mood.UPLIFTING
     lighting = _first(_LIGHTING, style, tone, prompt) or Lighting.NATURAL
     grade = _first(_GRADES, style, tone) or _GRADE_BY_MOOD[mood]

@@ -1,4 +1,5 @@
-"""Choose the script writer from settings: OpenAI when a key is configured, else the planner."""
+"""Choose the script writer from settings: OpenAI when a key is configured, else the planner;
+either way a request that brings its own script gets that script, and no model is asked."""
 
 from __future__ import annotations
 
@@ -8,13 +9,36 @@ from omnigen.scripter.openai_writer import OpenAIScriptWriter
 from omnigen.scripter.planner import OfflinePlanner
 from omnigen.scripter.ports import ScriptWriter
 from omnigen.scripter.settings import WriterSettings
+from omnigen.shared.domain.jobs import JobRequest
+from omnigen.shared.domain.scripts import Script
 
 log = structlog.get_logger()
 
 
-def build_writer(settings: WriterSettings) -> ScriptWriter:
+class GivenScriptWriter:
+    """The user's own script when the request has one (ingest judged it by the same rules as a
+    written one), else what `inner` writes."""
+
+    def __init__(self, inner: ScriptWriter) -> None:
+        self.inner = inner
+
+    async def write(self, request: JobRequest) -> Script:
+        if request.script is None:
+            return await self.inner.write(request)
+        script = request.script.complete(style=request.options.style)
+        log.info("script_given", title=script.title, scenes=len(script.scenes))
+        return script
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def build_writer(settings: WriterSettings) -> GivenScriptWriter:
+    inner: ScriptWriter
     if settings.uses_openai:
         log.info("script_writer_selected", writer="openai", model=settings.openai_model)
-        return OpenAIScriptWriter.from_settings(settings)
-    log.info("script_writer_selected", writer="planner")
-    return OfflinePlanner()
+        inner = OpenAIScriptWriter.from_settings(settings)
+    else:
+        log.info("script_writer_selected", writer="planner")
+        inner = OfflinePlanner()
+    return GivenScriptWriter(inner)

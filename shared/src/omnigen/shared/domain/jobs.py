@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -24,7 +24,7 @@ from omnigen.shared.domain.errors import (
     StageRegression,
 )
 from omnigen.shared.domain.events import EventType
-from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptMetadata
+from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptDraft, ScriptMetadata
 from omnigen.shared.domain.stages import (
     QUEUED,
     JobStatus,
@@ -84,10 +84,53 @@ class JobRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    prompt: ProseText = Field(min_length=10, max_length=2000)
-    duration: StrictInt = Field(ge=10, le=60, description="seconds")
+    prompt: ProseText | None = Field(
+        default=None, min_length=10, max_length=2000, description="needed unless `script`"
+    )
+    duration: StrictInt = Field(
+        ge=10, le=60, description="seconds; with a script, its scenes' total if left out"
+    )
     aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
     options: JobOptions = Field(default_factory=JobOptions)
+    script: ScriptDraft | None = Field(
+        default=None, description="the user's own script: no model writes one"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _duration_from_script(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and "duration" not in data
+            and isinstance(data.get("script"), dict)
+        ):
+            scenes = data["script"].get("scenes")
+            if (
+                isinstance(scenes, list)
+                and scenes
+                and all(
+                    isinstance(s, dict)
+                    and isinstance(s.get("duration"), int | float)
+                    and not isinstance(s.get("duration"), bool)
+                    for s in scenes
+                )
+            ):
+                data = {**data, "duration": round(sum(s["duration"] for s in scenes))}
+        return data
+
+    @model_validator(mode="after")
+    def _prompt_or_script(self) -> JobRequest:
+        if self.prompt is None and self.script is None:
+            raise ValueError("give a prompt, or a script of your own")
+        return self
+
+    @property
+    def subject(self) -> str:
+        """What the job is about, in the user's words: the prompt, else the script's title."""
+        if self.prompt is not None:
+            return self.prompt
+        assert self.script is not None
+        return self.script.title
 
     def fingerprint(self) -> str:
         """Stable hash of the payload, used to tell a retry from a conflicting request."""
@@ -132,6 +175,7 @@ class Job(BaseModel):
     duration: int
     aspect_ratio: AspectRatio
     options: JobOptions = Field(default_factory=JobOptions)
+    given_script: ScriptDraft | None = None  # the user's own script, as given
     request_hash: str
     idempotency_key: str | None = None
     trace_id: str | None = None
@@ -176,10 +220,11 @@ class Job(BaseModel):
             status=JobStatus.PENDING,
             stage=QUEUED,
             stage_seq=stage_seq(QUEUED),
-            prompt=request.prompt,
+            prompt=request.subject,
             duration=request.duration,
             aspect_ratio=request.aspect_ratio,
             options=request.options,
+            given_script=request.script,
             request_hash=request.fingerprint(),
             idempotency_key=idempotency_key,
             trace_id=trace_id,
@@ -324,11 +369,14 @@ class Job(BaseModel):
 
     @property
     def request(self) -> JobRequest:
+        # A job made from a script keeps the script's title as its `prompt` (the seed's field
+        # says what the job is about); the request it was made from had no prompt to write from.
         return JobRequest(
-            prompt=self.prompt,
+            prompt=self.prompt if self.given_script is None else None,
             duration=self.duration,
             aspect_ratio=self.aspect_ratio,
             options=self.options,
+            script=self.given_script,
         )
 
     @property

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
+
+from omnigen.shared.domain.text import LineText, ProseText, StrictInt
 
 START_TIME_TOLERANCE_S = 0.05
 
@@ -156,3 +158,124 @@ class Script(BaseModel):
     @property
     def total_duration(self) -> float:
         return sum(scene.duration for scene in self.scenes)
+
+
+# -- a script written by a person ------------------------------------------------------------
+
+MAX_GIVEN_SCENES = 20
+
+
+class SceneDraft(BaseModel):
+    """One scene of a script a user gives. The fields of `Scene`; what a person need not decide
+    has a default (the shot fields), and what follows from the others is computed
+    (`scene_number`, `start_time`; `location` and `action` from `generation_prompt`). A full
+    `Scene` (as `GET /v1/jobs/{id}/script` shows it) is a valid draft."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    scene_number: StrictInt | None = Field(default=None, ge=1, description="its position, if given")
+    start_time: StrictFloat | None = Field(default=None, ge=0, description="computed if absent")
+    duration: StrictFloat = Field(gt=0, le=60, description="seconds on screen, a JSON number")
+    narration: ProseText = Field(max_length=1000, description="spoken during the scene; may be ''")
+    generation_prompt: ProseText = Field(
+        min_length=1, max_length=2000, description="what the scene shows (the visual description)"
+    )
+    location: LineText | None = Field(default=None, min_length=1, max_length=300)
+    action: ProseText | None = Field(default=None, min_length=1, max_length=500)
+    shot_type: ShotType = ShotType.MEDIUM
+    camera_angle: CameraAngle = CameraAngle.EYE_LEVEL
+    camera_move: CameraMove = CameraMove.DOLLY_IN
+    lighting: Lighting = Lighting.NATURAL
+    color_grade: ColorGrade = ColorGrade.NEUTRAL
+    mood: Mood = Mood.CALM
+    visual_style: LineText | None = Field(default=None, min_length=1, max_length=200)
+    transition_in: Transition | None = Field(
+        default=None, description="default: cut into the first scene, crossfade after"
+    )
+
+
+class AudioDraft(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    music_mood: Mood | None = Field(default=None, description="default: the first scene's mood")
+    music_style: LineText | None = Field(default=None, min_length=1, max_length=200)
+    voiceover_text: ProseText | None = Field(
+        default=None, max_length=10_000, description="if given, the scenes' narration in order"
+    )
+
+
+class MetadataDraft(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product: LineText = Field(default="", max_length=300)
+    audience: LineText = Field(default="", max_length=300)
+    call_to_action: LineText = Field(default="", max_length=300)
+    keywords: list[LineText] = Field(default_factory=list, max_length=30)
+
+
+class ScriptDraft(BaseModel):
+    """A script a user gives instead of a prompt: with it no model writes anything, and the
+    narration and captions are exactly its words. `complete` makes the `Script` the pipeline
+    renders; `script_rules.script_problems` then judges it like any writer's script."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: LineText = Field(min_length=1, max_length=200)
+    scenes: list[SceneDraft] = Field(min_length=1, max_length=MAX_GIVEN_SCENES)
+    audio_spec: AudioDraft = Field(default_factory=AudioDraft)
+    metadata: MetadataDraft = Field(default_factory=MetadataDraft)
+
+    @property
+    def total_duration(self) -> float:
+        return sum(scene.duration for scene in self.scenes)
+
+    def complete(self, *, style: str | None = None) -> Script:
+        """The full script; raises `ValueError` (pydantic's) when a given `scene_number` or
+        `start_time` contradicts the order of the scenes."""
+        scenes = []
+        start = 0.0
+        for index, draft in enumerate(self.scenes):
+            visual = draft.generation_prompt
+            scenes.append(
+                Scene(
+                    scene_number=draft.scene_number or index + 1,
+                    start_time=round(
+                        draft.start_time if draft.start_time is not None else start, 3
+                    ),
+                    duration=draft.duration,
+                    location=draft.location or _clip(visual, 300),
+                    action=draft.action or _clip(visual, 500),
+                    shot_type=draft.shot_type,
+                    camera_angle=draft.camera_angle,
+                    camera_move=draft.camera_move,
+                    lighting=draft.lighting,
+                    color_grade=draft.color_grade,
+                    mood=draft.mood,
+                    visual_style=draft.visual_style or style or "natural",
+                    transition_in=draft.transition_in
+                    or (Transition.CUT if index == 0 else Transition.CROSSFADE),
+                    generation_prompt=visual,
+                    narration=draft.narration,
+                )
+            )
+            start += draft.duration
+        spoken = " ".join(s.narration.strip() for s in scenes if s.narration.strip())
+        audio = self.audio_spec
+        return Script(
+            title=self.title,
+            scenes=scenes,
+            audio_spec=AudioSpec(
+                music_mood=audio.music_mood or scenes[0].mood,
+                music_style=audio.music_style or f"{(audio.music_mood or scenes[0].mood).value}",
+                voiceover_text=audio.voiceover_text if audio.voiceover_text is not None else spoken,
+            ),
+            metadata=ScriptMetadata(**self.metadata.model_dump()),
+        )
+
+
+def _clip(text: str, limit: int) -> str:
+    """`text` on one line, cut at a word boundary to at most `limit` characters."""
+    line = " ".join(text.split())
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0]

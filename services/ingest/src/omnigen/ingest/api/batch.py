@@ -17,10 +17,11 @@ from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from omnigen.ingest.api.deps import Context, UserId
-from omnigen.ingest.api.errors import ErrorBody, ErrorDetail
+from omnigen.ingest.api.errors import ApiError, ErrorBody, ErrorDetail
+from omnigen.ingest.api.routes import request_of, script_not_fit
 from omnigen.ingest.api.schemas import JobLinks, SubmitJob, links
 from omnigen.ingest.context import IngestContext
-from omnigen.ingest.handlers import NotAnnounced, submit_job
+from omnigen.ingest.handlers import NotAnnounced, ScriptNotFit, submit_job
 from omnigen.ingest.limits import LimitExceeded
 from omnigen.shared.domain.errors import IdempotencyConflict, RunningJobsLimit
 from omnigen.shared.domain.stages import JobStatus
@@ -125,6 +126,10 @@ async def _submit_item(
         message = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in errors)
         return refused(422, "invalid", "validation_error", message, _field(errors[0]["loc"]))
     try:
+        job_request = request_of(item.request)
+    except ApiError as exc:
+        return refused(422, "invalid", exc.code, exc.message, f"request.{exc.field}")
+    try:
         await ctx.limiter.check(user_id)
     except LimitExceeded as exc:
         return refused(429, "limited", "rate_limited", f"{exc} (retry in {exc.retry_after_s} s)")
@@ -132,7 +137,7 @@ async def _submit_item(
         submission = await submit_job(
             ctx.ports,
             user_id=user_id,
-            request=item.request.to_request(),
+            request=job_request,
             idempotency_key=item.idempotency_key,
             trace_id=None,  # every job its own trace
             running_cap=ctx.settings.max_running_jobs,
@@ -143,6 +148,9 @@ async def _submit_item(
         return refused(429, "limited", "too_many_running_jobs", str(exc))
     except IdempotencyConflict as exc:
         return refused(409, "conflict", "idempotency_conflict", str(exc), "idempotency_key")
+    except ScriptNotFit as exc:
+        error = script_not_fit(exc)
+        return refused(422, "invalid", error.code, error.message, f"request.{error.field}")
     except NotAnnounced as exc:
         # The job exists and the outbox announces it within the sweep interval: accepted.
         log.warning("batch_item_not_announced_yet", job_id=exc.job_id)

@@ -125,16 +125,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _field_of(error: Any) -> str | None:
-    """`("body", "options", "style")` -> "options.style"; headers keep their HTTP spelling."""
-    location = [str(part) for part in error.get("loc", ())]
-    if not location:
+    """`("body", "options", "style")` -> "options.style", `("body", "script", "scenes", 2,
+    "narration")` -> "script.scenes[2].narration"; headers keep their HTTP spelling."""
+    raw = list(error.get("loc", ()))
+    if not raw:
         return None
-    where, path = location[0], location[1:]
+    where, path = str(raw[0]), raw[1:]
     if where == "header" and path:
-        return "-".join(word.capitalize() for word in path[0].split("-"))
-    if where == "body" and (not path or path[0].isdigit()):
+        return "-".join(word.capitalize() for word in str(path[0]).split("-"))
+    if where == "body" and (not path or isinstance(path[0], int) or str(path[0]).isdigit()):
         return "body"  # the body as a whole (e.g. not JSON; position given as a number)
-    return ".".join(path) or where
+    # `script.scenes[2].narration`: list positions in brackets, as the script rules name them
+    named = ""
+    for part in path:
+        named += f"[{part}]" if isinstance(part, int) else (f".{part}" if named else str(part))
+    return named or where
 
 
 def _message_of(error: Any) -> str:

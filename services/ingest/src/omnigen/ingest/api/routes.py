@@ -8,6 +8,7 @@ from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
+from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
 from omnigen.ingest.api.deps import Context, UserId
@@ -22,7 +23,13 @@ from omnigen.ingest.api.schemas import (
     timestamp,
 )
 from omnigen.ingest.context import IngestContext
-from omnigen.ingest.handlers import NotAnnounced, cancel_or_delete, retry_job, submit_job
+from omnigen.ingest.handlers import (
+    NotAnnounced,
+    ScriptNotFit,
+    cancel_or_delete,
+    retry_job,
+    submit_job,
+)
 from omnigen.ingest.sse import StreamTimings, TooManyStreams, job_events
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -31,7 +38,7 @@ from omnigen.shared.domain.errors import (
     JobNotRetryable,
     RunningJobsLimit,
 )
-from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.jobs import Job, JobRequest
 from omnigen.shared.domain.stages import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -73,7 +80,7 @@ async def submit(
         submission = await submit_job(
             ctx.ports,
             user_id=user_id,
-            request=body.to_request(),
+            request=request_of(body),
             idempotency_key=idempotency_key,
             trace_id=request.state.trace_id,
             running_cap=ctx.settings.max_running_jobs,
@@ -82,6 +89,8 @@ async def submit(
         raise _too_many_running(ctx, exc) from None
     except IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_conflict", str(exc), field="Idempotency-Key") from None
+    except ScriptNotFit as exc:
+        raise script_not_fit(exc) from None
     except NotAnnounced as exc:
         raise ApiError(
             503,
@@ -238,6 +247,27 @@ async def retry(job_id: JobId, ctx: Context, user_id: UserId, response: Response
             503, "not_queued", f"{exc}; ask again to resend", headers={"Retry-After": "2"}
         ) from None
     return _submitted(ctx, job, response)
+
+
+def request_of(body: SubmitJob) -> JobRequest:
+    """The domain request of a valid body, or the 422 naming what is missing or wrong (a script
+    too short for any video, say)."""
+    missing = body.missing()
+    if missing is not None:
+        raise ApiError(422, "validation_error", f"{missing[0]}: {missing[1]}", field=missing[0])
+    try:
+        return body.to_request()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"]) or "script"
+        if field == "duration" and body.duration is None:
+            field = "script.scenes"  # the duration came from the script's scenes
+        raise ApiError(422, "validation_error", f"{field}: {error['msg']}", field=field) from None
+
+
+def script_not_fit(exc: ScriptNotFit) -> ApiError:
+    message = "; ".join(f"{field}: {message}" for field, message in exc.problems)
+    return ApiError(422, "script_not_fit", message, field=exc.problems[0][0])
 
 
 def _submitted(ctx: IngestContext, job: Job, response: Response) -> JobSubmitted:

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from omnigen.shared.domain.jobs import AspectRatio, Job, JobOptions, JobRequest
-from omnigen.shared.domain.scripts import Scene
+from omnigen.shared.domain.scripts import Scene, ScriptDraft
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.text import LineText, ProseText, StrictInt
 
@@ -27,12 +27,26 @@ Prompt = Annotated[
 
 
 class SubmitJob(BaseModel):
-    """POST /v1/jobs: the prompt, the length and shape, and optional creative direction."""
+    """POST /v1/jobs: a prompt and a length, or a script of your own; the shape, and optional
+    creative direction."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [{"required": ["prompt", "duration"]}, {"required": ["script"]}]
+        },
+    )
 
-    prompt: Prompt = Field(description="what the video is about (10-2000 characters)")
-    duration: StrictInt = Field(ge=10, le=60, description="seconds (10-60), a JSON integer")
+    prompt: Prompt | None = Field(
+        default=None,
+        description="what the video is about (10-2000 characters); needed unless `script`",
+    )
+    duration: StrictInt | None = Field(
+        default=None,
+        ge=10,
+        le=60,
+        description="seconds (10-60), a JSON integer; with a script, its scenes' total if absent",
+    )
     aspect_ratio: AspectRatio = Field(default=AspectRatio.LANDSCAPE)
     style: Prose100 | None = Field(default=None, description="visual style")
     tone: Prose100 | None = None
@@ -43,14 +57,34 @@ class SubmitJob(BaseModel):
     call_to_action: Prose200 | None = None
     voice: Line50 | None = Field(default=None, description="narration voice")
 
+    script: ScriptDraft | None = Field(
+        default=None,
+        description="your own script (title, scenes with narration, generation_prompt and "
+        "duration; shot fields optional): no model writes one, and the narration and captions "
+        "are exactly its words. Judged by the same rules as a written script.",
+    )
+
+    def missing(self) -> tuple[str, str] | None:
+        """The field a valid request still lacks, and why, or None."""
+        if self.prompt is None and self.script is None:
+            return "prompt", "give a prompt, or a script of your own"
+        if self.duration is None and self.script is None:
+            return "duration", "Field required"
+        return None
+
     def to_request(self) -> JobRequest:
-        options = self.model_dump(exclude={"prompt", "duration", "aspect_ratio"})
-        return JobRequest(
-            prompt=self.prompt,
-            duration=self.duration,
-            aspect_ratio=self.aspect_ratio,
-            options=JobOptions(**options),
-        )
+        options = self.model_dump(exclude={"prompt", "duration", "aspect_ratio", "script"})
+        fields: dict[str, object] = {
+            "prompt": self.prompt,
+            "aspect_ratio": self.aspect_ratio,
+            "options": JobOptions(**options),
+            "script": self.script,
+        }
+        if self.duration is not None:
+            fields["duration"] = self.duration
+        elif self.script is not None:
+            fields["duration"] = round(self.script.total_duration)
+        return JobRequest.model_validate(fields)
 
 
 class JobLinks(BaseModel):

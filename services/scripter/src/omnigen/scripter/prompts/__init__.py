@@ -6,14 +6,14 @@ from importlib.resources import files
 from string import Template
 from typing import Final
 
-from omnigen.scripter.validation import (
+from omnigen.shared.domain.jobs import AspectRatio, JobRequest
+from omnigen.shared.domain.script_rules import (
     DURATION_TOLERANCE_S,
     MAX_WORDS_PER_SECOND,
     MIN_PROMPT_WORDS,
     MIN_SCENE_DURATION_S,
     max_narration_words,
 )
-from omnigen.shared.domain.jobs import AspectRatio, JobRequest
 
 PROMPT_VERSION: Final = "system_v1"
 NOT_SPECIFIED: Final = "not specified"

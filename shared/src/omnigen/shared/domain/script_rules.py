@@ -57,7 +57,7 @@ def find_placeholder(text: str, allowed: str = "") -> str | None:
 def request_text(request: JobRequest) -> str:
     """All text the user wrote, which a script may quote without it counting as a placeholder."""
     options = request.options.model_dump(exclude_none=True)
-    return "\n".join([request.prompt, *(str(value) for value in options.values())])
+    return "\n".join([request.prompt or "", *(str(value) for value in options.values())])
 
 
 def max_narration_words(duration_s: float) -> int:
@@ -74,6 +74,25 @@ def script_problems(script: Script, request: JobRequest) -> list[str]:
     problems += _narration_problems(script)
     problems += _text_problems(script, request, allowed)
     return problems
+
+
+def given_script_problems(request: JobRequest, root: str = "script") -> list[tuple[str, str]]:
+    """What is wrong with the script a request brings, as (field, message) pairs with fields
+    named from the request (`script.scenes[2].narration`); empty when it has none or it is fit.
+    The same rules as for a written script, so a given one renders like any other."""
+    if request.script is None:
+        return []
+    try:
+        script = request.script.complete(style=request.options.style)
+    except ValidationError as exc:
+        lines = validation_error_problems(exc, root="")
+    else:
+        lines = script_problems(script, request)
+    pairs = []
+    for line in lines:
+        field, _, message = line.partition(": ")
+        pairs.append((f"{root}.{field}" if field else root, message))
+    return pairs
 
 
 def validation_error_problems(error: ValidationError, root: str = "script") -> list[str]:
