@@ -53,10 +53,10 @@ ACCEPT_WAIT_MARGIN_S: Final = 2.0
 
 
 class NotAnnounced(Exception):
-    """The job exists but `job.accepted` could not be published; a retry with the same
-    idempotency key publishes it, and else the outbox sweeper does (`omnigen.ingest.outbox`).
-    The message is fit for a client: the cause (AWS text, the endpoint, the topic) is only in
-    `cause` and in the log."""
+    """The job exists but its event could not be published. For `job.accepted` the outbox
+    sweeper publishes it later (`omnigen.ingest.outbox`), so `submit_job` swallows this; a
+    retried attempt's event has no outbox, so asking again resends it. The message is fit for
+    a client: the cause (AWS text, the endpoint, the topic) is only in `cause` and in the log."""
 
     def __init__(self, job_id: str, cause: Exception) -> None:
         super().__init__(f"job {job_id} was created but could not be queued")
@@ -75,6 +75,7 @@ class IngestPorts:
 class Submission:
     job: Job
     created: bool  # False: an idempotent retry got the job created earlier
+    announced: bool = True  # False: `job.accepted` is owed; the outbox sweeper publishes it
 
 
 async def submit_job(
@@ -89,8 +90,10 @@ async def submit_job(
     """Create the job (idempotent on the key) and make sure `job.accepted` is published once.
 
     The creating request holds the publishing lease from the create itself, so the happy path
-    is three calls (create, publish, record). A retry with the same key repairs a crash between
-    create and publish; concurrent retries never publish twice. Raises `IdempotencyConflict`
+    is three calls (create, publish, record). When the publish fails the job is still accepted
+    (`announced=False`): it was created owing `job.accepted` (its outbox marker), which the
+    outbox sweeper publishes within about its age + interval, and a retry with the same key
+    publishes at once; concurrent retries never publish twice. Raises `IdempotencyConflict`
     for the same key with another payload, and `RunningJobsLimit` when the user already runs
     `running_cap` jobs (decided by the create itself, so concurrent submits cannot pass it; a
     retry of an existing job is never refused)."""
@@ -103,11 +106,16 @@ async def submit_job(
         lease=LeaseClaim(ACCEPT_STEP, holder, ACCEPT_LEASE_S),
         running_cap=running_cap,
     )
+    try:
+        if created.created:
+            job = await _publish_accepted(ports, created.job, holder)
+        else:
+            job = await publish_accepted_once(ports, created.job)
+    except NotAnnounced as exc:
+        log.warning("job_announcement_deferred", job_id=exc.job_id, to="outbox sweeper")
+        return Submission(created.job, created.created, announced=False)
     if created.created:
-        job = await _publish_accepted(ports, created.job, holder)
         log.info("job_submitted", job_id=job.job_id, user_id=user_id)
-    else:
-        job = await publish_accepted_once(ports, created.job)
     return Submission(job, created.created)
 
 
