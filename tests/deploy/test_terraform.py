@@ -22,6 +22,7 @@ import hcl2
 import pytest
 from hcl2 import SerializationOptions
 
+from omnigen.ingest.settings import IngestSettings
 from omnigen.shared.messages import ConsumerSettings
 from omnigen.shared.resources import DEFAULT_PREFIX, Index, ResourceSpec, resource_spec
 
@@ -558,6 +559,37 @@ def test_ingest_sits_behind_a_load_balancer_checking_healthz(modules: dict[str, 
     assert service["dynamic"][0]["load_balancer"]["for_each"] == (
         '${each.key == "ingest" ? [1] : []}'
     )
+
+
+def test_ingest_believes_forwarded_headers_only_from_the_load_balancers_subnets(
+    root: Module, modules: dict[str, Module]
+) -> None:
+    """uvicorn rewrites the scheme and client address from X-Forwarded-* only for peers in
+    OMNIGEN_FORWARDED_ALLOW_IPS (default 127.0.0.1, which behind the ALB would mean no HSTS and
+    the ALB's address as every client's); the ALB's nodes live in its subnets."""
+    from uvicorn.middleware.proxy_headers import _TrustedHosts
+
+    setting = "OMNIGEN_FORWARDED_ALLOW_IPS"
+    assert "forwarded_allow_ips" in IngestSettings.model_fields
+    ingest = root.locals["default_service_environment"]["ingest"]
+    assert ingest[setting] == (
+        '${join(",", sort([for subnet in data.aws_subnet.alb : subnet.cidr_block]))}'
+    )
+    assert root.data[("aws_subnet", "alb")] == {
+        "for_each": "${toset(var.public_subnet_ids)}",
+        "id": "${each.value}",
+    }
+    # The same subnets the load balancer is placed in.
+    assert root.modules["compute"]["public_subnet_ids"] == "${var.public_subnet_ids}"
+    alb = modules["compute"].resource("aws_lb", "ingest")
+    assert alb["subnets"] == "${var.public_subnet_ids}"
+    # What that expression renders (CIDRs joined by commas) is what uvicorn trusts.
+    trusted = _TrustedHosts(",".join(sorted(["10.0.1.0/24", "10.0.2.0/24"])))
+    assert "10.0.2.17" in trusted and "10.0.3.17" not in trusted and "127.0.0.1" not in trusted
+    # Only the load balancer reaches the tasks at all (the security group), so the networks
+    # cannot be used by anything else to forge the headers.
+    rule = modules["compute"].resource("aws_vpc_security_group_ingress_rule", "ingest_from_alb")
+    assert rule["referenced_security_group_id"] == "${aws_security_group.alb.id}"
 
 
 def test_workers_scale_on_backlog_per_running_task(
