@@ -1,7 +1,7 @@
 """The outbox, on both backends: a job created while SNS is unreachable (POST answers 202, the
-job owing its announcement, and nobody retries), or by an ingest that died before publishing, is announced by the sweeper once
-SNS is back, exactly once even with two sweepers at work; a job cancelled before it was
-announced never is."""
+job owing its announcement, and nobody retries), or by an ingest that died before publishing,
+is announced by the sweeper once SNS is back, exactly once even with two sweepers at work; a
+job cancelled before it was announced never is."""
 
 from __future__ import annotations
 

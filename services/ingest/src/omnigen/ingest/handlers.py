@@ -15,6 +15,7 @@ from typing import Any, Final
 import structlog
 from pydantic import ValidationError
 
+from omnigen.ingest.trust import UNRESTRICTED, Origin
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
     JobAlreadyFinished,
@@ -204,10 +205,18 @@ def _resume_event(job: Job) -> JobAccepted | ScriptReady:
     )
 
 
-async def handle_job_requested(ports: IngestPorts, event: JobRequested) -> Job | None:
-    """Upstream request: valid -> the POST path keyed on its request id; invalid -> rejected.
+async def handle_job_requested(
+    ports: IngestPorts, event: JobRequested, origin: Origin = UNRESTRICTED
+) -> Job | None:
+    """Upstream request: from a publisher that may act for its user and valid -> the POST path
+    keyed on its request id; otherwise rejected (the publisher's refusal first, then the fields).
 
     Returns the job, or None when the request was rejected (retrying cannot fix that)."""
+    refusal = origin.refusal(event.user_id)
+    if refusal is not None:
+        _log_refused(origin, event.user_id)
+        await publish_rejected(ports, event, [refusal])
+        return None
     request_id = event.data.request_id
     try:
         request = JobRequest.model_validate(event.data.request)
@@ -247,19 +256,36 @@ class Sender:
     subject: str  # the request's own event id; a digest of the body when it has none
 
 
-async def reject_unparseable(ports: IngestPorts, body: str, reason: str) -> bool:
+async def reject_unparseable(
+    ports: IngestPorts, body: str, reason: str, origin: Origin = UNRESTRICTED
+) -> bool:
     """Answer a body that is not a valid `job.requested` with `job.rejected`, naming the
-    fields at fault, when its sender can be identified (`user_id` and `data.request_id`
-    readable). Returns False, publishing nothing, when it cannot. The rejection's id derives
-    from the request (its event id, else the body), so a redelivery publishes the same event."""
+    fields at fault (or the publisher's refusal), when its sender can be identified (`user_id`
+    and `data.request_id` readable). Returns False, publishing nothing, when it cannot. The
+    rejection's id derives from the request (its event id, else the body), so a redelivery
+    publishes the same event."""
     raw = _json_object(body)
     sender = None if raw is None else identify(raw, body)
     if raw is None or sender is None:
         return False
-    await _publish_rejection(
-        ports, sender, envelope_problems(raw) or [Problem(field="event", message=reason)]
-    )
+    refusal = origin.refusal(sender.user_id)
+    if refusal is not None:
+        _log_refused(origin, sender.user_id)
+        reasons = [refusal]
+    else:
+        reasons = envelope_problems(raw) or [Problem(field="event", message=reason)]
+    await _publish_rejection(ports, sender, reasons)
     return True
+
+
+def _log_refused(origin: Origin, user_id: str) -> None:
+    log.warning(
+        "job_request_refused",
+        publisher=origin.publisher,
+        topic=origin.topic,
+        user_id=user_id,
+        rule_configured=origin.rule is not None,
+    )
 
 
 def identify(raw: dict[str, Any], body: str) -> Sender | None:
