@@ -40,6 +40,9 @@ locals {
       OMNIGEN_AUTH_JWKS_URL       = var.ingest_auth.jwks_url
       OMNIGEN_AUTH_ISSUER         = var.ingest_auth.issuer
       OMNIGEN_AUTH_AUDIENCE       = var.ingest_auth.audience
+      # Who may request jobs for whom (omnigen.ingest.trust); the topics are the messaging module's.
+      OMNIGEN_UPSTREAM_USER_RULES         = jsonencode({ for name, publisher in var.upstream_publishers : name => publisher.user_ids })
+      OMNIGEN_UPSTREAM_SHARED_TOPIC_USERS = jsonencode(var.shared_topic_user_ids)
     }
     scripter = {}
     renderer = {
@@ -89,6 +92,7 @@ module "messaging" {
   source                     = "./modules/messaging"
   name_prefix                = var.name_prefix
   job_request_publisher_arns = var.job_request_publisher_arns
+  upstream_publishers        = { for name, publisher in var.upstream_publishers : name => publisher.principal_arns }
 }
 
 module "secrets" {

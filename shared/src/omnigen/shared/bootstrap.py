@@ -257,7 +257,9 @@ async def _main(settings: AwsSettings) -> AppliedResources:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="omnigen-bootstrap",
-        description="Create or update omnigen's queues, topics, table and bucket (idempotent).",
+        description="Create or update omnigen's queues, topics, table and bucket (idempotent). "
+        "OMNIGEN_UPSTREAM_PUBLISHERS (JSON: name -> principal ARNs) adds a requests topic per "
+        "upstream publisher, publishable by those principals alone.",
     )
     parser.add_argument("--endpoint-url", help="one endpoint for every service (moto, LocalStack)")
     parser.add_argument("--prefix", help="resource name prefix (default: omnigen)")
