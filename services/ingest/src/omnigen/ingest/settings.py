@@ -76,7 +76,7 @@ class IngestSettings(AwsSettings):
     sse_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
     sse_max_duration_s: float = Field(default=3600.0, gt=0, description="clients reconnect")
     sse_max_streams_per_user: int = Field(
-        default=5, ge=1, description="open event streams per user (per process); 429 above"
+        default=5, ge=1, description="open event streams per user on one ingest task; 429 above"
     )
     sse_retry_after_s: int = Field(default=5, ge=1, description="Retry-After of that 429")
     upstream_user_rules: dict[str, list[str]] = Field(
