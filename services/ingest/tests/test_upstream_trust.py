@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from omnigen.cli.dlq import peek
 from omnigen.cli.localaws.moto_server import MotoServer
 from omnigen.ingest.handlers import IngestPorts
 from omnigen.ingest.upstream import build_consumer
@@ -247,6 +248,9 @@ async def test_a_closed_shared_topic_refuses_requests_and_direct_sends_believing
     ]
     dlq = stack.spec.ingest_queue.dlq_name
     await eventually(lambda: _depth_is(stack, dlq, 1), timeout=45, what="the forgery in the DLQ")
+    # `omnigen dlq list` shows what was published, not SNS's envelope around it.
+    [shown] = await peek(stack.aws, stack.spec.ingest_queue)
+    assert shown.body == forged and shown.problem
     [letter] = await drain(stack, dlq, expect=1)
     assert unwrap_notification(letter["Body"]) == (forged, upstream.topic_arn(None))
     assert await upstream.job_exists("crm-frank", "s-4")
