@@ -49,3 +49,13 @@ service_environment = {
 }
 
 alarm_emails = ["oncall@example.com"]
+
+# Upstream systems that request jobs over SNS: each gets a topic of its own that only its
+# principals may publish to, and may request jobs only for the user ids listed (exact, or a
+# prefix ending in '*'). The shared job-requests topic keeps shared_topic_user_ids (default ["*"]).
+upstream_publishers = {
+  crm = {
+    principal_arns = ["arn:aws:iam::111122223333:role/crm-job-publisher"]
+    user_ids       = ["crm-*"]
+  }
+}

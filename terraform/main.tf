@@ -2,6 +2,13 @@
 # (storage, messaging) plus the ECS services that use them, their roles, keys and alarms.
 data "aws_caller_identity" "current" {}
 
+# The load balancer's nodes take their addresses from its subnets: ingest believes
+# X-Forwarded-Proto/-For (HTTPS, HSTS, client addresses) from these networks only.
+data "aws_subnet" "alb" {
+  for_each = toset(var.public_subnet_ids)
+  id       = each.value
+}
+
 locals {
   # The spec's <prefix>-assets, made globally unique by environment and account.
   bucket_name = "${var.name_prefix}-assets-${var.environment}-${data.aws_caller_identity.current.account_id}"
@@ -27,11 +34,15 @@ locals {
 
   default_service_environment = {
     ingest = {
-      OMNIGEN_HOST          = "0.0.0.0"
-      OMNIGEN_PORT          = "8000"
-      OMNIGEN_AUTH_JWKS_URL = var.ingest_auth.jwks_url
-      OMNIGEN_AUTH_ISSUER   = var.ingest_auth.issuer
-      OMNIGEN_AUTH_AUDIENCE = var.ingest_auth.audience
+      OMNIGEN_HOST                = "0.0.0.0"
+      OMNIGEN_PORT                = "8000"
+      OMNIGEN_FORWARDED_ALLOW_IPS = join(",", sort([for subnet in data.aws_subnet.alb : subnet.cidr_block]))
+      OMNIGEN_AUTH_JWKS_URL       = var.ingest_auth.jwks_url
+      OMNIGEN_AUTH_ISSUER         = var.ingest_auth.issuer
+      OMNIGEN_AUTH_AUDIENCE       = var.ingest_auth.audience
+      # Who may request jobs for whom (omnigen.ingest.trust); the topics are the messaging module's.
+      OMNIGEN_UPSTREAM_USER_RULES         = jsonencode({ for name, publisher in var.upstream_publishers : name => publisher.user_ids })
+      OMNIGEN_UPSTREAM_SHARED_TOPIC_USERS = jsonencode(var.shared_topic_user_ids)
     }
     scripter = {}
     renderer = {
@@ -81,6 +92,7 @@ module "messaging" {
   source                     = "./modules/messaging"
   name_prefix                = var.name_prefix
   job_request_publisher_arns = var.job_request_publisher_arns
+  upstream_publishers        = { for name, publisher in var.upstream_publishers : name => publisher.principal_arns }
 }
 
 module "secrets" {

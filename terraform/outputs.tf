@@ -16,6 +16,11 @@ output "topic_arns" {
   value = module.messaging.topic_arns
 }
 
+output "publisher_topic_arns" {
+  description = "Give each upstream publisher its own topic's ARN: it publishes its job requests there."
+  value       = module.messaging.publisher_topic_arns
+}
+
 output "queue_urls" {
   value = module.messaging.queue_urls
 }

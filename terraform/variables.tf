@@ -158,9 +158,36 @@ variable "log_retention_days" {
 # --- messaging and alarms ------------------------------------------------------------------
 
 variable "job_request_publisher_arns" {
-  description = "Upstream principals allowed to publish to the job-requests topic."
+  description = "Upstream principals allowed to publish to the shared job-requests topic (besides the account's own)."
   type        = list(string)
   default     = []
+}
+
+variable "upstream_publishers" {
+  description = "Upstream publishers, each with a requests topic of its own (<name_prefix>-job-requests-<name>) that its principal_arns alone may publish to, and the user ids it may request jobs for (exact ids, or prefixes ending in '*')."
+  type = map(object({
+    principal_arns = list(string)
+    user_ids       = list(string)
+  }))
+  default = {}
+
+  validation {
+    condition = alltrue([
+      for name, publisher in var.upstream_publishers :
+      (
+        can(regex("^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$", name)) &&
+        length(publisher.principal_arns) > 0 &&
+        alltrue([for id in publisher.user_ids : can(regex("^[^*]+\\*?$|^\\*$", id))])
+      )
+    ])
+    error_message = "upstream_publishers: names of lowercase letters, digits and '-'; at least one principal; user ids exact or ending in one '*'."
+  }
+}
+
+variable "shared_topic_user_ids" {
+  description = "The user ids requests through the shared job-requests topic may name (['*']: any, as before per-publisher topics; []: closed)."
+  type        = list(string)
+  default     = ["*"]
 }
 
 variable "max_message_age_seconds" {

@@ -409,3 +409,34 @@ def main(client):
     assert set(analyze("synthetic.main", loader=dict_sources(sources)).actions()) == {
         "dynamodb:GetItem"
     }
+
+
+def test_no_task_role_may_publish_a_job_request(
+    iam: TfModule, analyses: dict[str, Analysis]
+) -> None:
+    """The requests topics (the shared one and every upstream publisher's own) are the trust
+    boundary: only upstream principals publish there (their topic policies). No service's role
+    reaches one, and the ingest consumer learns the publisher from SNS's envelope in the message
+    it already receives, so telling publishers apart adds no AWS call to its code."""
+    root = TfModule.load(TERRAFORM)
+    messaging = TfModule.load(TERRAFORM / "modules" / "messaging")
+    assert root.modules["iam"]["topic_arns"] == "${module.messaging.topic_arns}"
+    assert messaging.outputs["topic_arns"]["value"] == (
+        "${{for key, topic in aws_sns_topic.this : key => topic.arn}}"
+    )  # the publisher topics are another resource, never handed to the iam module
+    for service in SERVICES:
+        assert iam.locals[f"{service}_topic_keys"] == ["job_events"], service
+        for statement in task_role_statements(iam, service):
+            assert "publisher" not in str(statement.resources), (service, statement.sid)
+    consumer_calls = {
+        action for action in analyses["ingest"].actions() if action.startswith(("sqs:", "sns:"))
+    }
+    assert consumer_calls == {
+        "sns:GetTopicAttributes",  # /readyz
+        "sns:Publish",  # job.accepted and job.rejected, on the events topic
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:GetQueueUrl",
+        "sqs:ReceiveMessage",
+    }

@@ -22,8 +22,15 @@ import hcl2
 import pytest
 from hcl2 import SerializationOptions
 
+from omnigen.ingest.settings import IngestSettings
 from omnigen.shared.messages import ConsumerSettings
-from omnigen.shared.resources import DEFAULT_PREFIX, Index, ResourceSpec, resource_spec
+from omnigen.shared.resources import (
+    DEFAULT_PREFIX,
+    Index,
+    ResourceSpec,
+    principal_patterns,
+    resource_spec,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
@@ -359,6 +366,138 @@ def test_only_the_subscribed_topic_may_send_to_a_queue(modules: dict[str, Module
     assert sorted(queues) == sorted(messaging.locals["queues"])
 
 
+PUBLISHERS = {
+    "crm": ["arn:aws:iam::111122223333:role/crm-publisher"],
+    "partner": ["arn:aws:iam::444455556666:root"],
+}
+
+
+def test_publisher_topics_and_their_subscriptions_match_spec(
+    modules: dict[str, Module], prefix: str
+) -> None:
+    """One requests topic per upstream publisher, each delivering SNS's envelope (no raw
+    delivery) to the ingest queue, as `resource_spec(publishers=...)` says."""
+    messaging = modules["messaging"]
+    scope = Scope({"name_prefix": prefix, "upstream_publishers": PUBLISHERS}, messaging.locals)
+    topics = expand(messaging, "aws_sns_topic", "publisher", scope)
+    spec = resource_spec(prefix, publishers=PUBLISHERS)
+    assert {key: topic["name"] for key, topic in topics.items()} == {
+        spec.publisher_of(topic.name): topic.name for topic in spec.publisher_topics
+    }
+    assert all(topic["kms_master_key_id"] for topic in topics.values())
+    queues = expand(messaging, "aws_sqs_queue", "main", scope)
+    raw = messaging.resource("aws_sns_topic_subscription", "publisher")
+    assert raw["endpoint"] == '${aws_sqs_queue.main["ingest_requests"].arn}'
+    assert "filter_policy" not in raw
+    declared = set()
+    for key, sub in expand(messaging, "aws_sns_topic_subscription", "publisher", scope).items():
+        each = each_scope(messaging, scope, "aws_sns_topic_subscription", "publisher", key)
+        topic = topics[instance_key(each, raw["topic_arn"], "aws_sns_topic", "publisher", "arn")]
+        assert sub["protocol"] == "sqs"
+        declared.add(
+            (topic["name"], queues["ingest_requests"]["name"], None, sub["raw_message_delivery"])
+        )
+    published = {topic.name for topic in spec.publisher_topics}
+    assert declared == {
+        (sub.topic, sub.queue, sub.filter_policy, sub.raw_message_delivery)
+        for sub in spec.subscriptions
+        if sub.topic in published
+    }
+    # Every subscription of the ingest queue delivers envelopes: the consumer reads the topic.
+    ingest = [s for s in spec.subscriptions if s.queue == spec.ingest_queue.name]
+    assert len(ingest) == 3 and not any(s.raw_message_delivery for s in ingest)
+
+
+def test_a_publisher_topic_is_publishable_by_its_principals_alone(
+    modules: dict[str, Module],
+) -> None:
+    """The statements of `Topic.publish_policy` (what bootstrap applies), in Terraform."""
+    messaging = modules["messaging"]
+    document = messaging.data[("aws_iam_policy_document", "publisher_topic")]
+    assert document["for_each"] == "${var.upstream_publishers}"
+    allow, deny = document["statement"]
+    expected = resource_spec(publishers=PUBLISHERS).publisher_topics[0].publish_policy("arn:t")
+    assert expected is not None
+    spec_allow, spec_deny = expected["Statement"]  # type: ignore[misc]
+    topic = "${aws_sns_topic.publisher[each.key].arn}"
+    assert (allow["sid"], allow.get("effect", "Allow"), allow["actions"], allow["resources"]) == (
+        spec_allow["Sid"],
+        spec_allow["Effect"],
+        [spec_allow["Action"]],
+        [topic],
+    )
+    assert allow["principals"] == [{"type": "AWS", "identifiers": "${each.value}"}]
+    assert (deny["sid"], deny["effect"], deny["actions"], deny["resources"]) == (
+        spec_deny["Sid"],
+        spec_deny["Effect"],
+        [spec_deny["Action"]],
+        [topic],
+    )
+    assert deny["principals"] == [{"type": "AWS", "identifiers": ["*"]}]
+    [condition] = deny["condition"]
+    [(test, values)] = spec_deny["Condition"].items()
+    [(variable, _)] = values.items()
+    assert (condition["test"], condition["variable"]) == (test, variable)
+    # principal_patterns, in HCL: an account root stands for every principal of the account.
+    assert condition["values"] == (
+        '${[for arn in each.value : endswith(arn, ":root") ? "${trimsuffix(arn, "root")}*" : arn]}'
+    )
+    assert principal_patterns(PUBLISHERS["partner"] + PUBLISHERS["crm"]) == [
+        "arn:aws:iam::444455556666:*",
+        "arn:aws:iam::111122223333:role/crm-publisher",
+    ]
+    policy = messaging.resource("aws_sns_topic_policy", "publisher")
+    assert policy["policy"] == "${data.aws_iam_policy_document.publisher_topic[each.key].json}"
+    # Publishing to a KMS-encrypted topic needs the key: the publishers may use it via SNS.
+    [key] = messaging.data[("aws_iam_policy_document", "messaging_key")]["dynamic"]
+    content = key["statement"]["content"][0]
+    assert content["principals"] == [{"type": "AWS", "identifiers": "${local.upstream_principals}"}]
+    assert content["condition"][0]["variable"] == "kms:ViaService"
+    assert messaging.locals["upstream_principals"] == (
+        "${distinct(concat(var.job_request_publisher_arns, "
+        "flatten(values(var.upstream_publishers))))}"
+    )
+
+
+def test_the_ingest_queue_takes_the_publisher_topics_and_ingest_gets_their_rules(
+    root: Module, modules: dict[str, Module]
+) -> None:
+    messaging = modules["messaging"]
+    [dynamic] = messaging.data[("aws_iam_policy_document", "queue")]["dynamic"]
+    statement = dynamic["statement"]
+    assert statement["for_each"] == (
+        '${each.value.queue == "ingest_requests" && length(var.upstream_publishers) > 0 ? [1] : []}'
+    )
+    [content] = statement["content"]
+    assert content["actions"] == ["sqs:SendMessage"]
+    assert content["principals"] == [{"type": "Service", "identifiers": ["sns.amazonaws.com"]}]
+    assert content["condition"] == [
+        {
+            "test": "ArnEquals",
+            "variable": "aws:SourceArn",
+            "values": "${[for topic in aws_sns_topic.publisher : topic.arn]}",
+        }
+    ]
+    # One root variable feeds the topics (principals) and ingest's rules (user ids), under the
+    # setting names IngestSettings reads; the shared topic keeps IngestSettings' default.
+    assert root.modules["messaging"]["upstream_publishers"] == (
+        "${{for name, publisher in var.upstream_publishers : name => publisher.principal_arns}}"
+    )
+    ingest = root.locals["default_service_environment"]["ingest"]
+    assert ingest["OMNIGEN_UPSTREAM_USER_RULES"] == (
+        "${jsonencode({for name, publisher in var.upstream_publishers : "
+        "name => publisher.user_ids})}"
+    )
+    assert ingest["OMNIGEN_UPSTREAM_SHARED_TOPIC_USERS"] == (
+        "${jsonencode(var.shared_topic_user_ids)}"
+    )
+    fields = IngestSettings.model_fields
+    assert {"upstream_user_rules", "upstream_shared_topic_users"} <= set(fields)
+    default = fields["upstream_shared_topic_users"].get_default(call_default_factory=True)
+    assert root.variables["shared_topic_user_ids"]["default"] == default == ["*"]
+    assert root.variables["upstream_publishers"]["default"] == {}
+
+
 def test_jobs_table_matches_spec(modules: dict[str, Module], prefix: str) -> None:
     storage = modules["storage"]
     scope = module_scope(storage, prefix)
@@ -558,6 +697,37 @@ def test_ingest_sits_behind_a_load_balancer_checking_healthz(modules: dict[str, 
     assert service["dynamic"][0]["load_balancer"]["for_each"] == (
         '${each.key == "ingest" ? [1] : []}'
     )
+
+
+def test_ingest_believes_forwarded_headers_only_from_the_load_balancers_subnets(
+    root: Module, modules: dict[str, Module]
+) -> None:
+    """uvicorn rewrites the scheme and client address from X-Forwarded-* only for peers in
+    OMNIGEN_FORWARDED_ALLOW_IPS (default 127.0.0.1, which behind the ALB would mean no HSTS and
+    the ALB's address as every client's); the ALB's nodes live in its subnets."""
+    from uvicorn.middleware.proxy_headers import _TrustedHosts
+
+    setting = "OMNIGEN_FORWARDED_ALLOW_IPS"
+    assert "forwarded_allow_ips" in IngestSettings.model_fields
+    ingest = root.locals["default_service_environment"]["ingest"]
+    assert ingest[setting] == (
+        '${join(",", sort([for subnet in data.aws_subnet.alb : subnet.cidr_block]))}'
+    )
+    assert root.data[("aws_subnet", "alb")] == {
+        "for_each": "${toset(var.public_subnet_ids)}",
+        "id": "${each.value}",
+    }
+    # The same subnets the load balancer is placed in.
+    assert root.modules["compute"]["public_subnet_ids"] == "${var.public_subnet_ids}"
+    alb = modules["compute"].resource("aws_lb", "ingest")
+    assert alb["subnets"] == "${var.public_subnet_ids}"
+    # What that expression renders (CIDRs joined by commas) is what uvicorn trusts.
+    trusted = _TrustedHosts(",".join(sorted(["10.0.1.0/24", "10.0.2.0/24"])))
+    assert "10.0.2.17" in trusted and "10.0.3.17" not in trusted and "127.0.0.1" not in trusted
+    # Only the load balancer reaches the tasks at all (the security group), so the networks
+    # cannot be used by anything else to forge the headers.
+    rule = modules["compute"].resource("aws_vpc_security_group_ingress_rule", "ingest_from_alb")
+    assert rule["referenced_security_group_id"] == "${aws_security_group.alb.id}"
 
 
 def test_workers_scale_on_backlog_per_running_task(

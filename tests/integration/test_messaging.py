@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from omnigen.shared.adapters.sns import unwrap_notification
 from omnigen.shared.bootstrap import apply_spec
 from omnigen.shared.domain.events import (
     Event,
@@ -64,7 +65,11 @@ async def test_filter_policies_route_each_event_type_to_its_queue(stack: Stack) 
         assert await depth(stack, queue.name) == 0, queue.name
 
 
-async def test_raw_delivery_carries_the_event_itself(stack: Stack) -> None:
+async def test_requests_arrive_in_the_envelope_naming_their_topic_events_arrive_raw(
+    stack: Stack,
+) -> None:
+    """The ingest queue gets SNS's envelope (its topic names the publisher); the workers'
+    queues get the event itself (raw delivery)."""
     publisher = await stack.requests_publisher()
     event = JobRequested.create(
         job_id=None,
@@ -73,10 +78,21 @@ async def test_raw_delivery_carries_the_event_itself(stack: Stack) -> None:
     )
     await publisher.publish(event)
     [message] = await receive_all(stack, stack.spec.ingest_queue.name, expect=1)
-    body = json.loads(message["Body"])
-    assert "TopicArn" not in body  # not wrapped in an SNS envelope
-    assert body["event_id"] == str(event.event_id)
-    assert message["MessageAttributes"]["event_type"]["StringValue"] == "job.requested"
+    body, topic_arn = unwrap_notification(message["Body"])
+    assert topic_arn == stack.applied.topic_arns[stack.spec.requests_topic.name]
+    assert json.loads(body)["event_id"] == str(event.event_id)
+    assert json.loads(message["Body"])["MessageAttributes"]["event_type"]["Value"] == (
+        "job.requested"
+    )
+
+    accepted = JobAccepted.create(
+        job_id="j" * 32, user_id="u", data=JobAcceptedData(duration=20, aspect_ratio="9:16")
+    )
+    await (await stack.events_publisher()).publish(accepted)
+    [raw] = await receive_all(stack, stack.spec.scripter_queue.name, expect=1)
+    assert unwrap_notification(raw["Body"]) == (raw["Body"], None)
+    assert json.loads(raw["Body"])["event_id"] == str(accepted.event_id)
+    assert raw["MessageAttributes"]["event_type"]["StringValue"] == "job.accepted"
 
 
 async def test_bootstrap_is_idempotent(stack: Stack) -> None:
@@ -128,4 +144,4 @@ async def test_bootstrap_removes_a_filter_the_spec_no_longer_has(stack: Stack) -
         TopicArn=stack.applied.topic_arns[spec.requests_topic.name], Message='{"no": "attribute"}'
     )
     [message] = await receive_all(stack, spec.ingest_queue.name, expect=1)
-    assert message["Body"] == '{"no": "attribute"}'
+    assert unwrap_notification(message["Body"])[0] == '{"no": "attribute"}'

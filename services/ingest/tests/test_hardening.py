@@ -71,6 +71,31 @@ async def test_hsts_is_sent_when_a_trusted_proxy_says_the_client_used_https(api:
         assert response.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
+async def test_an_unhandled_error_is_a_500_with_the_security_headers_and_the_request_id(
+    api: Api, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Starlette answers an exception no handler took from outside every middleware; ours is
+    answered inside them, so it is secured and traceable like any other answer."""
+
+    async def broken(job_id: str) -> None:
+        raise RuntimeError("a bug in the job store adapter")
+
+    monkeypatch.setattr(api.context.ports.repository, "get_job", broken)
+    proxied = {"X-Forwarded-Proto": "https", **api.auth("alice")}
+    response = await api.client.get(f"/v1/jobs/{'0' * 32}", headers=proxied)
+
+    assert response.status_code == 500, response.text
+    assert_secured(response)
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    error = response.json()["error"]
+    assert error["code"] == "internal"
+    assert error["request_id"] == response.headers["X-Trace-Id"]
+    assert "a bug in the job store" not in response.text
+    # The server saw no unhandled exception: one logged failure, no second traceback.
+    logged = capsys.readouterr()
+    assert "Exception in ASGI application" not in logged.out + logged.err
+
+
 async def test_answers_carrying_a_presigned_url_are_not_stored(api: Api) -> None:
     job_id = (await api.submit("alice")).json()["job_id"]
     await (await api.stack.assets()).put_bytes(video_key(job_id, "r1"), b"mp4", "video/mp4")

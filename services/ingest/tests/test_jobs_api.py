@@ -67,15 +67,17 @@ async def test_same_key_and_body_returns_the_same_job_without_a_second_event(api
     assert [e.job_id for e in events] == [first.json()["job_id"]]
 
 
-async def test_a_job_whose_event_could_not_be_sent_is_queued_by_the_retry(
+async def test_a_job_whose_event_could_not_be_sent_is_accepted_and_sent_by_the_retry(
     make_api: ApiFactory,
 ) -> None:
+    """202 although SNS refused: the job is stored owing its announcement (the outbox sweeper
+    sends it; tests/test_outbox.py), and a retry with the same key sends it at once."""
     broken = await make_api(events_topic_arn="arn:aws:sns:us-east-1:123456789012:gone")
     failed = await broken.submit("alice", key="order-44")
-    assert failed.status_code == 503
-    assert failed.json()["error"]["code"] == "not_queued"
-    assert "Idempotency-Key" in failed.json()["error"]["message"]
-    assert failed.headers["Retry-After"]
+    assert failed.status_code == 202, failed.text
+    assert failed.headers["Location"] == f"/v1/jobs/{failed.json()['job_id']}"
+    owed = await broken.context.ports.repository.get_job(failed.json()["job_id"])
+    assert (owed.outbox, owed.published) == ("job.accepted", {})
 
     api = await make_api()
     api.tag = broken.tag  # the same user, retrying through a healthy instance
@@ -84,6 +86,7 @@ async def test_a_job_whose_event_could_not_be_sent_is_queued_by_the_retry(
 
     assert retried.status_code == again.status_code == 202
     job_id = retried.json()["job_id"]
+    assert job_id == failed.json()["job_id"]
     events = await drain_events(api.stack, api.stack.spec.scripter_queue.name, expect=1)
     assert [(e.event_type.value, e.job_id) for e in events] == [("job.accepted", job_id)]
 

@@ -32,6 +32,30 @@ data "aws_iam_policy_document" "messaging_key" {
       values   = [data.aws_caller_identity.current.account_id]
     }
   }
+
+  dynamic "statement" {
+    for_each = length(local.upstream_principals) > 0 ? [1] : []
+    content {
+      sid       = "UpstreamPublishersEncryptThroughSns"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+      resources = ["*"]
+      principals {
+        type        = "AWS"
+        identifiers = local.upstream_principals
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sns.${data.aws_region.current.region}.amazonaws.com"]
+      }
+    }
+  }
+}
+
+# Publishing to an encrypted topic needs the key: the upstream publishers may use it, through
+# SNS only.
+locals {
+  upstream_principals = distinct(concat(var.job_request_publisher_arns, flatten(values(var.upstream_publishers))))
 }
 
 resource "aws_kms_key" "messaging" {

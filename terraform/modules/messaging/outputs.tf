@@ -3,6 +3,11 @@ output "topic_arns" {
   value       = { for key, topic in aws_sns_topic.this : key => topic.arn }
 }
 
+output "publisher_topic_arns" {
+  description = "Each upstream publisher's own requests topic, by publisher name."
+  value       = { for key, topic in aws_sns_topic.publisher : key => topic.arn }
+}
+
 output "queue_arns" {
   description = "Source queue ARNs by key (ingest_requests, scripter, renderer, job_outcomes)."
   value       = { for key, queue in aws_sqs_queue.main : key => queue.arn }

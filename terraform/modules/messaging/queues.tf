@@ -49,6 +49,25 @@ data "aws_iam_policy_document" "queue" {
     }
   }
 
+  # The ingest queue also takes every upstream publisher's own requests topic.
+  dynamic "statement" {
+    for_each = each.value.queue == "ingest_requests" && length(var.upstream_publishers) > 0 ? [1] : []
+    content {
+      sid       = "PublisherTopicsDeliver"
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.main[each.value.queue].arn]
+      principals {
+        type        = "Service"
+        identifiers = ["sns.amazonaws.com"]
+      }
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [for topic in aws_sns_topic.publisher : topic.arn]
+      }
+    }
+  }
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
@@ -77,10 +96,21 @@ resource "aws_sns_topic_subscription" "queue" {
   topic_arn            = aws_sns_topic.this[each.value.topic].arn
   protocol             = "sqs"
   endpoint             = aws_sqs_queue.main[each.value.queue].arn
-  raw_message_delivery = true
+  raw_message_delivery = each.value.raw_message_delivery
   # The provider refuses a scope without a policy: an unfiltered subscription sets neither.
   filter_policy_scope = each.value.event_types == null ? null : "MessageAttributes"
   filter_policy       = each.value.event_types == null ? null : jsonencode({ event_type = each.value.event_types })
+
+  depends_on = [aws_sqs_queue_policy.main]
+}
+
+# Each upstream publisher's topic delivers to ingest as SNS's envelope, which names the topic.
+resource "aws_sns_topic_subscription" "publisher" {
+  for_each             = var.upstream_publishers
+  topic_arn            = aws_sns_topic.publisher[each.key].arn
+  protocol             = "sqs"
+  endpoint             = aws_sqs_queue.main["ingest_requests"].arn
+  raw_message_delivery = false
 
   depends_on = [aws_sqs_queue_policy.main]
 }

@@ -44,26 +44,32 @@ locals {
   # Subscriptions filter on the `event_type` message attribute; null event_types: every event.
   # ingest_requests takes everything: the requests topic carries job requests only, and an
   # upstream sender may leave the attribute out (ingest answers each one: job or job.rejected).
+  # It gets SNS's envelope (no raw delivery), which names the topic a request came through;
+  # each upstream publisher's own topic (topics.tf) is subscribed the same way.
   subscriptions = {
     ingest_requests = {
-      topic       = "job_requests"
-      queue       = "ingest_requests"
-      event_types = null
+      topic                = "job_requests"
+      queue                = "ingest_requests"
+      event_types          = null
+      raw_message_delivery = false
     }
     scripter = {
-      topic       = "job_events"
-      queue       = "scripter"
-      event_types = ["job.accepted"]
+      topic                = "job_events"
+      queue                = "scripter"
+      event_types          = ["job.accepted"]
+      raw_message_delivery = true
     }
     renderer = {
-      topic       = "job_events"
-      queue       = "renderer"
-      event_types = ["script.ready"]
+      topic                = "job_events"
+      queue                = "renderer"
+      event_types          = ["script.ready"]
+      raw_message_delivery = true
     }
     job_outcomes = {
-      topic       = "job_events"
-      queue       = "job_outcomes"
-      event_types = ["job.completed", "job.failed", "job.rejected"]
+      topic                = "job_events"
+      queue                = "job_outcomes"
+      event_types          = ["job.completed", "job.failed", "job.rejected"]
+      raw_message_delivery = true
     }
   }
 }

@@ -4,7 +4,13 @@ variable "name_prefix" {
 }
 
 variable "job_request_publisher_arns" {
-  description = "IAM principals (e.g. upstream accounts or roles) allowed to publish job requests."
+  description = "IAM principals (e.g. upstream accounts or roles) allowed to publish to the shared job-requests topic."
   type        = list(string)
   default     = []
+}
+
+variable "upstream_publishers" {
+  description = "Per upstream publisher: the IAM principals (account root or role ARNs) that alone may publish to its own topic <name_prefix>-job-requests-<name>."
+  type        = map(list(string))
+  default     = {}
 }

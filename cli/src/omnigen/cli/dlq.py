@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
+from omnigen.shared.adapters.sns import unwrap_notification
 from omnigen.shared.adapters.sqs import queue_depth
 from omnigen.shared.domain.errors import InvalidEvent, JobNotFound, OmnigenError
 from omnigen.shared.domain.events import job_id_hint, parse_event
@@ -209,7 +210,7 @@ def _state(job: Job) -> str:
 
 
 def _describe(queue: Queue, message: Any) -> DeadLetter:
-    body = message["Body"]
+    body = unwrap_notification(message["Body"])[0]  # the requests topics deliver envelopes
     event_type = job_id = problem = None
     try:
         event = parse_event(body)

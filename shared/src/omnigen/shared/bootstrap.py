@@ -40,9 +40,16 @@ async def apply_spec(aws: AwsClients, spec: ResourceSpec) -> AppliedResources:
     applied.table = spec.table.name
     sns = await aws.sns()
     for topic in spec.topics:
-        applied.topic_arns[topic.name] = (await sns.create_topic(Name=topic.name))["TopicArn"]
+        arn = (await sns.create_topic(Name=topic.name))["TopicArn"]
+        applied.topic_arns[topic.name] = arn
+        policy = topic.publish_policy(arn)
+        if policy is not None:
+            await sns.set_topic_attributes(
+                TopicArn=arn, AttributeName="Policy", AttributeValue=json.dumps(policy)
+            )
     for queue in spec.queues:
         await _ensure_queue(aws, queue, applied)
+    await _allow_topics_to_send(aws, spec.subscriptions, applied)
     for subscription in spec.subscriptions:
         applied.subscription_arns.append(await _ensure_subscription(aws, subscription, applied))
     await _ensure_bucket(aws, spec.bucket.name, aws.settings.region)
@@ -158,13 +165,9 @@ async def _queue_arn(aws: AwsClients, url: str) -> str:
 async def _ensure_subscription(
     aws: AwsClients, subscription: Subscription, applied: AppliedResources
 ) -> str:
-    sns, sqs = await aws.sns(), await aws.sqs()
+    sns = await aws.sns()
     topic_arn = applied.topic_arns[subscription.topic]
     queue_arn = applied.queue_arns[subscription.queue]
-    await sqs.set_queue_attributes(
-        QueueUrl=applied.queue_urls[subscription.queue],
-        Attributes={"Policy": json.dumps(_queue_policy(queue_arn, topic_arn))},
-    )
     attributes = {"RawMessageDelivery": "true" if subscription.raw_message_delivery else "false"}
     if subscription.filter_policy is not None:
         attributes["FilterPolicy"] = json.dumps(subscription.filter_policy)
@@ -198,8 +201,24 @@ async def _find_subscription(aws: AwsClients, topic_arn: str, queue_arn: str) ->
     return None
 
 
-def _queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
-    """Only the topic may send to the queue."""
+async def _allow_topics_to_send(
+    aws: AwsClients, subscriptions: tuple[Subscription, ...], applied: AppliedResources
+) -> None:
+    """One policy per queue: only the topics subscribed to it may send to it (the ingest queue
+    has several, the shared requests topic and one per upstream publisher)."""
+    sqs = await aws.sqs()
+    topics: dict[str, list[str]] = {}
+    for subscription in subscriptions:
+        topics.setdefault(subscription.queue, []).append(applied.topic_arns[subscription.topic])
+    for queue, topic_arns in topics.items():
+        policy = _queue_policy(applied.queue_arns[queue], topic_arns)
+        await sqs.set_queue_attributes(
+            QueueUrl=applied.queue_urls[queue], Attributes={"Policy": json.dumps(policy)}
+        )
+
+
+def _queue_policy(queue_arn: str, topic_arns: list[str]) -> dict[str, Any]:
+    """Only these topics may send to the queue."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -209,7 +228,7 @@ def _queue_policy(queue_arn: str, topic_arn: str) -> dict[str, Any]:
                 "Principal": {"Service": "sns.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arns}},
             }
         ],
     }
@@ -238,7 +257,9 @@ async def _main(settings: AwsSettings) -> AppliedResources:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="omnigen-bootstrap",
-        description="Create or update omnigen's queues, topics, table and bucket (idempotent).",
+        description="Create or update omnigen's queues, topics, table and bucket (idempotent). "
+        "OMNIGEN_UPSTREAM_PUBLISHERS (JSON: name -> principal ARNs) adds a requests topic per "
+        "upstream publisher, publishable by those principals alone.",
     )
     parser.add_argument("--endpoint-url", help="one endpoint for every service (moto, LocalStack)")
     parser.add_argument("--prefix", help="resource name prefix (default: omnigen)")

@@ -43,6 +43,9 @@ class MessageContext:
     max_receive_count: int
     body: str
     keep_alive: list[KeepAlive] = field(default_factory=list, compare=False, repr=False)
+    # The SNS topic the message came through, when the consumer reads SNS envelopes (the body
+    # is then the published message); None: raw delivery, or sent to the queue directly.
+    topic_arn: str | None = None
 
     @property
     def is_last_attempt(self) -> bool:

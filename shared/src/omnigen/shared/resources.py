@@ -7,17 +7,57 @@ one account or one emulator.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 from omnigen.shared.domain.events import EventType
 
 DEFAULT_PREFIX: Final = "omnigen"
+# An upstream publisher's name: its requests topic is <prefix>-job-requests-<name>.
+PUBLISHER_NAME: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
 class Topic:
     name: str
+    # Who alone may publish (a topic policy: Allow these principals, Deny everyone else); empty:
+    # no policy of ours (SNS's default: the account's own principals, through IAM).
+    publishers: tuple[str, ...] = ()
+
+    def publish_policy(self, topic_arn: str) -> dict[str, object] | None:
+        """The topic policy for `publishers` (the same statements as terraform/'s)."""
+        if not self.publishers:
+            return None
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "PublisherPublishes",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": list(self.publishers)},
+                    "Action": "sns:Publish",
+                    "Resource": topic_arn,
+                },
+                {
+                    "Sid": "NobodyElsePublishes",
+                    "Effect": "Deny",
+                    "Principal": {"AWS": "*"},
+                    "Action": "sns:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {
+                        "ArnNotLike": {"aws:PrincipalArn": principal_patterns(self.publishers)}
+                    },
+                },
+            ],
+        }
+
+
+def principal_patterns(principals: Sequence[str]) -> list[str]:
+    """`aws:PrincipalArn` patterns for principals: an account (`...:root`) stands for every
+    principal of that account, a role or user for itself."""
+    return [p.removesuffix("root") + "*" if p.endswith(":root") else p for p in principals]
 
 
 @dataclass(frozen=True)
@@ -35,6 +75,7 @@ class Subscription:
     topic: str
     queue: str
     event_types: tuple[str, ...] | None  # None: every event on the topic
+    # False: SQS gets SNS's envelope, which names the topic (ingest tells publishers apart so)
     raw_message_delivery: bool = True
 
     @property
@@ -101,18 +142,42 @@ class ResourceSpec:
     table: Table
     bucket: Bucket
     subscriptions: tuple[Subscription, ...] = field(default=())
+    # One requests topic per upstream publisher, each publishable by that publisher alone.
+    publisher_topics: tuple[Topic, ...] = field(default=())
 
     @property
     def topics(self) -> tuple[Topic, ...]:
-        return (self.requests_topic, self.events_topic)
+        return (self.requests_topic, self.events_topic, *self.publisher_topics)
+
+    def publisher_of(self, topic_name: str) -> str | None:
+        """The upstream publisher whose own requests topic this is; None for any other topic
+        (the shared requests topic included). Known from the name alone, so ingest needs no
+        list of publishers to tell them apart."""
+        publisher = topic_name.removeprefix(f"{self.requests_topic.name}-")
+        if publisher == topic_name or not PUBLISHER_NAME.match(publisher):
+            return None
+        return publisher
 
     @property
     def queues(self) -> tuple[Queue, ...]:
         return (self.ingest_queue, self.scripter_queue, self.renderer_queue, self.outcomes_queue)
 
 
-def resource_spec(prefix: str = DEFAULT_PREFIX, bucket_name: str | None = None) -> ResourceSpec:
+def resource_spec(
+    prefix: str = DEFAULT_PREFIX,
+    bucket_name: str | None = None,
+    publishers: Mapping[str, Sequence[str]] | None = None,
+) -> ResourceSpec:
+    """`publishers`: upstream publisher name -> the IAM principals (account root or role ARNs)
+    that alone may publish to its own requests topic, `<prefix>-job-requests-<name>`."""
     requests = Topic(f"{prefix}-job-requests")
+    for name, principals in (publishers or {}).items():
+        if not PUBLISHER_NAME.match(name) or not principals:
+            raise ValueError(f"publisher {name!r}: needs a name like 'crm-eu' and a principal")
+    publisher_topics = tuple(
+        Topic(f"{requests.name}-{name}", tuple(principals))
+        for name, principals in sorted((publishers or {}).items())
+    )
     events = Topic(f"{prefix}-job-events")
     ingest = Queue(f"{prefix}-ingest-requests", f"{prefix}-ingest-requests-dlq", 60, 5)
     # A worker's heartbeat keeps long work invisible, so the visibility timeout is how long a
@@ -131,11 +196,15 @@ def resource_spec(prefix: str = DEFAULT_PREFIX, bucket_name: str | None = None) 
         outcomes_queue=outcomes,
         table=Table(f"{prefix}-jobs"),
         bucket=Bucket(bucket_name or f"{prefix}-assets"),
+        publisher_topics=publisher_topics,
         subscriptions=(
-            # No filter: the requests topic carries job requests only, and an upstream sender
+            # No filter: the requests topics carry job requests only, and an upstream sender
             # may leave out the `event_type` attribute; whatever arrives gets an answer from
             # ingest (a job, a `job.rejected`, or the DLQ when the sender cannot be identified).
-            Subscription(requests.name, ingest.name, None),
+            # No raw delivery: SNS's envelope names the topic, hence the publisher, whose rule
+            # says which user ids it may act for (omnigen.ingest.trust).
+            Subscription(requests.name, ingest.name, None, raw_message_delivery=False),
+            *(Subscription(t.name, ingest.name, None, False) for t in publisher_topics),
             Subscription(events.name, scripter.name, (EventType.JOB_ACCEPTED.value,)),
             Subscription(events.name, renderer.name, (EventType.SCRIPT_READY.value,)),
             Subscription(

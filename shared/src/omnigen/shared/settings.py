@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from omnigen.shared.messages import ConsumerSettings
-from omnigen.shared.resources import DEFAULT_PREFIX, Queue, ResourceSpec, resource_spec
+from omnigen.shared.resources import (
+    DEFAULT_PREFIX,
+    PUBLISHER_NAME,
+    Queue,
+    ResourceSpec,
+    resource_spec,
+)
 
 
 class AwsSettings(BaseSettings):
@@ -33,6 +39,22 @@ class AwsSettings(BaseSettings):
     )
     bucket_name: str | None = Field(default=None, description="overrides <prefix>-assets")
     max_pool_connections: int = Field(default=50, ge=1)
+    upstream_publishers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="JSON: upstream publisher name -> the IAM principals (account root or role "
+        "ARNs) that alone may publish to its own requests topic <prefix>-job-requests-<name> "
+        "(bootstrap creates it; ingest's OMNIGEN_UPSTREAM_USER_RULES says whom it may act for)",
+    )
+
+    @field_validator("upstream_publishers")
+    @classmethod
+    def _publisher_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, principals in value.items():
+            if not PUBLISHER_NAME.match(name):
+                raise ValueError(f"publisher name {name!r}: lowercase letters, digits and '-'")
+            if not principals or not all(p.startswith("arn:") for p in principals):
+                raise ValueError(f"publisher {name!r}: one or more principal ARNs")
+        return value
 
     def endpoint_for(self, service: str) -> str | None:
         specific: str | None = getattr(self, f"{service}_endpoint_url", None)
@@ -40,7 +62,7 @@ class AwsSettings(BaseSettings):
 
     @property
     def resources(self) -> ResourceSpec:
-        return resource_spec(self.resource_prefix, self.bucket_name)
+        return resource_spec(self.resource_prefix, self.bucket_name, self.upstream_publishers)
 
 
 class LogSettings(BaseSettings):

@@ -15,6 +15,7 @@ from typing import Any, Final
 import structlog
 from pydantic import ValidationError
 
+from omnigen.ingest.trust import UNRESTRICTED, Origin
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
     JobAlreadyFinished,
@@ -54,10 +55,10 @@ ACCEPT_WAIT_MARGIN_S: Final = 2.0
 
 
 class NotAnnounced(Exception):
-    """The job exists but `job.accepted` could not be published; a retry with the same
-    idempotency key publishes it, and else the outbox sweeper does (`omnigen.ingest.outbox`).
-    The message is fit for a client: the cause (AWS text, the endpoint, the topic) is only in
-    `cause` and in the log."""
+    """The job exists but its event could not be published. For `job.accepted` the outbox
+    sweeper publishes it later (`omnigen.ingest.outbox`), so `submit_job` swallows this; a
+    retried attempt's event has no outbox, so asking again resends it. The message is fit for
+    a client: the cause (AWS text, the endpoint, the topic) is only in `cause` and in the log."""
 
     def __init__(self, job_id: str, cause: Exception) -> None:
         super().__init__(f"job {job_id} was created but could not be queued")
@@ -85,6 +86,7 @@ class IngestPorts:
 class Submission:
     job: Job
     created: bool  # False: an idempotent retry got the job created earlier
+    announced: bool = True  # False: `job.accepted` is owed; the outbox sweeper publishes it
 
 
 async def submit_job(
@@ -99,8 +101,10 @@ async def submit_job(
     """Create the job (idempotent on the key) and make sure `job.accepted` is published once.
 
     The creating request holds the publishing lease from the create itself, so the happy path
-    is three calls (create, publish, record). A retry with the same key repairs a crash between
-    create and publish; concurrent retries never publish twice. Raises `IdempotencyConflict`
+    is three calls (create, publish, record). When the publish fails the job is still accepted
+    (`announced=False`): it was created owing `job.accepted` (its outbox marker), which the
+    outbox sweeper publishes within about its age + interval, and a retry with the same key
+    publishes at once; concurrent retries never publish twice. Raises `IdempotencyConflict`
     for the same key with another payload, and `RunningJobsLimit` when the user already runs
     `running_cap` jobs (decided by the create itself, so concurrent submits cannot pass it; a
     retry of an existing job is never refused)."""
@@ -116,11 +120,16 @@ async def submit_job(
         lease=LeaseClaim(ACCEPT_STEP, holder, ACCEPT_LEASE_S),
         running_cap=running_cap,
     )
+    try:
+        if created.created:
+            job = await _publish_accepted(ports, created.job, holder)
+        else:
+            job = await publish_accepted_once(ports, created.job)
+    except NotAnnounced as exc:
+        log.warning("job_announcement_deferred", job_id=exc.job_id, to="outbox sweeper")
+        return Submission(created.job, created.created, announced=False)
     if created.created:
-        job = await _publish_accepted(ports, created.job, holder)
         log.info("job_submitted", job_id=job.job_id, user_id=user_id)
-    else:
-        job = await publish_accepted_once(ports, created.job)
     return Submission(job, created.created)
 
 
@@ -209,10 +218,18 @@ def _resume_event(job: Job) -> JobAccepted | ScriptReady:
     )
 
 
-async def handle_job_requested(ports: IngestPorts, event: JobRequested) -> Job | None:
-    """Upstream request: valid -> the POST path keyed on its request id; invalid -> rejected.
+async def handle_job_requested(
+    ports: IngestPorts, event: JobRequested, origin: Origin = UNRESTRICTED
+) -> Job | None:
+    """Upstream request: from a publisher that may act for its user and valid -> the POST path
+    keyed on its request id; otherwise rejected (the publisher's refusal first, then the fields).
 
     Returns the job, or None when the request was rejected (retrying cannot fix that)."""
+    refusal = origin.refusal(event.user_id)
+    if refusal is not None:
+        _log_refused(origin, event.user_id)
+        await publish_rejected(ports, event, [refusal])
+        return None
     request_id = event.data.request_id
     try:
         request = JobRequest.model_validate(event.data.request)
@@ -256,19 +273,36 @@ class Sender:
     subject: str  # the request's own event id; a digest of the body when it has none
 
 
-async def reject_unparseable(ports: IngestPorts, body: str, reason: str) -> bool:
+async def reject_unparseable(
+    ports: IngestPorts, body: str, reason: str, origin: Origin = UNRESTRICTED
+) -> bool:
     """Answer a body that is not a valid `job.requested` with `job.rejected`, naming the
-    fields at fault, when its sender can be identified (`user_id` and `data.request_id`
-    readable). Returns False, publishing nothing, when it cannot. The rejection's id derives
-    from the request (its event id, else the body), so a redelivery publishes the same event."""
+    fields at fault (or the publisher's refusal), when its sender can be identified (`user_id`
+    and `data.request_id` readable). Returns False, publishing nothing, when it cannot. The
+    rejection's id derives from the request (its event id, else the body), so a redelivery
+    publishes the same event."""
     raw = _json_object(body)
     sender = None if raw is None else identify(raw, body)
     if raw is None or sender is None:
         return False
-    await _publish_rejection(
-        ports, sender, envelope_problems(raw) or [Problem(field="event", message=reason)]
-    )
+    refusal = origin.refusal(sender.user_id)
+    if refusal is not None:
+        _log_refused(origin, sender.user_id)
+        reasons = [refusal]
+    else:
+        reasons = envelope_problems(raw) or [Problem(field="event", message=reason)]
+    await _publish_rejection(ports, sender, reasons)
     return True
+
+
+def _log_refused(origin: Origin, user_id: str) -> None:
+    log.warning(
+        "job_request_refused",
+        publisher=origin.publisher,
+        topic=origin.topic,
+        user_id=user_id,
+        rule_configured=origin.rule is not None,
+    )
 
 
 def identify(raw: dict[str, Any], body: str) -> Sender | None:

@@ -47,6 +47,7 @@ async def serve(settings: IngestSettings, worker: WorkerSettings) -> None:
                 spec.ingest_queue.name,
                 context.ports,
                 worker.consumer_settings(spec.ingest_queue),
+                settings.upstream_trust,
             )
             server = ApiServer(
                 uvicorn.Config(

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from omnigen.ingest.trust import ANY_USER, UpstreamTrust, check_patterns
 from omnigen.shared.settings import AwsSettings
 
 
@@ -80,11 +81,38 @@ class IngestSettings(AwsSettings):
     sse_heartbeat_s: float = Field(default=15.0, gt=0, le=300)
     sse_max_duration_s: float = Field(default=3600.0, gt=0, description="clients reconnect")
     sse_max_streams_per_user: int = Field(
-        default=5, ge=1, description="open event streams per user (per process); 429 above"
+        default=5, ge=1, description="open event streams per user on one ingest task; 429 above"
     )
     sse_retry_after_s: int = Field(default=5, ge=1, description="Retry-After of that 429")
+    upstream_user_rules: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="JSON: upstream publisher name -> the user ids it may request jobs for "
+        "(exact ids, or prefixes ending in '*'), for requests that come through its own topic "
+        "<prefix>-job-requests-<name>; a publisher topic without a rule is refused everything",
+    )
+    upstream_shared_topic_users: list[str] = Field(
+        default_factory=lambda: [ANY_USER],
+        description="JSON list: the user ids requests through the shared topic "
+        "<prefix>-job-requests (or sent to the ingest queue directly) may name; [] closes it",
+    )
     readiness_timeout_s: float = Field(default=3.0, gt=0, le=30)
     shutdown_timeout_s: float = Field(default=20.0, gt=0, description="HTTP drain on SIGTERM")
+
+    @field_validator("upstream_user_rules")
+    @classmethod
+    def _rules(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {name: check_patterns(patterns) for name, patterns in value.items()}
+
+    @field_validator("upstream_shared_topic_users")
+    @classmethod
+    def _shared_rule(cls, value: list[str]) -> list[str]:
+        return check_patterns(value)
+
+    @property
+    def upstream_trust(self) -> UpstreamTrust:
+        return UpstreamTrust.of(
+            self.resources, self.upstream_shared_topic_users, self.upstream_user_rules
+        )
 
     @model_validator(mode="after")
     def _auth_configured(self) -> IngestSettings:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from omnigen.ingest.handlers import IngestPorts, handle_job_requested, reject_unparseable
+from omnigen.ingest.trust import UNRESTRICTED, Origin, UpstreamTrust
 from omnigen.shared.domain.events import JobRequested
 from omnigen.shared.messages import ConsumerSettings, MessageContext
 from omnigen.shared.runtime.consumer import Consumer
@@ -18,21 +19,32 @@ log = structlog.get_logger()
 
 
 def build_consumer(
-    sqs: SQSClient, queue_name: str, ports: IngestPorts, settings: ConsumerSettings
+    sqs: SQSClient,
+    queue_name: str,
+    ports: IngestPorts,
+    settings: ConsumerSettings,
+    trust: UpstreamTrust | None = None,
 ) -> Consumer:
-    """Every request gets an answer. Valid requests become jobs, invalid ones a `job.rejected`
-    event (message deleted). A body that is not a valid `job.requested` (unknown version, a
-    `job_id`, a bad `data.request`, missing fields) is rejected too, naming the fields, when
-    its sender can be identified (`user_id` and `data.request_id` readable), then deleted; the
-    rest take the runtime's poison path to the DLQ, the reason logged."""
+    """Every request gets an answer. Valid requests from a publisher that may act for their
+    user become jobs; invalid or refused ones a `job.rejected` event (message deleted). The
+    queue receives SNS envelopes: the topic a request came through names its publisher, whose
+    rule in `trust` says which user ids it may act for (None: every publisher may act for any
+    user, as before publishers had topics of their own). A body that is not a valid
+    `job.requested` (unknown version, a `job_id`, a bad `data.request`, missing fields) is
+    rejected too, naming the fields, when its sender can be identified (`user_id` and
+    `data.request_id` readable), then deleted; the rest take the runtime's poison path to the
+    DLQ, the reason logged."""
     queue_url: list[str] = []  # looked up once, when first needed
 
-    async def on_job_requested(event: JobRequested, _context: MessageContext) -> None:
-        await handle_job_requested(ports, event)
+    def origin_of(context: MessageContext) -> Origin:
+        return UNRESTRICTED if trust is None else trust.origin(context.topic_arn)
+
+    async def on_job_requested(event: JobRequested, context: MessageContext) -> None:
+        await handle_job_requested(ports, event, origin_of(context))
 
     async def on_poison(reason: str, context: MessageContext) -> None:
         # A failed publish raises: the message stays, and is retried until the DLQ takes it.
-        if await reject_unparseable(ports, context.body, reason):
+        if await reject_unparseable(ports, context.body, reason, origin_of(context)):
             if not queue_url:
                 queue_url.append((await sqs.get_queue_url(QueueName=queue_name))["QueueUrl"])
             # Answered: delete it now (the runtime's visibility reset that follows then finds
@@ -47,6 +59,8 @@ def build_consumer(
             reason=reason,
         )
 
-    consumer = Consumer(sqs=sqs, queue_name=queue_name, settings=settings, on_poison=on_poison)
+    consumer = Consumer(
+        sqs=sqs, queue_name=queue_name, settings=settings, on_poison=on_poison, sns_envelopes=True
+    )
     consumer.register(JobRequested, on_job_requested)
     return consumer

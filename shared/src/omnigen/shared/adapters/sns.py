@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import structlog
@@ -47,3 +48,19 @@ async def find_topic_arn(client: SNSClient, name: str) -> str:
             if topic["TopicArn"].rsplit(":", 1)[-1] == name:
                 return topic["TopicArn"]
     raise LookupError(f"SNS topic {name!r} does not exist; run omnigen-bootstrap first")
+
+
+def unwrap_notification(body: str) -> tuple[str, str | None]:
+    """An SQS body delivered by SNS without raw delivery is SNS's envelope: returns the message
+    the publisher published and the topic SNS says it came through. Any other body (sent to
+    the queue directly, or raw delivery) is returned as it is, with no topic."""
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return body, None
+    if not isinstance(envelope, dict) or envelope.get("Type") != "Notification":
+        return body, None
+    message, topic_arn = envelope.get("Message"), envelope.get("TopicArn")
+    if not isinstance(message, str) or not isinstance(topic_arn, str):
+        return body, None
+    return message, topic_arn

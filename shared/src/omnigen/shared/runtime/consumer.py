@@ -22,6 +22,7 @@ import structlog
 from structlog.contextvars import bound_contextvars
 
 from omnigen.shared.adapters.aws import error_code
+from omnigen.shared.adapters.sns import unwrap_notification
 from omnigen.shared.domain.errors import InvalidEvent
 from omnigen.shared.domain.events import Event, parse_event
 from omnigen.shared.messages import (
@@ -61,6 +62,9 @@ class Consumer:
     settings: ConsumerSettings = field(default_factory=ConsumerSettings)
     on_poison: PoisonHook | None = None
     on_failure: FailureHook | None = None
+    # The queue's subscriptions deliver SNS envelopes: handlers get the published message as
+    # the body and the topic it came through as `MessageContext.topic_arn`.
+    sns_envelopes: bool = False
 
     def __post_init__(self) -> None:
         self._handlers: dict[type[Event], Handler[Event]] = {}
@@ -180,12 +184,16 @@ class Consumer:
 
     def _context(self, message: dict[str, Any]) -> MessageContext:
         self.stats.received += 1
+        body, topic_arn = message["Body"], None
+        if self.sns_envelopes:
+            body, topic_arn = unwrap_notification(body)
         return MessageContext(
             message_id=message["MessageId"],
             receipt_handle=message["ReceiptHandle"],
             receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
             max_receive_count=self._max_receive,
-            body=message["Body"],
+            body=body,
+            topic_arn=topic_arn,
         )
 
     def _finished(self, task: asyncio.Task[None]) -> None:

@@ -7,7 +7,11 @@ from fastapi import FastAPI
 from omnigen.ingest.api import batch, health, routes
 from omnigen.ingest.api.body_limit import BodyLimitMiddleware
 from omnigen.ingest.api.errors import install_error_handlers
-from omnigen.ingest.api.middleware import SecurityHeadersMiddleware, TraceMiddleware
+from omnigen.ingest.api.middleware import (
+    SecurityHeadersMiddleware,
+    TraceMiddleware,
+    UnhandledErrorMiddleware,
+)
 from omnigen.ingest.context import IngestContext
 
 
@@ -28,6 +32,7 @@ def create_app(context: IngestContext) -> FastAPI:
         max_bytes=context.settings.max_body_bytes,
         per_path={batch.BATCH_PATH: context.settings.max_batch_body_bytes},
     )
+    app.add_middleware(UnhandledErrorMiddleware)  # its 500 passes through the two below
     app.add_middleware(TraceMiddleware)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: on every answer, 413s too
     return app

@@ -21,7 +21,7 @@ from omnigen.ingest.api.errors import ApiError, ErrorBody, ErrorDetail
 from omnigen.ingest.api.routes import request_of, script_not_fit
 from omnigen.ingest.api.schemas import JobLinks, SubmitJob, links
 from omnigen.ingest.context import IngestContext
-from omnigen.ingest.handlers import NotAnnounced, ScriptNotFit, submit_job
+from omnigen.ingest.handlers import ScriptNotFit, submit_job
 from omnigen.ingest.limits import LimitExceeded
 from omnigen.shared.domain.errors import IdempotencyConflict, RunningJobsLimit
 from omnigen.shared.domain.stages import JobStatus
@@ -142,8 +142,7 @@ async def _submit_item(
             trace_id=None,  # every job its own trace
             running_cap=ctx.settings.max_running_jobs,
         )
-        job = submission.job
-        created = submission.created
+        job, created = submission.job, submission.created
     except RunningJobsLimit as exc:
         return refused(429, "limited", "too_many_running_jobs", str(exc))
     except IdempotencyConflict as exc:
@@ -151,11 +150,6 @@ async def _submit_item(
     except ScriptNotFit as exc:
         error = script_not_fit(exc)
         return refused(422, "invalid", error.code, error.message, f"request.{error.field}")
-    except NotAnnounced as exc:
-        # The job exists and the outbox announces it within the sweep interval: accepted.
-        log.warning("batch_item_not_announced_yet", job_id=exc.job_id)
-        job = await ctx.ports.repository.get_job(exc.job_id)
-        created = True
     base = (ctx.settings.public_base_url or "").rstrip("/")
     return BatchResult(
         index=index,

@@ -111,17 +111,18 @@ def install_error_handlers(app: FastAPI) -> None:
             )
         return error_response(request, 500, "internal", "internal error; the request failed")
 
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("request_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
-        return error_response(
-            request, 500, "internal", "internal error; the request can be retried"
-        )
-
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RepositoryError, store_unavailable)
-    app.add_exception_handler(Exception, unexpected)
+    # The last resort, outside every middleware; `UnhandledErrorMiddleware` answers first.
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """An exception no handler took: logged with its traceback, answered with a bare 500."""
+    log.error("request_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+    return error_response(request, 500, "internal", "internal error; the request can be retried")
 
 
 def _field_of(error: Any) -> str | None:

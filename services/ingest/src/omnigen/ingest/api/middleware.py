@@ -1,5 +1,5 @@
-"""Per-request trace id (bound to every log line and returned as X-Trace-Id), access log, and
-the security headers every answer carries."""
+"""Per-request trace id (bound to every log line and returned as X-Trace-Id), access log, the
+security headers every answer carries, and the 500 of an unhandled error answered inside them."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import uuid
 from typing import Final
 
 import structlog
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bound_contextvars
+
+from omnigen.ingest.api.errors import unexpected_error
 
 log = structlog.get_logger()
 
@@ -109,3 +112,33 @@ _SECURITY_HEADER_NAMES: Final = frozenset(
         b"strict-transport-security",
     }
 )
+
+
+class UnhandledErrorMiddleware:
+    """An exception no handler took becomes the API's 500 here, inside the trace and
+    security-header middlewares, so that answer too carries X-Trace-Id and the security headers
+    (Starlette's own last-resort 500 is sent from outside every middleware). Once an answer has
+    started (a stream), it is too late for another: the error goes on and the server ends the
+    connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            if started:
+                raise
+            response = await unexpected_error(Request(scope), exc)
+            await response(scope, receive, send)

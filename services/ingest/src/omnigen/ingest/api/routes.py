@@ -67,6 +67,11 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     response_model=JobSubmitted,
     responses=_errors(409, 413, 503),
     summary="Submit a video job",
+    description="202 once the job is stored: it will run even when its announcement to the "
+    "workers failed for now (a transactional outbox sends it later), so a client never needs "
+    "to submit it again. The same Idempotency-Key and body return the same job "
+    "(`Idempotent-Replayed: true`). 503 `unavailable` only when the job store could not take "
+    "it (nothing was created).",
 )
 async def submit(
     body: SubmitJob,
@@ -91,13 +96,6 @@ async def submit(
         raise ApiError(409, "idempotency_conflict", str(exc), field="Idempotency-Key") from None
     except ScriptNotFit as exc:
         raise script_not_fit(exc) from None
-    except NotAnnounced as exc:
-        raise ApiError(
-            503,
-            "not_queued",
-            f"{exc}; retry with the same Idempotency-Key",
-            headers={"Retry-After": "2"},
-        ) from None
     if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
     return _submitted(ctx, submission.job, response)
@@ -232,7 +230,8 @@ async def delete_job(job_id: JobId, ctx: Context, user_id: UserId) -> Response:
     summary="Run a failed job again",
     description="The job's next attempt resumes where the last one failed (finished scenes "
     "are reused); its failure stays in `attempts`. A job that is running or completed is "
-    "a 409.",
+    "a 409. 503 `not_queued`: the attempt was opened but the event that resumes it could not "
+    "be sent (a retried attempt has no outbox): ask again, which resends it.",
 )
 async def retry(job_id: JobId, ctx: Context, user_id: UserId, response: Response) -> JobSubmitted:
     job = await _owned_job(ctx, job_id, user_id)
