@@ -9,7 +9,7 @@ only the domain, so neither depends on the other.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -43,6 +43,10 @@ class MessageContext:
     max_receive_count: int
     body: str
     keep_alive: list[KeepAlive] = field(default_factory=list, compare=False, repr=False)
+    # The message's string attributes (e.g. the W3C `traceparent` of the span that published
+    # it) and when SQS got it (epoch seconds; None when SQS did not say).
+    attributes: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    sent_at: float | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_last_attempt(self) -> bool:
