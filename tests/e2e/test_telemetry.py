@@ -1,7 +1,8 @@
-"""Traces and metrics of one job through the three real service processes (on moto): every
-span reaches a local OTLP receiver, in ONE trace whose id is the envelope's trace id, with
-each stage span where it belongs; and the EMF lines on each service's stdout parse as
-CloudWatch embedded metric format and say what the job did."""
+"""Traces and metrics of one job through the three real service processes, on moto and on
+LocalStack (+ DynamoDB on moto): the trace context rides on SNS message attributes, which each
+emulator must hand to SQS. Every span reaches a local OTLP receiver, in ONE trace whose id is
+the envelope's trace id, with each stage span where it belongs; and the EMF lines on each
+service's stdout parse as CloudWatch embedded metric format and say what the job did."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from omnigen.testing.queues import received_events
 
 
 async def test_one_job_is_one_trace_across_three_services_and_its_metrics_are_emf(
-    moto_stack: Stack, tmp_path: Path
+    stack: Stack, tmp_path: Path
 ) -> None:
     with OtlpReceiver() as receiver:
         env = {
@@ -28,7 +29,7 @@ async def test_one_job_is_one_trace_across_three_services_and_its_metrics_are_em
             "OTEL_BSP_SCHEDULE_DELAY": "200",
         }
         async with (
-            running_pipeline(moto_stack, tmp_path / "services", env=env) as pipeline,
+            running_pipeline(stack, tmp_path / "services", env=env) as pipeline,
             api(pipeline) as client,
         ):
             response = await client.post(
@@ -38,9 +39,7 @@ async def test_one_job_is_one_trace_across_three_services_and_its_metrics_are_em
             job_id, trace_id = response.json()["job_id"], response.headers["X-Trace-Id"]
             job = await wait_for_end(client, job_id)
             assert job["status"] == "completed", job.get("error_message")
-            (completed,) = await received_events(
-                moto_stack, moto_stack.spec.outcomes_queue.name, expect=1
-            )
+            (completed,) = await received_events(stack, stack.spec.outcomes_queue.name, expect=1)
         # The services have stopped: each flushed its spans on the way out.
         spans = receiver.spans
 
