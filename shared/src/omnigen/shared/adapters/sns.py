@@ -39,7 +39,7 @@ class SnsEventPublisher:
                 "trace_id": {"DataType": "String", "StringValue": event.trace_id},
             }
             # The publishing span's W3C trace context: the consumer's span becomes its child.
-            for name, value in propagation_headers(event.trace_id).items():
+            for name, value in propagation_headers().items():
                 attributes[name] = {"DataType": "String", "StringValue": value}
             response = await self._client.publish(
                 TopicArn=self._topic_arn, Message=event.to_json(), MessageAttributes=attributes

@@ -31,10 +31,6 @@ class _State:
     service: str = ""
 
 
-def metrics_enabled() -> bool:
-    return _State.environment is not None
-
-
 def configure_metrics(service: str, *, enabled: bool) -> None:
     """Once per process. The environment is always the library's local one (its stdout sink),
     whatever AWS_EMF_ENVIRONMENT says: no agent, no probing of instance metadata."""

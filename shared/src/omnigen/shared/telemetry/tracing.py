@@ -36,11 +36,6 @@ _forced_trace_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 
 class _State:
     tracer: Tracer | None = None
-    service: str = ""
-
-
-def tracing_enabled() -> bool:
-    return _State.tracer is not None
 
 
 def is_w3c_trace_id(value: str) -> bool:
@@ -84,18 +79,6 @@ def configure_tracing(service: str, *, enabled: bool) -> None:
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _State.tracer = provider.get_tracer("omnigen")
-    _State.service = service
-
-
-def shutdown_tracing() -> None:
-    """Export what is buffered and stop (also done at interpreter exit)."""
-    if _State.tracer is None:
-        return
-    from opentelemetry import trace
-
-    provider: Any = trace.get_tracer_provider()
-    if hasattr(provider, "shutdown"):
-        provider.shutdown()
 
 
 def span(
@@ -194,16 +177,16 @@ def incoming_trace_id(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def propagation_headers(trace_id: str) -> dict[str, str]:
-    """The `traceparent` of the current span, to travel with an event of `trace_id`; nothing
-    when tracing is off or the current span is in another trace."""
+def propagation_headers() -> dict[str, str]:
+    """The `traceparent` of the current span, to travel with an event (the consumer's span is
+    its child when it is in the event's trace, else linked to it); nothing when tracing is off
+    or there is no current span."""
     if _State.tracer is None:
         return {}
     from opentelemetry import trace
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-    current = trace.get_current_span().get_span_context()
-    if not current.is_valid or current.trace_id != otel_trace_id(trace_id):
+    if not trace.get_current_span().get_span_context().is_valid:
         return {}
     carrier: dict[str, str] = {}
     TraceContextTextMapPropagator().inject(carrier)
