@@ -27,6 +27,9 @@ locals {
     OMNIGEN_BUCKET_NAME     = module.storage.bucket_name
     OMNIGEN_LOG_LEVEL       = var.log_level
     OMNIGEN_LOG_JSON        = "true"
+    # CloudWatch embedded metric format on stdout: the awslogs driver ships it, CloudWatch
+    # extracts the metrics the dashboard and alarms use.
+    OMNIGEN_METRICS = var.metrics_enabled ? "true" : "false"
     # Known here, so no service needs sns:ListTopics to find it.
     OMNIGEN_WORKER_EVENTS_TOPIC_ARN = module.messaging.topic_arns["job_events"]
     XDG_CACHE_HOME                  = "/tmp/.cache" # the root filesystem is read-only
@@ -146,11 +149,15 @@ module "compute" {
 }
 
 module "observability" {
-  source                  = "./modules/observability"
-  name_prefix             = var.name_prefix
-  alarm_kms_key_arn       = module.messaging.kms_key_arn
-  alarm_emails            = var.alarm_emails
-  max_message_age_seconds = var.max_message_age_seconds
+  source                    = "./modules/observability"
+  name_prefix               = var.name_prefix
+  alarm_kms_key_arn         = module.messaging.kms_key_arn
+  alarm_emails              = var.alarm_emails
+  alarm_topic_enabled       = var.alarm_topic_enabled
+  max_message_age_seconds   = var.max_message_age_seconds
+  region                    = var.region
+  job_failure_rate_percent  = var.job_failure_rate_percent
+  stage_latency_p95_seconds = var.stage_latency_p95_seconds
   queues = {
     for key, name in module.messaging.queue_names : key => {
       name     = name

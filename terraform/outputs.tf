@@ -50,3 +50,7 @@ output "cluster_name" {
 output "alarm_topic_arn" {
   value = module.observability.alarm_topic_arn
 }
+
+output "dashboard_name" {
+  value = module.observability.dashboard_name
+}

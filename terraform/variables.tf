@@ -203,3 +203,30 @@ variable "alarm_emails" {
   type        = list(string)
   default     = []
 }
+
+variable "alarm_topic_enabled" {
+  description = "Create the alarm topic and have every alarm notify it (false: alarms only change state)."
+  type        = bool
+  default     = true
+}
+
+variable "metrics_enabled" {
+  description = "The services write CloudWatch EMF metrics to their logs (the dashboard and the job alarms need them)."
+  type        = bool
+  default     = true
+}
+
+variable "job_failure_rate_percent" {
+  description = "Alarm when more than this share of the jobs that ended failed (3 periods of 5 min)."
+  type        = number
+  default     = 10
+}
+
+variable "stage_latency_p95_seconds" {
+  description = "Alarm when a stage's p95 duration exceeds this many seconds, per stage."
+  type        = map(number)
+  default = {
+    script = 120
+    render = 900
+  }
+}

@@ -456,11 +456,12 @@ def known_settings() -> set[str]:
     from omnigen.renderer.main import RenderSettings
     from omnigen.renderer.providers.settings import ProviderSettings
     from omnigen.scripter.settings import WriterSettings
-    from omnigen.shared.settings import LogSettings, WorkerSettings
+    from omnigen.shared.settings import LogSettings, TelemetrySettings, WorkerSettings
 
     classes: list[type[BaseSettings]] = [
         AwsSettings,
         LogSettings,
+        TelemetrySettings,
         WorkerSettings,
         IngestSettings,
         WriterSettings,

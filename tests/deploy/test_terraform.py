@@ -31,6 +31,7 @@ from omnigen.shared.resources import (
     principal_patterns,
     resource_spec,
 )
+from omnigen.shared.telemetry import catalog
 
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
@@ -769,9 +770,129 @@ def test_every_queue_has_dlq_depth_and_message_age_alarms(
     assert age["dimensions"] == {"QueueName": "${each.value.name}"}
     for alarm in (dlq, age):
         assert alarm["for_each"] == "${var.queues}"
-        assert alarm["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"]
+        assert alarm["alarm_actions"] == "${local.alarm_actions}"
     queues = root.modules["observability"]["queues"]
     assert "module.messaging.queue_names" in queues and "module.messaging.dlq_names" in queues
+
+
+def test_alarms_notify_the_alarm_topic_only_while_it_is_enabled(
+    root: Module, modules: dict[str, Module]
+) -> None:
+    observability = modules["observability"]
+    assert observability.locals["alarm_actions"] == (
+        "${var.alarm_topic_enabled ? [aws_sns_topic.alarms[0].arn] : []}"
+    )
+    assert observability.resource("aws_sns_topic", "alarms")["count"] == (
+        "${var.alarm_topic_enabled ? 1 : 0}"
+    )
+    assert observability.variables["alarm_topic_enabled"]["default"] is True
+    assert root.modules["observability"]["alarm_topic_enabled"] == "${var.alarm_topic_enabled}"
+    alarms = [body for (rtype, _), body in observability.resources.items() if "alarm" in rtype]
+    for alarm in [a for a in alarms if "alarm_actions" in a]:
+        assert alarm["alarm_actions"] == alarm["ok_actions"] == "${local.alarm_actions}"
+
+
+# --- metrics: the Terraform names are the code's (omnigen.shared.telemetry.catalog) ----------
+
+_SNAKE = re.compile(r"(?<!^)(?=[A-Z])")
+_ROW = re.compile(r"\[\s*local\.ns\s*,\s*local\.mn\.(\w+)((?:\s*,\s*[\w.]+)*)")
+
+
+def _key(name: str) -> str:
+    return _SNAKE.sub("_", name).lower()
+
+
+def test_metric_names_namespace_and_dimensions_in_terraform_are_the_codes(
+    modules: dict[str, Module],
+) -> None:
+    local = modules["observability"].locals
+    assert local["metrics_namespace"] == catalog.NAMESPACE
+    assert local["metric_names"] == {_key(spec.name): spec.name for spec in catalog.METRICS}
+    keys = local["dimension_keys"]
+    assert set(keys.values()) == {k for spec in catalog.METRICS for k in spec.dimension_keys}
+    assert {
+        name: [[keys[k] for k in dims] for dims in sets]
+        for name, sets in local["metric_dimensions"].items()
+    } == {_key(s.name): [list(dims) for dims in s.dimension_sets] for s in catalog.METRICS}
+    assert local["metric_services"] == list(catalog.SERVICES)
+    assert local["metric_stages"] == catalog.STAGES
+    assert local["metric_providers"] == catalog.PROVIDERS
+    assert local["reason_classes"] == list(catalog.REASON_CLASSES)
+
+
+def _dashboard_rows(widgets: list[dict[str, Any]]) -> Iterator[tuple[str, list[str]]]:
+    """(metric key, dimension keys) of every Omnigen metric a widget shows."""
+    for widget in widgets:
+        yield from _rows(widget["properties"]["metrics"])
+
+
+def _rows(metrics: Any) -> Iterator[tuple[str, list[str]]]:
+    if isinstance(metrics, str):  # a for expression building the rows
+        for match in _ROW.finditer(metrics):
+            tokens = [t.strip() for t in match.group(2).split(",") if t.strip()]
+            yield match.group(1), [t.removeprefix("local.dim.") for t in tokens[0::2]]
+        return
+    for row in metrics:
+        if row and row[0] == "${local.ns}":
+            name = row[1].removeprefix("${local.mn.").removesuffix("}")
+            plain = [item for item in row[2:] if isinstance(item, str)]
+            yield name, [t.removeprefix("${local.dim.").removesuffix("}") for t in plain[0::2]]
+
+
+def test_the_dashboard_and_the_alarms_use_emitted_metrics_with_their_dimension_sets(
+    root: Module, modules: dict[str, Module]
+) -> None:
+    observability = modules["observability"]
+    local = observability.locals
+    assert (local["ns"], local["mn"], local["dim"]) == (
+        "${local.metrics_namespace}",
+        "${local.metric_names}",
+        "${local.dimension_keys}",
+    )
+    specs = {_key(spec.name): spec for spec in catalog.METRICS}
+    dims = local["dimension_keys"]
+    rows = list(_dashboard_rows(local["dashboard_widgets"]))
+    assert {name for name, _ in rows} == set(specs), "every metric is on the dashboard"
+    for name, keys in rows:
+        assert tuple(dims[k] for k in keys) in specs[name].dimension_sets, (name, keys)
+    # Literal names only in metrics.tf: everything else goes through its locals.
+    literals = [catalog.NAMESPACE, *(s.name for s in catalog.METRICS), *dims.values()]
+    for tf in sorted(observability.path.glob("*.tf")):
+        if tf.name != "metrics.tf":
+            text = tf.read_text(encoding="utf-8")
+            assert not [word for word in literals if f'"{word}"' in text], tf.name
+
+    rate = observability.resource("aws_cloudwatch_metric_alarm", "job_failure_rate")
+    queries = {q["id"]: q for q in rate["metric_query"]}
+    assert queries["rate"]["expression"] == "${local.failure_rate_expression}"
+    assert queries["rate"]["return_data"] is True
+    for query, metric in (("failed", "jobs_failed"), ("done", "jobs_completed")):
+        (stat,) = queries[query]["metric"]
+        assert stat["metric_name"] == f"${{local.metric_names.{metric}}}"
+        assert stat["namespace"] == "${local.metrics_namespace}"
+        assert "dimensions" not in stat and () in specs[metric].dimension_sets
+    expression = local["failure_rate_expression"]
+    assert "100 * FILL(failed, 0) / (FILL(failed, 0) + FILL(done, 0))" in expression
+
+    latency = observability.resource("aws_cloudwatch_metric_alarm", "stage_latency")
+    assert latency["metric_name"] == "${local.metric_names.stage_duration}"
+    assert latency["namespace"] == "${local.metrics_namespace}"
+    assert latency["extended_statistic"] == "p95"
+    assert latency["dimensions"] == {
+        "${(local.dimension_keys.service)}": "${local.metric_stages[each.key]}",
+        "${(local.dimension_keys.stage)}": "${each.key}",
+    }
+    assert ("Service", "Stage") in catalog.STAGE_DURATION.dimension_sets
+    for variables in (observability.variables, root.variables):
+        watched = variables["stage_latency_p95_seconds"]["default"]
+        assert watched and set(watched) <= set(catalog.STAGES)
+
+
+def test_ecs_services_write_metrics_by_default(root: Module) -> None:
+    assert root.variables["metrics_enabled"]["default"] is True
+    assert root.locals["common_environment"]["OMNIGEN_METRICS"] == (
+        '${var.metrics_enabled ? "true" : "false"}'
+    )
 
 
 def test_task_commands_are_the_installed_entry_points(

@@ -27,3 +27,29 @@ variable "alarm_emails" {
   type        = list(string)
   default     = []
 }
+
+variable "alarm_topic_enabled" {
+  description = "Create the alarm topic and notify it (false: alarms only change state, e.g. for a dashboard or another integration)."
+  type        = bool
+  default     = true
+}
+
+variable "region" {
+  description = "Region of the metrics the dashboard shows."
+  type        = string
+}
+
+variable "job_failure_rate_percent" {
+  description = "Alarm when more than this share of the jobs that ended failed, over 3 periods of 5 min."
+  type        = number
+  default     = 10
+}
+
+variable "stage_latency_p95_seconds" {
+  description = "Alarm when a stage's p95 duration exceeds this many seconds, per stage (keys: the catalog's stages)."
+  type        = map(number)
+  default = {
+    script = 120
+    render = 900
+  }
+}

@@ -75,8 +75,12 @@ def _request_body(
 
 
 @contextlib.contextmanager
-def embedded_stack(workdir: Path, *, scale: float | None = None) -> Iterator[LocalPipeline]:
-    """moto in this process, the resource spec applied, the three services as processes."""
+def embedded_stack(
+    workdir: Path, *, scale: float | None = None, tracing: bool = False, metrics: bool = False
+) -> Iterator[LocalPipeline]:
+    """moto in this process, the resource spec applied, the three services as processes
+    (exporting traces over OTLP as the OTEL_* variables say, and writing EMF metrics to their
+    logs, when asked)."""
     for name, value in EMULATOR_CREDENTIALS.items():  # never send real credentials to moto
         os.environ[name] = value
     os.environ.pop("AWS_SESSION_TOKEN", None)
@@ -92,6 +96,10 @@ def embedded_stack(workdir: Path, *, scale: float | None = None) -> Iterator[Loc
         extra = {"OMNIGEN_WORKER_WAIT_TIME_S": "2"}
         if scale is not None:
             extra["OMNIGEN_RENDER_SCALE"] = str(scale)
+        if tracing:
+            extra["OMNIGEN_TRACING"] = "true"
+        if metrics:
+            extra["OMNIGEN_METRICS"] = "true"
         pipeline = LocalPipeline(settings, workdir, env=extra)
         with _status("Starting ingest, scripter and renderer"):
             pipeline.start()
@@ -211,11 +219,24 @@ def print_connection(
 @local_app.command("up")
 def local_up(
     workdir: Annotated[Path, typer.Option(help="service logs")] = Path(".omnigen/local"),
+    tracing: Annotated[
+        bool,
+        typer.Option(
+            help="export OpenTelemetry traces over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT "
+            "(default http://localhost:4318, e.g. Jaeger's OTLP port)"
+        ),
+    ] = False,
+    metrics: Annotated[
+        bool, typer.Option(help="write CloudWatch EMF metric lines to the service logs")
+    ] = False,
 ) -> None:
     """Start the embedded stack and keep it running until Ctrl-C."""
     configure_logging("cli", level="WARNING", json_output=False)
     try:
-        with _interrupts_as_keyboard(), embedded_stack(workdir) as pipeline:
+        with (
+            _interrupts_as_keyboard(),
+            embedded_stack(workdir, tracing=tracing, metrics=metrics) as pipeline,
+        ):
             token = pipeline.mint_token("local-user", ttl_s=24 * 3600)
             print_connection(
                 console,

@@ -9,7 +9,7 @@ only the domain, so neither depends on the other.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -46,6 +46,10 @@ class MessageContext:
     # The SNS topic the message came through, when the consumer reads SNS envelopes (the body
     # is then the published message); None: raw delivery, or sent to the queue directly.
     topic_arn: str | None = None
+    # The message's string attributes (e.g. the W3C `traceparent` of the span that published
+    # it) and when SQS got it (epoch seconds; None when SQS did not say).
+    attributes: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    sent_at: float | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_last_attempt(self) -> bool:

@@ -115,3 +115,21 @@ class WorkerSettings(BaseSettings):
             drain_timeout_s=self.drain_timeout_s,
             max_receive_count=queue.max_receive_count,
         )
+
+
+class TelemetrySettings(BaseSettings):
+    """Traces and metrics, both off by default (and then free)."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNIGEN_", extra="ignore")
+
+    tracing: bool = Field(
+        default=False,
+        description="export OpenTelemetry traces over OTLP/HTTP, to where the standard "
+        "OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318) or "
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT says; the other OTEL_* variables apply too",
+    )
+    metrics: bool = Field(
+        default=False,
+        description="write CloudWatch embedded-metric-format JSON lines to stdout (logs are on "
+        "stderr); Terraform turns it on in ECS",
+    )

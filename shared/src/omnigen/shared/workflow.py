@@ -22,6 +22,7 @@ from omnigen.shared.domain.errors import (
     LeaseHeld,
     LeaseLost,
     OmnigenError,
+    ProviderFailed,
     StageRegression,
 )
 from omnigen.shared.domain.events import (
@@ -43,6 +44,8 @@ from omnigen.shared.messages import (
     WorkLost,
 )
 from omnigen.shared.ports import EventPublisher, JobRepository
+from omnigen.shared.telemetry import catalog, metrics
+from omnigen.shared.telemetry.tracing import span
 
 log = structlog.get_logger()
 _TAKEOVER_POLL_S = 2.0  # how often a redelivery looks whether the earlier receive let go
@@ -225,9 +228,31 @@ async def run_step(
 ) -> None:
     """Every worker's step: claim it for this message (a duplicate is dropped), do the work or
     read back what this message already did, stop quietly when the job ended meanwhile, and
-    announce the outcome (the event id is stable, so a re-announcement is recognisable)."""
+    announce the outcome (the event id is stable, so a re-announcement is recognisable).
+
+    The whole step is one span (`stage <name>`); the step's duration is recorded when this
+    message did the work."""
     if event.job_id is None:
         raise PermanentFailure(f"{event.event_type.value} names no job")
+    began = time.perf_counter()
+    attributes = {"omnigen.stage": step.name, "omnigen.job_id": event.job_id}
+    with span(f"stage {step.name}", attributes=attributes):
+        worked = await _run_step(step, event, ctx, jobs, publisher)
+    if worked:
+        elapsed_ms = round((time.perf_counter() - began) * 1000, 1)
+        await metrics.record(catalog.STAGE_DURATION, elapsed_ms, {"Stage": step.name})
+
+
+async def _run_step(
+    step: Step[EventT, Outcome],
+    event: EventT,
+    ctx: MessageContext,
+    jobs: JobRepository,
+    publisher: EventPublisher,
+) -> bool:
+    """True when this message did the step's work and announced it."""
+    assert event.job_id is not None
+    worked = False
     try:
         async with claim_step(
             jobs,
@@ -240,16 +265,18 @@ async def run_step(
         ) as claim:
             job = claim.job
             if job is None:  # a duplicate
-                return
+                return False
             if claim.kind is Claim.WORK:
                 outcome = await _work(step, job, event, ctx, jobs, publisher)
+                worked = outcome is not None
             else:
                 outcome = step.recorded(job)
     except JobStopped as stopped:
         log.info("job_stopped", reason=str(stopped))
-        return
+        return False
     if outcome is not None:  # outside the claim: a failed publish keeps the lease, so this
         await publisher.publish(step.announce(job, outcome, event))  # message re-announces
+    return worked
 
 
 async def _work(
@@ -268,7 +295,17 @@ async def _work(
     except step.fails_job as exc:
         if exc.transient:
             raise  # an outage: the consumer retries with backoff, then gives up and fails the job
-        await fail_job(jobs, publisher, job.job_id, str(exc), trace_id=event.trace_id)
+        reason_class = (
+            catalog.REASON_PROVIDER if isinstance(exc, ProviderFailed) else catalog.REASON_STEP
+        )
+        await fail_job(
+            jobs,
+            publisher,
+            job.job_id,
+            str(exc),
+            trace_id=event.trace_id,
+            reason_class=reason_class,
+        )
         return None
 
 
@@ -296,11 +333,14 @@ async def fail_job(
     reason: str,
     *,
     trace_id: str | None = None,
+    reason_class: str = catalog.REASON_PERMANENT,
 ) -> Job | None:
     """Mark the job failed (if it is still running) and publish job.failed once.
 
     Returns the job as this call failed it; None when it had ended already (a job failed
-    before gets its job.failed published if that was missed) or does not exist."""
+    before gets its job.failed published if that was missed) or does not exist. A job this
+    call failed counts once in the failed-jobs metric, under `reason_class` (a
+    `catalog.REASON_*`)."""
     try:
         job = await jobs.mark_job_failed(job_id, reason)
     except JobAlreadyFinished:
@@ -311,6 +351,7 @@ async def fail_job(
     except JobNotFound:
         log.warning("fail_unknown_job", job_id=job_id, reason=reason)
         return None
+    await metrics.count(catalog.JOBS_FAILED, {"ReasonClass": reason_class})
     await publish_once(jobs, publisher, job, _failed_event(job, reason, trace_id))
     return job
 
@@ -331,10 +372,25 @@ def failure_hooks(jobs: JobRepository, publisher: EventPublisher) -> tuple[Poiso
     async def on_poison(reason: str, context: MessageContext) -> None:
         job_id, _user = job_id_hint(context.body)
         if job_id is not None:
-            await fail_job(jobs, publisher, job_id, f"malformed event: {reason}")
+            await fail_job(
+                jobs,
+                publisher,
+                job_id,
+                f"malformed event: {reason}",
+                reason_class=catalog.REASON_MALFORMED,
+            )
 
-    async def on_failure(event: Event, _context: MessageContext, reason: str) -> None:
+    async def on_failure(event: Event, context: MessageContext, reason: str) -> None:
         if event.job_id is not None:
-            await fail_job(jobs, publisher, event.job_id, reason, trace_id=event.trace_id)
+            await fail_job(
+                jobs,
+                publisher,
+                event.job_id,
+                reason,
+                trace_id=event.trace_id,
+                reason_class=(
+                    catalog.REASON_RETRIES if context.is_last_attempt else catalog.REASON_PERMANENT
+                ),
+            )
 
     return on_poison, on_failure

@@ -18,11 +18,13 @@ from omnigen.ingest.settings import IngestSettings
 from omnigen.renderer.main import RenderSettings
 from omnigen.renderer.providers.settings import ProviderSettings
 from omnigen.scripter.settings import WriterSettings
-from omnigen.shared.settings import AwsSettings, LogSettings, WorkerSettings
+from omnigen.shared.settings import AwsSettings, LogSettings, TelemetrySettings, WorkerSettings
 
 SECTIONS: list[tuple[str, str, type[BaseSettings], type[BaseSettings] | None]] = [
     ("Every service: where AWS is", "ingest, scripter, renderer", AwsSettings, None),
     ("Every service: logs", "ingest, scripter, renderer", LogSettings, None),
+    ("Every service: traces and metrics", "ingest, scripter, renderer", TelemetrySettings,
+     None),
     ("Every worker: consuming its queue", "ingest (its consumer), scripter, renderer",
      WorkerSettings, None),
     ("Ingest", "omnigen-ingest", IngestSettings, AwsSettings),

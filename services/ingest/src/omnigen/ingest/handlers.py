@@ -43,6 +43,7 @@ from omnigen.shared.ports import (
     LeaseClaim,
     job_prefix,
 )
+from omnigen.shared.telemetry import catalog, metrics
 from omnigen.shared.workflow import fail_job
 
 log = structlog.get_logger()
@@ -120,6 +121,8 @@ async def submit_job(
         lease=LeaseClaim(ACCEPT_STEP, holder, ACCEPT_LEASE_S),
         running_cap=running_cap,
     )
+    if created.created:
+        await metrics.count(catalog.JOBS_ACCEPTED)
     try:
         if created.created:
             job = await _publish_accepted(ports, created.job, holder)
@@ -379,7 +382,12 @@ async def cancel_or_delete(ports: IngestPorts, job: Job) -> Removal:
     and `job.failed` published for subscribers; a finished one is deleted with its assets."""
     if not job.is_terminal:
         cancelled = await fail_job(
-            ports.repository, ports.publisher, job.job_id, CANCELLED_REASON, trace_id=job.trace_id
+            ports.repository,
+            ports.publisher,
+            job.job_id,
+            CANCELLED_REASON,
+            trace_id=job.trace_id,
+            reason_class=catalog.REASON_CANCELLED,
         )
         if cancelled is not None:
             log.info("job_cancelled", job_id=job.job_id)

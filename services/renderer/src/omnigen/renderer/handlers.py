@@ -55,6 +55,7 @@ from omnigen.shared.ports import (
     thumbnail_key,
     video_key,
 )
+from omnigen.shared.telemetry import catalog, metrics
 from omnigen.shared.workflow import Step, run_step
 
 log = structlog.get_logger()
@@ -132,7 +133,8 @@ async def _render(
         work = Path(tmp)
         audio = asyncio.create_task(_render_audio(deps, job, script, work))
         try:
-            clips, progress = await _render_scenes(deps, job, script, size, work)
+            async with metrics.stage("render.scenes", scenes=len(script.scenes)):
+                clips, progress = await _render_scenes(deps, job, script, size, work)
             if not audio.done():  # the scenes were quicker: say what we wait for
                 await _advance(deps, job.job_id, AUDIO_GENERATING, progress)
                 progress = RenderProgress()
@@ -145,14 +147,15 @@ async def _render(
             ScenePart(clip, scene.duration, scene.transition_in, narration)
             for scene, clip, narration in zip(script.scenes, clips, narrations, strict=True)
         ]
-        result = await deps.composer(
-            parts,
-            music=music,
-            size=size,
-            fps=FPS,
-            out_path=work / "video.mp4",
-            poster_path=work / "poster.jpg",
-        )
+        async with metrics.stage("render.compose"):
+            result = await deps.composer(
+                parts,
+                music=music,
+                size=size,
+                fps=FPS,
+                out_path=work / "video.mp4",
+                poster_path=work / "poster.jpg",
+            )
         video, poster = video_key(job.job_id, render), thumbnail_key(job.job_id, render)
         await deps.assets.put_file(video, result.path, "video/mp4")
         await deps.assets.put_file(poster, result.poster_path, "image/jpeg")
@@ -165,6 +168,7 @@ async def _render(
     )
     # The conditional write refuses a job cancelled while it was being composed.
     await deps.jobs.mark_job_complete(job.job_id, video, done.metadata())
+    await metrics.count(catalog.JOBS_COMPLETED)
     log.info("video_completed", seconds=done.video_duration_s, bytes=size_bytes)
     return JobCompletedData(
         video_key=video,
@@ -198,9 +202,10 @@ async def _render_scenes(
         else:
             if number > 1:  # the claim itself moved the job to scene 1
                 await _advance(deps, job.job_id, scene_generating(number), progress)
-            result = await deps.clips.generate(
-                scene, size=size, fps=FPS, start_image=start_image, out_dir=work
-            )
+            async with metrics.provider_call("clips", type(deps.clips).__name__, scene=number):
+                result = await deps.clips.generate(
+                    scene, size=size, fps=FPS, start_image=start_image, out_dir=work
+                )
             await deps.assets.put_file(scene_clip_key(job.job_id, number), result.path, "video/mp4")
             log.info("scene_rendered", scene=number, of=total)
             clip_path, frame_path = result.path, result.last_frame_path
@@ -224,24 +229,34 @@ async def _render_audio(
     deps: RendererDeps, job: Job, script: Script, work: Path
 ) -> tuple[list[NarrationResult | None], Path, RenderProgress]:
     """Narration per scene and the music bed, and the progress that records them."""
+    async with metrics.stage("render.audio"):
+        return await _make_audio(deps, job, script, work)
+
+
+async def _make_audio(
+    deps: RendererDeps, job: Job, script: Script, work: Path
+) -> tuple[list[NarrationResult | None], Path, RenderProgress]:
     narrations: list[NarrationResult | None] = []
     for scene in script.scenes:
         if scene.narration.strip():
-            narrations.append(
-                await deps.narrator.synthesize(
+            async with metrics.provider_call(
+                "speech", type(deps.narrator).__name__, scene=scene.scene_number
+            ):
+                narration = await deps.narrator.synthesize(
                     scene.narration,
                     voice=job.options.voice,
                     out_path=work / f"narration_{scene.scene_number:03d}.wav",
                 )
-            )
+            narrations.append(narration)
         else:
             narrations.append(None)
-    music = await deps.music.generate(
-        script.audio_spec.music_mood,
-        script.audio_spec.music_style,
-        script.total_duration,
-        work / "music.wav",
-    )
+    async with metrics.provider_call("music", type(deps.music).__name__):
+        music = await deps.music.generate(
+            script.audio_spec.music_mood,
+            script.audio_spec.music_style,
+            script.total_duration,
+            work / "music.wav",
+        )
     spoken = [n for n in narrations if n is not None]
     progress = RenderProgress(
         narration_s=round(sum(n.duration_s for n in spoken), 3),

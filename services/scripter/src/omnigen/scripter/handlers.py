@@ -28,6 +28,7 @@ from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import SCRIPT_COMPLETE, SCRIPT_GENERATING, stage_seq
 from omnigen.shared.messages import MessageContext
 from omnigen.shared.ports import EventPublisher, JobRepository
+from omnigen.shared.telemetry import metrics
 from omnigen.shared.workflow import Step, run_step
 
 log = structlog.get_logger()
@@ -54,7 +55,8 @@ class ScripterDeps:
 
     async def _write_script(self, job: Job, _event: JobAccepted, _ctx: MessageContext) -> Script:
         """The script, embedded in the job (the write doubles as the cancellation check)."""
-        script = await self.writer.write(job.request)
+        async with metrics.provider_call("llm", type(self.writer).__name__):
+            script = await self.writer.write(job.request)
         progress = RenderProgress(
             scenes_total=len(script.scenes),
             scenes_complete=0,

@@ -1,4 +1,5 @@
-"""Publishes events to SNS with `event_type` as a message attribute for subscription filters."""
+"""Publishes events to SNS with `event_type` as a message attribute for subscription filters,
+and, with tracing on, the publishing span's `traceparent` (see `omnigen.shared.telemetry`)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import TYPE_CHECKING
 import structlog
 
 from omnigen.shared.domain.events import Event
+from omnigen.shared.telemetry.tracing import propagation_headers, span
 
 if TYPE_CHECKING:
     from types_aiobotocore_sns import SNSClient
+    from types_aiobotocore_sns.type_defs import MessageAttributeValueTypeDef
 
 log = structlog.get_logger()
 
@@ -21,15 +24,27 @@ class SnsEventPublisher:
         self._topic_arn = topic_arn
 
     async def publish(self, event: Event) -> str:
-        response = await self._client.publish(
-            TopicArn=self._topic_arn,
-            Message=event.to_json(),
-            MessageAttributes={
+        with span(
+            f"publish {event.event_type.value}",
+            kind="producer",
+            attributes={
+                "messaging.system": "aws_sns",
+                "omnigen.event_type": event.event_type.value,
+                "omnigen.event_id": str(event.event_id),
+                "omnigen.job_id": event.job_id or "",
+            },
+        ):
+            attributes: dict[str, MessageAttributeValueTypeDef] = {
                 "event_type": {"DataType": "String", "StringValue": event.event_type.value},
                 "schema_version": {"DataType": "Number", "StringValue": str(event.schema_version)},
                 "trace_id": {"DataType": "String", "StringValue": event.trace_id},
-            },
-        )
+            }
+            # The publishing span's W3C trace context: the consumer's span becomes its child.
+            for name, value in propagation_headers().items():
+                attributes[name] = {"DataType": "String", "StringValue": value}
+            response = await self._client.publish(
+                TopicArn=self._topic_arn, Message=event.to_json(), MessageAttributes=attributes
+            )
         log.info(
             "event_published",
             event_type=event.event_type.value,

@@ -35,6 +35,8 @@ from omnigen.shared.messages import (
     PoisonHook,
     WorkLost,
 )
+from omnigen.shared.telemetry import catalog, metrics
+from omnigen.shared.telemetry.tracing import event_span
 
 if TYPE_CHECKING:
     from types_aiobotocore_sqs import SQSClient
@@ -177,7 +179,7 @@ class Consumer:
             MaxNumberOfMessages=count,
             WaitTimeSeconds=self.settings.wait_time_s,
             VisibilityTimeout=self.settings.visibility_timeout_s,
-            MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            MessageSystemAttributeNames=["ApproximateReceiveCount", "SentTimestamp"],
             MessageAttributeNames=["All"],
         )
         return list(response.get("Messages", []))
@@ -187,13 +189,21 @@ class Consumer:
         body, topic_arn = message["Body"], None
         if self.sns_envelopes:
             body, topic_arn = unwrap_notification(body)
+        system = message.get("Attributes", {})
+        sent = system.get("SentTimestamp")
         return MessageContext(
             message_id=message["MessageId"],
             receipt_handle=message["ReceiptHandle"],
-            receive_count=int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+            receive_count=int(system.get("ApproximateReceiveCount", 1)),
             max_receive_count=self._max_receive,
             body=body,
             topic_arn=topic_arn,
+            attributes={
+                name: value["StringValue"]
+                for name, value in message.get("MessageAttributes", {}).items()
+                if value.get("DataType") == "String" and "StringValue" in value
+            },
+            sent_at=int(sent) / 1000 if sent and sent.isdigit() else None,
         )
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -215,13 +225,31 @@ class Consumer:
                 f"no handler for {event.event_type.value} v{event.schema_version} on this queue",
             )
             return
-        with bound_contextvars(
-            job_id=event.job_id,
-            event_id=str(event.event_id),
-            trace_id=event.trace_id,
-            event_type=event.event_type.value,
-            receive_count=context.receive_count,
+        with (
+            bound_contextvars(
+                job_id=event.job_id,
+                event_id=str(event.event_id),
+                trace_id=event.trace_id,
+                event_type=event.event_type.value,
+                receive_count=context.receive_count,
+            ),
+            event_span(
+                f"{self.queue_name} process",
+                event.trace_id,
+                context.attributes,
+                attributes={
+                    "messaging.system": "aws_sqs",
+                    "messaging.destination.name": self.queue_name,
+                    "messaging.message.id": context.message_id,
+                    "omnigen.event_type": event.event_type.value,
+                    "omnigen.job_id": event.job_id or "",
+                    "omnigen.receive_count": context.receive_count,
+                },
+            ),
         ):
+            if context.sent_at is not None:
+                lag_ms = max(0.0, (time.time() - context.sent_at) * 1000)
+                await metrics.record(catalog.QUEUE_LAG, round(lag_ms, 1))
             lost = asyncio.Event()
             work = asyncio.current_task()
             assert work is not None

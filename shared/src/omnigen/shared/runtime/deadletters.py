@@ -24,6 +24,7 @@ from omnigen.shared.domain.errors import InvalidEvent
 from omnigen.shared.domain.events import job_id_hint, parse_event
 from omnigen.shared.ports import EventPublisher, JobRepository
 from omnigen.shared.resources import Queue
+from omnigen.shared.telemetry import catalog
 from omnigen.shared.workflow import fail_job
 
 if TYPE_CHECKING:
@@ -100,7 +101,14 @@ class DeadLetterWatcher:
             log.warning("dead_letter_kept", message_id=letter["MessageId"], reason="names no job")
             return
         reason = interrupted_reason(self.work, self.queue.max_receive_count, job_id)
-        failed = await fail_job(self.jobs, self.publisher, job_id, reason, trace_id=trace_id)
+        failed = await fail_job(
+            self.jobs,
+            self.publisher,
+            job_id,
+            reason,
+            trace_id=trace_id,
+            reason_class=catalog.REASON_DEAD_LETTER,
+        )
         self.failed += failed is not None
         log.warning(
             "dead_letter_recorded",

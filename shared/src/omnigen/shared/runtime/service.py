@@ -26,7 +26,8 @@ from omnigen.shared.ports import EventPublisher, JobRepository
 from omnigen.shared.resources import Queue, ResourceSpec
 from omnigen.shared.runtime.consumer import Consumer
 from omnigen.shared.runtime.deadletters import DeadLetterWatcher
-from omnigen.shared.settings import AwsSettings, LogSettings, WorkerSettings
+from omnigen.shared.settings import AwsSettings, LogSettings, TelemetrySettings, WorkerSettings
+from omnigen.shared.telemetry import configure_telemetry
 from omnigen.shared.workflow import failure_hooks
 
 if TYPE_CHECKING:
@@ -294,7 +295,7 @@ def run_worker(
 def start_service(name: str, read: Callable[[], S]) -> S | None:
     """Configure logging for service `name`, then read its settings: `read()`, or None after
     logging each bad setting by its variable and what is wrong (never the value given: it may
-    be a secret)."""
+    be a secret). Traces and metrics are set up as `TelemetrySettings` say."""
     try:
         logs = LogSettings()
     except ValidationError:
@@ -302,11 +303,14 @@ def start_service(name: str, read: Callable[[], S]) -> S | None:
     configure_logging(name, level=logs.level, json_output=logs.json_output)
     try:
         LogSettings()
-        return read()
+        telemetry = TelemetrySettings()
+        loaded = read()
     except ValidationError as exc:
         for setting, problem in settings_problems(exc):
             log.error("invalid_setting", setting=setting, problem=problem)
         return None
+    configure_telemetry(name, tracing=telemetry.tracing, metrics=telemetry.metrics)
+    return loaded
 
 
 def settings_problems(exc: ValidationError) -> list[tuple[str, str]]:

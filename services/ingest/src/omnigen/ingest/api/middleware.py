@@ -1,5 +1,11 @@
-"""Per-request trace id (bound to every log line and returned as X-Trace-Id), access log, the
-security headers every answer carries, and the 500 of an unhandled error answered inside them."""
+"""Per-request trace id (bound to every log line and returned as X-Trace-Id), the request's
+server span (tracing on), access log, the security headers every answer carries, and the 500
+of an unhandled error answered inside them.
+
+The trace id is a W3C trace id (32 hex), the trace's own: the caller's `traceparent` names it
+(and its span becomes the parent of ours), else the caller's X-Trace-Id does (one that is not
+a W3C trace id is mapped: `omnigen.shared.telemetry.tracing.w3c_trace_id`), else a new one.
+A job submitted by the request keeps it, and every event of the job carries it."""
 
 from __future__ import annotations
 
@@ -14,10 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.contextvars import bound_contextvars
 
 from omnigen.ingest.api.errors import unexpected_error
+from omnigen.shared.telemetry.tracing import incoming_trace_id, request_span, w3c_trace_id
 
 log = structlog.get_logger()
 
 _TRACE_ID: Final = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_JOB_PATH: Final = re.compile(r"^/v1/jobs/[^/]+")  # span names: one per route, not per job
 
 
 class TraceMiddleware:
@@ -28,7 +36,8 @@ class TraceMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        trace_id = _incoming_trace_id(scope) or uuid.uuid4().hex
+        headers = _trace_headers(scope)
+        trace_id = _trace_id(headers)
         scope.setdefault("state", {})["trace_id"] = trace_id
         status = 0
         began = time.perf_counter()
@@ -42,7 +51,16 @@ class TraceMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        with bound_contextvars(trace_id=trace_id):
+        route = f"{scope['method']} {_JOB_PATH.sub('/v1/jobs/{job_id}', scope['path'])}"
+        with (
+            bound_contextvars(trace_id=trace_id),
+            request_span(
+                route,
+                trace_id,
+                headers,
+                attributes={"http.request.method": scope["method"], "url.path": scope["path"]},
+            ),
+        ):
             try:
                 await self.app(scope, receive, send_with_trace)
             finally:
@@ -55,12 +73,22 @@ class TraceMiddleware:
                 )
 
 
-def _incoming_trace_id(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == b"x-trace-id":
-            text = value.decode("latin-1")
-            return text if _TRACE_ID.match(text) else None
-    return None
+def _trace_headers(scope: Scope) -> dict[str, str]:
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in scope.get("headers", [])
+        if name in (b"x-trace-id", b"traceparent")
+    }
+
+
+def _trace_id(headers: dict[str, str]) -> str:
+    from_parent = incoming_trace_id(headers)
+    if from_parent is not None:
+        return from_parent
+    given = headers.get("x-trace-id", "")
+    if _TRACE_ID.match(given):
+        return w3c_trace_id(given)
+    return uuid.uuid4().hex
 
 
 _API_CSP: Final = b"default-src 'none'; frame-ancestors 'none'"
