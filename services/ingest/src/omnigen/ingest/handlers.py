@@ -34,6 +34,7 @@ from omnigen.shared.domain.events import (
     stable_event_id,
 )
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
+from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.ports import (
     AssetStore,
     EventPublisher,
@@ -85,6 +86,8 @@ async def submit_job(
     idempotency_key: str | None,
     trace_id: str | None,
     running_cap: int | None = None,
+    video_quota_s: int | None = None,
+    rate: RateWindow | None = None,
 ) -> Submission:
     """Create the job (idempotent on the key) and make sure `job.accepted` is published once.
 
@@ -92,8 +95,9 @@ async def submit_job(
     is three calls (create, publish, record). A retry with the same key repairs a crash between
     create and publish; concurrent retries never publish twice. Raises `IdempotencyConflict`
     for the same key with another payload, and `RunningJobsLimit` when the user already runs
-    `running_cap` jobs (decided by the create itself, so concurrent submits cannot pass it; a
-    retry of an existing job is never refused)."""
+    `running_cap` jobs, `MonthlyQuotaExceeded` past `video_quota_s` seconds requested this
+    month, `RateWindowFull` when `rate`'s window is full (all decided by the create itself, so
+    concurrent submits cannot pass them; a retry of an existing job is never refused)."""
     holder = uuid.uuid4().hex  # the creator publishes: it holds the lease from the first write
     created = await ports.repository.create_job(
         user_id=user_id,
@@ -102,6 +106,8 @@ async def submit_job(
         trace_id=trace_id,
         lease=LeaseClaim(ACCEPT_STEP, holder, ACCEPT_LEASE_S),
         running_cap=running_cap,
+        video_quota_s=video_quota_s,
+        rate=rate,
     )
     if created.created:
         job = await _publish_accepted(ports, created.job, holder)

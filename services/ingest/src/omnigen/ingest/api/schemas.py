@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
 from omnigen.shared.domain.jobs import AspectRatio, Job, JobOptions, JobRequest
 from omnigen.shared.domain.scripts import Scene
 from omnigen.shared.domain.stages import JobStatus
@@ -87,6 +88,22 @@ class JobDetail(JobSummary):
     scenes: list[Scene] | None = None
     video_url: str | None = Field(default=None, description="presigned; short-lived")
     video_url_expires_at: datetime | None = None
+    usage: JobUsage | None = Field(
+        default=None, description="what the job used and its estimated cost (once completed)"
+    )
+
+
+class UsageQuota(BaseModel):
+    video_seconds: int = Field(description="seconds of video a month's jobs may request")
+    remaining_seconds: int = Field(description="what this month's jobs may still request")
+
+
+class UsageReport(MonthlyUsage):
+    """The caller's totals for one month (UTC): `jobs`/`requested_seconds` count accepted jobs
+    at submission (the quota counts these); the others what completed jobs used."""
+
+    currency: str = "USD"
+    quota: UsageQuota | None = Field(default=None, description="none: no monthly quota")
 
 
 class JobList(BaseModel):
