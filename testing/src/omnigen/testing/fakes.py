@@ -27,7 +27,6 @@ from omnigen.shared.domain.rules import (
     new_job_id,
 )
 from omnigen.shared.domain.scripts import Script
-from omnigen.shared.domain.usage import COUNTED_FIELDS, JobUsage, MonthlyUsage, usage_month
 from omnigen.shared.domain.stages import (
     COMPLETED,
     SCRIPT_COMPLETE,
@@ -35,6 +34,7 @@ from omnigen.shared.domain.stages import (
     stage_seq,
     status_for_stage,
 )
+from omnigen.shared.domain.usage import COUNTED_FIELDS, JobUsage, MonthlyUsage, usage_month
 from omnigen.shared.ports import CreatedJob, JobPage
 
 

@@ -15,8 +15,8 @@ import functools
 import random
 import time
 from collections import OrderedDict
-from decimal import Decimal
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar
 
 import structlog
@@ -26,10 +26,10 @@ from omnigen.shared.adapters.aws import error_code
 from omnigen.shared.adapters.codec import deserialize, item_to_job, job_to_item, serialize
 from omnigen.shared.domain.errors import (
     JobNotFound,
-    RateWindowFull,
     JobNotRetryable,
     LeaseLost,
     OmnigenError,
+    RateWindowFull,
     RepositoryError,
     RepositoryUnavailable,
     WriteRaced,
@@ -51,19 +51,19 @@ from omnigen.shared.domain.rules import (
     running_counter_key,
 )
 from omnigen.shared.domain.scripts import Script
-from omnigen.shared.domain.usage import (
-    COUNTED_FIELDS,
-    JobUsage,
-    MonthlyUsage,
-    usage_counter_key,
-    usage_month,
-)
 from omnigen.shared.domain.stages import (
     COMPLETED,
     SCRIPT_COMPLETE,
     JobStatus,
     stage_seq,
     status_for_stage,
+)
+from omnigen.shared.domain.usage import (
+    COUNTED_FIELDS,
+    JobUsage,
+    MonthlyUsage,
+    usage_counter_key,
+    usage_month,
 )
 from omnigen.shared.ports import CreatedJob, JobPage
 from omnigen.shared.resources import Table
@@ -755,10 +755,11 @@ class DynamoJobRepository:
         amounts.update({name: getattr(usage, name) for name in COUNTED_FIELDS})
         names = {f"#u{i}": name for i, name in enumerate(amounts)}
         values = {f":u{i}": _number(amount) for i, amount in enumerate(amounts.values())}
+        adds = ", ".join(f"#u{i} :u{i}" for i in range(len(amounts)))
         return {
             "TableName": self._table,
             "Key": {"job_id": {"S": usage_counter_key(user_id, month)}},
-            "UpdateExpression": "ADD " + ", ".join(f"{n} {v}" for n, v in zip(names, values)),
+            "UpdateExpression": f"ADD {adds}",
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }

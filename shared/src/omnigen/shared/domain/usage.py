@@ -175,7 +175,7 @@ class UsageMeter:
 
     def add(self, **counts: float) -> None:
         """Add `counts` (JobUsage field names) to what was counted."""
-        for name, value in counts.items():
+        for name in counts:
             if name not in COUNTED_FIELDS:
                 raise ValueError(f"not a usage counter: {name}")
         self.usage = self.usage.model_copy(

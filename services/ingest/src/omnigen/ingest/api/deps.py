@@ -63,7 +63,10 @@ async def authenticated_user(ctx: Context, user_id: Subject) -> str:
 
 def rate_limited(retry_after_s: int) -> ApiError:
     return ApiError(
-        429, "rate_limited", "too many requests; slow down", headers={"Retry-After": str(retry_after_s)}
+        429,
+        "rate_limited",
+        "too many requests; slow down",
+        headers={"Retry-After": str(retry_after_s)},
     )
 
 

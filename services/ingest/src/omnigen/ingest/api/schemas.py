@@ -7,11 +7,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
 from omnigen.shared.domain.jobs import AspectRatio, Job, JobOptions, JobRequest
 from omnigen.shared.domain.scripts import Scene
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.text import LineText, ProseText, StrictInt
+from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
 
 # Strict JSON types: text is a JSON string (no control characters; prose may hold LF and TAB),
 # `duration` a JSON integer ("30", 30.0 and true are refused with a 422 naming the field).

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from omnigen.shared.domain.usage import DEFAULT_PRICE_TABLE, PriceTable
 from omnigen.shared.providers import ProviderRetrySettings
 
 # The built-in voices of OpenAI's speech endpoint; other job voices fall back to `speech_voice`.
@@ -32,6 +33,13 @@ class ProviderSettings(ProviderRetrySettings):
     music_provider: Literal["local", "replicate"] = "local"
 
     replicate_api_token: SecretStr | None = None
+    price_table: PriceTable = Field(
+        default=DEFAULT_PRICE_TABLE,
+        description="JSON: the versioned prices a completed job's usage is costed with "
+        "(version, llm_input_per_million_tokens, llm_output_per_million_tokens, "
+        "clip_per_second, speech_per_million_characters, music_per_second; USD); default: "
+        "the table shipped in the package",
+    )
     replicate_base_url: str | None = Field(
         default=None, description="None: the replicate client's own default endpoint"
     )
