@@ -5,12 +5,15 @@ LocalStack leg; GET /v1/usage reports the caller's own month; a bad month is a 4
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
+from pathlib import Path
 
 from omnigen.shared.domain.usage import JobUsage, usage_month
 from omnigen.testing.fixtures import Stack
 
-from .helpers import serve_api, settings_for
+from .helpers import hs_token, serve_api, settings_for
 
 
 async def test_thirty_concurrent_posts_at_the_quota_edge_get_what_fits(stack: Stack) -> None:
@@ -75,3 +78,36 @@ async def test_usage_is_the_callers_own_and_a_bad_month_is_a_400(stack: Stack) -
             assert answer.json()["error"]["code"] == "invalid_month"
             assert answer.json()["error"]["field"] == "month"
         assert (await api.client.get("/v1/usage")).status_code == 401
+
+
+async def test_the_cli_prints_the_month_and_names_a_bad_one(moto_stack: Stack) -> None:
+    settings = settings_for(moto_stack, monthly_video_seconds_quota=600)
+    async with serve_api(moto_stack, settings) as api:
+        assert (await api.submit("cli", duration=40)).status_code == 202
+        env = {
+            **os.environ,
+            "OMNIGEN_API_URL": api.url,
+            "OMNIGEN_TOKEN": hs_token(api.user_id("cli")),
+            "COLUMNS": "200",
+        }
+        month = usage_month(time.time())
+        code, output = await _omnigen(env, "usage", "--month", month)
+        assert code == 0, output
+        assert f"usage {month}" in output
+        assert "seconds of video requested" in output and " 40 " in output
+        assert "560 of 600 s of video left" in output
+        code, output = await _omnigen(env, "usage", "--month", "2026-13")
+        assert code == 1 and "month must be YYYY-MM" in output, output
+
+
+async def _omnigen(env: dict[str, str], *args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "omnigen"),
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    return process.returncode or 0, output.decode(errors="replace")
