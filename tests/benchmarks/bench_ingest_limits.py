@@ -3,10 +3,10 @@ one run on one embedded moto server (127.0.0.1 only), and the ratio.
 
     .venv/bin/python tests/benchmarks/bench_ingest_limits.py [--posts 200] [--concurrency 8]
 
-- `limits`: as deployed. The rate limit is a window counter in the jobs table (one
-  conditional UpdateItem per request) and the create is one TransactWriteItems of the job's
-  Put and the user's running-jobs counter (`running < cap`; the cap is set high enough never
-  to refuse, but it is checked on every create).
+- `limits`: as deployed. The create is one TransactWriteItems of the job's Put, the user's
+  running-jobs counter (`running < cap`), the month's usage item (`requested_seconds` within
+  the quota) and the rate limit's window counter (`hits < limit`): every limit is set high
+  enough never to refuse, but each is checked on every create.
 - `baseline`: without them. The in-process token bucket (`OMNIGEN_RATE_LIMIT_STORE=memory`)
   and a create that is the job's conditional PutItem alone (no counter, no cap).
 - `previous`: what the limits replace. The in-process token bucket, and the cap as it was
@@ -54,7 +54,7 @@ from omnigen.shared.adapters.codec import job_to_item
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.bootstrap import apply_spec
 from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
-from omnigen.shared.domain.rules import new_job_id
+from omnigen.shared.domain.rules import RateWindow, new_job_id
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.logging import configure_logging
 from omnigen.shared.ports import CreatedJob
@@ -87,6 +87,8 @@ class UncountedRepository(DynamoJobRepository):
         trace_id: str | None = None,
         lease: LeaseClaim | None = None,
         running_cap: int | None = None,
+        video_quota_s: int | None = None,
+        rate: RateWindow | None = None,
     ) -> CreatedJob:
         job_id = new_job_id(user_id, idempotency_key)
         job = Job.new(
@@ -134,6 +136,7 @@ async def ingest_app(
         rate_limit_burst=100_000,
         rate_limit_store="dynamodb" if name == "limits" else "memory",
         max_running_jobs=1_000_000,
+        monthly_video_seconds_quota=1_000_000_000,  # never refuses, but checked on every create
     )
     session = get_session()
     session.register("before-call", counter.before_call)
