@@ -33,13 +33,17 @@ class ProviderSettings(ProviderRetrySettings):
     music_provider: Literal["local", "replicate"] = "local"
 
     replicate_api_token: SecretStr | None = None
-    price_table: PriceTable = Field(
-        default=DEFAULT_PRICE_TABLE,
+    price_table: PriceTable | None = Field(
+        default=None,
         description="JSON: the versioned prices a completed job's usage is costed with "
         "(version, llm_input_per_million_tokens, llm_output_per_million_tokens, "
-        "clip_per_second, speech_per_million_characters, music_per_second; USD); default: "
-        "the table shipped in the package",
+        "clip_per_second, speech_per_million_characters, music_per_second; USD); unset: "
+        f"the table shipped in the package (version {DEFAULT_PRICE_TABLE.version})",
     )
+
+    @property
+    def prices(self) -> PriceTable:
+        return self.price_table or DEFAULT_PRICE_TABLE
     replicate_base_url: str | None = Field(
         default=None, description="None: the replicate client's own default endpoint"
     )
