@@ -66,7 +66,7 @@ class ItemRollback:
     def install(cls) -> None:
         if cls.original is None:
             cls.original = DynamoDBBackend.transact_write_items
-            DynamoDBBackend.transact_write_items = cls.transact_write_items  # type: ignore[method-assign]
+            DynamoDBBackend.transact_write_items = cls.transact_write_items  # type: ignore[method-assign,assignment]
 
     @staticmethod
     def transact_write_items(

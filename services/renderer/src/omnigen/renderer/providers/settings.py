@@ -41,9 +41,6 @@ class ProviderSettings(ProviderRetrySettings):
         f"the table shipped in the package (version {DEFAULT_PRICE_TABLE.version})",
     )
 
-    @property
-    def prices(self) -> PriceTable:
-        return self.price_table or DEFAULT_PRICE_TABLE
     replicate_base_url: str | None = Field(
         default=None, description="None: the replicate client's own default endpoint"
     )
@@ -98,6 +95,11 @@ class ProviderSettings(ProviderRetrySettings):
         if self.replicate_poll_max_interval_s < self.replicate_poll_interval_s:
             raise ValueError("replicate_poll_max_interval_s must be >= replicate_poll_interval_s")
         return self
+
+    @property
+    def prices(self) -> PriceTable:
+        """The price table a completed job's usage is costed with."""
+        return self.price_table or DEFAULT_PRICE_TABLE
 
 
 def _has_secret(value: SecretStr | None) -> bool:
