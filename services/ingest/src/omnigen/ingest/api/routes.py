@@ -36,6 +36,7 @@ from omnigen.shared.domain.errors import (
     RunningJobsLimit,
 )
 from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.usage import seconds_until_next_month
 
@@ -76,11 +77,45 @@ async def submit(
 ) -> JobSubmitted:
     """Refused with 429 `too_many_running_jobs` at `OMNIGEN_MAX_RUNNING_JOBS` unfinished jobs,
     429 `monthly_quota_exceeded` past `OMNIGEN_MONTHLY_VIDEO_SECONDS_QUOTA` seconds requested
-    this month, 429 `rate_limited` over the rate limit: all decided by the create's one write."""
+    this month, 429 `rate_limited` over the rate limit: all decided by the create's one write.
+    A refused create counted nothing, so its request is then counted on its own; a replay of an
+    Idempotency-Key is not counted."""
     try:
         rate = await ctx.limiter.deferred(user_id)  # counted by the create (or here: memory)
     except LimitExceeded as exc:
         raise rate_limited(exc.retry_after_s) from None
+    try:
+        return await _submit(ctx, body, user_id, request, response, idempotency_key, rate)
+    except ApiError as refused:
+        if rate is not None and refused.code in _REFUSED_CREATES:
+            await _count_request(ctx, user_id)
+        raise
+
+
+# Answers to a create that wrote nothing (its transaction cancelled): the request is counted
+# against the rate limit on its own. (A 503 `not_queued` job was created, and counted.)
+_REFUSED_CREATES: Final = frozenset(
+    {"too_many_running_jobs", "monthly_quota_exceeded", "idempotency_conflict"}
+)
+
+
+async def _count_request(ctx: IngestContext, user_id: str) -> None:
+    """Count a request whose create was refused (so counted nothing) against the rate limit."""
+    try:
+        await ctx.limiter.check(user_id)
+    except LimitExceeded as exc:
+        raise rate_limited(exc.retry_after_s) from None
+
+
+async def _submit(
+    ctx: IngestContext,
+    body: SubmitJob,
+    user_id: str,
+    request: Request,
+    response: Response,
+    idempotency_key: str | None,
+    rate: RateWindow | None,
+) -> JobSubmitted:
     try:
         submission = await submit_job(
             ctx.ports,
