@@ -70,7 +70,8 @@ class InMemoryJobRepository:
             if rate is not None and self.rate_hits.get(rate.key, 0) >= rate.limit:
                 raise RateWindowFull(rate.retry_after_s)
             admit_running(user_id, self.running.get(user_id, 0), running_cap)
-            month = usage_month(self._clock())
+            now = self._clock()
+            month = usage_month(now)
             totals = self.usage.setdefault((user_id, month), MonthlyUsage(month=month))
             admit_quota(user_id, month, totals.requested_seconds, request.duration, video_quota_s)
             job = Job.new(
@@ -79,7 +80,7 @@ class InMemoryJobRepository:
                 request=request,
                 idempotency_key=idempotency_key,
                 trace_id=trace_id,
-                now=self._clock(),
+                now=now,
                 lease=lease,
             )
             self.jobs[job_id] = job
