@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from omnigen.renderer.media.probe import loudness, probe
 from omnigen.shared.domain.events import JobRequested, JobRequestedData
@@ -23,6 +24,7 @@ from omnigen.testing.queues import depth, eventually, received_events
 
 async def test_prompt_in_mp4_out_through_the_http_api(stack: Stack, tmp_path: Path) -> None:
     async with running_pipeline(stack, tmp_path / "services") as pipeline, api(pipeline) as client:
+        before = (await client.get("/v1/usage")).json()
         job_id = await submit(client, duration=10, aspect_ratio="9:16", style="film noir")
         job = await wait_for_end(client, job_id)
         assert job["status"] == "completed", job.get("error_message")
@@ -36,6 +38,14 @@ async def test_prompt_in_mp4_out_through_the_http_api(stack: Stack, tmp_path: Pa
         assert info.video is not None and (info.video.width, info.video.height) == (270, 480)
         assert info.audio is not None
         assert (await loudness(video)).integrated_lufs > -40  # narration and music, not silence
+        # its use: local providers bill nothing, the video's seconds are counted, once
+        assert job["usage"]["price_version"] == "2026-01-default"
+        assert abs(job["usage"]["video_seconds"] - info.duration_s) <= 0.05
+        after = (await client.get("/v1/usage")).json()
+        counted = {k: after[k] - before[k] for k in ("jobs", "requested_seconds", "completed_jobs")}
+        assert counted == {"jobs": 1, "requested_seconds": 10, "completed_jobs": 1}
+        made = after["video_seconds"] - before["video_seconds"]
+        assert made == pytest.approx(job["usage"]["video_seconds"])
 
         outcomes = await received_events(stack, stack.spec.outcomes_queue.name, expect=1)
         assert [(e.event_type.value, e.job_id) for e in outcomes] == [("job.completed", job_id)]

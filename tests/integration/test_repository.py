@@ -9,6 +9,7 @@ import asyncio
 import functools
 import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -28,14 +29,18 @@ from omnigen.shared.domain.errors import (
     JobNotFound,
     JobNotRetryable,
     LeaseHeld,
+    MonthlyQuotaExceeded,
+    RateWindowFull,
     RepositoryError,
     RepositoryUnavailable,
     RunningJobsLimit,
     StageRegression,
 )
 from omnigen.shared.domain.jobs import OUTBOX_EVENT, TTL_SECONDS, JobOptions, JobRequest
+from omnigen.shared.domain.rules import current_window
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.usage import DEFAULT_PRICE_TABLE, JobUsage, usage_month
 from omnigen.shared.ports import JobRepository, LeaseClaim
 from omnigen.shared.resources import Table
 from omnigen.shared.settings import AwsSettings
@@ -793,3 +798,90 @@ async def test_a_running_job_is_not_retried_and_a_retry_respects_the_cap(
     with pytest.raises(RunningJobsLimit):
         await repo.reopen_job(failed, running_cap=1)
     assert (await repo.get_job(running.job_id)).status is JobStatus.FAILED  # nothing changed
+
+
+# -- usage: counted by the create (jobs, requested seconds, quota) and by the completion -------
+
+
+async def test_concurrent_creates_never_pass_the_monthly_quota(
+    new_repository: NewRepository,
+) -> None:
+    repo, user = new_repository(), f"quota-{uuid.uuid4().hex[:6]}"
+    results = await asyncio.gather(
+        *(
+            repo.create_job(
+                user_id=user, request=REQUEST, idempotency_key=f"k{i}", video_quota_s=100
+            )
+            for i in range(12)
+        ),
+        return_exceptions=True,
+    )
+    created = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, MonthlyQuotaExceeded)]
+    assert (len(created), len(refused)) == (3, 9), results  # 3 x 30 s fit in 100 s
+    assert all(r.limit_s == 100 and r.asked_s == 30 for r in refused)
+    month = usage_month(time.time())
+    totals = await repo.monthly_usage(user, month)
+    assert (totals.jobs, totals.requested_seconds, totals.month) == (3, 90, month)
+    # a replay at the quota gets its job and counts nothing; a shorter job still fits
+    replay = await repo.create_job(
+        user_id=user, request=REQUEST, idempotency_key="k0", video_quota_s=100
+    )
+    assert not replay.created or replay.job.job_id in {c.job.job_id for c in created}
+    short = REQUEST.model_copy(update={"duration": 10})
+    assert (await repo.create_job(user_id=user, request=short, video_quota_s=100)).created
+    with pytest.raises(MonthlyQuotaExceeded):
+        await repo.create_job(user_id=user, request=short, video_quota_s=100)
+    over = REQUEST.model_copy(update={"duration": 60})
+    with pytest.raises(MonthlyQuotaExceeded):  # more than the whole quota, on a fresh user
+        await repo.create_job(user_id=f"{user}-new", request=over, video_quota_s=50)
+    assert (await repo.monthly_usage(user, month)).requested_seconds == 100
+    assert (await repo.monthly_usage(f"{user}-new", month)).jobs == 0
+
+
+async def test_a_completion_adds_its_usage_to_the_month_exactly_once(
+    new_repository: NewRepository,
+) -> None:
+    repo, user = new_repository(), f"usage-{uuid.uuid4().hex[:6]}"
+    job = (await repo.create_job(user_id=user, request=REQUEST)).job
+    other = (await repo.create_job(user_id=user, request=REQUEST)).job
+    used = JobUsage(
+        llm_calls=1, llm_tokens_in=1200, llm_tokens_out=800, clip_calls=3, clip_seconds=30,
+        speech_calls=3, speech_characters=420, music_calls=1, music_seconds=30,
+    ).costed(DEFAULT_PRICE_TABLE, video_seconds=29.5)  # fmt: skip
+    assert used.cost_usd > 0 and used.price_version == DEFAULT_PRICE_TABLE.version
+    await repo.mark_job_complete(job.job_id, "jobs/x/video.mp4", usage=used)
+    with pytest.raises(JobAlreadyFinished):  # a redelivered completion adds nothing
+        await repo.mark_job_complete(job.job_id, "jobs/x/video.mp4", usage=used)
+    await repo.mark_job_failed(other.job_id, "provider down")  # a failure adds no use
+    stored = (await repo.get_job(job.job_id)).usage
+    assert stored == used
+    totals = await repo.monthly_usage(user, usage_month(job.created_at))
+    assert (totals.jobs, totals.requested_seconds, totals.completed_jobs) == (2, 60, 1)
+    assert (totals.video_seconds, totals.clip_seconds, totals.music_seconds) == (29.5, 30, 30)
+    assert (totals.llm_tokens_in, totals.llm_tokens_out, totals.speech_characters) == (
+        1200,
+        800,
+        420,
+    )
+    assert totals.cost_usd == pytest.approx(used.cost_usd, abs=1e-9)
+    assert await repo.running_jobs(user) == 0
+    nothing = await repo.monthly_usage(user, "1999-01")
+    assert (nothing.jobs, nothing.cost_usd, nothing.month) == (0, 0, "1999-01")
+
+
+async def test_a_create_counts_its_rate_window_in_the_same_write(
+    new_repository: NewRepository,
+) -> None:
+    repo, user = new_repository(), f"rate-{uuid.uuid4().hex[:6]}"
+    window = current_window(user, limit=2, window_s=3600, now=time.time())
+    first = await repo.create_job(user_id=user, request=REQUEST, idempotency_key="a", rate=window)
+    await repo.create_job(user_id=user, request=REQUEST, rate=window)
+    with pytest.raises(RateWindowFull) as refused:
+        await repo.create_job(user_id=user, request=REQUEST, rate=window)
+    assert 0 < refused.value.retry_after_s <= 3600
+    # a replay returns its job even with the window full, and a refusal counted nothing
+    again = await repo.create_job(user_id=user, request=REQUEST, idempotency_key="a", rate=window)
+    assert again.job.job_id == first.job.job_id and not again.created
+    assert (await repo.monthly_usage(user, usage_month(time.time()))).jobs == 2
+    assert await repo.running_jobs(user) == 2

@@ -170,3 +170,33 @@ async def test_the_memory_store_limits_each_app_on_its_own(make_api: ApiFactory)
         for _ in range(6)
     ]
     assert statuses == ([200] * 5 + [429]) * 2  # per process: twice the burst in all
+
+
+async def test_posts_count_in_the_shared_window_by_their_create(make_api: ApiFactory) -> None:
+    """A POST is counted by its create's transaction, in the same window as the other requests
+    and across tasks; a create refused by the cap counts its request on its own."""
+    first = await make_api(rate_limit_per_minute=2, rate_limit_burst=10, max_running_jobs=3)
+    second = await make_api(rate_limit_per_minute=2, rate_limit_burst=10, max_running_jobs=3)
+    second.tag = first.tag
+    await fresh_window(300)
+    posts = [
+        api.submit("mixed", key=f"k{i}-{n}")
+        for i in range(3)
+        for n, api in enumerate((first, second))
+    ]
+    gets = [api.client.get("/v1/jobs", headers=api.auth("mixed")) for api in (first, second)]
+    responses = await asyncio.gather(*posts, *gets)
+    codes = sorted(
+        (r.status_code, r.json()["error"]["code"] if r.status_code >= 400 else "")
+        for r in responses
+    )
+    # 3 jobs fit the cap; 3 POSTs refused by it still count: 8 of the 10 requests are used
+    assert codes == [(200, "")] * 2 + [(202, "")] * 3 + [(429, "too_many_running_jobs")] * 3
+    for _ in range(2):
+        assert (await first.client.get("/v1/jobs", headers=first.auth("mixed"))).status_code == 200
+    limited = await second.submit("mixed", key="late")
+    assert limited.status_code == 429 and limited.json()["error"]["code"] == "rate_limited"
+    keys = [f"k{i}-{n}" for i in range(3) for n in range(2)]
+    accepted = next(key for key, r in zip(keys, responses, strict=False) if r.status_code == 202)
+    replay = await first.submit("mixed", key=accepted)  # a replay is never refused, not counted
+    assert replay.status_code == 202 and replay.headers["Idempotent-Replayed"] == "true"

@@ -3,8 +3,11 @@ at a reduced frame size so the suite stays quick on two cores."""
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +22,13 @@ from omnigen.shared.domain.events import ScriptReady, ScriptReadyData
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
 from omnigen.shared.domain.scripts import Scene
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.usage import (
+    DEFAULT_PRICE_TABLE,
+    JobUsage,
+    PriceTable,
+    count_usage,
+    usage_month,
+)
 from omnigen.shared.messages import MessageContext
 from omnigen.shared.ports import scene_clip_key, thumbnail_key, video_key
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
@@ -54,6 +64,14 @@ class CountingClips:
         return await self._real.generate(
             scene, size=size, fps=fps, start_image=start_image, out_dir=out_dir
         )
+
+
+class BilledClips(CountingClips):
+    """The local generator, counted as a hosted model billing 5 s a clip would be."""
+
+    async def generate(self, scene: Scene, **kwargs: Any) -> ClipResult:
+        count_usage(clip_calls=1, clip_seconds=5.0)
+        return await super().generate(scene, **kwargs)
 
 
 class BrokenClips:
@@ -125,6 +143,40 @@ async def test_script_ready_produces_a_video_and_one_completed_event(tmp_path: P
     assert deps.publisher.events[0].data.video_key == done.video_key  # type: ignore[attr-defined]
     assert done.leases["render"]["holder"] == CTX.receive_token  # lapses with the step
     assert done.lease_message("render") == CTX.message_id
+    # local providers bill nothing; the job's use is its video, costed with the shipped table
+    assert done.usage is not None and done.usage.price_version == DEFAULT_PRICE_TABLE.version
+    assert abs(done.usage.video_seconds - info.duration_s) <= 0.05
+    month = await deps.jobs.monthly_usage("u1", usage_month(done.created_at))
+    assert (month.completed_jobs, month.video_seconds) == (1, done.usage.video_seconds)
+
+
+async def test_the_completion_records_the_scripts_and_the_renders_use_costed(
+    tmp_path: Path,
+) -> None:
+    prices = PriceTable(
+        version="test-1",
+        llm_input_per_million_tokens=Decimal(1),
+        llm_output_per_million_tokens=Decimal(2),
+        clip_per_second=Decimal("0.1"),
+        speech_per_million_characters=Decimal(0),
+        music_per_second=Decimal(0),
+    )
+    deps = dataclasses.replace(deps_with(BilledClips()), prices=prices)
+    jobs: InMemoryJobRepository = deps.jobs  # type: ignore[assignment]
+    job = await make_job(jobs, (5.0, 5.0))
+    script_use = JobUsage(llm_calls=1, llm_tokens_in=100_000, llm_tokens_out=50_000)
+    jobs.jobs[job.job_id] = job.model_copy(update={"usage": script_use})
+    await handle_script_ready(ready(job), CTX, deps)
+
+    used = (await jobs.get_job(job.job_id)).usage
+    assert used is not None
+    assert (used.llm_tokens_in, used.clip_calls, used.clip_seconds) == (100_000, 2, 10.0)
+    assert used.price_version == "test-1"
+    assert used.cost_usd == pytest.approx(0.1 + 0.1 + 10 * 0.1)  # tokens in, out, clips
+    await handle_script_ready(ready(job), CTX, deps)  # a redelivery adds nothing
+    month = await jobs.monthly_usage("u1", usage_month(job.created_at))
+    assert (month.completed_jobs, month.clip_seconds) == (1, 10.0)
+    assert month.cost_usd == pytest.approx(used.cost_usd)
 
 
 async def test_crash_after_two_of_four_scenes_resumes_with_those_two(tmp_path: Path) -> None:

@@ -35,6 +35,7 @@ from omnigen.renderer.providers.replicate_music import ReplicateMusicSource
 from omnigen.renderer.providers.settings import ProviderSettings
 from omnigen.shared.domain.errors import ProviderFailed
 from omnigen.shared.domain.scripts import Mood, Scene
+from omnigen.shared.domain.usage import metering
 from omnigen.testing.fake_replicate import (
     Behaviour,
     CreateError,
@@ -150,8 +151,13 @@ async def test_replicate_clip_is_fitted_to_size_fps_and_exact_duration(
     scene = scenes(2.0)[0]
     clips = make_providers().clips
 
-    result = await clips.generate(scene, size=SMALL, fps=FPS, start_image=None, out_dir=tmp_path)
+    with metering() as meter:
+        result = await clips.generate(
+            scene, size=SMALL, fps=FPS, start_image=None, out_dir=tmp_path
+        )
 
+    # billed as the 5 s the model made, not the 2 s the scene keeps
+    assert (meter.usage.clip_calls, meter.usage.clip_seconds) == (1, 5.0)
     info = await probe(result.path)
     assert info.video is not None
     assert (info.video.width, info.video.height) == SMALL
@@ -415,7 +421,8 @@ async def test_replicate_music_is_a_wav_bed_at_least_as_long_as_asked(
     music = make_providers(replicate_music_max_duration_s=4).music
     out = tmp_path / "music.wav"
 
-    path = await music.generate(Mood.CALM, "warm strings and piano", 9.5, out)
+    with metering() as meter:
+        path = await music.generate(Mood.CALM, "warm strings and piano", 9.5, out)
 
     info = await probe(path)
     assert path == out
@@ -425,6 +432,7 @@ async def test_replicate_music_is_a_wav_bed_at_least_as_long_as_asked(
     assert (await loudness(path)).mean_volume_db > -40
     (prediction,) = fake_replicate.predictions
     assert prediction.input["duration"] == 4
+    assert (meter.usage.music_calls, meter.usage.music_seconds) == (1, 4)  # billed: 4 s made
     assert prediction.input["prompt"].startswith("warm strings and piano, calm mood")
     # meta/musicgen is a community model: by name it 404s, so its latest version runs.
     assert prediction.version == version_id(MUSIC_MODEL)
@@ -443,8 +451,10 @@ async def test_speech_narration_is_a_wav_with_its_measured_duration(
     narrator = make_providers().narrator
     text = "The keeper climbs the spiral stair as the storm rolls in from the sea."
 
-    result = await narrator.synthesize(text, voice="nova", out_path=tmp_path / "voice.wav")
+    with metering() as meter:
+        result = await narrator.synthesize(text, voice="nova", out_path=tmp_path / "voice.wav")
 
+    assert (meter.usage.speech_calls, meter.usage.speech_characters) == (1, len(text))
     info = await probe(result.path)
     assert info.audio is not None and info.audio.sample_rate == 24_000
     assert abs(result.duration_s - speech_seconds(text)) <= 0.05

@@ -16,6 +16,7 @@ from omnigen.scripter.errors import ScriptRefused, ScriptRejected
 from omnigen.scripter.planner import plan_script
 from omnigen.shared.domain.errors import ProviderFailed
 from omnigen.shared.domain.jobs import AspectRatio, JobOptions, JobRequest
+from omnigen.shared.domain.usage import metering
 from omnigen.testing.fake_openai import FakeOpenAI, Reply
 
 REQUEST = JobRequest(
@@ -103,6 +104,23 @@ async def test_malformed_answer_is_repaired_with_its_errors_shown(
     assert previous == {"role": "assistant", "content": content}
     assert repair["role"] == "user"
     assert expected_problem in repair["content"]
+
+
+async def test_every_answer_counts_its_tokens_from_the_usage_field(
+    make_writer: Any, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply(
+        Reply.json_answer(flawed_answer(), tokens=(1500, 700)),
+        Reply.json_answer(valid_answer(), tokens=(2300, 650)),
+    )
+    with metering() as meter:
+        await make_writer().write(REQUEST)
+    used = meter.usage
+    assert (used.llm_calls, used.llm_tokens_in, used.llm_tokens_out) == (2, 3800, 1350)
+    fake_openai.reply(Reply(body={**Reply.json_answer(valid_answer()).body, "usage": None}))
+    with metering() as meter:  # an answer without a usage field counts its call only
+        await make_writer().write(REQUEST)
+    assert (meter.usage.llm_calls, meter.usage.llm_tokens_in) == (1, 0)
 
 
 async def test_semantically_invalid_answer_is_repaired(

@@ -51,6 +51,10 @@ class ApiClient:
             params["status"] = status
         return self._json(self._http.get("/v1/jobs", params=params))
 
+    def usage(self, month: str | None = None) -> dict[str, Any]:
+        params = {"month": month} if month else {}
+        return self._json(self._http.get("/v1/usage", params=params))
+
     def retry(self, job_id: str) -> dict[str, Any]:
         return self._json(self._http.post(f"/v1/jobs/{job_id}/retry"))
 

@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 from pydantic import Field, ValidationError
@@ -389,6 +389,42 @@ def list_jobs(
     console.print(table)
     if page.get("next_cursor"):
         console.print(f"more: --cursor {page['next_cursor']}")
+
+
+USAGE_ROWS: Final = (
+    ("jobs", "jobs accepted"),
+    ("requested_seconds", "seconds of video requested"),
+    ("completed_jobs", "jobs completed"),
+    ("video_seconds", "seconds of video made"),
+    ("llm_calls", "script model calls"),
+    ("llm_tokens_in", "LLM tokens in"),
+    ("llm_tokens_out", "LLM tokens out"),
+    ("clip_seconds", "clip seconds"),
+    ("speech_characters", "speech characters"),
+    ("music_seconds", "music seconds"),
+)
+
+
+@app.command()
+def usage(
+    month: Annotated[str | None, typer.Option(help="YYYY-MM (UTC); default: this month")] = None,
+) -> None:
+    """Your usage, estimated cost and quota for a month."""
+    with _api_errors():
+        report = _client().usage(month)
+    table = Table(title=f"usage {report['month']}", show_header=False)
+    for key, label in USAGE_ROWS:
+        table.add_row(label, f"{report.get(key, 0):g}")
+    table.add_row("estimated cost", f"{report.get('cost_usd', 0):.4f} {report.get('currency', '')}")
+    quota = report.get("quota")
+    if quota:
+        table.add_row(
+            "monthly quota",
+            f"{quota['remaining_seconds']} of {quota['video_seconds']} s of video left",
+        )
+    else:
+        table.add_row("monthly quota", "none")
+    console.print(table)
 
 
 @app.command()

@@ -10,8 +10,10 @@ from typing import Any, Protocol
 
 from omnigen.shared.domain.events import Event
 from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
+from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
 
 
 @dataclass(frozen=True)
@@ -42,10 +44,20 @@ class JobRepository(Protocol):
         trace_id: str | None = None,
         lease: LeaseClaim | None = None,
         running_cap: int | None = None,
+        video_quota_s: int | None = None,
+        rate: RateWindow | None = None,
     ) -> CreatedJob:
-        """Create a job, counted in its user's running jobs from this very write; with
-        `running_cap`, refused with `RunningJobsLimit` when the user already runs that many. A
-        retry (same user, key and payload) returns the existing job and counts nothing."""
+        """Create a job, counted in its user's running jobs and in the month's usage (one job,
+        its requested seconds) from this very write; with `running_cap`, refused with
+        `RunningJobsLimit` when the user already runs that many; with `video_quota_s`, refused
+        with `MonthlyQuotaExceeded` when the month's requested seconds would pass it; with
+        `rate`, the request is counted in that window by the same write (`RateWindowFull`
+        when it is full). A retry (same user, key and payload) returns the existing job and
+        counts nothing."""
+        ...
+
+    async def monthly_usage(self, user_id: str, month: str) -> MonthlyUsage:
+        """The user's totals for `month` (`YYYY-MM`, UTC); zeros when nothing was counted."""
         ...
 
     async def running_jobs(self, user_id: str) -> int:
@@ -74,14 +86,29 @@ class JobRepository(Protocol):
     ) -> None: ...
 
     async def embed_script(
-        self, job_id: str, script: Script, metadata: Mapping[str, Any] | None = None
-    ) -> None: ...
+        self,
+        job_id: str,
+        script: Script,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        usage: JobUsage | None = None,
+    ) -> None:
+        """Embed the script; with `usage` (the script's provider calls), record it as the
+        job's usage so far."""
+        ...
 
     async def mark_job_complete(
-        self, job_id: str, video_key: str, metadata: Mapping[str, Any] | None = None
+        self,
+        job_id: str,
+        video_key: str,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        usage: JobUsage | None = None,
     ) -> None:
         """Complete an active job and release its running slot in the same write (a repeat
-        finds the job ended: `JobAlreadyFinished`, nothing released twice)."""
+        finds the job ended: `JobAlreadyFinished`, nothing released twice); with `usage`, the
+        same write records it on the job and adds it to its user's totals of the month the job
+        was created in (exactly once)."""
         ...
 
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job:

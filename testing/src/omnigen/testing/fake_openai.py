@@ -33,9 +33,15 @@ class Reply:
 
     @classmethod
     def answer(
-        cls, content: str | None, *, refusal: str | None = None, finish_reason: str = "stop"
+        cls,
+        content: str | None,
+        *,
+        refusal: str | None = None,
+        finish_reason: str = "stop",
+        tokens: tuple[int, int] = (10, 10),
     ) -> Reply:
-        """A chat completion whose assistant message has `content` (or a refusal)."""
+        """A chat completion whose assistant message has `content` (or a refusal), stating
+        `tokens` (prompt, completion) in its usage field."""
         return cls(
             body={
                 "id": "chatcmpl-fake",
@@ -50,13 +56,17 @@ class Reply:
                         "finish_reason": finish_reason,
                     }
                 ],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+                "usage": {
+                    "prompt_tokens": tokens[0],
+                    "completion_tokens": tokens[1],
+                    "total_tokens": sum(tokens),
+                },
             }
         )
 
     @classmethod
-    def json_answer(cls, payload: Any) -> Reply:
-        return cls.answer(json.dumps(payload))
+    def json_answer(cls, payload: Any, *, tokens: tuple[int, int] = (10, 10)) -> Reply:
+        return cls.answer(json.dumps(payload), tokens=tokens)
 
     @classmethod
     def error(cls, status: int, message: str, *, headers: dict[str, str] | None = None) -> Reply:

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from omnigen.shared.adapters.codec import from_dynamo_value, to_dynamo_value
-from omnigen.shared.domain.errors import JobNotFound, JobNotRetryable, LeaseLost
+from omnigen.shared.domain.errors import JobNotFound, JobNotRetryable, LeaseLost, RateWindowFull
 from omnigen.shared.domain.events import Event
 from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
 from omnigen.shared.domain.rules import (
+    RateWindow,
+    admit_quota,
     admit_running,
     check_page_limit,
     decode_cursor,
@@ -32,6 +34,7 @@ from omnigen.shared.domain.stages import (
     stage_seq,
     status_for_stage,
 )
+from omnigen.shared.domain.usage import COUNTED_FIELDS, JobUsage, MonthlyUsage, usage_month
 from omnigen.shared.ports import CreatedJob, JobPage
 
 
@@ -39,6 +42,8 @@ class InMemoryJobRepository:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.jobs: dict[str, Job] = {}
         self.running: dict[str, int] = {}  # user id -> jobs holding a running slot
+        self.usage: dict[tuple[str, str], MonthlyUsage] = {}  # (user id, YYYY-MM) -> totals
+        self.rate_hits: dict[str, int] = {}  # rate window key -> requests counted
         self._lock = asyncio.Lock()
         self._clock = clock
 
@@ -51,6 +56,8 @@ class InMemoryJobRepository:
         trace_id: str | None = None,
         lease: LeaseClaim | None = None,
         running_cap: int | None = None,
+        video_quota_s: int | None = None,
+        rate: RateWindow | None = None,
     ) -> CreatedJob:
         async with self._lock:
             job_id = new_job_id(user_id, idempotency_key)
@@ -60,19 +67,36 @@ class InMemoryJobRepository:
                 if conflict is not None:
                     raise conflict
                 return CreatedJob(existing, created=False)
+            if rate is not None and self.rate_hits.get(rate.key, 0) >= rate.limit:
+                raise RateWindowFull(rate.retry_after_s)
             admit_running(user_id, self.running.get(user_id, 0), running_cap)
+            now = self._clock()
+            month = usage_month(now)
+            totals = self.usage.setdefault((user_id, month), MonthlyUsage(month=month))
+            admit_quota(user_id, month, totals.requested_seconds, request.duration, video_quota_s)
             job = Job.new(
                 job_id=job_id,
                 user_id=user_id,
                 request=request,
                 idempotency_key=idempotency_key,
                 trace_id=trace_id,
-                now=self._clock(),
+                now=now,
                 lease=lease,
             )
             self.jobs[job_id] = job
             self.running[user_id] = self.running.get(user_id, 0) + 1
+            self.usage[(user_id, month)] = totals.model_copy(
+                update={
+                    "jobs": totals.jobs + 1,
+                    "requested_seconds": totals.requested_seconds + request.duration,
+                }
+            )
+            if rate is not None:
+                self.rate_hits[rate.key] = self.rate_hits.get(rate.key, 0) + 1
             return CreatedJob(job, created=True)
+
+    async def monthly_usage(self, user_id: str, month: str) -> MonthlyUsage:
+        return self.usage.get((user_id, month), MonthlyUsage(month=month))
 
     async def running_jobs(self, user_id: str) -> int:
         return self.running.get(user_id, 0)
@@ -124,9 +148,15 @@ class InMemoryJobRepository:
         await self._write(job_id, stage, metadata, {})
 
     async def embed_script(
-        self, job_id: str, script: Script, metadata: Mapping[str, Any] | None = None
+        self,
+        job_id: str,
+        script: Script,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        usage: JobUsage | None = None,
     ) -> None:
-        fields = {
+        fields: dict[str, Any] = {"usage": usage} if usage is not None else {}
+        fields |= {
             "title": script.title,
             "scenes": list(script.scenes),
             "audio_spec": script.audio_spec,
@@ -135,10 +165,24 @@ class InMemoryJobRepository:
         await self._write(job_id, SCRIPT_COMPLETE, metadata, fields)
 
     async def mark_job_complete(
-        self, job_id: str, video_key: str, metadata: Mapping[str, Any] | None = None
+        self,
+        job_id: str,
+        video_key: str,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        usage: JobUsage | None = None,
     ) -> None:
-        fields = {"video_key": video_key, "completed_at": self._clock()}
-        await self._write(job_id, COMPLETED, metadata, fields)
+        fields: dict[str, Any] = {"video_key": video_key, "completed_at": self._clock()}
+        if usage is not None:
+            fields["usage"] = usage
+        job = await self._write(job_id, COMPLETED, metadata, fields)  # refused: nothing added
+        if usage is not None:
+            key = (job.user_id, usage_month(job.created_at))
+            totals = self.usage.get(key, MonthlyUsage(month=key[1]))
+            added = {name: getattr(totals, name) + getattr(usage, name) for name in COUNTED_FIELDS}
+            added["completed_jobs"] = totals.completed_jobs + 1
+            added["cost_usd"] = round(totals.cost_usd + usage.cost_usd, 6)
+            self.usage[key] = totals.model_copy(update=added)
 
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
         fields = {

@@ -1,18 +1,33 @@
-"""moto's server app with one fidelity fix: DynamoDB requests are applied one at a time.
+"""moto's server app with one fidelity fix and one cost fix, both for DynamoDB.
 
-Real DynamoDB applies each UpdateItem/PutItem atomically (a condition and `version = version + 1`
-see the latest write). moto's threaded server runs them concurrently without a lock, so
-concurrent updates can be lost inside the emulator; our race tests would then test moto, not
-our code. SQS, SNS and S3 stay concurrent (long polls must not block everything else).
+- Requests are applied one at a time. Real DynamoDB applies each UpdateItem/PutItem atomically
+  (a condition and `version = version + 1` see the latest write). moto's threaded server runs
+  them concurrently without a lock, so concurrent updates can be lost inside the emulator; our
+  race tests would then test moto, not our code. SQS, SNS and S3 stay concurrent (long polls
+  must not block everything else).
+- TransactWriteItems rolls back the items it names, not whole tables. moto deep-copies every
+  table a transaction names before it starts, once per item of the transaction (four items on
+  one table: four copies of the whole table), to put the copy back if the transaction is
+  cancelled; so a transaction's cost grows with the table's size times its items, which
+  DynamoDB's does not. `ItemRollback` runs moto's own transaction code unchanged, with the
+  table copy made a no-op, and instead saves a deep copy of each item the transaction names
+  (or its absence) and puts those back when the transaction fails: the same items end in the
+  same state, cancellation reasons are moto's own. A table with a stream keeps moto's whole
+  copy (a stream records every write, and the copy rolls those records back too).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import copy
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -37,7 +52,95 @@ class SerializedDynamoDB:
         return self._app(environ, start_response)
 
 
+_Saved = tuple[Table, DynamoType, DynamoType | None, bool, Any]  # table, key, had hash, item
+
+
+class ItemRollback:
+    """Installs `transact_write_items` with an item rollback on moto's DynamoDB backend (see
+    the module's docstring). Only for a server whose DynamoDB requests run one at a time
+    (`SerializedDynamoDB`): the table copy is disabled while a transaction runs."""
+
+    original: Callable[[DynamoDBBackend, list[dict[str, Any]]], None] | None = None
+
+    @classmethod
+    def install(cls) -> None:
+        if cls.original is None:
+            cls.original = DynamoDBBackend.transact_write_items
+            DynamoDBBackend.transact_write_items = cls.transact_write_items  # type: ignore[method-assign,assignment]
+
+    @staticmethod
+    def transact_write_items(
+        backend: DynamoDBBackend, transact_items: list[dict[str, Any]]
+    ) -> None:
+        original = ItemRollback.original
+        assert original is not None
+        saved = _saved_items(backend, transact_items)
+        if saved is None:  # a stream, or a request moto will refuse: moto's own way
+            original(backend, transact_items)
+            return
+        with _tables_not_copied():
+            try:
+                original(backend, transact_items)
+            except BaseException:
+                for table, hash_key, range_key, had_hash, item in reversed(saved):
+                    _put_back(table, hash_key, range_key, had_hash, item)
+                raise
+
+
+def _saved_items(
+    backend: DynamoDBBackend, transact_items: list[dict[str, Any]]
+) -> list[_Saved] | None:
+    """A deep copy of each item the transaction names, as it is now (None: absent); None
+    when a table has a stream or a request is malformed (moto then refuses it itself)."""
+    saved: list[_Saved] = []
+    for entry in transact_items:
+        for op_type, op in entry.items():
+            table = backend.tables.get(op.get("TableName", "")) if isinstance(op, dict) else None
+            if table is None or table.stream_shard is not None:
+                return None
+            key = op.get("Item") if op_type == "Put" else op.get("Key")
+            if not isinstance(key, dict) or table.hash_key_attr not in key:
+                return None
+            hash_key = DynamoType(key[table.hash_key_attr])
+            range_key = None
+            if table.range_key_attr is not None:
+                if table.range_key_attr not in key:
+                    return None
+                range_key = DynamoType(key[table.range_key_attr])
+            item = table.get_item(hash_key, range_key)
+            saved.append((table, hash_key, range_key, hash_key in table.items, copy.deepcopy(item)))
+    return saved
+
+
+def _put_back(
+    table: Table, hash_key: DynamoType, range_key: DynamoType | None, had_hash: bool, item: Any
+) -> None:
+    if range_key is None:
+        if item is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = item
+        return
+    if item is None:
+        table.items.get(hash_key, {}).pop(range_key, None)
+        if not had_hash and not table.items.get(hash_key, True):
+            table.items.pop(hash_key, None)
+    else:
+        table.items[hash_key][range_key] = item
+
+
+@contextlib.contextmanager
+def _tables_not_copied() -> Iterator[None]:
+    """`copy.deepcopy(table)` answers the table itself while the block runs."""
+    Table.__deepcopy__ = lambda self, memo: self  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        del Table.__deepcopy__  # type: ignore[attr-defined]
+
+
 def build_app() -> WsgiApp:
+    ItemRollback.install()
     return SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
 
 

@@ -35,6 +35,7 @@ from omnigen.shared.domain.events import (
     stable_event_id,
 )
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
+from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.script_rules import given_script_problems
 from omnigen.shared.ports import (
     AssetStore,
@@ -98,6 +99,8 @@ async def submit_job(
     idempotency_key: str | None,
     trace_id: str | None,
     running_cap: int | None = None,
+    video_quota_s: int | None = None,
+    rate: RateWindow | None = None,
 ) -> Submission:
     """Create the job (idempotent on the key) and make sure `job.accepted` is published once.
 
@@ -107,8 +110,10 @@ async def submit_job(
     outbox sweeper publishes within about its age + interval, and a retry with the same key
     publishes at once; concurrent retries never publish twice. Raises `IdempotencyConflict`
     for the same key with another payload, and `RunningJobsLimit` when the user already runs
-    `running_cap` jobs (decided by the create itself, so concurrent submits cannot pass it; a
-    retry of an existing job is never refused)."""
+    `running_cap` jobs, `MonthlyQuotaExceeded` past `video_quota_s` seconds requested this
+    month, `RateWindowFull` when `rate`'s window is full (all decided by the create itself, so
+    concurrent submits cannot pass them; a retry of an existing job is never refused), and
+    `ScriptNotFit` for a script of the user's own that breaks the rules (nothing is created)."""
     problems = given_script_problems(request)
     if problems:
         raise ScriptNotFit(problems)
@@ -120,6 +125,8 @@ async def submit_job(
         trace_id=trace_id,
         lease=LeaseClaim(ACCEPT_STEP, holder, ACCEPT_LEASE_S),
         running_cap=running_cap,
+        video_quota_s=video_quota_s,
+        rate=rate,
     )
     if created.created:
         await metrics.count(catalog.JOBS_ACCEPTED)

@@ -20,6 +20,7 @@ from typing import Protocol
 import structlog
 
 from omnigen.shared.domain.errors import RepositoryError
+from omnigen.shared.domain.rules import RateWindow, current_window
 
 log = structlog.get_logger()
 
@@ -37,11 +38,20 @@ class RateLimiter(Protocol):
         """Count one request of `user_id`, or raise `LimitExceeded` with the wait."""
         ...
 
+    async def deferred(self, user_id: str) -> RateWindow | None:
+        """For a request whose own write can count it (a job's create): the window that write
+        counts the request in, or None when this limiter counted it here (`check`)."""
+        ...
+
 
 class RateWindows(Protocol):
     async def take(self, key: str, *, limit: int, window_s: float) -> float | None:
         """Count one request of `key` in the current window: None within `limit`, else the
         seconds until the window ends."""
+        ...
+
+    def window(self, key: str, *, limit: int, window_s: float) -> RateWindow:
+        """The current window of `key`, for a write that counts the request itself."""
         ...
 
 
@@ -64,6 +74,9 @@ class WindowRateLimiter:
         if wait is not None:
             raise LimitExceeded("too many requests; slow down", retry_after_s=_seconds(wait))
 
+    async def deferred(self, user_id: str) -> RateWindow | None:
+        return self._windows.window(user_id, limit=self._limit, window_s=self.window_s)
+
 
 class MemoryRateWindows:
     """`RateWindows` in one process's memory (tests)."""
@@ -80,6 +93,9 @@ class MemoryRateWindows:
             return (index + 1) * window_s - now
         self.hits[(key, index)] = self.hits.get((key, index), 0) + 1
         return None
+
+    def window(self, key: str, *, limit: int, window_s: float) -> RateWindow:
+        return current_window(key, limit=limit, window_s=window_s, now=self._clock())
 
 
 @dataclass
@@ -108,6 +124,10 @@ class TokenBucketLimiter:
 
     async def check(self, user_id: str) -> None:
         self.take(user_id)
+
+    async def deferred(self, user_id: str) -> RateWindow | None:
+        self.take(user_id)
+        return None
 
     def take(self, user_id: str) -> None:
         """Take one token for `user_id`, or raise `LimitExceeded` with the wait in seconds."""

@@ -56,6 +56,12 @@ class IngestSettings(AwsSettings):
         default=5, ge=1, description="unfinished jobs per user (one counter in the jobs table)"
     )
     running_jobs_retry_after_s: int = Field(default=30, ge=1)
+    monthly_video_seconds_quota: int | None = Field(
+        default=None,
+        ge=1,
+        description="seconds of video a user's accepted jobs may request per calendar month "
+        "(UTC), decided by the create itself; unset: no quota (usage is counted either way)",
+    )
 
     outbox_sweep_interval_s: float = Field(
         default=30.0, gt=0, le=3600, description="how often the outbox sweeper looks"

@@ -46,6 +46,13 @@ from omnigen.shared.domain.stages import (
     JobStatus,
     scene_generating,
 )
+from omnigen.shared.domain.usage import (
+    DEFAULT_PRICE_TABLE,
+    JobUsage,
+    PriceTable,
+    UsageMeter,
+    metering,
+)
 from omnigen.shared.messages import MessageContext, PermanentFailure
 from omnigen.shared.ports import (
     AssetStore,
@@ -89,6 +96,7 @@ class RendererDeps:
     scale: float = 1.0  # < 1 renders smaller frames (tests); production keeps full size
     composer: Composer = compose
     work_dir: Path | None = None  # where renders' temporary directories go; None: system temp
+    prices: PriceTable = DEFAULT_PRICE_TABLE  # what a completed job's usage is costed with
 
 
 async def handle_script_ready(event: ScriptReady, ctx: MessageContext, deps: RendererDeps) -> None:
@@ -118,10 +126,20 @@ def _recorded(job: Job) -> JobCompletedData | None:
 
 
 async def _render(
-    deps: RendererDeps, job: Job, _event: ScriptReady, ctx: MessageContext
+    deps: RendererDeps, job: Job, event: ScriptReady, ctx: MessageContext
+) -> JobCompletedData:
+    """The render with its provider calls counted (`count_usage`), for the completion write."""
+    with metering() as meter:
+        return await _render_counted(deps, job, event, ctx, meter)
+
+
+async def _render_counted(
+    deps: RendererDeps, job: Job, _event: ScriptReady, ctx: MessageContext, meter: UsageMeter
 ) -> JobCompletedData:
     """Scenes (in order, for continuity) while the audio is made beside them, then one
-    composition, the upload and the completion write; returns what job.completed says."""
+    composition, the upload and the completion write (with what the job used: the script's
+    calls as recorded, this render's as counted, costed with `deps.prices`); returns what
+    job.completed says."""
     script = job.script
     if script is None:
         raise PermanentFailure(f"job {job.job_id} has no script to render")
@@ -166,8 +184,10 @@ async def _render(
         video_bytes=size_bytes,
         resolution=f"{size[0]}x{size[1]}",
     )
+    used = (job.usage or JobUsage()).plus(meter.usage)
+    usage = used.costed(deps.prices, video_seconds=result.duration_s)
     # The conditional write refuses a job cancelled while it was being composed.
-    await deps.jobs.mark_job_complete(job.job_id, video, done.metadata())
+    await deps.jobs.mark_job_complete(job.job_id, video, done.metadata(), usage=usage)
     await metrics.count(catalog.JOBS_COMPLETED)
     log.info("video_completed", seconds=done.video_duration_s, bytes=size_bytes)
     return JobCompletedData(

@@ -54,6 +54,7 @@ async def renderer(
             scale=render.scale,
             lease_s=context.lease_s,
             work_dir=own.path,
+            prices=provider_settings.prices,
         )
         yield partial(handle_script_ready, deps=deps)
     finally:

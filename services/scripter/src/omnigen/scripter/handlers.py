@@ -26,6 +26,7 @@ from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.progress import RenderProgress
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import SCRIPT_COMPLETE, SCRIPT_GENERATING, stage_seq
+from omnigen.shared.domain.usage import metering
 from omnigen.shared.messages import MessageContext
 from omnigen.shared.ports import EventPublisher, JobRepository
 from omnigen.shared.telemetry import metrics
@@ -55,14 +56,15 @@ class ScripterDeps:
 
     async def _write_script(self, job: Job, _event: JobAccepted, _ctx: MessageContext) -> Script:
         """The script, embedded in the job (the write doubles as the cancellation check)."""
-        async with metrics.provider_call("llm", type(self.writer).__name__):
-            script = await self.writer.write(job.request)
+        with metering() as meter:
+            async with metrics.provider_call("llm", type(self.writer).__name__):
+                script = await self.writer.write(job.request)
         progress = RenderProgress(
             scenes_total=len(script.scenes),
             scenes_complete=0,
             music_mood=script.audio_spec.music_mood.value,
         )
-        await self.jobs.embed_script(job.job_id, script, progress.metadata())
+        await self.jobs.embed_script(job.job_id, script, progress.metadata(), usage=meter.usage)
         log.info("script_embedded", title=script.title, scenes=len(script.scenes))
         return script
 

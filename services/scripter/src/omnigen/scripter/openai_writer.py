@@ -24,6 +24,7 @@ from omnigen.scripter.settings import WriterSettings
 from omnigen.shared.domain.jobs import JobRequest
 from omnigen.shared.domain.script_rules import script_problems, validation_error_problems
 from omnigen.shared.domain.scripts import Script
+from omnigen.shared.domain.usage import count_usage
 from omnigen.shared.providers.openai_compat import OpenAICompatible
 
 if TYPE_CHECKING:
@@ -95,6 +96,8 @@ class OpenAIScriptWriter:
         self, messages: list[ChatCompletionMessageParam], request: JobRequest
     ) -> _Answer:
         raw = await self._call(messages)
+        tokens_in, tokens_out = _tokens_used(raw.http_response.content)
+        count_usage(llm_calls=1, llm_tokens_in=tokens_in, llm_tokens_out=tokens_out)
         content = _answer_content(raw.http_response.content)
         try:
             completion: ParsedChatCompletion[ScriptDraft] = raw.parse()
@@ -140,6 +143,19 @@ class OpenAIScriptWriter:
                 max_completion_tokens=self._max_completion_tokens or omit,
             )
         )
+
+
+def _tokens_used(body: bytes) -> tuple[int, int]:
+    """Tokens in and out as the answer's `usage` field states them (0 when it has none)."""
+    try:
+        usage = json.loads(body).get("usage") or {}
+        counts = (usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0))
+    except (ValueError, AttributeError):
+        return 0, 0
+    return (
+        counts[0] if isinstance(counts[0], int) and counts[0] >= 0 else 0,
+        counts[1] if isinstance(counts[1], int) and counts[1] >= 0 else 0,
+    )
 
 
 def _answer_content(body: bytes) -> str | None:

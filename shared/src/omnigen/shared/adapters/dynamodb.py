@@ -16,6 +16,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar
 
 import structlog
@@ -28,6 +29,7 @@ from omnigen.shared.domain.errors import (
     JobNotRetryable,
     LeaseLost,
     OmnigenError,
+    RateWindowFull,
     RepositoryError,
     RepositoryUnavailable,
     WriteRaced,
@@ -35,8 +37,11 @@ from omnigen.shared.domain.errors import (
 from omnigen.shared.domain.jobs import OUTBOX_EVENT, Job, JobRequest, LeaseClaim, clears_outbox
 from omnigen.shared.domain.rules import (
     IDEMPOTENCY_NAMESPACE,
+    RATE_HITS_ATTRIBUTE,
     RUNNING_COUNTER_ATTRIBUTE,
     PagePosition,
+    RateWindow,
+    admit_quota,
     admit_running,
     check_page_limit,
     decode_cursor,
@@ -52,6 +57,13 @@ from omnigen.shared.domain.stages import (
     JobStatus,
     stage_seq,
     status_for_stage,
+)
+from omnigen.shared.domain.usage import (
+    COUNTED_FIELDS,
+    JobUsage,
+    MonthlyUsage,
+    usage_counter_key,
+    usage_month,
 )
 from omnigen.shared.ports import CreatedJob, JobPage
 from omnigen.shared.resources import Table
@@ -166,10 +178,11 @@ class DynamoJobRepository:
         self._table = table.name
         self._index = table.gsi_name
         self._outbox_index = table.outbox_index
+        self._ttl = table.ttl_attribute
         self._clock = clock
-        # Whose running slot a job holds (None: none), learnt from what this process read or
-        # wrote, so a terminal write knows the counter to release without reading the job.
-        self._slots: OrderedDict[str, str | None] = OrderedDict()
+        # A job's user, whether it holds a running slot and its month, learnt from what this
+        # process read or wrote, so a terminal write knows its counters without a read.
+        self._slots: OrderedDict[str, tuple[str, bool, str]] = OrderedDict()
 
     # -- creation and reads ---------------------------------------------------------------
 
@@ -183,10 +196,15 @@ class DynamoJobRepository:
         trace_id: str | None = None,
         lease: LeaseClaim | None = None,
         running_cap: int | None = None,
+        video_quota_s: int | None = None,
+        rate: RateWindow | None = None,
     ) -> CreatedJob:
-        """One transaction: the job's Put (`attribute_not_exists`) and the user's counter
-        `ADD running 1` (with a cap: only while `running < cap`), so concurrent creates cannot
-        overshoot the cap and a replay, whose Put fails, counts nothing."""
+        """One transaction: the job's Put (`attribute_not_exists`), the user's counter
+        `ADD running 1` (with a cap: only while `running < cap`), the month's usage item
+        `ADD jobs 1, requested_seconds <duration>` (with a quota: only while it stays within
+        it) and, with `rate`, the request window's `ADD hits 1` (only while `hits < limit`).
+        So concurrent creates cannot overshoot a limit, and a replay, whose Put fails, counts
+        nothing anywhere."""
         job_id = new_job_id(user_id, idempotency_key)
         job = Job.new(
             job_id=job_id,
@@ -198,20 +216,23 @@ class DynamoJobRepository:
             lease=lease,  # the creator holds it from the first write: no racer can take it
         )
         counter = self._take_slot(user_id, running_cap)
+        month = usage_month(job.created_at)
+        usage = self._count_request(user_id, month, request.duration, video_quota_s)
         put: dict[str, Any] = {
             "TableName": self._table,
             "Item": job_to_item(job),
             "ConditionExpression": "attribute_not_exists(job_id)",
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
+        items: list[dict[str, Any]] = [{"Put": put}, {"Update": counter}, {"Update": usage}]
+        if rate is not None:
+            items.append({"Update": self._count_hit(rate)})
         reasons = await self._transact(
             "create_job",
-            lambda: self._client.transact_write_items(
-                TransactItems=[{"Put": put}, {"Update": counter}]  # type: ignore[typeddict-item]
-            ),
+            lambda: self._client.transact_write_items(TransactItems=items),  # type: ignore[arg-type]
         )
         if reasons is not None:
-            job_refused, counter_refused = reasons
+            job_refused, counter_refused, usage_refused = reasons[:3]
             if job_refused is not None:  # the key's job exists: a replay or a conflict
                 existing = await self._existing(job_id, job_refused)
                 conflict = existing.creation_conflict(user_id, request, idempotency_key or "")
@@ -219,10 +240,17 @@ class DynamoJobRepository:
                     raise conflict from None
                 self._remember(existing)
                 return CreatedJob(existing, created=False)
+            if rate is not None and reasons[3] is not None:
+                raise RateWindowFull(rate.retry_after_s)
             if counter_refused is not None:
                 found = counter_refused.get(RUNNING_COUNTER_ATTRIBUTE, {"N": "0"})
                 admit_running(user_id, int(deserialize(found)), running_cap)
                 # it admits: the counter moved between the condition and now
+            if usage_refused is not None:
+                requested = usage_refused.get("requested_seconds", {"N": "0"})
+                admit_quota(
+                    user_id, month, int(deserialize(requested)), request.duration, video_quota_s
+                )
             raise WriteRaced("create_job", job_id)  # the rules allow it; the store did not
         self._remember(job)
         log.info("job_created", job_id=job_id, user_id=user_id)
@@ -237,6 +265,17 @@ class DynamoJobRepository:
         )
         value = response.get("Item", {}).get(RUNNING_COUNTER_ATTRIBUTE)
         return int(deserialize(value)) if value else 0
+
+    @_guarded
+    async def monthly_usage(self, user_id: str, month: str) -> MonthlyUsage:
+        response = await self._client.get_item(
+            TableName=self._table,
+            Key={"job_id": {"S": usage_counter_key(user_id, month)}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item", {})
+        fields = {name: deserialize(value) for name, value in item.items() if name != "job_id"}
+        return MonthlyUsage.model_validate({**fields, "month": month})
 
     @_guarded
     async def get_job(self, job_id: str) -> Job:
@@ -330,7 +369,12 @@ class DynamoJobRepository:
 
     @_guarded
     async def embed_script(
-        self, job_id: str, script: Script, metadata: Mapping[str, Any] | None = None
+        self,
+        job_id: str,
+        script: Script,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        usage: JobUsage | None = None,
     ) -> None:
         plain = script.model_dump(mode="json")
         update = (
@@ -341,12 +385,22 @@ class DynamoJobRepository:
             .set("script_metadata", plain["metadata"])
             .set_in_map("metadata", metadata or {})
         )
+        if usage is not None:
+            update.set("usage", usage.model_dump(mode="json", exclude_none=True))
         await self._write(job_id, update, stage=SCRIPT_COMPLETE, returning=False)
 
     @_guarded
     async def mark_job_complete(
-        self, job_id: str, video_key: str, metadata: Mapping[str, Any] | None = None
+        self,
+        job_id: str,
+        video_key: str,
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        usage: JobUsage | None = None,
     ) -> None:
+        """With `usage`, the same transaction records it on the job and adds it to the
+        month's totals of the job's user (the month it was created in): a repeat finds the
+        job ended and adds nothing."""
         now = self._clock()
         update = (
             _Update(now)
@@ -358,7 +412,9 @@ class DynamoJobRepository:
         )
         update.sets.append("#status = :completed")
         update.values[":completed"] = {"S": JobStatus.COMPLETED.value}
-        await self._end(job_id, update.ended(), stage=COMPLETED)
+        if usage is not None:
+            update.set("usage", usage.model_dump(mode="json", exclude_none=True))
+        await self._end(job_id, update.ended(), stage=COMPLETED, usage=usage)
 
     @_guarded
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
@@ -436,6 +492,44 @@ class DynamoJobRepository:
             counter["ExpressionAttributeValues"][":cap"] = {"N": str(running_cap)}
             counter["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         return counter
+
+    def _count_request(
+        self, user_id: str, month: str, asked_s: int, quota_s: int | None
+    ) -> dict[str, Any]:
+        """The usage half of a create: the month's `ADD jobs 1, requested_seconds asked`,
+        with a quota only while `requested_seconds + asked <= quota`."""
+        update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": usage_counter_key(user_id, month)}},
+            "UpdateExpression": "ADD #jobs :one, #requested :asked",
+            "ExpressionAttributeNames": {"#jobs": "jobs", "#requested": "requested_seconds"},
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":asked": {"N": str(asked_s)}},
+        }
+        if quota_s is not None:
+            room = quota_s - asked_s  # below 0 nothing is room enough, not even a first job
+            update["ConditionExpression"] = (
+                "#requested <= :room"
+                if room < 0
+                else "attribute_not_exists(#requested) OR #requested <= :room"
+            )
+            update["ExpressionAttributeValues"][":room"] = {"N": str(room)}
+            update["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return update
+
+    def _count_hit(self, rate: RateWindow) -> dict[str, Any]:
+        """The rate half of a create: the window's `ADD hits 1` while `hits < limit`."""
+        return {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": rate.key}},
+            "UpdateExpression": "ADD #hits :one SET #ttl = if_not_exists(#ttl, :expires)",
+            "ConditionExpression": "attribute_not_exists(#hits) OR #hits < :limit",
+            "ExpressionAttributeNames": {"#hits": RATE_HITS_ATTRIBUTE, "#ttl": self._ttl},
+            "ExpressionAttributeValues": {
+                ":one": {"N": "1"},
+                ":limit": {"N": str(rate.limit)},
+                ":expires": {"N": str(rate.expires_at)},
+            },
+        }
 
     @_guarded
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:
@@ -610,12 +704,15 @@ class DynamoJobRepository:
             self._remember(item_to_job(response["Attributes"]))
         return response
 
-    async def _end(self, job_id: str, update: _Update, *, stage: str | None) -> Any:
-        """A terminal write: on a job holding a running slot, one transaction of the job's
-        conditional update and its user's counter `ADD running -1` (a repeat finds the job
-        ended and releases nothing), answering None; otherwise `_write`'s UpdateItem."""
-        owner = await self._slot_owner(job_id)
-        if owner is None:
+    async def _end(
+        self, job_id: str, update: _Update, *, stage: str | None, usage: JobUsage | None = None
+    ) -> Any:
+        """A terminal write: on a job holding a running slot (or with `usage` to count), one
+        transaction of the job's conditional update, its user's counter `ADD running -1` and
+        the month's usage totals `ADD ...` (a repeat finds the job ended and releases and adds
+        nothing), answering None; otherwise `_write`'s UpdateItem."""
+        owner, holds, month = await self._slot_owner(job_id)
+        if not holds and usage is None:
             return await self._write(job_id, update, stage=stage)
         update.sets.append("running_slot = :released")
         update.values[":released"] = {"BOOL": False}
@@ -628,43 +725,65 @@ class DynamoJobRepository:
             "ExpressionAttributeValues": update.values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        release: dict[str, Any] = {
-            "TableName": self._table,
-            "Key": {"job_id": {"S": running_counter_key(owner)}},
-            "UpdateExpression": "ADD #running :minus_one",
-            "ExpressionAttributeNames": {"#running": RUNNING_COUNTER_ATTRIBUTE},
-            "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
-        }
+        items: list[dict[str, Any]] = [{"Update": job_update}]
+        if holds:
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"job_id": {"S": running_counter_key(owner)}},
+                        "UpdateExpression": "ADD #running :minus_one",
+                        "ExpressionAttributeNames": {"#running": RUNNING_COUNTER_ATTRIBUTE},
+                        "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
+                    }
+                }
+            )
+        if usage is not None:
+            items.append({"Update": self._count_usage(owner, month, usage)})
         reasons = await self._transact(
             "end_job",
-            lambda: self._client.transact_write_items(
-                TransactItems=[{"Update": job_update}, {"Update": release}]  # type: ignore[typeddict-item]
-            ),
+            lambda: self._client.transact_write_items(TransactItems=items),  # type: ignore[arg-type]
         )
         if reasons is not None:
             raise _refusal(job_id, reasons[0], stage, None, 0.0)
         self._slots.pop(job_id, None)
         return None
 
-    async def _slot_owner(self, job_id: str) -> str | None:
-        """The user whose running slot the job holds (None: it holds none), from what this
-        process saw of the job, else from one projected read."""
+    def _count_usage(self, user_id: str, month: str, usage: JobUsage) -> dict[str, Any]:
+        """The month's totals `ADD completed_jobs 1, <each counter> <amount>, cost_usd`."""
+        amounts: dict[str, Any] = {"completed_jobs": 1, "cost_usd": usage.cost_usd}
+        amounts.update({name: getattr(usage, name) for name in COUNTED_FIELDS})
+        names = {f"#u{i}": name for i, name in enumerate(amounts)}
+        values = {f":u{i}": _number(amount) for i, amount in enumerate(amounts.values())}
+        adds = ", ".join(f"#u{i} :u{i}" for i in range(len(amounts)))
+        return {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": usage_counter_key(user_id, month)}},
+            "UpdateExpression": f"ADD {adds}",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+
+    async def _slot_owner(self, job_id: str) -> tuple[str, bool, str]:
+        """The job's user, whether the job holds a running slot and the month it was created
+        in, from what this process saw of the job, else from one projected read."""
         if job_id in self._slots:
             return self._slots[job_id]
         response = await self._client.get_item(
             TableName=self._table,
             Key={"job_id": {"S": job_id}},
             ConsistentRead=True,
-            ProjectionExpression="user_id, running_slot",
+            ProjectionExpression="user_id, running_slot, created_at",
         )
         item = response.get("Item")
-        if not item:
+        if not item or "user_id" not in item:
             raise JobNotFound(job_id)
         holds = bool(item.get("running_slot", {}).get("BOOL"))
-        return str(item["user_id"]["S"]) if holds and "user_id" in item else None
+        created = float(deserialize(item["created_at"])) if "created_at" in item else 0.0
+        return str(item["user_id"]["S"]), holds, usage_month(created)
 
     def _remember(self, job: Job) -> Job:
-        self._slots[job.job_id] = job.user_id if job.running_slot else None
+        self._slots[job.job_id] = (job.user_id, job.running_slot, usage_month(job.created_at))
         self._slots.move_to_end(job.job_id)
         while len(self._slots) > _SLOT_CACHE_SIZE:
             self._slots.popitem(last=False)
@@ -721,6 +840,11 @@ class DynamoJobRepository:
 
     async def _existing(self, job_id: str, item: Mapping[str, Any]) -> Job:
         return item_to_job(item) if item else await self.get_job(job_id)
+
+
+def _number(amount: float) -> dict[str, str]:
+    """A number attribute in plain decimal notation (no exponent)."""
+    return {"N": format(Decimal(str(amount)), "f")}
 
 
 def _active_condition(update: _Update, stage: str | None, also: str | None) -> str:

@@ -14,18 +14,19 @@ from typing import TYPE_CHECKING, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from omnigen.shared.adapters.dynamodb import storage_error
+from omnigen.shared.domain.rules import (
+    EXPIRY_GRACE_S,
+    RATE_HITS_ATTRIBUTE,
+    RateWindow,
+    current_window,
+    window_key,
+)
 from omnigen.shared.resources import Table
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-HITS_ATTRIBUTE: Final = "hits"
-EXPIRY_GRACE_S: Final = 60  # a window's item outlives it a little: clocks of tasks differ
-
-
-def window_key(key: str, index: int) -> str:
-    """The table key of `key`'s counter in window number `index`; no job id looks so."""
-    return f"rate#{key}#{index}"
+HITS_ATTRIBUTE: Final = RATE_HITS_ATTRIBUTE
 
 
 class DynamoRateWindows:
@@ -36,6 +37,9 @@ class DynamoRateWindows:
         self._table = table.name
         self._ttl = table.ttl_attribute
         self._clock = clock
+
+    def window(self, key: str, *, limit: int, window_s: float) -> RateWindow:
+        return current_window(key, limit=limit, window_s=window_s, now=self._clock())
 
     async def take(self, key: str, *, limit: int, window_s: float) -> float | None:
         """Count one request of `key` in the current window of `window_s` seconds: None when it

@@ -84,6 +84,33 @@ class JobAlreadyFinished(OmnigenError):
         self.job = job  # the finished job, when the store returned it
 
 
+class MonthlyQuotaExceeded(OmnigenError):
+    """The user's accepted jobs this month would request more seconds of video than the
+    monthly quota allows; the quota renews at the start of the next month (UTC)."""
+
+    def __init__(self, user_id: str, month: str, limit_s: int, used_s: int | None, asked_s: int):
+        used = f"{used_s} s requested already; " if used_s is not None else ""
+        super().__init__(
+            f"the monthly quota of {limit_s} s of video for {month} is reached "
+            f"({used}this job asks {asked_s} s)"
+        )
+        self.user_id = user_id
+        self.month = month
+        self.limit_s = limit_s
+        self.used_s = used_s
+        self.asked_s = asked_s
+
+
+class RateWindowFull(OmnigenError):
+    """The user's request window is full (counted by the create itself); `retry_after_s`."""
+
+    transient = True
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__("too many requests; slow down")
+        self.retry_after_s = retry_after_s
+
+
 class RunningJobsLimit(OmnigenError):
     """The user already has `cap` unfinished jobs; a new one may start when one of them ends."""
 

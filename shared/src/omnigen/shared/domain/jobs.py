@@ -33,6 +33,7 @@ from omnigen.shared.domain.stages import (
     status_for_stage,
 )
 from omnigen.shared.domain.text import LineText, ProseText, StrictInt
+from omnigen.shared.domain.usage import JobUsage
 
 TTL_SECONDS: Final = 7 * 24 * 3600
 CANCELLED_REASON: Final = "cancelled"
@@ -196,6 +197,7 @@ class Job(BaseModel):
     running_slot: bool = False
     attempt: int = 1  # a retry of a failed job is its next attempt
     attempts: list[dict[str, Any]] = Field(default_factory=list)  # how earlier attempts ended
+    usage: JobUsage | None = None  # what the job used and its estimated cost (when it ended)
     # The announcement the job still owes (see OUTBOX_EVENT); absent once it was published or
     # the job ended (jobs stored before the outbox existed never carry one).
     outbox: str | None = None

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Final
 
-from omnigen.shared.domain.errors import InvalidCursor, RunningJobsLimit
+from omnigen.shared.domain.errors import InvalidCursor, MonthlyQuotaExceeded, RunningJobsLimit
 from omnigen.shared.domain.jobs import Job
 
 IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("5b0c3d4e-9f61-4c1a-8d0e-6f6d6e696765")
@@ -117,3 +117,48 @@ def admit_running(user_id: str, running: int, cap: int | None) -> None:
     `RunningJobsLimit`. The store states the same rule as `running < cap` on the counter."""
     if cap is not None and running >= cap:
         raise RunningJobsLimit(user_id, cap, running)
+
+
+def admit_quota(
+    user_id: str, month: str, requested_s: int, asked_s: int, limit_s: int | None
+) -> None:
+    """A job asking `asked_s` seconds may start when the month's requested seconds stay within
+    `limit_s` (no limit: always), else `MonthlyQuotaExceeded`. The store states the same rule
+    as `requested_seconds <= limit - asked` on the month's usage item."""
+    if limit_s is not None and requested_s + asked_s > limit_s:
+        raise MonthlyQuotaExceeded(user_id, month, limit_s, requested_s, asked_s)
+
+
+# -- the shared rate limit's windows, counted by the create itself when it can ----------------
+
+RATE_HITS_ATTRIBUTE: Final = "hits"
+EXPIRY_GRACE_S: Final = 60  # a window's item outlives it a little: clocks of tasks differ
+
+
+def window_key(key: str, index: int) -> str:
+    """The table key of `key`'s request counter in window number `index`; no job id looks so."""
+    return f"rate#{key}#{index}"
+
+
+@dataclass(frozen=True)
+class RateWindow:
+    """One request to count in a fixed window: the counter's key, how many it admits, when its
+    item may expire (epoch seconds) and how long until the window ends."""
+
+    key: str
+    limit: int
+    expires_at: int
+    retry_after_s: float
+
+
+def current_window(key: str, *, limit: int, window_s: float, now: float) -> RateWindow:
+    """The window `now` falls in, for a write that counts the request itself (the job's
+    create: `JobRepository.create_job(rate=...)`), so the count costs no request of its own."""
+    index = math.floor(now / window_s)
+    ends = (index + 1) * window_s
+    return RateWindow(
+        key=window_key(key, index),
+        limit=limit,
+        expires_at=math.ceil(ends) + EXPIRY_GRACE_S,
+        retry_after_s=max(ends - now, 0.0),
+    )

@@ -23,7 +23,11 @@ from omnigen.ingest.api.schemas import JobLinks, SubmitJob, links
 from omnigen.ingest.context import IngestContext
 from omnigen.ingest.handlers import ScriptNotFit, submit_job
 from omnigen.ingest.limits import LimitExceeded
-from omnigen.shared.domain.errors import IdempotencyConflict, RunningJobsLimit
+from omnigen.shared.domain.errors import (
+    IdempotencyConflict,
+    MonthlyQuotaExceeded,
+    RunningJobsLimit,
+)
 from omnigen.shared.domain.stages import JobStatus
 
 log = structlog.get_logger()
@@ -141,10 +145,13 @@ async def _submit_item(
             idempotency_key=item.idempotency_key,
             trace_id=None,  # every job its own trace
             running_cap=ctx.settings.max_running_jobs,
+            video_quota_s=ctx.settings.monthly_video_seconds_quota,
         )
         job, created = submission.job, submission.created
     except RunningJobsLimit as exc:
         return refused(429, "limited", "too_many_running_jobs", str(exc))
+    except MonthlyQuotaExceeded as exc:
+        return refused(429, "limited", "monthly_quota_exceeded", str(exc), "request.duration")
     except IdempotencyConflict as exc:
         return refused(409, "conflict", "idempotency_conflict", str(exc), "idempotency_key")
     except ScriptNotFit as exc:

@@ -24,11 +24,12 @@ def context(request: Request) -> IngestContext:
 Context = Annotated[IngestContext, Depends(context)]
 
 
-async def authenticated_user(
+async def token_subject(
     ctx: Context,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
-    """The token's subject; 401 for a missing or bad token, 429 when over the rate limit."""
+    """The token's subject; 401 for a missing or bad token. The request is not yet counted
+    against the rate limit: `authenticated_user` counts it, or the job's create does."""
     if credentials is None:
         raise ApiError(
             401,
@@ -45,16 +46,28 @@ async def authenticated_user(
         ) from None
     except AuthUnavailable as exc:
         raise ApiError(503, "auth_unavailable", str(exc), headers={"Retry-After": "5"}) from None
-    try:
-        await ctx.limiter.check(principal.user_id)
-    except LimitExceeded as exc:
-        raise ApiError(
-            429,
-            "rate_limited",
-            str(exc),
-            headers={"Retry-After": str(exc.retry_after_s)},
-        ) from None
     return principal.user_id
+
+
+Subject = Annotated[str, Depends(token_subject)]
+
+
+async def authenticated_user(ctx: Context, user_id: Subject) -> str:
+    """The token's subject, counted against the rate limit: 429 when over it."""
+    try:
+        await ctx.limiter.check(user_id)
+    except LimitExceeded as exc:
+        raise rate_limited(exc.retry_after_s) from None
+    return user_id
+
+
+def rate_limited(retry_after_s: int) -> ApiError:
+    return ApiError(
+        429,
+        "rate_limited",
+        "too many requests; slow down",
+        headers={"Retry-After": str(retry_after_s)},
+    )
 
 
 UserId = Annotated[str, Depends(authenticated_user)]

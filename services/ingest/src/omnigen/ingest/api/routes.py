@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Final
@@ -11,7 +12,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
 
-from omnigen.ingest.api.deps import Context, UserId
+from omnigen.ingest.api.deps import Context, Subject, UserId, rate_limited
 from omnigen.ingest.api.errors import ApiError, ErrorBody
 from omnigen.ingest.api.schemas import (
     JobDetail,
@@ -30,16 +31,21 @@ from omnigen.ingest.handlers import (
     retry_job,
     submit_job,
 )
+from omnigen.ingest.limits import LimitExceeded
 from omnigen.ingest.sse import StreamTimings, TooManyStreams, job_events
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
     InvalidCursor,
     JobNotFound,
     JobNotRetryable,
+    MonthlyQuotaExceeded,
+    RateWindowFull,
     RunningJobsLimit,
 )
 from omnigen.shared.domain.jobs import Job, JobRequest
+from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.usage import seconds_until_next_month
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -76,10 +82,57 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 async def submit(
     body: SubmitJob,
     ctx: Context,
-    user_id: UserId,
+    user_id: Subject,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKey = None,
+) -> JobSubmitted:
+    """Refused with 429 `too_many_running_jobs` at `OMNIGEN_MAX_RUNNING_JOBS` unfinished jobs,
+    429 `monthly_quota_exceeded` past `OMNIGEN_MONTHLY_VIDEO_SECONDS_QUOTA` seconds requested
+    this month, 429 `rate_limited` over the rate limit: all decided by the create's one write.
+    A refused create counted nothing, so its request is then counted on its own; a replay of an
+    Idempotency-Key is not counted."""
+    try:
+        rate = await ctx.limiter.deferred(user_id)  # counted by the create (or here: memory)
+    except LimitExceeded as exc:
+        raise rate_limited(exc.retry_after_s) from None
+    try:
+        return await _submit(ctx, body, user_id, request, response, idempotency_key, rate)
+    except ApiError as refused:
+        if rate is not None and refused.code in _REFUSED_CREATES:
+            await _count_request(ctx, user_id)
+        raise
+
+
+# Answers to a create that wrote nothing (its transaction cancelled): the request is counted
+# against the rate limit on its own. (A 503 `not_queued` job was created, and counted.)
+_REFUSED_CREATES: Final = frozenset(
+    {
+        "too_many_running_jobs",
+        "monthly_quota_exceeded",
+        "idempotency_conflict",
+        "script_not_fit",
+        "validation_error",
+    }
+)
+
+
+async def _count_request(ctx: IngestContext, user_id: str) -> None:
+    """Count a request whose create was refused (so counted nothing) against the rate limit."""
+    try:
+        await ctx.limiter.check(user_id)
+    except LimitExceeded as exc:
+        raise rate_limited(exc.retry_after_s) from None
+
+
+async def _submit(
+    ctx: IngestContext,
+    body: SubmitJob,
+    user_id: str,
+    request: Request,
+    response: Response,
+    idempotency_key: str | None,
+    rate: RateWindow | None,
 ) -> JobSubmitted:
     try:
         submission = await submit_job(
@@ -89,9 +142,21 @@ async def submit(
             idempotency_key=idempotency_key,
             trace_id=request.state.trace_id,
             running_cap=ctx.settings.max_running_jobs,
+            video_quota_s=ctx.settings.monthly_video_seconds_quota,
+            rate=rate,
         )
     except RunningJobsLimit as exc:
         raise _too_many_running(ctx, exc) from None
+    except MonthlyQuotaExceeded as exc:
+        raise ApiError(
+            429,
+            "monthly_quota_exceeded",
+            str(exc),
+            field="duration",
+            headers={"Retry-After": str(seconds_until_next_month(time.time()))},
+        ) from None
+    except RateWindowFull as exc:
+        raise rate_limited(math.ceil(max(exc.retry_after_s, 1.0))) from None
     except IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_conflict", str(exc), field="Idempotency-Key") from None
     except ScriptNotFit as exc:
@@ -128,7 +193,10 @@ async def get_job(job_id: JobId, ctx: Context, user_id: UserId, response: Respon
     job = await _owned_job(ctx, job_id, user_id)
     response.headers["Cache-Control"] = NO_STORE
     detail = JobDetail(
-        **summary(job, _base(ctx)).model_dump(), options=job.options, scenes=job.scenes
+        **summary(job, _base(ctx)).model_dump(),
+        options=job.options,
+        scenes=job.scenes,
+        usage=job.usage,
     )
     if job.status is JobStatus.COMPLETED and job.video_key:
         expiry = ctx.settings.video_url_expiry_s

@@ -11,6 +11,7 @@ from omnigen.shared.domain.jobs import AspectRatio, Job, JobOptions, JobRequest
 from omnigen.shared.domain.scripts import Scene, ScriptDraft
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.text import LineText, ProseText, StrictInt
+from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
 
 # Strict JSON types: text is a JSON string (no control characters; prose may hold LF and TAB),
 # `duration` a JSON integer ("30", 30.0 and true are refused with a 422 naming the field).
@@ -121,6 +122,22 @@ class JobDetail(JobSummary):
     scenes: list[Scene] | None = None
     video_url: str | None = Field(default=None, description="presigned; short-lived")
     video_url_expires_at: datetime | None = None
+    usage: JobUsage | None = Field(
+        default=None, description="what the job used and its estimated cost (once completed)"
+    )
+
+
+class UsageQuota(BaseModel):
+    video_seconds: int = Field(description="seconds of video a month's jobs may request")
+    remaining_seconds: int = Field(description="what this month's jobs may still request")
+
+
+class UsageReport(MonthlyUsage):
+    """The caller's totals for one month (UTC): `jobs`/`requested_seconds` count accepted jobs
+    at submission (the quota counts these); the others what completed jobs used."""
+
+    currency: str = "USD"
+    quota: UsageQuota | None = Field(default=None, description="none: no monthly quota")
 
 
 class JobList(BaseModel):

@@ -23,6 +23,7 @@ from omnigen.renderer.media.probe import probe
 from omnigen.renderer.ports import NarrationResult
 from omnigen.renderer.providers.settings import OPENAI_VOICES, ProviderSettings
 from omnigen.shared.domain.errors import ProviderFailed
+from omnigen.shared.domain.usage import count_usage
 from omnigen.shared.providers.openai_compat import OpenAICompatible
 
 log = structlog.get_logger()
@@ -104,7 +105,9 @@ class OpenAISpeechNarrator:
             )
             return await answer.aread()
 
-        return await self._api.call(attempt)
+        audio = await self._api.call(attempt)
+        count_usage(speech_calls=1, speech_characters=len(text))  # billed per input character
+        return audio
 
 
 def speech_parts(text: str, limit: int = MAX_INPUT_CHARS) -> list[str]:

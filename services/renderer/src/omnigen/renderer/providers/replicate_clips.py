@@ -23,6 +23,7 @@ from omnigen.renderer.ports import ClipResult
 from omnigen.renderer.providers.errors import ProviderFailed
 from omnigen.renderer.providers.replicate_predictions import PROVIDER, ReplicatePredictions
 from omnigen.shared.domain.scripts import CameraMove, Scene
+from omnigen.shared.domain.usage import count_usage
 
 log = structlog.get_logger()
 
@@ -75,6 +76,8 @@ class ReplicateClipGenerator:
         raw = await self._predictions.run(
             model=self._model, inputs=inputs, what=what, dest_stem=out_dir / f"{stem}_raw"
         )
+        billed = inputs.get("duration", scene.duration)  # the model bills the length it made
+        count_usage(clip_calls=1, clip_seconds=float(billed))
         try:
             await normalise_clip(
                 raw,

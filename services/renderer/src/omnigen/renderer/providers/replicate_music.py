@@ -19,6 +19,7 @@ from omnigen.renderer.media.ffmpeg import run_ffmpeg
 from omnigen.renderer.providers.errors import ProviderFailed
 from omnigen.renderer.providers.replicate_predictions import PROVIDER, ReplicatePredictions
 from omnigen.shared.domain.scripts import Mood
+from omnigen.shared.domain.usage import count_usage
 
 log = structlog.get_logger()
 
@@ -56,6 +57,7 @@ class ReplicateMusicSource:
             what="music",
             dest_stem=out_path.with_name(out_path.stem + "_raw"),
         )
+        count_usage(music_calls=1, music_seconds=asked)
         try:
             await run_ffmpeg(
                 ["-stream_loop", "-1", "-i", raw, "-map", "0:a:0", "-af", bed_filter(duration_s),

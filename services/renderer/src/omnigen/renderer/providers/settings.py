@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from omnigen.shared.domain.usage import DEFAULT_PRICE_TABLE, PriceTable
 from omnigen.shared.providers import ProviderRetrySettings
 
 # The built-in voices of OpenAI's speech endpoint; other job voices fall back to `speech_voice`.
@@ -32,6 +33,14 @@ class ProviderSettings(ProviderRetrySettings):
     music_provider: Literal["local", "replicate"] = "local"
 
     replicate_api_token: SecretStr | None = None
+    price_table: PriceTable | None = Field(
+        default=None,
+        description="JSON: the versioned prices a completed job's usage is costed with "
+        "(version, llm_input_per_million_tokens, llm_output_per_million_tokens, "
+        "clip_per_second, speech_per_million_characters, music_per_second; USD); unset: "
+        f"the table shipped in the package (version {DEFAULT_PRICE_TABLE.version})",
+    )
+
     replicate_base_url: str | None = Field(
         default=None, description="None: the replicate client's own default endpoint"
     )
@@ -86,6 +95,11 @@ class ProviderSettings(ProviderRetrySettings):
         if self.replicate_poll_max_interval_s < self.replicate_poll_interval_s:
             raise ValueError("replicate_poll_max_interval_s must be >= replicate_poll_interval_s")
         return self
+
+    @property
+    def prices(self) -> PriceTable:
+        """The price table a completed job's usage is costed with."""
+        return self.price_table or DEFAULT_PRICE_TABLE
 
 
 def _has_secret(value: SecretStr | None) -> bool:

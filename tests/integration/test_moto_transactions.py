@@ -1,0 +1,146 @@
+"""The moto launcher's TransactWriteItems (`moto_app.ItemRollback`): moto's own transaction,
+rolled back item by item instead of by a deep copy of the whole table. Over HTTP on a moto
+server launched as the project launches it: what a cancelled transaction leaves is exactly
+what was there before (an updated item, a new item, a deleted item, a table with many
+items), an applied one applies, and the cancellation reasons are moto's own."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiobotocore.session import get_session
+
+from omnigen.cli.localaws.moto_server import MotoServer
+from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS
+
+TABLE = "transactions"
+
+
+@pytest.fixture
+async def dynamodb(moto_server: MotoServer) -> AsyncIterator[Any]:
+    session = get_session()
+    async with session.create_client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url=moto_server.endpoint_url,
+        aws_access_key_id=EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=EMULATOR_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    ) as client:
+        name = f"{TABLE}-{id(client)}"
+        await client.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.table = name
+        yield client
+        await client.delete_table(TableName=name)
+
+
+async def _all(client: Any) -> dict[str, dict[str, Any]]:
+    items: dict[str, dict[str, Any]] = {}
+    kwargs: dict[str, Any] = {"TableName": client.table, "ConsistentRead": True}
+    while True:
+        page = await client.scan(**kwargs)
+        items.update({item["pk"]["S"]: item for item in page["Items"]})
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+async def test_a_cancelled_transaction_leaves_every_item_as_it_was(dynamodb: Any) -> None:
+    table = dynamodb.table
+    for i in range(200):  # a table with many items besides the ones the transaction names
+        await dynamodb.put_item(
+            TableName=table, Item={"pk": {"S": f"other-{i}"}, "n": {"N": str(i)}}
+        )
+    await dynamodb.put_item(
+        TableName=table,
+        Item={"pk": {"S": "counter"}, "n": {"N": "5"}, "tags": {"SS": ["a", "b"]}},
+    )
+    await dynamodb.put_item(TableName=table, Item={"pk": {"S": "doomed"}, "n": {"N": "1"}})
+    await dynamodb.put_item(TableName=table, Item={"pk": {"S": "guard"}, "n": {"N": "9"}})
+    before = await _all(dynamodb)
+
+    with pytest.raises(dynamodb.exceptions.TransactionCanceledException) as cancelled:
+        await dynamodb.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"pk": {"S": "counter"}},
+                        "UpdateExpression": "ADD n :one, tags :t SET extra = :x",
+                        "ExpressionAttributeValues": {
+                            ":one": {"N": "1"},
+                            ":t": {"SS": ["c"]},
+                            ":x": {"S": "x"},
+                        },
+                    }
+                },
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "fresh"}, "n": {"N": "0"}}}},
+                {"Delete": {"TableName": table, "Key": {"pk": {"S": "doomed"}}}},
+                {
+                    "Update": {  # refused: after the three above were applied by moto
+                        "TableName": table,
+                        "Key": {"pk": {"S": "guard"}},
+                        "UpdateExpression": "SET n = :zero",
+                        "ConditionExpression": "n < :limit",
+                        "ExpressionAttributeValues": {":zero": {"N": "0"}, ":limit": {"N": "3"}},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+            ]
+        )
+    reasons = cancelled.value.response["CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["None", "None", "None", "ConditionalCheckFailed"]
+    assert reasons[3]["Item"] == {"pk": {"S": "guard"}, "n": {"N": "9"}}
+    assert await _all(dynamodb) == before
+
+    # the same transaction with a passing condition applies all four
+    applied = {"n": {"N": "9"}}
+    await dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": {"pk": {"S": "counter"}},
+                    "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+            {"Put": {"TableName": table, "Item": {"pk": {"S": "fresh"}, "n": {"N": "0"}}}},
+            {"Delete": {"TableName": table, "Key": {"pk": {"S": "doomed"}}}},
+            {
+                "ConditionCheck": {
+                    "TableName": table,
+                    "Key": {"pk": {"S": "guard"}},
+                    "ConditionExpression": "n = :n",
+                    "ExpressionAttributeValues": {":n": applied["n"]},
+                }
+            },
+        ]
+    )
+    after = await _all(dynamodb)
+    assert after["counter"]["n"] == {"N": "6"}
+    assert after["fresh"] == {"pk": {"S": "fresh"}, "n": {"N": "0"}}
+    assert "doomed" not in after
+    assert len(after) == len(before)
+
+
+async def test_two_operations_on_one_item_are_refused_and_change_nothing(dynamodb: Any) -> None:
+    table = dynamodb.table
+    await dynamodb.put_item(TableName=table, Item={"pk": {"S": "one"}, "n": {"N": "1"}})
+    before = await _all(dynamodb)
+    with pytest.raises(dynamodb.exceptions.ClientError) as refused:
+        await dynamodb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "new"}, "n": {"N": "1"}}}},
+                {"Put": {"TableName": table, "Item": {"pk": {"S": "one"}, "n": {"N": "2"}}}},
+                {"Delete": {"TableName": table, "Key": {"pk": {"S": "one"}}}},
+            ]
+        )
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert await _all(dynamodb) == before
