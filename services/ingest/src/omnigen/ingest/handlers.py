@@ -34,6 +34,7 @@ from omnigen.shared.domain.events import (
     stable_event_id,
 )
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
+from omnigen.shared.domain.media import unwritable_language
 from omnigen.shared.ports import (
     AssetStore,
     EventPublisher,
@@ -50,6 +51,15 @@ ACCEPT_STEP: Final = "publish_accepted"
 ACCEPT_LEASE_S: Final = 10.0  # far longer than a publish; a dead holder delays others this long
 ACCEPT_POLL_S: Final = 0.1
 ACCEPT_WAIT_MARGIN_S: Final = 2.0
+
+
+class UnwritableRequest(Exception):
+    """Nothing configured can write this request's script (a 422 or job.rejected naming
+    `field`); nothing is created."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class NotAnnounced(Exception):
@@ -69,6 +79,9 @@ class IngestPorts:
     repository: JobRepository
     publisher: EventPublisher
     assets: AssetStore
+    # The scripter has a model (OMNIGEN_SCRIPT_WRITER=model): it writes every language; the
+    # offline planner writes English only.
+    model_writes_scripts: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,10 @@ async def submit_job(
     create and publish; concurrent retries never publish twice. Raises `IdempotencyConflict`
     for the same key with another payload, and `RunningJobsLimit` when the user already runs
     `running_cap` jobs (decided by the create itself, so concurrent submits cannot pass it; a
-    retry of an existing job is never refused)."""
+    retry of an existing job is never refused), and `UnwritableRequest` for a language that
+    no configured script writer writes."""
+    if problem := unwritable_language(request.options.language, ports.model_writes_scripts):
+        raise UnwritableRequest("language", problem)
     holder = uuid.uuid4().hex  # the creator publishes: it holds the lease from the first write
     created = await ports.repository.create_job(
         user_id=user_id,
@@ -216,6 +232,11 @@ async def handle_job_requested(ports: IngestPorts, event: JobRequested) -> Job |
         )
     except IdempotencyConflict as exc:
         await publish_rejected(ports, event, [Problem(field="request_id", message=str(exc))])
+        return None
+    except UnwritableRequest as exc:
+        await publish_rejected(
+            ports, event, [Problem(field=f"options.{exc.field}", message=str(exc))]
+        )
         return None
     return submission.job
 

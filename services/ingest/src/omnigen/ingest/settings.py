@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from omnigen.shared.domain.media import OPENAI_VOICES
 from omnigen.shared.settings import AwsSettings
 
 
@@ -62,6 +63,21 @@ class IngestSettings(AwsSettings):
         ge=0,
         le=24 * 3600,
         description="a job unannounced for longer than this is announced by the sweeper",
+    )
+
+    script_writer: Literal["planner", "model"] = Field(
+        default="planner",
+        description="what the scripter writes with: model (it has OMNIGEN_OPENAI_API_KEY; every "
+        "language) or planner (English only: other languages get a 422)",
+    )
+    narration_provider: Literal["local", "openai"] = Field(
+        default="local",
+        description="the renderer's narrator (same variable as the renderer's), for GET /v1/voices",
+    )
+    speech_voices: tuple[str, ...] = Field(
+        default=OPENAI_VOICES,
+        description="the speech provider's voices (same variable as the renderer's), for "
+        "GET /v1/voices",
     )
 
     video_url_expiry_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)

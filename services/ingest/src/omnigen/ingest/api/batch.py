@@ -20,7 +20,7 @@ from omnigen.ingest.api.deps import Context, UserId
 from omnigen.ingest.api.errors import ErrorBody, ErrorDetail
 from omnigen.ingest.api.schemas import JobLinks, SubmitJob, links
 from omnigen.ingest.context import IngestContext
-from omnigen.ingest.handlers import NotAnnounced, submit_job
+from omnigen.ingest.handlers import NotAnnounced, UnwritableRequest, submit_job
 from omnigen.ingest.limits import LimitExceeded
 from omnigen.shared.domain.errors import IdempotencyConflict, RunningJobsLimit
 from omnigen.shared.domain.stages import JobStatus
@@ -143,6 +143,8 @@ async def _submit_item(
         return refused(429, "limited", "too_many_running_jobs", str(exc))
     except IdempotencyConflict as exc:
         return refused(409, "conflict", "idempotency_conflict", str(exc), "idempotency_key")
+    except UnwritableRequest as exc:
+        return refused(422, "invalid", "no_script_writer", str(exc), f"request.{exc.field}")
     except NotAnnounced as exc:
         # The job exists and the outbox announces it within the sweep interval: accepted.
         log.warning("batch_item_not_announced_yet", job_id=exc.job_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -13,6 +14,7 @@ from starlette.background import BackgroundTask
 from omnigen.ingest.api.deps import Context, UserId
 from omnigen.ingest.api.errors import ApiError, ErrorBody
 from omnigen.ingest.api.schemas import (
+    CaptionLinks,
     JobDetail,
     JobList,
     JobSubmitted,
@@ -22,7 +24,13 @@ from omnigen.ingest.api.schemas import (
     timestamp,
 )
 from omnigen.ingest.context import IngestContext
-from omnigen.ingest.handlers import NotAnnounced, cancel_or_delete, retry_job, submit_job
+from omnigen.ingest.handlers import (
+    NotAnnounced,
+    UnwritableRequest,
+    cancel_or_delete,
+    retry_job,
+    submit_job,
+)
 from omnigen.ingest.sse import StreamTimings, TooManyStreams, job_events
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -32,6 +40,7 @@ from omnigen.shared.domain.errors import (
     RunningJobsLimit,
 )
 from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.progress import RenderProgress
 from omnigen.shared.domain.stages import JobStatus
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -82,6 +91,8 @@ async def submit(
         raise _too_many_running(ctx, exc) from None
     except IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_conflict", str(exc), field="Idempotency-Key") from None
+    except UnwritableRequest as exc:
+        raise ApiError(422, "no_script_writer", str(exc), field=exc.field) from None
     except NotAnnounced as exc:
         raise ApiError(
             503,
@@ -127,7 +138,20 @@ async def get_job(job_id: JobId, ctx: Context, user_id: UserId, response: Respon
         expiry = ctx.settings.video_url_expiry_s
         detail.video_url = await ctx.ports.assets.presigned_url(job.video_key, expiry)
         detail.video_url_expires_at = timestamp(time.time() + expiry)
+        detail.captions = await _caption_links(ctx, job, expiry)
     return detail
+
+
+async def _caption_links(ctx: IngestContext, job: Job, expiry: int) -> CaptionLinks | None:
+    """Presigned links to the sidecar captions a completed job has."""
+    progress = RenderProgress.of(job.metadata)
+    if not (progress.captions_srt_key and progress.captions_vtt_key):
+        return None
+    return CaptionLinks(
+        srt_url=await ctx.ports.assets.presigned_url(progress.captions_srt_key, expiry),
+        vtt_url=await ctx.ports.assets.presigned_url(progress.captions_vtt_key, expiry),
+        expires_at=datetime.fromtimestamp(time.time() + expiry, UTC),
+    )
 
 
 @router.get(
