@@ -32,6 +32,9 @@ locals {
       OMNIGEN_AUTH_JWKS_URL = var.ingest_auth.jwks_url
       OMNIGEN_AUTH_ISSUER   = var.ingest_auth.issuer
       OMNIGEN_AUTH_AUDIENCE = var.ingest_auth.audience
+      # What the scripter and renderer run, for language checks and GET /v1/voices.
+      OMNIGEN_SCRIPT_WRITER      = var.use_openai ? "openai" : "planner"
+      OMNIGEN_NARRATION_PROVIDER = var.use_openai ? "openai" : "local"
     }
     scripter = {}
     renderer = {

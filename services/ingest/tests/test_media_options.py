@@ -16,7 +16,7 @@ from .test_jobs_api import assert_error
 
 
 async def test_media_options_are_stored_as_given(make_api: ApiFactory) -> None:
-    api = await make_api(script_writer="model")
+    api = await make_api(script_writer="openai")
     response = await api.submit(
         "alice",
         language="pt-br",
@@ -65,7 +65,7 @@ async def test_media_options_are_stored_as_given(make_api: ApiFactory) -> None:
 async def test_bad_media_options_are_422_naming_the_field_and_create_nothing(
     make_api: ApiFactory, override: dict[str, Any], field: str
 ) -> None:
-    api = await make_api(script_writer="model")
+    api = await make_api(script_writer="openai")
     response = await api.client.post(
         "/v1/jobs", json=job_body(**override), headers=api.auth("alice")
     )

@@ -79,7 +79,7 @@ class IngestPorts:
     repository: JobRepository
     publisher: EventPublisher
     assets: AssetStore
-    # The scripter has a model (OMNIGEN_SCRIPT_WRITER=model): it writes every language; the
+    # The scripter has a model (OMNIGEN_SCRIPT_WRITER=openai): it writes every language; the
     # offline planner writes English only.
     model_writes_scripts: bool = False
 

@@ -65,10 +65,11 @@ class IngestSettings(AwsSettings):
         description="a job unannounced for longer than this is announced by the sweeper",
     )
 
-    script_writer: Literal["planner", "model"] = Field(
-        default="planner",
-        description="what the scripter writes with: model (it has OMNIGEN_OPENAI_API_KEY; every "
-        "language) or planner (English only: other languages get a 422)",
+    script_writer: Literal["auto", "planner", "openai"] = Field(
+        default="auto",
+        description="the scripter's writer (same variable as the scripter's): openai writes "
+        "every language; planner, and auto (ingest cannot see the scripter's key), English only: "
+        "other languages get a 422",
     )
     narration_provider: Literal["local", "openai"] = Field(
         default="local",
