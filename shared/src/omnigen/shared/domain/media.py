@@ -35,9 +35,9 @@ class LanguageInfo:
 LANGUAGES: Final[dict[str, LanguageInfo]] = {
     info.code: info
     for info in (
-        LanguageInfo("en", "English", "Latn", ("en-us", "en-gb")),
+        LanguageInfo("en", "English", "Latn", ("en-us", "en")),  # en: British
         LanguageInfo("es", "Spanish", "Latn", ("es", "es-419")),
-        LanguageInfo("fr", "French", "Latn", ("fr-fr", "fr-be")),
+        LanguageInfo("fr", "French", "Latn", ("fr", "fr-be")),
         LanguageInfo("de", "German", "Latn", ("de",)),
         LanguageInfo("pt", "Portuguese", "Latn", ("pt-br", "pt")),
         LanguageInfo("it", "Italian", "Latn", ("it",)),
