@@ -26,6 +26,7 @@ from omnigen.shared.domain.media import (
 )
 
 MIN_CUE_S = 0.6
+MAX_LINES = 2
 # Sentence ends of the supported scripts (CJK full-width forms, Arabic, Devanagari danda).
 SENTENCE_END = re.compile(r"[.!?;:\u3002\uff01\uff1f\uff1b\uff1a\u061f\u061b\u0964\u2026]$")
 # Characters that may not begin a line (kinsoku): they stay with the character before.
@@ -163,10 +164,13 @@ def cues_from_words(
     sentences. A word spoken at `t` in its file appears at `offset_s + t / time_scale`; cues
     stop at `until_s` (the end of the scene) and words past it are not shown. CJK cues are
     broken into lines of `line_chars` here (libass cannot break them)."""
+    per_line = line_chars or max_chars // 2
     groups: list[list[_Unit]] = []
     current: list[_Unit] = []
     for unit in split_unspaced(words):
-        if current and text_width(join_units([*current, unit])) > max_chars:
+        grown = [*current, unit]
+        too_long = text_width(join_units(grown)) > max_chars
+        if current and (too_long or _break_lines(grown, per_line).count("\n") >= MAX_LINES):
             groups.append(current)
             current = []
         current.append(unit)
@@ -186,7 +190,7 @@ def cues_from_words(
                        offset_s + u.word.end_s / time_scale)
             for u in group
         )  # fmt: skip
-        text = _break_lines(group, line_chars or max_chars // 2)
+        text = _break_lines(group, per_line)
         cues.append(CaptionCue(start_s=start, end_s=end, text=text, words=timed))
     return _hold_short_cues(cues, until_s)
 
