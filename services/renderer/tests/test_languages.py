@@ -24,7 +24,7 @@ from omnigen.renderer.media.captions import (
 )
 from omnigen.renderer.media.compose import Composition, Presentation, ScenePart, compose
 from omnigen.renderer.media.ffmpeg import run_ffmpeg
-from omnigen.renderer.media.fonts import caption_font
+from omnigen.renderer.media.fonts import CAPTION_FONT, SCRIPT_FONTS, caption_font
 from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.media.probe import extract_frame, loudness
 from omnigen.renderer.ports import NarrationResult, WordTiming
@@ -270,3 +270,11 @@ async def band(path: Path, tmp_path: Path, window: tuple[float, float]) -> float
         what="cut a window",
     )  # fmt: skip
     return (await loudness(cut)).mean_volume_db
+
+
+def test_the_renderer_image_keeps_every_caption_font_it_installs() -> None:
+    """The Dockerfile prunes the Noto packages to the faces the renderer uses: those exactly."""
+    dockerfile = Path(__file__).parents[1].joinpath("Dockerfile").read_text(encoding="utf-8")
+    kept = set(re.findall(r"! -name (\S+)", dockerfile))
+    wanted = {face.file_name for faces in SCRIPT_FONTS.values() for face in faces}
+    assert kept == wanted - {CAPTION_FONT.name}
