@@ -138,3 +138,22 @@ async def test_a_completed_job_links_its_sidecar_captions(api: Api) -> None:
     assert deleted.status_code == 204
     assert not await assets.exists(captions_key(job_id, "r1", "srt"))
     assert not await assets.exists(captions_key(job_id, "r1", "vtt"))
+
+
+async def test_a_batch_item_in_a_language_nothing_can_write_is_refused_alone(api: Api) -> None:
+    items = [
+        {"idempotency_key": "lang-ja", "request": job_body(language="ja")},
+        {"idempotency_key": "lang-en", "request": job_body(language="en", speech_rate=0.9)},
+    ]
+    response = await api.client.post(
+        "/v1/jobs:batch", json={"jobs": items}, headers=api.auth("alice")
+    )
+
+    assert response.status_code == 200, response.text
+    refused, accepted = response.json()["results"]
+    assert (refused["status"], refused["outcome"]) == (422, "invalid")
+    assert (refused["error"]["code"], refused["error"]["field"]) == (
+        "no_script_writer",
+        "request.language",
+    )
+    assert accepted["outcome"] == "accepted"
