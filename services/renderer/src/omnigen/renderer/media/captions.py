@@ -251,6 +251,8 @@ def write_ass(
             "&H00FFFFFF,&H00FFFFFF,&H00000000,&H96000000",
             f"1,{outline},{outline // 2}",
         )
+    # The style's last field, Encoding, is -1 for a right-to-left language: libass then takes
+    # the paragraph direction from the text, so an Arabic or Hebrew sentence ends on the left.
     lines = [
         "[Script Info]",
         "ScriptType: v4.00+",
