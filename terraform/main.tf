@@ -46,6 +46,9 @@ locals {
       # Who may request jobs for whom (omnigen.ingest.trust); the topics are the messaging module's.
       OMNIGEN_UPSTREAM_USER_RULES         = jsonencode({ for name, publisher in var.upstream_publishers : name => publisher.user_ids })
       OMNIGEN_UPSTREAM_SHARED_TOPIC_USERS = jsonencode(var.shared_topic_user_ids)
+      # What the scripter and renderer run, for language checks and GET /v1/voices.
+      OMNIGEN_SCRIPT_WRITER      = var.use_openai ? "openai" : "planner"
+      OMNIGEN_NARRATION_PROVIDER = var.use_openai ? "openai" : "local"
     }
     scripter = {}
     renderer = {

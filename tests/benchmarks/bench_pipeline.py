@@ -144,7 +144,15 @@ class InstantClips:
 
 
 class InstantNarrator:
-    async def synthesize(self, text: str, *, voice: str | None, out_path: Path) -> NarrationResult:
+    async def synthesize(
+        self,
+        text: str,
+        *,
+        voice: str | None,
+        out_path: Path,
+        language: str | None = None,
+        rate: float = 1.0,
+    ) -> NarrationResult:
         out_path.write_bytes(TINY)
         return NarrationResult(out_path, duration_s=1.0)
 

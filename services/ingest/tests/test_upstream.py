@@ -132,6 +132,30 @@ async def test_an_invalid_request_is_rejected_with_reasons_and_deleted(consumer:
     assert await depth(stack, stack.spec.ingest_queue.dlq_name) == 0
 
 
+async def test_a_language_nothing_can_write_is_rejected_naming_the_option(
+    consumer: Stack,
+) -> None:
+    stack = consumer
+    request = {**VALID, "options": {"language": "hi", "captions": {"mode": "both"}}}
+    event = requested("upstream-user-9", "crm-req-9", request)
+    await (await stack.requests_publisher()).publish(event)
+
+    events: list[Any] = []
+
+    async def rejected_arrived() -> bool:
+        events.extend(await drain_events(stack, stack.spec.outcomes_queue.name))
+        return bool(events)
+
+    await eventually(rejected_arrived, timeout=20, what="job.rejected on the outcomes queue")
+    (rejected,) = events
+    assert isinstance(rejected, JobRejected)
+    (reason,) = rejected.data.reasons
+    assert reason.field == "options.language" and "Hindi" in reason.message
+    with pytest.raises(JobNotFound):
+        await (await stack.repository()).get_job(job_id_for_key("upstream-user-9", "crm-req-9"))
+    assert await drain(stack, stack.spec.scripter_queue.name) == []
+
+
 async def test_a_reused_request_id_with_another_payload_is_rejected(consumer: Stack) -> None:
     stack = consumer
     publisher = await stack.requests_publisher()

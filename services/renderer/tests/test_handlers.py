@@ -30,7 +30,7 @@ from omnigen.shared.domain.usage import (
     usage_month,
 )
 from omnigen.shared.messages import MessageContext
-from omnigen.shared.ports import scene_clip_key, thumbnail_key, video_key
+from omnigen.shared.ports import captions_key, scene_clip_key, thumbnail_key, video_key
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
 from omnigen.testing.samples import sample_script
 
@@ -264,3 +264,44 @@ async def test_transient_provider_outage_is_left_to_the_consumer_to_retry() -> N
     final = await deps.jobs.get_job(job.job_id)
     assert final.status is JobStatus.PROCESSING and published(deps) == []
     assert final.leases == {}
+
+
+async def test_sidecar_captions_without_music_are_uploaded_and_recorded(tmp_path: Path) -> None:
+    deps = deps_with(CountingClips())
+    request = JobRequest(
+        prompt="A lighthouse keeper's last night", duration=10, aspect_ratio="16:9",
+        options={"captions": {"mode": "sidecar"}, "music": {"mood": "none"}},
+    )  # fmt: skip
+    job = (await deps.jobs.create_job(user_id="u1", request=request)).job
+    await deps.jobs.embed_script(job.job_id, sample_script((3.0, 3.0)), {"scene_count": 2})
+
+    await handle_script_ready(ready(await deps.jobs.get_job(job.job_id)), CTX, deps)
+
+    done = await deps.jobs.get_job(job.job_id)
+    assert done.status is JobStatus.COMPLETED, done.error_message
+    assert done.metadata["music_mood"] == "none"
+    objects = deps.assets.objects  # type: ignore[attr-defined]
+    srt_key = captions_key(job.job_id, CTX.receive_token, "srt")
+    vtt_key = captions_key(job.job_id, CTX.receive_token, "vtt")
+    assert (done.metadata["captions_srt_key"], done.metadata["captions_vtt_key"]) == (
+        srt_key,
+        vtt_key,
+    )
+    assert objects[srt_key].startswith(b"1\n00:00:0") and objects[vtt_key].startswith(b"WEBVTT")
+
+
+async def test_no_captions_mode_uploads_no_sidecars(tmp_path: Path) -> None:
+    deps = deps_with(CountingClips())
+    request = JobRequest(
+        prompt="A lighthouse keeper's last night", duration=10, aspect_ratio="16:9",
+        options={"captions": {"mode": "none"}},
+    )  # fmt: skip
+    job = (await deps.jobs.create_job(user_id="u1", request=request)).job
+    await deps.jobs.embed_script(job.job_id, sample_script((3.0, 3.0)), {"scene_count": 2})
+
+    await handle_script_ready(ready(await deps.jobs.get_job(job.job_id)), CTX, deps)
+
+    done = await deps.jobs.get_job(job.job_id)
+    assert done.status is JobStatus.COMPLETED, done.error_message
+    assert "captions_srt_key" not in done.metadata
+    assert not [k for k in deps.assets.objects if "captions" in k]  # type: ignore[attr-defined]

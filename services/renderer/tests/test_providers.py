@@ -677,3 +677,30 @@ async def test_hosted_narrator_and_music_are_built_when_chosen(token: str) -> No
     assert isinstance(providers.music, ReplicateMusicSource)
     assert isinstance(providers.clips, LocalClipGenerator)
     await providers.aclose()
+
+
+async def test_speech_carries_the_rate_as_speed_and_the_language_in_its_field(
+    make_providers: ProvidersFactory, fake_speech: FakeSpeech, tmp_path: Path
+) -> None:
+    narrator = make_providers(speech_language_field="lang_code").narrator
+    text = "毎朝焼きたてのパンを、心を込めてお届けします。"
+
+    normal = await narrator.synthesize(text, voice="nova", out_path=tmp_path / "a.wav")
+    fast = await narrator.synthesize(
+        text, voice="nova", out_path=tmp_path / "b.wav", language="ja", rate=1.6
+    )
+
+    first, second = (request.body for request in fake_speech.requests)
+    assert "speed" not in first and "lang_code" not in first
+    assert (second["speed"], second["lang_code"]) == (1.6, "ja")
+    assert abs(fast.duration_s - normal.duration_s / 1.6) <= 0.05
+
+
+async def test_without_a_language_field_the_language_is_not_sent(
+    make_providers: ProvidersFactory, fake_speech: FakeSpeech, tmp_path: Path
+) -> None:
+    narrator = make_providers().narrator
+
+    await narrator.synthesize("Hola.", voice="nova", out_path=tmp_path / "v.wav", language="es")
+
+    assert set(fake_speech.requests[0].body) == {"model", "voice", "input", "response_format"}

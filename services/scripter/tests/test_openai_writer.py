@@ -335,3 +335,31 @@ def _strict_schema_violations(schema: Any, path: str = "$") -> list[str]:
         for index, item in enumerate(schema):
             found += _strict_schema_violations(item, f"{path}[{index}]")
     return found
+
+
+@pytest.mark.parametrize(
+    ("tag", "name"), [("ja", "Japanese"), ("ar", "Arabic"), ("pt-BR", "Portuguese")]
+)
+async def test_the_model_is_told_to_write_in_the_jobs_language(
+    make_writer: Any, fake_openai: FakeOpenAI, tag: str, name: str
+) -> None:
+    fake_openai.reply(Reply.json_answer(valid_answer()))
+    request = REQUEST.model_copy(
+        update={"options": REQUEST.options.model_copy(update={"language": tag})}
+    )
+
+    await make_writer().write(request)
+
+    system = fake_openai.requests[0].messages[0]["content"]
+    assert f"## Language\nWrite everything the viewer hears or reads in {name} ({tag})" in system
+    assert "`narration`" in system.split("## Language")[1]
+
+
+async def test_a_job_without_a_language_gets_no_language_section(
+    make_writer: Any, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply(Reply.json_answer(valid_answer()))
+
+    await make_writer().write(REQUEST)
+
+    assert "## Language" not in fake_openai.requests[0].messages[0]["content"]

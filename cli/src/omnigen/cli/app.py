@@ -61,13 +61,31 @@ Duration = Annotated[int, typer.Option(help="seconds, 10-60")]
 Aspect = Annotated[str, typer.Option("--aspect-ratio", help="16:9, 9:16 or 1:1")]
 Opt = Annotated[str | None, typer.Option()]
 BATCH_SIZE = 100  # items per POST /v1/jobs:batch
+Language = Annotated[
+    str | None, typer.Option(help="BCP 47: en es fr de pt it ja zh ko ar he hi (needs a model)")
+]
+SpeechRate = Annotated[float | None, typer.Option(help="narration speed, 0.5-2.0")]
+Captions = Annotated[
+    str | None,
+    typer.Option(
+        help="MODE[,STYLE[,POSITION]]: burned|sidecar|both|none, "
+        "classic|bold_box|word_highlight, bottom|middle|top"
+    ),
+]
+Music = Annotated[str | None, typer.Option(help="a mood (calm, energetic, ...) or none")]
 
 
 def _request_body(
-    prompt: str, duration: int, aspect_ratio: str, **options: str | None
+    prompt: str, duration: int, aspect_ratio: str, **options: str | float | None
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"prompt": prompt, "duration": duration, "aspect_ratio": aspect_ratio}
+    captions, music = options.pop("captions", None), options.pop("music", None)
     body.update({k: v for k, v in options.items() if v})
+    if isinstance(captions, str):
+        names = ("mode", "style", "position")
+        body["captions"] = dict(zip(names, captions.split(","), strict=False))
+    if isinstance(music, str):
+        body["music"] = {"mood": music}
     return body
 
 
@@ -147,6 +165,10 @@ def demo(
     style: Opt = None,
     tone: Opt = None,
     voice: Opt = None,
+    language: Language = None,
+    speech_rate: SpeechRate = None,
+    captions: Captions = None,
+    music: Music = None,
     out: Annotated[Path, typer.Option(help="where to save the MP4")] = Path("out"),
     scale: Annotated[float | None, typer.Option(help="render smaller frames (0-1]")] = None,
 ) -> None:
@@ -157,8 +179,9 @@ def demo(
         with _interrupts_as_keyboard(), embedded_stack(workdir, scale=scale) as pipeline:
             client = ApiClient(pipeline.api_url, pipeline.mint_token("demo-user"))
             body = _request_body(
-                prompt, duration, aspect_ratio, style=style, tone=tone, voice=voice
-            )
+                prompt, duration, aspect_ratio, style=style, tone=tone, voice=voice,
+                language=language, speech_rate=speech_rate, captions=captions, music=music,
+            )  # fmt: skip
             job = client.submit(body)
             console.print(f"Job [bold]{job['job_id']}[/] accepted")
             final = _follow(client, job["job_id"])
@@ -281,6 +304,10 @@ def submit(
     style: Opt = None,
     tone: Opt = None,
     voice: Opt = None,
+    language: Language = None,
+    speech_rate: SpeechRate = None,
+    captions: Captions = None,
+    music: Music = None,
     idempotency_key: Opt = None,
     batch: Annotated[
         Path | None,
@@ -299,7 +326,10 @@ def submit(
         return
     assert prompt is not None
     with _api_errors():
-        body = _request_body(prompt, duration, aspect_ratio, style=style, tone=tone, voice=voice)
+        body = _request_body(
+            prompt, duration, aspect_ratio, style=style, tone=tone, voice=voice,
+            language=language, speech_rate=speech_rate, captions=captions, music=music,
+        )  # fmt: skip
         job = _client().submit(body, idempotency_key)
     console.print(job["job_id"])
 

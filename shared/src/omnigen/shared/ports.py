@@ -197,6 +197,11 @@ def thumbnail_key(job_id: str, render_id: str) -> str:
     return f"{render_prefix(job_id, render_id)}poster.jpg"
 
 
+def captions_key(job_id: str, render_id: str, extension: str) -> str:
+    """A render's sidecar captions: `srt` or `vtt`."""
+    return f"{render_prefix(job_id, render_id)}captions.{extension}"
+
+
 __all__ = [
     "AssetStore",
     "CreatedJob",
@@ -204,6 +209,7 @@ __all__ = [
     "JobPage",
     "JobRepository",
     "LeaseClaim",
+    "captions_key",
     "job_prefix",
     "scene_clip_key",
     "thumbnail_key",

@@ -112,7 +112,7 @@ class FakeSpeech(ThreadedServer):
             kind = "rate_limit_error" if reply.status == 429 else "server_error"
             return _error(reply.status, reply.message, kind, reply.headers)
         assert isinstance(body, dict)
-        audio = streamed_wav(speech_seconds(body["input"]))
+        audio = streamed_wav(speech_seconds(body["input"]) / float(body.get("speed", 1.0)))
         return web.Response(body=audio, content_type="audio/wav")
 
 
@@ -126,6 +126,9 @@ def _invalid(body: Any) -> str | None:
         return f"'input' is too long: at most {MAX_INPUT_CHARS} characters."
     if body.get("response_format", "mp3") not in FORMATS:
         return "This fake speaks wav only."
+    speed = body.get("speed", 1.0)
+    if isinstance(speed, bool) or not isinstance(speed, int | float) or not 0.25 <= speed <= 4.0:
+        return "'speed' must be a number from 0.25 to 4.0."
     return None
 
 

@@ -111,7 +111,15 @@ class LocalPipeline:
             )
         env.update(self._env)
         env.update(self._service_env.get(name, {}))
+        if name == "ingest" and self._scripter_has_model():
+            env.setdefault("OMNIGEN_SCRIPT_WRITER", "openai")  # it writes every language
         return env
+
+    def _scripter_has_model(self) -> bool:
+        scripter = {**self._env, **self._service_env.get("scripter", {})}
+        return bool(scripter.get("OMNIGEN_OPENAI_API_KEY")) and (
+            scripter.get("OMNIGEN_SCRIPT_WRITER", "auto") != "planner"
+        )
 
     def start(self, names: Iterable[str] = SERVICES, *, ready_timeout: float = 60.0) -> None:
         for name in names:

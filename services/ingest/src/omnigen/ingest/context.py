@@ -47,6 +47,7 @@ async def open_context(
             assets=S3AssetStore(
                 await aws.s3(), spec.bucket.name, presigner=await aws.s3_presigner()
             ),
+            model_writes_scripts=settings.script_writer == "openai",
         )
         yield IngestContext(
             settings=settings,

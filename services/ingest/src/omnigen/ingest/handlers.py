@@ -35,6 +35,7 @@ from omnigen.shared.domain.events import (
     stable_event_id,
 )
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
+from omnigen.shared.domain.media import unwritable_language
 from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.script_rules import given_script_problems
 from omnigen.shared.ports import (
@@ -54,6 +55,15 @@ ACCEPT_STEP: Final = "publish_accepted"
 ACCEPT_LEASE_S: Final = 10.0  # far longer than a publish; a dead holder delays others this long
 ACCEPT_POLL_S: Final = 0.1
 ACCEPT_WAIT_MARGIN_S: Final = 2.0
+
+
+class UnwritableRequest(Exception):
+    """Nothing configured can write this request's script (a 422 or job.rejected naming
+    `field`); nothing is created."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class NotAnnounced(Exception):
@@ -82,6 +92,9 @@ class IngestPorts:
     repository: JobRepository
     publisher: EventPublisher
     assets: AssetStore
+    # The scripter has a model (OMNIGEN_SCRIPT_WRITER=openai): it writes every language; the
+    # offline planner writes English only.
+    model_writes_scripts: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,10 @@ async def submit_job(
     problems = given_script_problems(request)
     if problems:
         raise ScriptNotFit(problems)
+    if request.script is None and (
+        problem := unwritable_language(request.options.language, ports.model_writes_scripts)
+    ):
+        raise UnwritableRequest("language", problem)
     holder = uuid.uuid4().hex  # the creator publishes: it holds the lease from the first write
     created = await ports.repository.create_job(
         user_id=user_id,
@@ -260,6 +277,10 @@ async def handle_job_requested(
     except ScriptNotFit as exc:
         reasons = [Problem(field=field, message=message) for field, message in exc.problems]
         await publish_rejected(ports, event, reasons)
+    except UnwritableRequest as exc:
+        await publish_rejected(
+            ports, event, [Problem(field=f"options.{exc.field}", message=str(exc))]
+        )
         return None
     return submission.job
 

@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from omnigen.ingest.trust import ANY_USER, UpstreamTrust, check_patterns
+from omnigen.shared.domain.media import OPENAI_VOICES
 from omnigen.shared.settings import AwsSettings
 
 
@@ -71,6 +72,22 @@ class IngestSettings(AwsSettings):
         ge=0,
         le=24 * 3600,
         description="a job unannounced for longer than this is announced by the sweeper",
+    )
+
+    script_writer: Literal["auto", "planner", "openai"] = Field(
+        default="auto",
+        description="the scripter's writer (same variable as the scripter's): openai writes "
+        "every language; planner, and auto (ingest cannot see the scripter's key), English only: "
+        "other languages get a 422",
+    )
+    narration_provider: Literal["local", "openai"] = Field(
+        default="local",
+        description="the renderer's narrator (same variable as the renderer's), for GET /v1/voices",
+    )
+    speech_voices: tuple[str, ...] = Field(
+        default=OPENAI_VOICES,
+        description="the speech provider's voices (same variable as the renderer's), for "
+        "GET /v1/voices",
     )
 
     video_url_expiry_s: int = Field(default=300, ge=1, le=7 * 24 * 3600)

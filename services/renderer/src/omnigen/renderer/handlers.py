@@ -26,9 +26,15 @@ from typing import Protocol
 import structlog
 
 from omnigen.renderer.media.clips import save_last_frame
-from omnigen.renderer.media.compose import Composition, ScenePart, compose
+from omnigen.renderer.media.compose import Composition, Presentation, ScenePart, compose
 from omnigen.renderer.media.errors import MediaError
 from omnigen.renderer.ports import ClipGenerator, MusicSource, NarrationResult, Narrator
+from omnigen.renderer.presentation import (
+    caption_options,
+    music_mood,
+    presentation_for,
+    upload_sidecars,
+)
 from omnigen.shared.domain.errors import ProviderFailed, StageRegression
 from omnigen.shared.domain.events import (
     EventType,
@@ -78,6 +84,8 @@ class Composer(Protocol):
         out_path: Path,
         poster_path: Path,
         fps: int = 30,
+        captions: bool = True,
+        presentation: Presentation | None = None,
     ) -> Composition: ...
 
 
@@ -173,10 +181,13 @@ async def _render_counted(
                 fps=FPS,
                 out_path=work / "video.mp4",
                 poster_path=work / "poster.jpg",
+                captions=caption_options(job).mode.burned,
+                presentation=presentation_for(job),
             )
         video, poster = video_key(job.job_id, render), thumbnail_key(job.job_id, render)
         await deps.assets.put_file(video, result.path, "video/mp4")
         await deps.assets.put_file(poster, result.poster_path, "image/jpeg")
+        sidecars = await upload_sidecars(deps.assets, job, render, result.captions, work)
         size_bytes = (await asyncio.to_thread(result.path.stat)).st_size
     done = RenderProgress(
         thumbnail_key=poster,
@@ -186,8 +197,9 @@ async def _render_counted(
     )
     used = (job.usage or JobUsage()).plus(meter.usage)
     usage = used.costed(deps.prices, video_seconds=result.duration_s)
+    metadata = {**done.metadata(), **sidecars.metadata()}
     # The conditional write refuses a job cancelled while it was being composed.
-    await deps.jobs.mark_job_complete(job.job_id, video, done.metadata(), usage=usage)
+    await deps.jobs.mark_job_complete(job.job_id, video, metadata, usage=usage)
     await metrics.count(catalog.JOBS_COMPLETED)
     log.info("video_completed", seconds=done.video_duration_s, bytes=size_bytes)
     return JobCompletedData(
@@ -247,15 +259,16 @@ async def _reusable(deps: RendererDeps, recorded: RenderProgress, number: int) -
 
 async def _render_audio(
     deps: RendererDeps, job: Job, script: Script, work: Path
-) -> tuple[list[NarrationResult | None], Path, RenderProgress]:
-    """Narration per scene and the music bed, and the progress that records them."""
+) -> tuple[list[NarrationResult | None], Path | None, RenderProgress]:
+    """Narration per scene (in the job's language, voice and speed) and the music bed (None
+    when the job asked for none), and the progress that records them."""
     async with metrics.stage("render.audio"):
         return await _make_audio(deps, job, script, work)
 
 
 async def _make_audio(
     deps: RendererDeps, job: Job, script: Script, work: Path
-) -> tuple[list[NarrationResult | None], Path, RenderProgress]:
+) -> tuple[list[NarrationResult | None], Path | None, RenderProgress]:
     narrations: list[NarrationResult | None] = []
     for scene in script.scenes:
         if scene.narration.strip():
@@ -266,21 +279,23 @@ async def _make_audio(
                     scene.narration,
                     voice=job.options.voice,
                     out_path=work / f"narration_{scene.scene_number:03d}.wav",
+                    language=job.options.language,
+                    rate=job.options.speech_rate or 1.0,
                 )
             narrations.append(narration)
         else:
             narrations.append(None)
-    async with metrics.provider_call("music", type(deps.music).__name__):
-        music = await deps.music.generate(
-            script.audio_spec.music_mood,
-            script.audio_spec.music_style,
-            script.total_duration,
-            work / "music.wav",
-        )
+    mood = music_mood(job, script.audio_spec.music_mood)
+    music = None
+    if mood is not None:
+        async with metrics.provider_call("music", type(deps.music).__name__):
+            music = await deps.music.generate(
+                mood, script.audio_spec.music_style, script.total_duration, work / "music.wav"
+            )
     spoken = [n for n in narrations if n is not None]
     progress = RenderProgress(
         narration_s=round(sum(n.duration_s for n in spoken), 3),
-        music_mood=script.audio_spec.music_mood.value,
+        music_mood=mood.value if mood is not None else "none",
     )
     return narrations, music, progress
 

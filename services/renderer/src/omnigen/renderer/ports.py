@@ -55,8 +55,17 @@ class ClipGenerator(Protocol):
 
 
 class Narrator(Protocol):
-    async def synthesize(self, text: str, *, voice: str | None, out_path: Path) -> NarrationResult:
-        """Speak `text` into an audio file at `out_path`."""
+    async def synthesize(
+        self,
+        text: str,
+        *,
+        voice: str | None,
+        out_path: Path,
+        language: str | None = None,
+        rate: float = 1.0,
+    ) -> NarrationResult:
+        """Speak `text` (in the BCP 47 `language`, None: English) at `rate` times the normal
+        speed into an audio file at `out_path`."""
         ...
 
 

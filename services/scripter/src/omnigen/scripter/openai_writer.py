@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from omnigen.scripter.errors import PROVIDER, ProviderFailed, ScriptRefused, ScriptRejected
 from omnigen.scripter.llm_schema import DraftInvalid, ScriptDraft
 from omnigen.scripter.prompts import PROMPT_VERSION, render_system_prompt
+from omnigen.scripter.prompts.language import language_instruction
 from omnigen.scripter.settings import WriterSettings
 from omnigen.shared.domain.jobs import JobRequest
 from omnigen.shared.domain.script_rules import script_problems, validation_error_problems
@@ -76,7 +77,10 @@ class OpenAIScriptWriter:
 
     async def write(self, request: JobRequest) -> Script:
         messages: list[ChatCompletionMessageParam] = [
-            {"role": "system", "content": render_system_prompt(request)},
+            {
+                "role": "system",
+                "content": render_system_prompt(request) + language_instruction(request),
+            },
             {"role": "user", "content": request.subject},
         ]
         log.info("script_requested", model=self._model, prompt_version=PROMPT_VERSION)

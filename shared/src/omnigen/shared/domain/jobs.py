@@ -24,6 +24,7 @@ from omnigen.shared.domain.errors import (
     StageRegression,
 )
 from omnigen.shared.domain.events import EventType
+from omnigen.shared.domain.media import CaptionOptions, LanguageTag, MusicOptions, SpeechRate
 from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptDraft, ScriptMetadata
 from omnigen.shared.domain.stages import (
     QUEUED,
@@ -77,6 +78,15 @@ class JobOptions(BaseModel):
     start_image_key: LineText | None = Field(
         default=None, max_length=500, description="S3 key of an image the first scene starts on"
     )
+    # Language, narration, captions and music (omnigen.shared.domain.media); None: the default.
+    language: LanguageTag | None = Field(default=None, description="BCP 47, e.g. en, pt-BR, ja")
+    speech_rate: SpeechRate | None = None
+    captions: CaptionOptions | None = None
+    music: MusicOptions | None = None
+
+
+# Options newer than the first stored jobs (see `JobRequest.fingerprint`).
+UNHASHED_WHEN_UNSET: Final = ("language", "speech_rate", "captions", "music")
 
 
 class JobRequest(BaseModel):
@@ -134,8 +144,16 @@ class JobRequest(BaseModel):
         return self.script.title
 
     def fingerprint(self) -> str:
-        """Stable hash of the payload, used to tell a retry from a conflicting request."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """Stable hash of the payload, used to tell a retry from a conflicting request.
+        Options added later are left out while unset, so older jobs keep their hash."""
+        payload = self.model_dump(mode="json")
+        for name in UNHASHED_WHEN_UNSET:
+            if payload["options"].get(name) is None:
+                payload["options"].pop(name, None)
+        for name in ("script", "callback_url"):  # request fields added later, likewise
+            if payload.get(name) is None:
+                payload.pop(name, None)
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -36,6 +36,8 @@ class RenderProgress(BaseModel):
     video_duration_s: float | None = Field(default=None, ge=0)
     video_bytes: int | None = Field(default=None, ge=0)
     resolution: str | None = None
+    captions_srt_key: str | None = None  # sidecar captions (captions mode sidecar or both)
+    captions_vtt_key: str | None = None
 
     def metadata(self) -> dict[str, Any]:
         """The flat `metadata` entries this progress writes (unset fields write nothing)."""

@@ -21,7 +21,7 @@ from omnigen.ingest.api.errors import ApiError, ErrorBody, ErrorDetail
 from omnigen.ingest.api.routes import request_of, script_not_fit
 from omnigen.ingest.api.schemas import JobLinks, SubmitJob, links
 from omnigen.ingest.context import IngestContext
-from omnigen.ingest.handlers import ScriptNotFit, submit_job
+from omnigen.ingest.handlers import ScriptNotFit, UnwritableRequest, submit_job
 from omnigen.ingest.limits import LimitExceeded
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -157,6 +157,8 @@ async def _submit_item(
     except ScriptNotFit as exc:
         error = script_not_fit(exc)
         return refused(422, "invalid", error.code, error.message, f"request.{error.field}")
+    except UnwritableRequest as exc:
+        return refused(422, "invalid", "no_script_writer", str(exc), f"request.{exc.field}")
     base = (ctx.settings.public_base_url or "").rstrip("/")
     return BatchResult(
         index=index,

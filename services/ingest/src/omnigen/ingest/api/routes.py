@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
@@ -15,6 +16,7 @@ from starlette.background import BackgroundTask
 from omnigen.ingest.api.deps import Context, Subject, UserId, rate_limited
 from omnigen.ingest.api.errors import ApiError, ErrorBody
 from omnigen.ingest.api.schemas import (
+    CaptionLinks,
     JobDetail,
     JobList,
     JobSubmitted,
@@ -27,6 +29,7 @@ from omnigen.ingest.context import IngestContext
 from omnigen.ingest.handlers import (
     NotAnnounced,
     ScriptNotFit,
+    UnwritableRequest,
     cancel_or_delete,
     retry_job,
     submit_job,
@@ -43,6 +46,7 @@ from omnigen.shared.domain.errors import (
     RunningJobsLimit,
 )
 from omnigen.shared.domain.jobs import Job, JobRequest
+from omnigen.shared.domain.progress import RenderProgress
 from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.usage import seconds_until_next_month
@@ -161,6 +165,8 @@ async def _submit(
         raise ApiError(409, "idempotency_conflict", str(exc), field="Idempotency-Key") from None
     except ScriptNotFit as exc:
         raise script_not_fit(exc) from None
+    except UnwritableRequest as exc:
+        raise ApiError(422, "no_script_writer", str(exc), field=exc.field) from None
     if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
     return _submitted(ctx, submission.job, response)
@@ -202,7 +208,20 @@ async def get_job(job_id: JobId, ctx: Context, user_id: UserId, response: Respon
         expiry = ctx.settings.video_url_expiry_s
         detail.video_url = await ctx.ports.assets.presigned_url(job.video_key, expiry)
         detail.video_url_expires_at = timestamp(time.time() + expiry)
+        detail.captions = await _caption_links(ctx, job, expiry)
     return detail
+
+
+async def _caption_links(ctx: IngestContext, job: Job, expiry: int) -> CaptionLinks | None:
+    """Presigned links to the sidecar captions a completed job has."""
+    progress = RenderProgress.of(job.metadata)
+    if not (progress.captions_srt_key and progress.captions_vtt_key):
+        return None
+    return CaptionLinks(
+        srt_url=await ctx.ports.assets.presigned_url(progress.captions_srt_key, expiry),
+        vtt_url=await ctx.ports.assets.presigned_url(progress.captions_vtt_key, expiry),
+        expires_at=datetime.fromtimestamp(time.time() + expiry, UTC),
+    )
 
 
 @router.get(

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from omnigen.shared.domain.jobs import AspectRatio, Job, JobOptions, JobRequest
+from omnigen.shared.domain.media import CaptionOptions, LanguageTag, MusicOptions, SpeechRate
 from omnigen.shared.domain.scripts import Scene, ScriptDraft
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.text import LineText, ProseText, StrictInt
@@ -56,7 +57,15 @@ class SubmitJob(BaseModel):
     audience: Prose200 | None = None
     goal: Prose200 | None = None
     call_to_action: Prose200 | None = None
-    voice: Line50 | None = Field(default=None, description="narration voice")
+    voice: Line50 | None = Field(default=None, description="narration voice (GET /v1/voices)")
+    language: LanguageTag | None = Field(
+        default=None, description="BCP 47 (en, es, fr, de, pt, it, ja, zh, ko, ar, he, hi)"
+    )
+    speech_rate: SpeechRate | None = Field(default=None, description="0.5-2.0; 1.0 is normal")
+    captions: CaptionOptions | None = Field(
+        default=None, description="default: burned in, classic style, at the bottom"
+    )
+    music: MusicOptions | None = Field(default=None, description="default: the script's mood")
 
     script: ScriptDraft | None = Field(
         default=None,
@@ -117,6 +126,12 @@ class JobSummary(BaseModel):
     links: JobLinks
 
 
+class CaptionLinks(BaseModel):
+    srt_url: str = Field(description="presigned; short-lived")
+    vtt_url: str = Field(description="presigned; short-lived")
+    expires_at: datetime
+
+
 class JobDetail(JobSummary):
     options: JobOptions
     scenes: list[Scene] | None = None
@@ -124,6 +139,9 @@ class JobDetail(JobSummary):
     video_url_expires_at: datetime | None = None
     usage: JobUsage | None = Field(
         default=None, description="what the job used and its estimated cost (once completed)"
+    )
+    captions: CaptionLinks | None = Field(
+        default=None, description="sidecar SRT and WebVTT (captions mode sidecar or both)"
     )
 
 

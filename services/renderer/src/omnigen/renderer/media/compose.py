@@ -18,9 +18,17 @@ from pathlib import Path
 import structlog
 
 from omnigen.renderer.media import graph as g
-from omnigen.renderer.media.captions import CaptionCue, write_ass
+from omnigen.renderer.media.captions import CaptionCue, CaptionLook, write_ass
 from omnigen.renderer.media.ffmpeg import run_ffmpeg
+from omnigen.renderer.media.fonts import CAPTION_FONT, CaptionFont, caption_font
 from omnigen.renderer.ports import ClipResult, NarrationResult
+from omnigen.shared.domain.media import (
+    DEFAULT_MUSIC_VOLUME_DB,
+    CaptionPosition,
+    CaptionStyle,
+    SafeZone,
+    language_info,
+)
 from omnigen.shared.domain.scripts import Script, Transition
 
 log = structlog.get_logger()
@@ -42,6 +50,22 @@ class ScenePart:
     duration_s: float
     transition_in: Transition
     narration: NarrationResult | None = None
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """A job's language, caption and music choices, as the composition needs them."""
+
+    language: str | None = None
+    caption_style: CaptionStyle = CaptionStyle.CLASSIC
+    caption_position: CaptionPosition = CaptionPosition.BOTTOM
+    safe_zone: SafeZone | None = None  # None: the default for the frame's shape
+    music_volume_db: float = DEFAULT_MUSIC_VOLUME_DB
+    ducking: bool = True
+
+    @property
+    def music_gain(self) -> float:
+        return float(10 ** (self.music_volume_db / 20))
 
 
 @dataclass(frozen=True)
@@ -81,16 +105,21 @@ async def compose(
     fps: int = 30,
     captions: bool = True,
     timeout_s: float = 1800.0,
+    presentation: Presentation | None = None,
 ) -> Composition:
-    """Render the final H.264/AAC MP4 (faststart) and a poster JPEG in one ffmpeg run."""
+    """Render the final H.264/AAC MP4 (faststart) and a poster JPEG in one ffmpeg run; the
+    captions are burned in when `captions` is true, and returned either way (for sidecars)."""
     if not parts:
         raise ValueError("nothing to compose")
+    shown = presentation or Presentation()
     timeline = g.Timeline.plan([part.duration_s for part in parts], fps)
     narrations = [part.narration for part in parts]
     slots = g.place_narrations(narrations, timeline)
-    cues = g.caption_cues(narrations, slots, timeline, size) if captions else []
+    cues = g.caption_cues(narrations, slots, timeline, size, shown.caption_style)
+    burned = cues if captions else []
+    font = caption_font(shown.language, [cue.text for cue in burned]) if burned else None
     with tempfile.TemporaryDirectory(prefix="omnigen-compose-") as tmp:
-        plan = _Plan(parts, slots, cues, music, timeline, size, Path(tmp))
+        plan = _Plan(parts, slots, burned, music, timeline, size, Path(tmp), shown, font)
         video_graph, audio_graph = await asyncio.to_thread(plan.write_graphs)
         await asyncio.to_thread(_make_parents, out_path, poster_path)
         await run_ffmpeg(
@@ -107,7 +136,8 @@ async def compose(
             timeout_s=timeout_s,
         )
     log.info("video_composed", scenes=len(parts), seconds=round(timeline.total_s, 3),
-             captions=len(cues), size=f"{size[0]}x{size[1]}")  # fmt: skip
+             captions=len(cues), burned=bool(burned), size=f"{size[0]}x{size[1]}",
+             font=font.family if font else None)  # fmt: skip
     return Composition(out_path, poster_path, timeline.total_s, tuple(cues))
 
 
@@ -122,6 +152,8 @@ class _Plan:
     timeline: g.Timeline
     size: tuple[int, int]
     work: Path
+    presentation: Presentation
+    font: CaptionFont | None
 
     @property
     def transitions(self) -> list[Transition]:
@@ -147,23 +179,41 @@ class _Plan:
 
     def write_graphs(self) -> tuple[Path, Path]:
         """Two graphs, so ffmpeg filters picture and sound on separate threads."""
-        subtitles = self.work / "captions.ass" if self.cues else None
-        if subtitles is not None:
-            write_ass(self.cues, subtitles, self.size)
+        subtitles = self.work / "captions.ass" if self.cues and self.font else None
+        fonts = self.work / "fonts"
+        if subtitles is not None and self.font is not None:
+            shown = self.presentation
+            look = CaptionLook(
+                self.font.family, shown.caption_style, shown.caption_position, shown.safe_zone,
+                self.font.scale, language_info(shown.language).rtl,
+            )  # fmt: skip
+            write_ass(self.cues, subtitles, self.size, look)
+            _link_fonts(fonts, self.font.path)
         video = [
             *g.video_chains(self.transitions, self.timeline, self.size),
-            g.finish_video(len(self.parts), self.poster_input, self.timeline, self.size, subtitles),
+            g.finish_video(
+                len(self.parts), self.poster_input, self.timeline, self.size, subtitles, fonts
+            ),
         ]
         first_audio = self.poster_input + 1
         music_input = first_audio + len(self.slots) if self.music is not None else None
         audio = g.audio_chains(
             self.slots, first_input=first_audio, music_input=music_input,
-            timeline=self.timeline,
+            timeline=self.timeline, music_gain=self.presentation.music_gain,
+            ducking=self.presentation.ducking,
         )  # fmt: skip
         video_graph, audio_graph = self.work / "video.graph", self.work / "audio.graph"
         video_graph.write_text(";\n".join(video), encoding="utf-8")
         audio_graph.write_text(";\n".join(audio), encoding="utf-8")
         return video_graph, audio_graph
+
+
+def _link_fonts(directory: Path, font: Path) -> None:
+    """A fonts directory for libass with only the caption font (and the shipped one, which
+    covers Latin, Arabic and Hebrew for characters it lacks): libass reads every file there."""
+    directory.mkdir(exist_ok=True)
+    for path in {font, CAPTION_FONT}:
+        (directory / path.name).symlink_to(path)
 
 
 def _make_parents(*paths: Path) -> None:

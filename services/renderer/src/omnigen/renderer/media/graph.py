@@ -16,12 +16,14 @@ from omnigen.renderer.media.captions import (
     CaptionCue,
     cues_from_words,
     even_word_timings,
+    line_width_units,
     max_cue_chars,
 )
 from omnigen.renderer.media.clips import fit_filter
 from omnigen.renderer.media.ffmpeg import filter_path
 from omnigen.renderer.media.fonts import FONTS_DIR
 from omnigen.renderer.ports import NarrationResult
+from omnigen.shared.domain.media import CaptionStyle
 from omnigen.shared.domain.scripts import Transition
 
 TRANSITION_S = 0.5
@@ -120,6 +122,7 @@ def caption_cues(
     slots: Sequence[NarrationSlot],
     timeline: Timeline,
     size: tuple[int, int],
+    style: CaptionStyle = CaptionStyle.CLASSIC,
 ) -> list[CaptionCue]:
     cues: list[CaptionCue] = []
     for slot in slots:
@@ -131,7 +134,8 @@ def caption_cues(
             offset_s=slot.start_s,
             time_scale=slot.tempo,
             until_s=timeline.end_s(slot.scene),
-            max_chars=max_cue_chars(size),
+            max_chars=max_cue_chars(size, style),
+            line_chars=line_width_units(size, style),
         )
     return cues
 
@@ -191,7 +195,7 @@ def poster_time(timeline: Timeline) -> float:
 
 def finish_video(
     count: int, poster_input: int, timeline: Timeline, size: tuple[int, int],
-    subtitles: Path | None,
+    subtitles: Path | None, fonts_dir: Path = FONTS_DIR,
 ) -> str:  # fmt: skip
     """Join the scenes and burn the captions in; the poster is its own one-frame chain.
 
@@ -200,7 +204,7 @@ def finish_video(
     """
     joined = "".join(f"[v{index}]" for index in range(count))
     captions = (
-        f"subtitles=filename={filter_path(subtitles)}:fontsdir={filter_path(FONTS_DIR)}"
+        f"subtitles=filename={filter_path(subtitles)}:fontsdir={filter_path(fonts_dir)}"
         if subtitles is not None
         else "null"
     )
@@ -216,8 +220,11 @@ def audio_chains(
     first_input: int,
     music_input: int | None,
     timeline: Timeline,
+    music_gain: float = MUSIC_GAIN,
+    ducking: bool = True,
 ) -> list[str]:
-    """Narration placed and mixed, music looped under it and ducked, then loudness-normalised."""
+    """Narration placed and mixed, music looped under it (at `music_gain`) and ducked while
+    the narrator speaks (unless `ducking` is off), then loudness-normalised."""
     total = f"{timeline.total_s:.6f}"
     to_length = f"apad=whole_dur={total},atrim=0:{total}"
     if not slots and music_input is None:
@@ -228,10 +235,15 @@ def audio_chains(
     if music_input is None:
         return [*chains, f"[voice]{finish}"]
     fade_out = min(2.0, timeline.total_s / 4)
+    music = [
+        f"[{music_input}:a]{STEREO},{to_length},volume={music_gain:.4f},"
+        f"afade=t=out:st={timeline.total_s - fade_out:.4f}:d={fade_out:.4f}[music]",
+    ]
+    if not ducking:
+        return [*chains, *music, f"[music][voice]amix=inputs=2:normalize=0:duration=first,{finish}"]
     return [
         *chains,
-        f"[{music_input}:a]{STEREO},{to_length},volume={MUSIC_GAIN},"
-        f"afade=t=out:st={timeline.total_s - fade_out:.4f}:d={fade_out:.4f}[music]",
+        *music,
         "[voice]asplit=2[key][spoken]",
         f"[music][key]{DUCKING}[ducked]",
         f"[ducked][spoken]amix=inputs=2:normalize=0:duration=first,{finish}",

@@ -19,6 +19,7 @@ import structlog
 
 from omnigen.renderer.media.errors import NarrationFailed
 from omnigen.renderer.ports import NarrationResult, WordTiming
+from omnigen.shared.domain.media import DEFAULT_LANGUAGE, espeak_voice_for, language_info
 
 log = structlog.get_logger()
 
@@ -157,25 +158,46 @@ class EspeakNarrator:
         self._default_voice = default_voice
         self._rate_wpm = rate_wpm
 
-    async def synthesize(self, text: str, *, voice: str | None, out_path: Path) -> NarrationResult:
-        return await asyncio.to_thread(self._synthesize, text, voice, out_path)
+    async def synthesize(
+        self,
+        text: str,
+        *,
+        voice: str | None,
+        out_path: Path,
+        language: str | None = None,
+        rate: float = 1.0,
+    ) -> NarrationResult:
+        chosen = self.voice_for(voice, language)
+        rate_wpm = max(80, min(450, round(self._rate_wpm * rate)))
+        return await asyncio.to_thread(self._synthesize, text, chosen, rate_wpm, out_path)
 
-    def _synthesize(self, text: str, voice: str | None, out_path: Path) -> NarrationResult:
+    def voice_for(self, voice: str | None, language: str | None) -> str:
+        """English keeps its voices and the hosted-voice aliases; another language speaks with
+        one of its own espeak voices: the job's when it names one, else the language's first
+        (a hosted voice name picks the matching variant of it)."""
+        if language_info(language).code == DEFAULT_LANGUAGE:
+            return VOICE_ALIASES.get((voice or "").lower(), voice or self._default_voice)
+        alias = VOICE_ALIASES.get((voice or "").lower())
+        if alias is not None:
+            variant = alias.partition("+")[2]
+            base = espeak_voice_for(None, language)
+            return f"{base}+{variant}" if variant else base
+        return espeak_voice_for(voice, language)
+
+    def _synthesize(self, text: str, chosen: str, rate_wpm: int, out_path: Path) -> NarrationResult:
         spoken = " ".join(text.split())
-        chosen = VOICE_ALIASES.get((voice or "").lower(), voice or self._default_voice)
         out_path.parent.mkdir(parents=True, exist_ok=True)
         if not spoken:
             _write_wav(out_path, b"\0\0" * int(22050 * SILENCE_S), 22050)
             return NarrationResult(path=out_path, duration_s=SILENCE_S)
-        pcm, sample_rate, capture = _ENGINE.synthesize(spoken, chosen, self._rate_wpm)
+        pcm, sample_rate, capture = _ENGINE.synthesize(spoken, chosen, rate_wpm)
         if not pcm:
             raise NarrationFailed("espeak-ng produced no audio")
         _write_wav(out_path, pcm, sample_rate)
         duration = len(pcm) / 2 / sample_rate
         words = word_timings(spoken, capture.word_starts, duration)
-        log.info(
-            "narration_synthesized", voice=chosen, seconds=round(duration, 2), words=len(words)
-        )
+        log.info("narration_synthesized", voice=chosen, wpm=rate_wpm,
+                 seconds=round(duration, 2), words=len(words))  # fmt: skip
         return NarrationResult(path=out_path, duration_s=duration, text=spoken, words=words)
 
 

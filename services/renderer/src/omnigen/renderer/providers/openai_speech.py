@@ -16,6 +16,7 @@ from pathlib import Path
 
 import anyio
 import structlog
+from openai import omit
 
 from omnigen.renderer.media.errors import FfmpegFailed
 from omnigen.renderer.media.ffmpeg import run_ffmpeg
@@ -45,11 +46,13 @@ class OpenAISpeechNarrator:
         model: str,
         default_voice: str = "alloy",
         voices: tuple[str, ...] = OPENAI_VOICES,
+        language_field: str | None = None,
     ) -> None:
         self._api = api
         self._model = model
         self._default_voice = default_voice
         self._voices = frozenset(voices)
+        self._language_field = language_field
 
     @classmethod
     def from_settings(cls, settings: ProviderSettings) -> OpenAISpeechNarrator:
@@ -66,6 +69,7 @@ class OpenAISpeechNarrator:
             model=settings.speech_model,
             default_voice=settings.speech_voice,
             voices=settings.speech_voices,
+            language_field=settings.speech_language_field,
         )
 
     async def aclose(self) -> None:
@@ -75,7 +79,17 @@ class OpenAISpeechNarrator:
         """The job's voice when the endpoint offers it, else the configured default."""
         return voice if voice in self._voices else self._default_voice
 
-    async def synthesize(self, text: str, *, voice: str | None, out_path: Path) -> NarrationResult:
+    async def synthesize(
+        self,
+        text: str,
+        *,
+        voice: str | None,
+        out_path: Path,
+        language: str | None = None,
+        rate: float = 1.0,
+    ) -> NarrationResult:
+        """The endpoint's `speed` carries the rate; the language goes in the configured field
+        (OpenAI itself reads it from the text)."""
         await anyio.Path(out_path.parent).mkdir(parents=True, exist_ok=True)
         parts = speech_parts(text)
         if not parts:
@@ -85,7 +99,7 @@ class OpenAISpeechNarrator:
         part_paths = [out_path.with_name(f"{out_path.stem}.part{i}") for i in range(len(parts))]
         try:
             for part, part_path in zip(parts, part_paths, strict=True):
-                audio = await self._speak(part, chosen)
+                audio = await self._speak(part, chosen, language, rate)
                 await anyio.Path(part_path).write_bytes(audio)
             await _join_as_wav(part_paths, out_path)
         finally:
@@ -93,15 +107,22 @@ class OpenAISpeechNarrator:
                 await anyio.Path(part_path).unlink(missing_ok=True)
         duration = (await probe(out_path)).duration_s
         log.info("narration_synthesized", provider=PROVIDER, model=self._model, voice=chosen,
-                 parts=len(parts), seconds=round(duration, 2))  # fmt: skip
+                 language=language, rate=rate, parts=len(parts),
+                 seconds=round(duration, 2))  # fmt: skip
         return NarrationResult(path=out_path, duration_s=duration, text=text)
 
-    async def _speak(self, text: str, voice: str) -> bytes:
+    async def _speak(self, text: str, voice: str, language: str | None, rate: float) -> bytes:
         """One speech request, retried by the shared policy while its budget lasts."""
+        extra = {self._language_field: language} if self._language_field and language else None
 
         async def attempt() -> bytes:
             answer = await self._api.client.audio.speech.create(
-                model=self._model, voice=voice, input=text, response_format="wav"
+                model=self._model,
+                voice=voice,
+                input=text,
+                response_format="wav",
+                speed=rate if rate != 1.0 else omit,
+                extra_body=extra,
             )
             return await answer.aread()
 

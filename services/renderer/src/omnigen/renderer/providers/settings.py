@@ -12,14 +12,13 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from omnigen.shared.domain.media import OPENAI_VOICES
 from omnigen.shared.domain.usage import DEFAULT_PRICE_TABLE, PriceTable
 from omnigen.shared.providers import ProviderRetrySettings
 
-# The built-in voices of OpenAI's speech endpoint; other job voices fall back to `speech_voice`.
-OPENAI_VOICES: tuple[str, ...] = (
-    "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
-    "verse", "marin", "cedar",
-)  # fmt: skip
+# The built-in voices of OpenAI's speech endpoint (omnigen.shared.domain.media); other job voices
+# fall back to `speech_voice`.
+__all__ = ["OPENAI_VOICES", "ProviderSettings"]
 
 
 class ProviderSettings(ProviderRetrySettings):
@@ -84,6 +83,12 @@ class ProviderSettings(ProviderRetrySettings):
         default=OPENAI_VOICES, description="voices a job may ask for; others use speech_voice"
     )
     speech_timeout_s: float = Field(default=120.0, gt=0, le=600, description="per attempt")
+    speech_language_field: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="the request field that carries the job's language to an OpenAI-compatible "
+        "server that takes one (e.g. lang_code); unset: not sent (OpenAI reads it from the text)",
+    )
 
     @model_validator(mode="after")
     def _hosted_providers_have_credentials(self) -> ProviderSettings:
