@@ -88,10 +88,19 @@ class JobRequest(BaseModel):
     duration: StrictInt = Field(ge=10, le=60, description="seconds")
     aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
     options: JobOptions = Field(default_factory=JobOptions)
+    callback_url: LineText | None = Field(
+        default=None,
+        max_length=2000,
+        description="an https URL that gets this job's outcome as a signed webhook",
+    )
 
     def fingerprint(self) -> str:
         """Stable hash of the payload, used to tell a retry from a conflicting request."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        # Without a callback the hash is what it was before callbacks existed.
+        dumped = self.model_dump(
+            mode="json", exclude={"callback_url"} if not self.callback_url else None
+        )
+        canonical = json.dumps(dumped, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -155,6 +164,7 @@ class Job(BaseModel):
     # The announcement the job still owes (see OUTBOX_EVENT); absent once it was published or
     # the job ended (jobs stored before the outbox existed never carry one).
     outbox: str | None = None
+    callback_url: str | None = None  # where its outcome goes as a signed webhook
 
     @classmethod
     def new(
@@ -180,6 +190,7 @@ class Job(BaseModel):
             duration=request.duration,
             aspect_ratio=request.aspect_ratio,
             options=request.options,
+            callback_url=request.callback_url,
             request_hash=request.fingerprint(),
             idempotency_key=idempotency_key,
             trace_id=trace_id,
@@ -329,6 +340,7 @@ class Job(BaseModel):
             duration=self.duration,
             aspect_ratio=self.aspect_ratio,
             options=self.options,
+            callback_url=self.callback_url,
         )
 
     @property

@@ -32,6 +32,7 @@ from omnigen.shared.messages import (
     MessageContext,
     PermanentFailure,
     PoisonHook,
+    RetryLater,
     WorkLost,
 )
 
@@ -294,6 +295,8 @@ class Consumer:
             return
         self.stats.retried += 1
         delay = self.settings.retry_delay(context.receive_count)
+        if isinstance(exc, RetryLater):  # the handler's own schedule (SQS's cap: 12 h)
+            delay = max(0, min(exc.delay_s, MAX_VISIBILITY_S))
         log.warning("handler_failed", error=reason, retry_in_s=delay, exc_info=exc)
         await self._set_visibility(context, delay)
 
@@ -398,6 +401,7 @@ class Consumer:
             await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
 
+MAX_VISIBILITY_S = 43200
 _FLUSH_AND_EXIT: Any = object()
 # SQS's answers to a receipt handle that a later receive of the message replaced.
 _STALE_RECEIPT = frozenset(
