@@ -22,7 +22,13 @@ from omnigen.ingest.api.schemas import (
     timestamp,
 )
 from omnigen.ingest.context import IngestContext
-from omnigen.ingest.handlers import NotAnnounced, cancel_or_delete, retry_job, submit_job
+from omnigen.ingest.handlers import (
+    NotAnnounced,
+    cancel_or_delete,
+    check_callback,
+    retry_job,
+    submit_job,
+)
 from omnigen.ingest.sse import StreamTimings, TooManyStreams, job_events
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -69,6 +75,12 @@ async def submit(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobSubmitted:
+    if body.callback_url:
+        problem = await check_callback(ctx.ports, user_id, body.callback_url)
+        if problem is not None:
+            raise ApiError(
+                422, "invalid_callback_url", f"callback_url: {problem}", field="callback_url"
+            )
     try:
         submission = await submit_job(
             ctx.ports,

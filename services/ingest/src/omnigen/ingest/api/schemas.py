@@ -42,14 +42,22 @@ class SubmitJob(BaseModel):
     goal: Prose200 | None = None
     call_to_action: Prose200 | None = None
     voice: Line50 | None = Field(default=None, description="narration voice")
+    callback_url: Annotated[LineText, StringConstraints(min_length=1, max_length=2000)] | None = (
+        Field(
+            default=None,
+            description="https URL that gets the job's outcome as a signed webhook (Standard "
+            "Webhooks, signed with your signing secret: POST /v1/webhooks/signing-secret)",
+        )
+    )
 
     def to_request(self) -> JobRequest:
-        options = self.model_dump(exclude={"prompt", "duration", "aspect_ratio"})
+        options = self.model_dump(exclude={"prompt", "duration", "aspect_ratio", "callback_url"})
         return JobRequest(
             prompt=self.prompt,
             duration=self.duration,
             aspect_ratio=self.aspect_ratio,
             options=JobOptions(**options),
+            callback_url=self.callback_url,
         )
 
 
