@@ -67,6 +67,22 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {name: deserialize(value) for name, value in item.items() if name != KEY}
 
 
+# The table's key is named `job_id`: a delivery keeps its job's id under another name.
+DELIVERY_JOB: Final = "of_job"
+
+
+def _delivery_fields(delivery: Delivery) -> dict[str, Any]:
+    fields = delivery.model_dump(mode="json", exclude_none=True)
+    fields[DELIVERY_JOB] = fields.pop("job_id")
+    return fields
+
+
+def _delivery(item: dict[str, Any]) -> Delivery:
+    fields = _plain(item)
+    fields["job_id"] = fields.pop(DELIVERY_JOB)
+    return Delivery.model_validate(fields)
+
+
 class DynamoWebhookStore:
     def __init__(
         self, client: DynamoDBClient, table: Table, clock: Callable[[], float] = time.time
@@ -191,7 +207,7 @@ class DynamoWebhookStore:
     # -- deliveries ------------------------------------------------------------------------
 
     async def open_delivery(self, delivery: Delivery) -> Delivery:
-        fields = delivery.model_dump(mode="json", exclude_none=True)
+        fields = _delivery_fields(delivery)
         fields[self._ttl] = int(delivery.created_at) + TTL_SECONDS
         try:
             await self._client.transact_write_items(
@@ -221,7 +237,7 @@ class DynamoWebhookStore:
             existing = await self._get(delivery_key(delivery.delivery_id))
             if existing is None:
                 raise
-            return Delivery.model_validate(_plain(existing))
+            return _delivery(existing)
         except (BotoCoreError, ClientError) as exc:
             raise storage_error("open_delivery", exc) from None
         return delivery
@@ -258,7 +274,7 @@ class DynamoWebhookStore:
     async def deliveries(self, job_id: str) -> list[Delivery]:
         ids = await self._ids(deliveries_key(job_id))
         items = await self._batch_get([delivery_key(i) for i in ids])
-        found = [Delivery.model_validate(_plain(item)) for item in items]
+        found = [_delivery(item) for item in items]
         return sorted(
             (d for d in found if d.job_id == job_id), key=lambda d: (d.created_at, d.delivery_id)
         )

@@ -297,7 +297,9 @@ class Consumer:
         delay = self.settings.retry_delay(context.receive_count)
         if isinstance(exc, RetryLater):  # the handler's own schedule (SQS's cap: 12 h)
             delay = max(0, min(exc.delay_s, MAX_VISIBILITY_S))
-        log.warning("handler_failed", error=reason, retry_in_s=delay, exc_info=exc)
+            log.info("handler_retries_later", reason=str(exc), retry_in_s=delay)
+        else:
+            log.warning("handler_failed", error=reason, retry_in_s=delay, exc_info=exc)
         await self._set_visibility(context, delay)
 
     async def _settle(self, event: Event, context: MessageContext, reason: str) -> None:
