@@ -4,7 +4,7 @@ output "topic_arns" {
 }
 
 output "queue_arns" {
-  description = "Source queue ARNs by key (ingest_requests, scripter, renderer, job_outcomes)."
+  description = "Source queue ARNs by key (ingest_requests, scripter, renderer, job_outcomes, webhooks)."
   value       = { for key, queue in aws_sqs_queue.main : key => queue.arn }
 }
 

@@ -36,7 +36,7 @@ class InMemoryWebhookStore:
             raise WebhookNotFound(endpoint_id)
         return endpoint
 
-    async def delete_endpoint(self, owner: str, endpoint_id: str) -> None:
+    async def delete_webhook(self, owner: str, endpoint_id: str) -> None:
         await self.get_endpoint(owner, endpoint_id)
         del self.endpoints_by_id[endpoint_id]
 

@@ -28,17 +28,20 @@ from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.webhooks import (
     JOB_CALLBACK,
     Attempt,
+    CompletedData,
     Delivery,
     DeliveryStatus,
+    FailedData,
+    JobCompletedWebhook,
+    JobFailedWebhook,
     SigningSecret,
     client_errors,
     decide,
     delivery_id,
-    payload,
     retry_delay_s,
     signing_secrets,
 )
-from omnigen.shared.messages import MessageContext, RetryLater
+from omnigen.shared.messages import MessageContext, PermanentFailure, RetryLater
 from omnigen.shared.ports import AssetStore, JobRepository, WebhookStore
 from omnigen.webhooks.sender import Sender
 from omnigen.webhooks.settings import DeliverySettings
@@ -165,24 +168,33 @@ def signed_headers(message_id: str, body: str, secrets: list[str], at: datetime)
 
 
 async def webhook_payload(event: Event, job: Job, deps: WebhookDeps) -> dict[str, object]:
-    data: dict[str, object] = {"job_id": job.job_id}
+    """The Standard Webhooks body for `event` (`domain.webhooks.WEBHOOK_PAYLOADS`); links are
+    presigned afresh for every attempt."""
+    occurred = event.occurred_at.isoformat()
     if isinstance(event, JobCompleted):
         expires = deps.settings.link_expiry_s
-        data.update(
-            status="completed",
-            title=job.title,
-            duration=event.data.duration,
-            video_url=await deps.assets.presigned_url(event.data.video_key, expires),
-            poster_url=(
-                await deps.assets.presigned_url(event.data.thumbnail_key, expires)
-                if event.data.thumbnail_key
-                else None
+        poster = event.data.thumbnail_key
+        body: JobCompletedWebhook | JobFailedWebhook = JobCompletedWebhook(
+            timestamp=occurred,
+            data=CompletedData(
+                job_id=job.job_id,
+                title=job.title,
+                duration=event.data.duration,
+                video_url=await deps.assets.presigned_url(event.data.video_key, expires),
+                poster_url=await deps.assets.presigned_url(poster, expires) if poster else None,
+                links_expire_at=datetime.fromtimestamp(deps.clock() + expires, UTC).isoformat(),
             ),
-            links_expire_at=datetime.fromtimestamp(deps.clock() + expires, UTC).isoformat(),
         )
     elif isinstance(event, JobFailed):
-        data.update(status="failed", stage=event.data.stage, reason=event.data.error_message)
-    return payload(event.event_type.value, event.occurred_at.isoformat(), data)
+        body = JobFailedWebhook(
+            timestamp=occurred,
+            data=FailedData(
+                job_id=job.job_id, stage=event.data.stage, reason=event.data.error_message
+            ),
+        )
+    else:  # script.ready joins here once a job can wait for review (domain.webhooks.REVIEW_HOOK)
+        raise PermanentFailure(f"no webhook payload for {event.event_type.value}")
+    return body.model_dump(mode="json")
 
 
 def _new_delivery(event: Event, job: Job, target: Target, deps: WebhookDeps) -> Delivery:

@@ -19,13 +19,12 @@ from omnigen.shared.adapters.s3 import S3AssetStore
 from omnigen.shared.adapters.webhook_store import DynamoWebhookStore
 from omnigen.shared.domain.events import JobCompleted, JobFailed
 from omnigen.shared.runtime.consumer import Consumer
-from omnigen.shared.runtime.service import (
+from omnigen.shared.runtime.process import (
     EXIT_BAD_SETTINGS,
     EXIT_RESOURCES_MISSING,
     ResourcesMissing,
     run_until_signalled,
     start_service,
-    topic_lookup,
     wait_for_resources,
 )
 from omnigen.shared.settings import AwsSettings, WorkerSettings
@@ -47,7 +46,7 @@ async def serve(
             aws,
             spec,
             queue=queue,
-            topic=worker.events_topic_arn or topic_lookup(aws, spec),
+            topic=None,  # it publishes nothing
             deadline_s=worker.resource_wait_s,
         )
         sender = HttpSender(

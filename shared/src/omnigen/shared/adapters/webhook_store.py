@@ -144,7 +144,7 @@ class DynamoWebhookStore:
             raise WebhookNotFound(endpoint_id)
         return endpoint
 
-    async def delete_endpoint(self, owner: str, endpoint_id: str) -> None:
+    async def delete_webhook(self, owner: str, endpoint_id: str) -> None:
         await self.get_endpoint(owner, endpoint_id)
         try:
             await self._client.transact_write_items(

@@ -14,7 +14,7 @@ import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -290,9 +290,54 @@ def schedule_s(attempts: int, *, base_s: float, max_s: float) -> list[float]:
     return [min(base_s * 2 ** (n - 1), max_s, MAX_STEP_S) for n in range(1, attempts)]
 
 
-# --- payloads ----------------------------------------------------------------------------------
+# --- payloads (what a receiver gets; docs/asyncapi.yaml publishes their schemas) -------------
 
 
-def payload(event_type: str, occurred_at: str, data: dict[str, Any]) -> dict[str, Any]:
-    """A Standard Webhooks payload: `type`, `timestamp` (the event's time) and `data`."""
-    return {"type": event_type, "timestamp": occurred_at, "data": data}
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CompletedData(_Payload):
+    job_id: str
+    status: Literal["completed"] = "completed"
+    title: str | None = Field(default=None, description="the script's title")
+    duration: float = Field(description="the video's length in seconds")
+    video_url: str = Field(description="presigned GET of the video; short-lived")
+    poster_url: str | None = Field(default=None, description="presigned GET of the poster")
+    links_expire_at: str = Field(description="when both links stop working (ISO 8601)")
+
+
+class FailedData(_Payload):
+    job_id: str
+    status: Literal["failed"] = "failed"
+    stage: str = Field(description="where the job stopped")
+    reason: str = Field(description="why, in words a user can read")
+
+
+class JobCompletedWebhook(_Payload):
+    """The body of a `job.completed` webhook (Standard Webhooks: type, timestamp, data)."""
+
+    type: Literal["job.completed"] = "job.completed"
+    timestamp: str = Field(description="when the job completed (ISO 8601)")
+    data: CompletedData
+
+
+class JobFailedWebhook(_Payload):
+    """The body of a `job.failed` webhook (Standard Webhooks: type, timestamp, data)."""
+
+    type: Literal["job.failed"] = "job.failed"
+    timestamp: str = Field(description="when the job failed (ISO 8601)")
+    data: FailedData
+
+
+WEBHOOK_PAYLOADS: Final[dict[str, type[_Payload]]] = {
+    "job.completed": JobCompletedWebhook,
+    "job.failed": JobFailedWebhook,
+}
+WEBHOOK_HEADERS: Final = {
+    "webhook-id": "the event's stable id (event_id): the same for every attempt and resend; "
+    "drop repeats by it",
+    "webhook-timestamp": "seconds since the epoch when this attempt was signed",
+    "webhook-signature": "space-separated `v1,<base64 HMAC-SHA256>`; two while a rotated "
+    "secret is in its grace period",
+}

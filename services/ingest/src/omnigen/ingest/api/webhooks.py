@@ -181,7 +181,7 @@ async def get_webhook(webhook_id: EndpointId, ctx: Context, user_id: UserId) -> 
 )
 async def delete_webhook(webhook_id: EndpointId, ctx: Context, user_id: UserId) -> Response:
     try:
-        await _access(ctx).store.delete_endpoint(user_id, webhook_id)
+        await _access(ctx).store.delete_webhook(user_id, webhook_id)
     except WebhookNotFound as exc:
         raise ApiError(404, "not_found", str(exc), field="webhook_id") from None
     return Response(status_code=204)
