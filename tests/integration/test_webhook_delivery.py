@@ -96,3 +96,36 @@ async def test_410_disables_and_a_rotation_mid_stream_verifies_with_both(stack: 
             await asyncio.sleep(1)
         assert len(gone.received) == 1  # disabled: nothing after the 410
         assert all(r.verified_with == 0 for r in listener.received)
+
+
+async def test_dlq_redrive_delivers_what_was_not_delivered_and_leaves_the_job_alone(
+    stack: Stack,
+) -> None:
+    from omnigen.cli import dlq as dlq_ops
+
+    owner = f"hooks-{uuid.uuid4().hex[:8]}"
+    secret = new_secret()
+    sqs = await stack.aws.sqs()
+    queue = stack.spec.webhooks_queue
+    with WebhookListener([secret]) as listener:
+        async with webhook_worker(stack) as deps:
+            await endpoint_for(deps, owner, listener.url, secret)
+            [event] = await completed_jobs(stack, owner, 1)
+            repository = await stack.repository()
+            await repository.mark_job_complete(event.job_id or "", event.data.video_key)
+            # As if its receives ran out: the event sits in the DLQ.
+            await sqs.send_message(
+                QueueUrl=stack.queue_url(queue.dlq_name), MessageBody=event.to_json()
+            )
+            [letter] = await dlq_ops.redrive(stack.aws, queue, stack.spec)
+            assert letter.outcome == "requeued" and "webhooks are tried again" in letter.why
+            await eventually(lambda: listener.delivered_ids() == [str(event.event_id)])
+            # A second redrive of the same event (a copy) sends nothing new: it was delivered.
+            await sqs.send_message(
+                QueueUrl=stack.queue_url(queue.dlq_name), MessageBody=event.to_json()
+            )
+            await dlq_ops.redrive(stack.aws, queue, stack.spec)
+            await asyncio.sleep(2)
+        assert listener.delivered_ids() == [str(event.event_id)]
+        job = await repository.get_job(event.job_id or "")
+        assert job.status.value == "completed"  # the job was not touched
