@@ -1,5 +1,6 @@
 """Webhook delivery, measured: latency from publishing `job.completed` to the receiver's 2xx
-for N jobs (p50/p95), and the attempts schedule against a receiver that fails N times.
+for N jobs (p50/p95), against a same-run floor (the same queue and consumer with a handler that
+only signs and POSTs), and the attempts schedule against a receiver that fails N times.
 
     .venv/bin/python tests/benchmarks/bench_webhooks.py [--jobs 200 --failures 5]
 
@@ -14,18 +15,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import statistics
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
 
 from omnigen.cli.localaws.moto_server import MotoServer
 from omnigen.cli.webhook_listener import Received, WebhookListener
+from omnigen.shared.domain.events import Event, JobCompleted
 from omnigen.shared.domain.webhooks import new_secret, schedule_s
+from omnigen.shared.messages import ConsumerSettings, MessageContext
 from omnigen.shared.resources import WEBHOOK_MAX_RECEIVES
-from omnigen.testing.fixtures import bootstrapped, moto_settings
+from omnigen.shared.runtime.consumer import Consumer
+from omnigen.testing.fixtures import Stack, bootstrapped, moto_settings
 from omnigen.testing.webhooks import completed_jobs, endpoint_for, eventually, webhook_worker
+from omnigen.webhooks.handlers import signed_headers
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -33,7 +43,41 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def latency(server: MotoServer, jobs: int, concurrency: int) -> None:
+@contextlib.asynccontextmanager
+async def bare_worker(stack: Stack, secret: str, url: str, concurrency: int) -> AsyncIterator[None]:
+    """The floor: the same queue and consumer, a handler that only signs and POSTs the event
+    (no job read, no webhook lookup, no delivery record, no presigned links)."""
+    queue = stack.spec.webhooks_queue
+    consumer = Consumer(
+        await stack.aws.sqs(),
+        queue.name,
+        ConsumerSettings(
+            max_concurrency=concurrency,
+            wait_time_s=1,
+            visibility_timeout_s=queue.visibility_timeout_s,
+            max_receive_count=queue.max_receive_count,
+            receive_gather_s=0.05,
+            delete_flush_s=0.1,
+        ),
+    )
+    async with httpx.AsyncClient(timeout=5) as client:
+
+        async def handle(event: Event, _context: MessageContext) -> None:
+            body = event.to_json()
+            headers = signed_headers(str(event.event_id), body, [secret], datetime.now(UTC))
+            response = await client.post(url, content=body, headers=headers)
+            response.raise_for_status()
+
+        consumer.register(JobCompleted, handle)
+        task = asyncio.create_task(consumer.run())
+        try:
+            yield
+        finally:
+            consumer.stop()
+            await asyncio.wait_for(task, timeout=30)
+
+
+async def latency(server: MotoServer, jobs: int, concurrency: int, *, bare: bool) -> list[float]:
     arrived: dict[str, float] = {}
     lock = threading.Lock()
 
@@ -45,10 +89,18 @@ async def latency(server: MotoServer, jobs: int, concurrency: int) -> None:
     secret = new_secret()
     async for stack in bootstrapped(moto_settings(server)):
         with WebhookListener([secret], on_delivery=on_delivery) as listener:
-            async with webhook_worker(stack, concurrency=concurrency) as deps:
-                owner = f"bench-{uuid.uuid4().hex[:8]}"
-                await endpoint_for(deps, owner, listener.url, secret)
-                events = await completed_jobs(stack, owner, jobs)
+            owner = f"bench-{uuid.uuid4().hex[:8]}"
+            events = await completed_jobs(stack, owner, jobs)
+            async with contextlib.AsyncExitStack() as running:
+                if bare:
+                    await running.enter_async_context(
+                        bare_worker(stack, secret, listener.url, concurrency)
+                    )
+                else:
+                    deps = await running.enter_async_context(
+                        webhook_worker(stack, concurrency=concurrency)
+                    )
+                    await endpoint_for(deps, owner, listener.url, secret)
                 publisher = await stack.events_publisher()
                 published: dict[str, float] = {}
                 began = time.monotonic()
@@ -59,7 +111,8 @@ async def latency(server: MotoServer, jobs: int, concurrency: int) -> None:
                 took = time.monotonic() - began
             unverified = sum(r.verified_with is None for r in listener.received)
     ms = [(arrived[i] - published[i]) * 1000 for i in published]
-    print(f"latency, {jobs} jobs, worker concurrency {concurrency} (publish -> receiver's 2xx):")
+    what = "floor: sign and POST only" if bare else "omnigen-webhooks"
+    print(f"latency, {what}, {jobs} jobs, concurrency {concurrency} (publish -> receiver's 2xx):")
     print(
         f"  p50 {percentile(ms, 50):.0f} ms   p95 {percentile(ms, 95):.0f} ms   "
         f"max {max(ms):.0f} ms   mean {statistics.fmean(ms):.0f} ms"
@@ -68,6 +121,7 @@ async def latency(server: MotoServer, jobs: int, concurrency: int) -> None:
         f"  {jobs / took:.1f} deliveries/s over {took:.1f} s; "
         f"{len(listener.received)} requests, {unverified} unverified"
     )
+    return ms
 
 
 async def schedule(server: MotoServer, failures: int) -> None:
@@ -110,7 +164,13 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     with MotoServer() as server:
-        await latency(server, args.jobs, args.concurrency)
+        floor = await latency(server, args.jobs, args.concurrency, bare=True)
+        full = await latency(server, args.jobs, args.concurrency, bare=False)
+        print(
+            f"same run: the worker's p50 is {percentile(full, 50) / percentile(floor, 50):.2f}x "
+            f"and its p95 {percentile(full, 95) / percentile(floor, 95):.2f}x the floor's "
+            "(what its reads, delivery records and presigned links cost on this emulator)"
+        )
         await schedule(server, args.failures)
 
 

@@ -466,7 +466,7 @@ EXPECTED_ACTIONS: dict[str, dict[str, set[str]]] = {
         "kms": {"kms:Decrypt", "kms:GenerateDataKey"},
     },
     "webhooks": {
-        # Deliveries are written in a transaction (Put + Update); webhooks read in batches.
+        # Deliveries: a conditional Put, then an Update of the job's list; webhooks read in batches.
         "dynamodb": {
             "dynamodb:GetItem",
             "dynamodb:PutItem",

@@ -3,7 +3,7 @@
 # Every AWS action its code calls, and nothing else:
 locals {
   webhooks_actions = {
-    # JobRepository.get_job; WebhookStore: deliveries (a transaction of Put and Update), attempts
+    # JobRepository.get_job; WebhookStore: deliveries (a conditional Put, then Update), attempts
     # and statuses (UpdateItem), a user's webhooks and signing key (GetItem, BatchGetItem).
     dynamodb = [
       "dynamodb:BatchGetItem",

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from omnigen.shared.domain.events import EVENT_MODELS, Event, EventType
 from omnigen.shared.domain.jobs import JobRequest
@@ -136,12 +137,10 @@ def _webhook_messages() -> dict[str, Any]:
 def _component_schemas(models: list[type[Event]]) -> dict[str, Any]:
     """Every event model, webhook body and what they refer to, under `#/components/schemas/`."""
     template = "#/components/schemas/{model}"
-    _, top = models_json_schema(
-        [(m, "validation") for m in models]
-        + [(JobRequest, "validation")]
-        + [(m, "serialization") for _, m in sorted(WEBHOOK_PAYLOADS.items())],
-        ref_template=template,
-    )
+    chosen: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in models]
+    chosen.append((JobRequest, "validation"))
+    chosen += [(m, "serialization") for _, m in sorted(WEBHOOK_PAYLOADS.items())]
+    _, top = models_json_schema(chosen, ref_template=template)
     schemas: dict[str, Any] = top["$defs"]
     if "JobRequestedData" in schemas:
         _with_request_schema(schemas["JobRequestedData"], template.format(model="JobRequest"))

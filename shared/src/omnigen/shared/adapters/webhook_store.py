@@ -207,40 +207,38 @@ class DynamoWebhookStore:
     # -- deliveries ------------------------------------------------------------------------
 
     async def open_delivery(self, delivery: Delivery) -> Delivery:
+        """A conditional Put of the delivery (a repeat reads the stored one instead), then its
+        id added to its job's list. Two plain writes, no transaction: adding to a set is
+        idempotent, so a crash between them is mended by the message's next receive."""
         fields = _delivery_fields(delivery)
         fields[self._ttl] = int(delivery.created_at) + TTL_SECONDS
+        opened = delivery
         try:
-            await self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": _item(delivery_key(delivery.delivery_id), fields),
-                            "ConditionExpression": "attribute_not_exists(job_id)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {KEY: {"S": deliveries_key(delivery.job_id)}},
-                            "UpdateExpression": "ADD ids :id SET #ttl = :ttl",
-                            "ExpressionAttributeNames": {"#ttl": self._ttl},
-                            "ExpressionAttributeValues": {
-                                ":id": {"SS": [delivery.delivery_id]},
-                                ":ttl": {"N": str(fields[self._ttl])},
-                            },
-                        }
-                    },
-                ]
+            await self._client.put_item(
+                TableName=self._table,
+                Item=_item(delivery_key(delivery.delivery_id), fields),
+                ConditionExpression="attribute_not_exists(job_id)",
             )
-        except self._client.exceptions.TransactionCanceledException:
+        except self._client.exceptions.ConditionalCheckFailedException:
             existing = await self._get(delivery_key(delivery.delivery_id))
-            if existing is None:
-                raise
-            return _delivery(existing)
+            if existing is not None:
+                opened = _delivery(existing)
         except (BotoCoreError, ClientError) as exc:
             raise storage_error("open_delivery", exc) from None
-        return delivery
+        try:
+            await self._client.update_item(
+                TableName=self._table,
+                Key={KEY: {"S": deliveries_key(delivery.job_id)}},
+                UpdateExpression="ADD ids :id SET #ttl = :ttl",
+                ExpressionAttributeNames={"#ttl": self._ttl},
+                ExpressionAttributeValues={
+                    ":id": {"SS": [delivery.delivery_id]},
+                    ":ttl": {"N": str(fields[self._ttl])},
+                },
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise storage_error("open_delivery", exc) from None
+        return opened
 
     async def record_attempt(
         self, delivery: Delivery, attempt: Attempt, status: DeliveryStatus
