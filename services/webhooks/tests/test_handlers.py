@@ -218,3 +218,25 @@ def test_during_a_rotation_both_secrets_verify_and_after_it_only_the_new() -> No
 
 def test_received_is_a_frozen_record() -> None:
     assert Received.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+async def test_the_guard_runs_again_at_delivery_dns_may_have_changed(
+    listener: WebhookListener,
+) -> None:
+    import ipaddress
+
+    async def now_metadata(_host: str, _port: int) -> list[ipaddress.IPv4Address]:
+        return [ipaddress.IPv4Address("169.254.169.254")]
+
+    store = InMemoryWebhookStore()
+    secret = new_secret()
+    await store.add_endpoint(endpoint("https://hooks.example.com/x", secret), limit=10)
+    deps = await make_deps(store)
+    deps.sender = HttpSender(UrlGuard(resolver=now_metadata), timeout_s=2.0, user_agent="t")
+    job_id = await job_with(deps)
+    await handle_outcome(completed(job_id), context(1), deps=deps)  # failed: no retry
+    [delivery] = await store.deliveries(job_id)
+    assert delivery.status is DeliveryStatus.FAILED
+    [attempt] = delivery.attempts
+    assert attempt.status_code is None and "metadata" in (attempt.error or "")
+    assert listener.received == []
