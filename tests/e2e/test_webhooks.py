@@ -44,3 +44,39 @@ async def test_a_callback_url_gets_one_signed_job_completed(
             [delivery] = deliveries
             assert delivery["target"] == "job" and delivery["status"] == "succeeded"
             assert delivery["attempts"][-1]["status_code"] == 204
+
+
+async def test_omnigen_webhooks_listen_verifies_and_prints(tmp_path: Path) -> None:
+    import asyncio
+    import json
+    import os
+    import sys
+    from datetime import UTC, datetime
+
+    from omnigen.cli.localaws.ports import free_port
+    from omnigen.shared.domain.webhooks import new_secret
+    from omnigen.webhooks.handlers import signed_headers
+
+    secret, port = new_secret(), free_port()
+    omnigen = str(Path(sys.executable).parent / "omnigen")
+    process = await asyncio.create_subprocess_exec(
+        omnigen, "webhooks", "listen", "--port", str(port),
+        env={**os.environ, "OMNIGEN_WEBHOOK_SECRET": secret, "COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = await asyncio.wait_for(process.stdout.readline(), 30)
+        assert b"listening on" in first
+        body = json.dumps({"type": "job.failed", "data": {"job_id": "j1"}})
+        headers = signed_headers("evt_1", body, [secret], datetime.now(UTC))
+        async with httpx.AsyncClient() as client:
+            url = f"http://127.0.0.1:{port}/hooks"
+            good = await client.post(url, content=body, headers=headers)
+            forged = await client.post(url, content=body.replace("j1", "j2"), headers=headers)
+        assert (good.status_code, forged.status_code) == (204, 401)
+        printed = (await asyncio.wait_for(process.stdout.read(400), 10)).decode()
+        assert "evt_1  verified" in printed and '"job_id": "j1"' in printed
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
