@@ -161,3 +161,19 @@ async def test_deliveries_are_listed_for_the_owner_and_a_resend_requeues_the_eve
         f"/v1/jobs/{job_id}/deliveries/dl_{'c' * 32}/resend", headers=api.auth("erin")
     )
     assert missing.status_code == 404 and missing.json()["error"]["field"] == "delivery_id"
+
+
+async def test_a_batch_item_with_an_unsafe_callback_is_a_422_naming_it(api: Api) -> None:
+    items = [
+        {"idempotency_key": "cb-bad", "request": job_body(callback_url="https://10.0.0.1/x")},
+        {"idempotency_key": "cb-none", "request": job_body()},
+    ]
+    response = await api.client.post(
+        "/v1/jobs:batch", json={"jobs": items}, headers=api.auth("gina")
+    )
+    assert response.status_code == 200, response.text
+    bad, good = response.json()["results"]
+    assert (bad["status"], bad["outcome"]) == (422, "invalid")
+    assert bad["error"]["field"] == "request.callback_url"
+    assert "private" in bad["error"]["message"]
+    assert (good["status"], good["outcome"]) == (202, "accepted")
