@@ -75,8 +75,17 @@ async def test_omnigen_webhooks_listen_verifies_and_prints(tmp_path: Path) -> No
             good = await client.post(url, content=body, headers=headers)
             forged = await client.post(url, content=body.replace("j1", "j2"), headers=headers)
         assert (good.status_code, forged.status_code) == (204, 401)
-        printed = (await asyncio.wait_for(process.stdout.read(400), 10)).decode()
-        assert "evt_1  verified" in printed and '"job_id": "j1"' in printed
+        printed = ""
+        stream = process.stdout
+
+        async def until_printed() -> None:
+            nonlocal printed
+            while not ("evt_1  verified" in printed and '"job_id": "j1"' in printed):
+                chunk = await stream.read(400)  # whatever has arrived, up to 400 bytes
+                assert chunk, printed
+                printed += chunk.decode()
+
+        await asyncio.wait_for(until_printed(), 20)
     finally:
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
