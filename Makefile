@@ -24,7 +24,7 @@ lint:
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
 	$(UV) run --frozen lint-imports
-	$(UV) run --frozen mypy shared/src services/ingest/src services/scripter/src services/renderer/src cli/src testing/src
+	$(UV) run --frozen mypy shared/src services/ingest/src services/scripter/src services/renderer/src services/webhooks/src cli/src testing/src
 
 test: setup lint
 	OMNIGEN_NO_SKIPS=1 $(UV) run --frozen pytest

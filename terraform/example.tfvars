@@ -14,17 +14,20 @@ image_tags = {
   ingest   = "0.1.0"
   scripter = "0.1.0"
   renderer = "0.1.0"
+  webhooks = "0.1.0"
 }
 
 services = {
   ingest   = { cpu = 512, memory = 1024, desired_count = 2, min_count = 2, max_count = 6 }
   scripter = { cpu = 256, memory = 512, desired_count = 1, min_count = 1, max_count = 10 }
   renderer = { cpu = 2048, memory = 4096, desired_count = 1, min_count = 1, max_count = 20, ephemeral_storage_gib = 50 }
+  webhooks = { cpu = 256, memory = 512, desired_count = 1, min_count = 1, max_count = 6 }
 }
 
 backlog_per_task = {
   scripter = 5
   renderer = 1
+  webhooks = 50
 }
 
 # Offline providers until the keys are in Secrets Manager (see the provider_secret_names output).

@@ -18,6 +18,7 @@ locals {
     ingest   = "omnigen-ingest"
     scripter = "omnigen-scripter"
     renderer = "omnigen-renderer"
+    webhooks = "omnigen-webhooks"
   }
 
   common_environment = {
@@ -56,6 +57,8 @@ locals {
       OMNIGEN_CLIP_PROVIDER      = var.use_replicate ? "replicate" : "local"
       OMNIGEN_MUSIC_PROVIDER     = var.use_replicate ? "replicate" : "local"
     }
+    # Never OMNIGEN_WEBHOOKS_ALLOW_LOOPBACK here: deployed webhooks go to public https only.
+    webhooks = {}
   }
 
   environment = {
@@ -77,6 +80,7 @@ locals {
       OMNIGEN_SPEECH_API_KEY      = { secret = "openai", enabled = var.use_openai }
       OMNIGEN_REPLICATE_API_TOKEN = { secret = "replicate", enabled = var.use_replicate }
     }
+    webhooks = {}
   }
 
   secrets = {
@@ -148,6 +152,7 @@ module "compute" {
   worker_queues = {
     scripter = module.messaging.queue_names["scripter"]
     renderer = module.messaging.queue_names["renderer"]
+    webhooks = module.messaging.queue_names["webhooks"]
   }
 }
 

@@ -87,11 +87,12 @@ variable "services" {
     ingest   = { cpu = 512, memory = 1024, desired_count = 2, min_count = 2, max_count = 6 }
     scripter = { cpu = 256, memory = 512, desired_count = 1, min_count = 1, max_count = 10 }
     renderer = { cpu = 2048, memory = 4096, desired_count = 1, min_count = 1, max_count = 20, ephemeral_storage_gib = 50 }
+    webhooks = { cpu = 256, memory = 512, desired_count = 1, min_count = 1, max_count = 6 }
   }
 }
 
 variable "image_tags" {
-  description = "Image tag per service in the stack's ECR repositories (ingest, scripter, renderer)."
+  description = "Image tag per service in the stack's ECR repositories (ingest, scripter, renderer, webhooks)."
   type        = map(string)
 }
 
@@ -134,6 +135,7 @@ variable "backlog_per_task" {
   default = {
     scripter = 5
     renderer = 1
+    webhooks = 50 # a delivery takes seconds at most; backoff keeps retried ones invisible
   }
 }
 
@@ -195,6 +197,7 @@ variable "max_message_age_seconds" {
   type        = map(number)
   default = {
     renderer = 1800
+    webhooks = 90000 # retries run for about a day while a receiver is down: alarm past that
   }
 }
 

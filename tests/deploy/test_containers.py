@@ -28,7 +28,7 @@ from omnigen.shared.resources import DEFAULT_PREFIX
 from omnigen.shared.settings import AwsSettings
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("ingest", "scripter", "renderer")
+SERVICES = ("ingest", "scripter", "renderer", "webhooks")
 COMPOSE = REPO / "docker-compose.yml"
 LOCALSTACK_URL = "http://localstack:4566"
 
@@ -457,6 +457,7 @@ def known_settings() -> set[str]:
     from omnigen.renderer.providers.settings import ProviderSettings
     from omnigen.scripter.settings import WriterSettings
     from omnigen.shared.settings import LogSettings, TelemetrySettings, WorkerSettings
+    from omnigen.webhooks.settings import DeliverySettings
 
     classes: list[type[BaseSettings]] = [
         AwsSettings,
@@ -467,6 +468,7 @@ def known_settings() -> set[str]:
         WriterSettings,
         ProviderSettings,
         RenderSettings,
+        DeliverySettings,
     ]
     names = set()
     for cls in classes:

@@ -33,8 +33,14 @@ from omnigen.shared.domain.events import (
     ScriptReadyData,
     parse_event,
 )
+from omnigen.shared.domain.webhooks import WEBHOOK_PAYLOADS
 from omnigen.shared.resources import resource_spec
-from omnigen.testing.contract import asyncapi_document, schema_file_name, stale
+from omnigen.testing.contract import (
+    asyncapi_document,
+    schema_file_name,
+    stale,
+    webhook_schema_file_name,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 # The AsyncAPI 3.0.0 JSON Schema with its bindings, from the AsyncAPI Initiative's
@@ -98,7 +104,26 @@ def test_the_contract_files_are_up_to_date() -> None:
 def test_every_event_type_and_version_has_a_sample_and_a_schema_file() -> None:
     assert set(SAMPLES) == set(EVENT_MODELS)
     files = {p.name for p in (DOCS / "schemas").glob("*.json")}
-    assert files == {schema_file_name(*key) for key in EVENT_MODELS}
+    webhooks = {webhook_schema_file_name(event_type) for event_type in WEBHOOK_PAYLOADS}
+    assert files == {schema_file_name(*key) for key in EVENT_MODELS} | webhooks
+
+
+def test_a_delivered_webhook_body_validates_against_its_published_schema() -> None:
+    from omnigen.shared.domain.webhooks import CompletedData, JobCompletedWebhook
+
+    body = JobCompletedWebhook(
+        timestamp="2026-01-01T00:00:00+00:00",
+        data=CompletedData(
+            job_id="a" * 32,
+            duration=12.5,
+            video_url="https://x/v.mp4",
+            links_expire_at="2026-01-01T01:00:00+00:00",
+        ),
+    ).model_dump(mode="json")
+    schema = json.loads((DOCS / "schemas" / "webhook.job.completed.v1.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(body)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema).validate({**body, "type": "job.failed"})
 
 
 def test_the_document_is_valid_asyncapi_3() -> None:

@@ -34,7 +34,7 @@ from omnigen.testing.aws_calls import (
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
 IAM = TERRAFORM / "modules" / "iam"
-SERVICES = ("ingest", "scripter", "renderer")
+SERVICES = ("ingest", "scripter", "renderer", "webhooks")
 # Settings the deployment always sets, so code behind `settings.<field> or ...` never runs there.
 DEPLOYED_SETTINGS = {"events_topic_arn": WorkerSettings}
 # Made by AWS services for the role (kms:ViaService), never by our code: listed, not compared.

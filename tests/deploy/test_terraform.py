@@ -36,7 +36,7 @@ from omnigen.shared.telemetry import catalog
 REPO = Path(__file__).resolve().parents[2]
 TERRAFORM = REPO / "terraform"
 MODULES = TERRAFORM / "modules"
-SERVICES = ("ingest", "scripter", "renderer")
+SERVICES = ("ingest", "scripter", "renderer", "webhooks")
 CHECKOV_VENV = Path(os.environ.get("OMNIGEN_CHECKOV_VENV", REPO / ".checkov-venv"))
 CHECKOV = CHECKOV_VENV / "bin" / "checkov"
 
@@ -580,8 +580,10 @@ WORKER_TABLE_ACTIONS = {"dynamodb:GetItem", "dynamodb:UpdateItem"}
 EXPECTED_ACTIONS: dict[str, dict[str, set[str]]] = {
     "ingest": {
         # DescribeTable, GetTopicAttributes and ListBucket (HeadBucket) also answer /readyz.
-        "dynamodb": TABLE_ACTIONS | {"dynamodb:DeleteItem", "dynamodb:DescribeTable"},
+        "dynamodb": TABLE_ACTIONS
+        | {"dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:BatchGetItem"},
         "sqs": QUEUE_ACTIONS,
+        "webhooks_queue": {"sqs:GetQueueUrl", "sqs:SendMessage"},  # a delivery's resend
         "sns": {"sns:Publish", "sns:GetTopicAttributes"},
         "s3_objects": {"s3:GetObject", "s3:DeleteObject"},
         "s3_bucket": {"s3:ListBucket"},
@@ -603,8 +605,25 @@ EXPECTED_ACTIONS: dict[str, dict[str, set[str]]] = {
         "s3_bucket": {"s3:ListBucket"},
         "kms": {"kms:Decrypt", "kms:GenerateDataKey"},
     },
+    "webhooks": {
+        # Deliveries: a conditional Put, then an Update of the job's list; webhooks read in batches.
+        "dynamodb": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:BatchGetItem",
+        },
+        "sqs": QUEUE_ACTIONS,  # no dead-letter watcher: it fails no job
+        "s3_objects": {"s3:GetObject"},  # presigned links in job.completed
+        "kms": {"kms:Decrypt", "kms:GenerateDataKey"},
+    },
 }
-EXPECTED_SECRETS = {"ingest": [], "scripter": ["openai"], "renderer": ["openai", "replicate"]}
+EXPECTED_SECRETS = {
+    "ingest": [],
+    "scripter": ["openai"],
+    "renderer": ["openai", "replicate"],
+    "webhooks": [],
+}
 
 
 def own_queue(spec: ResourceSpec, service: str) -> str:
@@ -612,6 +631,7 @@ def own_queue(spec: ResourceSpec, service: str) -> str:
         "ingest": spec.ingest_queue.name,
         "scripter": spec.scripter_queue.name,
         "renderer": spec.renderer_queue.name,
+        "webhooks": spec.webhooks_queue.name,
     }[service]
 
 
@@ -643,13 +663,14 @@ def test_task_role_reaches_only_its_own_queue_and_the_events_topic(
 ) -> None:
     iam, messaging = modules["iam"], modules["messaging"]
     queue_keys = iam.locals[f"{service}_queue_keys"]
-    topic_keys = iam.locals[f"{service}_topic_keys"]
+    topic_keys = iam.locals.get(f"{service}_topic_keys", [])  # webhooks publishes nothing
     scope = module_scope(messaging, DEFAULT_PREFIX)
     queues = expand(messaging, "aws_sqs_queue", "main", scope)
     topics = expand(messaging, "aws_sns_topic", "this", scope)
     spec = resource_spec()
     assert [queues[key]["name"] for key in queue_keys] == [own_queue(spec, service)]
-    assert [topics[key]["name"] for key in topic_keys] == [spec.events_topic.name]
+    publishes = [] if service == "webhooks" else [spec.events_topic.name]
+    assert [topics[key]["name"] for key in topic_keys] == publishes
 
 
 def test_provider_secrets_reach_only_the_services_that_need_them(
@@ -751,6 +772,7 @@ def test_workers_scale_on_backlog_per_running_task(
     assert root.modules["compute"]["worker_queues"] == {
         "scripter": '${module.messaging.queue_names["scripter"]}',
         "renderer": '${module.messaging.queue_names["renderer"]}',
+        "webhooks": '${module.messaging.queue_names["webhooks"]}',
     }
 
 

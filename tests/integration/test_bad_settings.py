@@ -47,6 +47,11 @@ CASES = {
         },
         "OMNIGEN_REPLICATE_API_TOKEN",
     ),
+    "webhooks: a delivery timeout that is not a number": (
+        "omnigen-webhooks",
+        {"OMNIGEN_WEBHOOKS_TIMEOUT_S": SECRET},
+        "OMNIGEN_WEBHOOKS_TIMEOUT_S",
+    ),
     "renderer: a render scale out of range": (
         "omnigen-renderer",
         {"OMNIGEN_RENDER_SCALE": "7", "OMNIGEN_SPEECH_API_KEY": SECRET},

@@ -57,8 +57,8 @@ variable "services" {
   }))
 
   validation {
-    condition     = toset(keys(var.services)) == toset(["ingest", "scripter", "renderer"])
-    error_message = "services must size exactly ingest, scripter and renderer."
+    condition     = toset(keys(var.services)) == toset(["ingest", "scripter", "renderer", "webhooks"])
+    error_message = "services must size exactly ingest, scripter, renderer and webhooks."
   }
 
   validation {
@@ -105,7 +105,7 @@ variable "execution_role_arns" {
 }
 
 variable "worker_queues" {
-  description = "Queue whose backlog drives each worker's scaling, by service (scripter, renderer)."
+  description = "Queue whose backlog drives each worker's scaling, by service (scripter, renderer, webhooks)."
   type        = map(string)
 }
 

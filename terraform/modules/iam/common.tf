@@ -5,7 +5,7 @@ data "aws_caller_identity" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  services = toset(["ingest", "scripter", "renderer"])
+  services = toset(["ingest", "scripter", "renderer", "webhooks"])
 
   user_jobs_index_arn = "${var.table_arn}/index/UserJobsIndex"
   outbox_index_arn    = "${var.table_arn}/index/OutboxIndex"

@@ -5,6 +5,7 @@ locals {
     ingest   = local.ingest_secrets
     scripter = local.scripter_secrets
     renderer = local.renderer_secrets
+    webhooks = local.webhooks_secrets
   }
 }
 

@@ -3,8 +3,10 @@
 locals {
   ingest_actions = {
     # JobRepository: create/get/list (UserJobsIndex)/update, delete_job for finished jobs, the
-    # outbox sweeper's Query of OutboxIndex; DescribeTable for /readyz.
+    # outbox sweeper's Query of OutboxIndex; DescribeTable for /readyz. WebhookStore: endpoints,
+    # signing keys and deliveries (BatchGetItem reads a user's webhooks and a job's deliveries).
     dynamodb = [
+      "dynamodb:BatchGetItem",
       "dynamodb:DeleteItem",
       "dynamodb:DescribeTable",
       "dynamodb:GetItem",
@@ -21,6 +23,8 @@ locals {
       "sqs:GetQueueUrl",
       "sqs:ReceiveMessage",
     ]
+    # A delivery's resend puts its event back onto the webhooks queue.
+    webhooks_queue = ["sqs:GetQueueUrl", "sqs:SendMessage"]
     # EventPublisher: job.accepted / job.rejected / job.failed on the events topic;
     # GetTopicAttributes for /readyz.
     sns = ["sns:GetTopicAttributes", "sns:Publish"]
@@ -47,6 +51,12 @@ data "aws_iam_policy_document" "ingest_task" {
     sid       = "OwnQueue"
     actions   = local.ingest_actions.sqs
     resources = [for key in local.ingest_queue_keys : var.queue_arns[key]]
+  }
+
+  statement {
+    sid       = "ResendWebhooks"
+    actions   = local.ingest_actions.webhooks_queue
+    resources = [var.queue_arns["webhooks"]]
   }
 
   statement {

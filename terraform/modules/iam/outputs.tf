@@ -4,6 +4,7 @@ output "task_role_arns" {
     ingest   = aws_iam_role.ingest_task.arn
     scripter = aws_iam_role.scripter_task.arn
     renderer = aws_iam_role.renderer_task.arn
+    webhooks = aws_iam_role.webhooks_task.arn
   }
 }
 

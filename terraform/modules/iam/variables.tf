@@ -29,7 +29,7 @@ variable "secrets_kms_key_arn" {
 }
 
 variable "queue_arns" {
-  description = "Source queue ARNs by key (ingest_requests, scripter, renderer, job_outcomes)."
+  description = "Source queue ARNs by key (ingest_requests, scripter, renderer, job_outcomes, webhooks)."
   type        = map(string)
 }
 

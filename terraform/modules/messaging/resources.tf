@@ -39,6 +39,16 @@ locals {
       message_retention_seconds  = 345600
       dlq_retention_seconds      = 1209600
     }
+    # Webhook delivery retries through visibility (1 min doubling to 12 h, with jitter):
+    # 13 receives span about a day; 4 days' retention leaves room for a redrive.
+    webhooks = {
+      name                       = "${var.name_prefix}-webhooks"
+      dlq_name                   = "${var.name_prefix}-webhooks-dlq"
+      visibility_timeout_seconds = 30
+      max_receive_count          = 13
+      message_retention_seconds  = 345600
+      dlq_retention_seconds      = 1209600
+    }
   }
 
   # Subscriptions filter on the `event_type` message attribute; null event_types: every event.
@@ -70,6 +80,11 @@ locals {
       queue                = "job_outcomes"
       event_types          = ["job.completed", "job.failed", "job.rejected"]
       raw_message_delivery = true
+    }
+    webhooks = {
+      topic       = "job_events"
+      queue       = "webhooks"
+      event_types = ["job.completed", "job.failed"]
     }
   }
 }

@@ -27,6 +27,8 @@ from omnigen.cli.api import ApiClient, ApiError
 from omnigen.cli.localaws.moto_server import MotoServer
 from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS, LocalPipeline
 from omnigen.cli.tokens import MIN_SECRET_CHARS, TokenSettings, mint_hs256_token
+from omnigen.cli.webhook_listener import WebhookListener
+from omnigen.cli.webhook_listener import describe as describe_delivery
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
 from omnigen.shared.bootstrap import apply_spec
@@ -46,6 +48,8 @@ publish_app = typer.Typer(
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(publish_app, name="publish")
 app.add_typer(local_app, name="local")
+webhooks_app = typer.Typer(help="Develop a webhook receiver.", no_args_is_help=True)
+app.add_typer(webhooks_app, name="webhooks")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -555,12 +559,15 @@ def dlq_list(
 
 @dlq_app.command("redrive")
 def dlq_redrive(
-    queue: Annotated[str, typer.Argument(help="e.g. renderer, scripter, ingest-requests")],
+    queue: Annotated[
+        str, typer.Argument(help="e.g. renderer, scripter, ingest-requests, webhooks")
+    ],
     limit: Annotated[int | None, typer.Option(help="at most this many")] = None,
 ) -> None:
     """Run dead letters' steps again: a job still running is re-queued, a failed one re-opened
     as its next attempt (not a cancelled one); letters of completed or deleted jobs are removed,
-    letters that name no job stay. Prints what became of every letter."""
+    letters that name no job stay. `webhooks`: undelivered outcomes are delivered again (the
+    job is not touched). Prints what became of every letter."""
     settings = AwsSettings()
 
     async def run() -> list[dlq_ops.Redriven]:
@@ -629,6 +636,36 @@ def publish_job_requested(
         raise typer.Exit(1) from None
     console.print(f"published job.requested {event.event_id} to {topic_name}")
     console.print(f"trace_id {event.trace_id}")
+
+
+@webhooks_app.command("listen")
+def webhooks_listen(
+    secret: Annotated[
+        list[str],
+        typer.Option(
+            envvar="OMNIGEN_WEBHOOK_SECRET",
+            help="a whsec_... secret; repeat for a rotation's old and new secrets",
+        ),
+    ],
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8787,
+    status: Annotated[int, typer.Option(help="what to answer a verified delivery")] = 204,
+) -> None:
+    """Receive webhooks on http://127.0.0.1:PORT/hooks, verify each signature with the
+    Standard Webhooks library and print the delivery. Point a webhook or a job's callback_url
+    at it (the local stack allows loopback URLs); Ctrl-C stops it."""
+    listener = WebhookListener(
+        secret,
+        port=port,
+        respond=lambda _received: status,
+        on_delivery=lambda received: console.print(describe_delivery(received), markup=False),
+    )
+    with listener, _interrupts_as_keyboard():
+        console.print(f"listening on {listener.url} (Ctrl-C stops)")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            console.print("stopped")
 
 
 def main() -> None:

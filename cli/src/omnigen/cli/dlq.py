@@ -5,8 +5,10 @@ What redrive means (docs/operating.md): a letter's step runs again for a job tha
 ended (it is re-queued, and the step's lease lets it take over from the holder that died); a
 failed job is re-opened as its next attempt first (`recovered`), as `omnigen retry` does,
 unless it was cancelled. A letter of a completed or deleted job is removed and reported; a
-letter that names no job stays in the DLQ. Listing never hides a letter, so a redrive right
-after a list moves what the list showed.
+letter that names no job stays in the DLQ. The webhooks queue's letters are outcomes owed to
+receivers: they are re-queued while their job exists, whatever its state, and only the
+deliveries not made yet are tried. Listing never hides a letter, so a redrive right after a
+list moves what the list showed.
 """
 
 from __future__ import annotations
@@ -138,7 +140,9 @@ async def redrive(
             continue
         empty_receives = 0
         for message in messages:
-            result = await _redrive_one(jobs, sqs, source_url, queue, message)
+            result = await _redrive_one(
+                jobs, sqs, source_url, queue, message, delivery=queue == spec.webhooks_queue
+            )
             report[result.message_id] = result
             if result.outcome == "kept":
                 kept.append(message["ReceiptHandle"])
@@ -157,7 +161,12 @@ async def _redrive_one(
     source_url: str,
     queue: Queue,
     message: Any,
+    *,
+    delivery: bool = False,
 ) -> Redriven:
+    """`delivery`: the webhooks queue, whose letters are outcomes still owed to receivers: the
+    job's state is not touched, the event is only delivered again (what was delivered is not
+    sent twice)."""
     letter = _describe(queue, message)
 
     def result(outcome: Outcome, why: str) -> Redriven:
@@ -171,6 +180,10 @@ async def _redrive_one(
         return result("removed", "the job was deleted")
     outcome: Outcome = "requeued"
     why = f"the job is {job.status.value} at {job.stage}; its step runs again"
+    if delivery:
+        why = f"its {letter.event_type} webhooks are tried again (delivered ones are not resent)"
+        await sqs.send_message(QueueUrl=source_url, MessageBody=message["Body"])
+        return result(outcome, why)
     if job.status is JobStatus.COMPLETED:
         return result("removed", "the job already completed")
     if job.is_cancelled:

@@ -22,6 +22,15 @@ class PermanentFailure(Exception):
     """Raised by a handler when retrying cannot help; the message is settled, not retried."""
 
 
+class RetryLater(Exception):
+    """Raised by a handler that knows when to try again: the message comes back after
+    `delay_s` seconds (SQS allows up to 12 h) instead of the consumer's own backoff."""
+
+    def __init__(self, reason: str, delay_s: int) -> None:
+        super().__init__(reason)
+        self.delay_s = delay_s
+
+
 class WorkLost(Exception):
     """Raised by a keep-alive when the work it keeps alive belongs to someone else now (the
     step's lease was taken over): the runtime stops the handler at once."""
@@ -107,5 +116,6 @@ __all__ = [
     "MessageContext",
     "PermanentFailure",
     "PoisonHook",
+    "RetryLater",
     "WorkLost",
 ]

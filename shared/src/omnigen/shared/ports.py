@@ -14,6 +14,14 @@ from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
+from omnigen.shared.domain.webhooks import (
+    Attempt,
+    Delivery,
+    DeliveryStatus,
+    SigningKey,
+    SigningSecret,
+    WebhookEndpoint,
+)
 
 
 @dataclass(frozen=True)
@@ -202,6 +210,46 @@ def captions_key(job_id: str, render_id: str, extension: str) -> str:
     return f"{render_prefix(job_id, render_id)}captions.{extension}"
 
 
+class WebhookStore(Protocol):
+    """Webhook endpoints, users' callback signing keys and delivery records, kept in the jobs
+    table under keys no job id looks like (`webhook#...`, `delivery#...`)."""
+
+    async def add_endpoint(self, endpoint: WebhookEndpoint, *, limit: int) -> None:
+        """Store a new endpoint; `TooManyEndpoints` when its owner already has `limit`."""
+        ...
+
+    async def endpoints(self, owner: str) -> list[WebhookEndpoint]: ...
+
+    async def get_endpoint(self, owner: str, endpoint_id: str) -> WebhookEndpoint:
+        """`WebhookNotFound` unless `owner` has that endpoint."""
+        ...
+
+    async def delete_webhook(self, owner: str, endpoint_id: str) -> None: ...
+
+    async def set_endpoint_secrets(
+        self, owner: str, endpoint_id: str, secrets: list[SigningSecret]
+    ) -> None: ...
+
+    async def disable_endpoint(self, endpoint_id: str, reason: str) -> None: ...
+
+    async def signing_key(self, owner: str) -> SigningKey | None: ...
+
+    async def set_signing_key(self, key: SigningKey) -> None: ...
+
+    async def open_delivery(self, delivery: Delivery) -> Delivery:
+        """The stored delivery of that id, or `delivery` stored as new (and listed under its
+        job)."""
+        ...
+
+    async def record_attempt(
+        self, delivery: Delivery, attempt: Attempt, status: DeliveryStatus
+    ) -> Delivery: ...
+
+    async def set_delivery_status(self, delivery: Delivery, status: DeliveryStatus) -> None: ...
+
+    async def deliveries(self, job_id: str) -> list[Delivery]: ...
+
+
 __all__ = [
     "AssetStore",
     "CreatedJob",
@@ -209,6 +257,7 @@ __all__ = [
     "JobPage",
     "JobRepository",
     "LeaseClaim",
+    "WebhookStore",
     "captions_key",
     "job_prefix",
     "scene_clip_key",

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from omnigen.shared.domain.events import EventType
+from omnigen.shared.domain.webhooks import WEBHOOK_EVENTS
 
 DEFAULT_PREFIX: Final = "omnigen"
 # An upstream publisher's name: its requests topic is <prefix>-job-requests-<name>.
 PUBLISHER_NAME: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
+WEBHOOK_MAX_RECEIVES: Final = 13
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ class ResourceSpec:
     scripter_queue: Queue
     renderer_queue: Queue
     outcomes_queue: Queue
+    webhooks_queue: Queue
     table: Table
     bucket: Bucket
     subscriptions: tuple[Subscription, ...] = field(default=())
@@ -160,7 +163,13 @@ class ResourceSpec:
 
     @property
     def queues(self) -> tuple[Queue, ...]:
-        return (self.ingest_queue, self.scripter_queue, self.renderer_queue, self.outcomes_queue)
+        return (
+            self.ingest_queue,
+            self.scripter_queue,
+            self.renderer_queue,
+            self.outcomes_queue,
+            self.webhooks_queue,
+        )
 
 
 def resource_spec(
@@ -186,6 +195,11 @@ def resource_spec(
     scripter = Queue(f"{prefix}-scripter", f"{prefix}-scripter-dlq", 45, 5)
     renderer = Queue(f"{prefix}-renderer", f"{prefix}-renderer-dlq", 45, 4)
     outcomes = Queue(f"{prefix}-job-outcomes", f"{prefix}-job-outcomes-dlq", 60, 5)
+    # Webhook delivery retries through the queue: a failed attempt hides its message for the
+    # next backoff step (ChangeMessageVisibility, at most 12 h), so 13 receives at 1 min
+    # doubling to 12 h (with jitter) span about a day before the DLQ; 4 days' retention
+    # covers that with room for a redrive.
+    webhooks = Queue(f"{prefix}-webhooks", f"{prefix}-webhooks-dlq", 30, WEBHOOK_MAX_RECEIVES)
     return ResourceSpec(
         prefix=prefix,
         requests_topic=requests,
@@ -194,6 +208,7 @@ def resource_spec(
         scripter_queue=scripter,
         renderer_queue=renderer,
         outcomes_queue=outcomes,
+        webhooks_queue=webhooks,
         table=Table(f"{prefix}-jobs"),
         bucket=Bucket(bucket_name or f"{prefix}-assets"),
         publisher_topics=publisher_topics,
@@ -216,5 +231,6 @@ def resource_spec(
                     EventType.JOB_REJECTED.value,
                 ),
             ),
+            Subscription(events.name, webhooks.name, WEBHOOK_EVENTS),
         ),
     )

@@ -133,3 +133,16 @@ class TelemetrySettings(BaseSettings):
         description="write CloudWatch embedded-metric-format JSON lines to stdout (logs are on "
         "stderr); Terraform turns it on in ECS",
     )
+
+
+class WebhookGuardSettings(BaseSettings):
+    """Where webhooks may go (`OMNIGEN_WEBHOOKS_*`), read by ingest at registration and by the
+    webhooks worker before every delivery."""
+
+    model_config = SettingsConfigDict(env_prefix="OMNIGEN_WEBHOOKS_", extra="ignore")
+
+    allow_loopback: bool = Field(
+        default=False,
+        description="accept http:// and https:// to loopback addresses (127.0.0.0/8, ::1, "
+        "localhost); for the local stack and tests only, never in a deployment",
+    )

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from pydantic.json_schema import models_json_schema
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from omnigen.shared.domain.events import EVENT_MODELS, Event, EventType
 from omnigen.shared.domain.jobs import JobRequest
+from omnigen.shared.domain.webhooks import WEBHOOK_HEADERS, WEBHOOK_PAYLOADS
 from omnigen.shared.resources import DEFAULT_PREFIX, Queue, ResourceSpec, resource_spec
 
 # The contract's own version: its major number changes only when an event is removed or an
@@ -92,13 +94,53 @@ def event_schema(model: type[Event]) -> dict[str, Any]:
     }
 
 
+def webhook_schema_file_name(event_type: str) -> str:
+    return f"webhook.{event_type}.v1.json"
+
+
+def webhook_schema(event_type: str) -> dict[str, Any]:
+    """A standalone JSON Schema for one webhook body."""
+    model = WEBHOOK_PAYLOADS[event_type]
+    schema = copy.deepcopy(model.model_json_schema(mode="serialization"))
+    schema["title"] = f"{event_type} webhook v1"
+    return {"$schema": JSON_SCHEMA_DIALECT, "$id": webhook_schema_file_name(event_type), **schema}
+
+
+def _webhook_message_name(event_type: str) -> str:
+    return f"webhook_{event_type.replace('.', '_')}_v1"
+
+
+def _webhook_messages() -> dict[str, Any]:
+    headers = {
+        "type": "object",
+        "description": "Standard Webhooks headers; verify the signature before trusting the body.",
+        "required": sorted(WEBHOOK_HEADERS),
+        "properties": {
+            name: {"type": "string", "description": meaning}
+            for name, meaning in WEBHOOK_HEADERS.items()
+        },
+    }
+    return {
+        _webhook_message_name(event_type): {
+            "name": event_type,
+            "title": f"{event_type} webhook v1",
+            "summary": (model.__doc__ or "").strip().splitlines()[0],
+            "contentType": "application/json",
+            "headers": headers,
+            "payload": _ref("components/schemas", model.__name__),
+            "bindings": {"http": {"bindingVersion": "0.3.0"}},
+        }
+        for event_type, model in sorted(WEBHOOK_PAYLOADS.items())
+    }
+
+
 def _component_schemas(models: list[type[Event]]) -> dict[str, Any]:
-    """Every event model and what it refers to, under `#/components/schemas/`."""
+    """Every event model, webhook body and what they refer to, under `#/components/schemas/`."""
     template = "#/components/schemas/{model}"
-    _, top = models_json_schema(
-        [(m, "validation") for m in models] + [(JobRequest, "validation")],
-        ref_template=template,
-    )
+    chosen: list[tuple[type[BaseModel], JsonSchemaMode]] = [(m, "validation") for m in models]
+    chosen.append((JobRequest, "validation"))
+    chosen += [(m, "serialization") for _, m in sorted(WEBHOOK_PAYLOADS.items())]
+    _, top = models_json_schema(chosen, ref_template=template)
     schemas: dict[str, Any] = top["$defs"]
     if "JobRequestedData" in schemas:
         _with_request_schema(schemas["JobRequestedData"], template.format(model="JobRequest"))
@@ -272,6 +314,27 @@ def asyncapi_document(spec: ResourceSpec | None = None) -> dict[str, Any]:
             "bindings": {"sqs": {"queues": [_queue_binding(queue)], "bindingVersion": "0.2.0"}},
         }
 
+    webhook_messages = _webhook_messages()
+    channels["webhookDeliveries"] = {
+        "address": None,
+        "title": "Webhooks: an HTTPS POST to a registered webhook or a job's callback_url",
+        "description": (
+            "Signed per Standard Webhooks with the webhook's secret (a job callback: the "
+            "owner's signing secret). Retried with exponential backoff and jitter for about a "
+            "day; a 2xx ends it, a 410 disables the webhook. See docs/integrating.md."
+        ),
+        "servers": [_ref("servers", "webhookReceiver")],
+        "messages": {name: _ref("components/messages", name) for name in webhook_messages},
+    }
+    operations["sendWebhooks"] = {
+        "action": "send",
+        "title": "omnigen-webhooks delivers job outcomes to receivers.",
+        "channel": _ref("channels", "webhookDeliveries"),
+        "messages": [
+            _ref("channels/webhookDeliveries/messages", name) for name in webhook_messages
+        ],
+        "bindings": {"http": {"method": "POST", "bindingVersion": "0.3.0"}},
+    }
     messages = {
         _message_name(model): {
             "name": model.TYPE.value,
@@ -287,6 +350,7 @@ def asyncapi_document(spec: ResourceSpec | None = None) -> dict[str, Any]:
         }
         for model in models
     }
+    messages.update(webhook_messages)
     return {
         "asyncapi": "3.0.0",
         "info": {
@@ -309,7 +373,13 @@ def asyncapi_document(spec: ResourceSpec | None = None) -> dict[str, Any]:
                 "protocol": "sns",
                 "description": "The deployment's AWS region (topics); queues are SQS there too.",
                 "variables": {"region": {"default": "us-east-1"}},
-            }
+            },
+            "webhookReceiver": {
+                "host": "{receiver}",
+                "protocol": "https",
+                "description": "A receiver's host: a registered webhook's or a callback_url's.",
+                "variables": {"receiver": {"default": "hooks.example.com"}},
+            },
         },
         "channels": channels,
         "operations": operations,
@@ -339,6 +409,10 @@ def rendered(spec: ResourceSpec | None = None) -> dict[str, str]:
     for (event_type, version), model in sorted(EVENT_MODELS.items()):
         files[f"schemas/{schema_file_name(event_type, version)}"] = (
             json.dumps(event_schema(model), indent=2, ensure_ascii=False) + "\n"
+        )
+    for event_type in sorted(WEBHOOK_PAYLOADS):
+        files[f"schemas/{webhook_schema_file_name(event_type)}"] = (
+            json.dumps(webhook_schema(event_type), indent=2, ensure_ascii=False) + "\n"
         )
     return files
 

@@ -19,18 +19,20 @@ from omnigen.renderer.main import RenderSettings
 from omnigen.renderer.providers.settings import ProviderSettings
 from omnigen.scripter.settings import WriterSettings
 from omnigen.shared.settings import AwsSettings, LogSettings, TelemetrySettings, WorkerSettings
+from omnigen.webhooks.settings import DeliverySettings
 
 SECTIONS: list[tuple[str, str, type[BaseSettings], type[BaseSettings] | None]] = [
-    ("Every service: where AWS is", "ingest, scripter, renderer", AwsSettings, None),
-    ("Every service: logs", "ingest, scripter, renderer", LogSettings, None),
-    ("Every service: traces and metrics", "ingest, scripter, renderer", TelemetrySettings,
-     None),
-    ("Every worker: consuming its queue", "ingest (its consumer), scripter, renderer",
+    ("Every service: where AWS is", "ingest, scripter, renderer, webhooks", AwsSettings, None),
+    ("Every service: logs", "ingest, scripter, renderer, webhooks", LogSettings, None),
+    ("Every service: traces and metrics", "ingest, scripter, renderer, webhooks",
+     TelemetrySettings, None),
+    ("Every worker: consuming its queue", "ingest (its consumer), scripter, renderer, webhooks",
      WorkerSettings, None),
     ("Ingest", "omnigen-ingest", IngestSettings, AwsSettings),
     ("Scripter: the script writer", "omnigen-scripter", WriterSettings, None),
     ("Renderer: providers", "omnigen-renderer", ProviderSettings, None),
     ("Renderer: rendering", "omnigen-renderer", RenderSettings, None),
+    ("Webhooks: delivery", "omnigen-webhooks", DeliverySettings, None),
     ("CLI: `omnigen token`", "omnigen", TokenSettings, None),
 ]  # fmt: skip
 

@@ -24,7 +24,7 @@ from omnigen.shared.settings import AwsSettings
 
 log = structlog.get_logger()
 
-SERVICES: Final = ("ingest", "scripter", "renderer")
+SERVICES: Final = ("ingest", "scripter", "renderer", "webhooks")
 STOP_TIMEOUT_S: Final = 120.0  # the ECS stop timeout
 EMULATOR_CREDENTIALS: Final = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 
@@ -92,6 +92,9 @@ class LocalPipeline:
                 "OMNIGEN_REGION": aws.region,
                 "OMNIGEN_RESOURCE_PREFIX": aws.resource_prefix,
                 "OMNIGEN_LOG_JSON": "true",
+                # The local stack's webhooks may call receivers on this machine (never set in a
+                # deployment: there the guard refuses loopback addresses).
+                "OMNIGEN_WEBHOOKS_ALLOW_LOOPBACK": "true",
                 "PYTHONUNBUFFERED": "1",
             }
         )

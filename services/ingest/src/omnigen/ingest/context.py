@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -15,11 +15,14 @@ from omnigen.ingest.limits import RateLimiter, TokenBucketLimiter, WindowRateLim
 from omnigen.ingest.readiness import ReadinessProbe
 from omnigen.ingest.settings import IngestSettings
 from omnigen.ingest.sse import SharedJobReads, StreamSlots
+from omnigen.ingest.webhooks import WebhookAccess
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
+from omnigen.shared.adapters.netguard import UrlGuard
 from omnigen.shared.adapters.rate_windows import DynamoRateWindows
 from omnigen.shared.adapters.s3 import S3AssetStore
 from omnigen.shared.adapters.sns import SnsEventPublisher
+from omnigen.shared.adapters.webhook_store import DynamoWebhookStore
 
 
 @dataclass
@@ -48,6 +51,11 @@ async def open_context(
                 await aws.s3(), spec.bucket.name, presigner=await aws.s3_presigner()
             ),
             model_writes_scripts=settings.script_writer == "openai",
+            webhooks=WebhookAccess(
+                store=DynamoWebhookStore(await aws.dynamodb(), spec.table),
+                guard=UrlGuard(allow_loopback=settings.webhooks_allow_loopback),
+                requeue=await webhook_requeue(aws, spec.webhooks_queue.name),
+            ),
         )
         yield IngestContext(
             settings=settings,
@@ -78,3 +86,17 @@ async def rate_limiter(aws: AwsClients, settings: IngestSettings) -> RateLimiter
         return TokenBucketLimiter(per_minute=per_minute, burst=burst)
     windows = DynamoRateWindows(await aws.dynamodb(), settings.resources.table)
     return WindowRateLimiter(windows, per_minute=per_minute, burst=burst)
+
+
+async def webhook_requeue(aws: AwsClients, queue_name: str) -> Callable[[str], Awaitable[None]]:
+    """Puts an event back onto the webhooks queue (a resend); the queue is looked up once,
+    when first needed."""
+    sqs = await aws.sqs()
+    url: list[str] = []
+
+    async def requeue(body: str) -> None:
+        if not url:
+            url.append((await sqs.get_queue_url(QueueName=queue_name))["QueueUrl"])
+        await sqs.send_message(QueueUrl=url[0], MessageBody=body)
+
+    return requeue

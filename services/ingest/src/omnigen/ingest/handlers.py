@@ -16,6 +16,7 @@ import structlog
 from pydantic import ValidationError
 
 from omnigen.ingest.trust import UNRESTRICTED, Origin
+from omnigen.ingest.webhooks import WebhookAccess, callback_problem
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
     JobAlreadyFinished,
@@ -95,6 +96,7 @@ class IngestPorts:
     # The scripter has a model (OMNIGEN_SCRIPT_WRITER=openai): it writes every language; the
     # offline planner writes English only.
     model_writes_scripts: bool = False
+    webhooks: WebhookAccess | None = None  # None: webhooks off (callback_url refused)
 
 
 @dataclass(frozen=True)
@@ -263,6 +265,12 @@ async def handle_job_requested(
     except ValidationError as exc:
         await publish_rejected(ports, event, problems(exc))
         return None
+    if request.callback_url:
+        problem = await check_callback(ports, event.user_id, request.callback_url)
+        if problem is not None:
+            reason = Problem(field="request.callback_url", message=problem)
+            await publish_rejected(ports, event, [reason])
+            return None
     try:
         submission = await submit_job(
             ports,
@@ -283,6 +291,13 @@ async def handle_job_requested(
         )
         return None
     return submission.job
+
+
+async def check_callback(ports: IngestPorts, user_id: str, url: str) -> str | None:
+    """Why the job's `callback_url` cannot be taken (None: it can)."""
+    if ports.webhooks is None:
+        return "webhooks are not configured here"
+    return await callback_problem(ports.webhooks, user_id, url)
 
 
 async def publish_rejected(ports: IngestPorts, event: JobRequested, reasons: list[Problem]) -> None:

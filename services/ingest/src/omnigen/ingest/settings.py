@@ -39,6 +39,11 @@ class IngestSettings(AwsSettings):
         default=30.0, ge=0, description="least time between refetches for an unknown key id"
     )
     auth_jwks_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    webhooks_allow_loopback: bool = Field(
+        default=False,
+        description="accept webhook URLs and job callbacks to loopback addresses (local stack "
+        "and tests only); the webhooks worker reads the same variable",
+    )
 
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="413 above this (a 20-scene script fits)"

@@ -103,6 +103,12 @@ class JobRequest(BaseModel):
     )
     aspect_ratio: AspectRatio = AspectRatio.LANDSCAPE
     options: JobOptions = Field(default_factory=JobOptions)
+    callback_url: LineText | None = Field(
+        default=None,
+        max_length=2000,
+        description="an https URL that gets this job's outcome as a signed webhook",
+    )
+
     script: ScriptDraft | None = Field(
         default=None, description="the user's own script: no model writes one"
     )
@@ -219,6 +225,7 @@ class Job(BaseModel):
     # The announcement the job still owes (see OUTBOX_EVENT); absent once it was published or
     # the job ended (jobs stored before the outbox existed never carry one).
     outbox: str | None = None
+    callback_url: str | None = None  # where its outcome goes as a signed webhook
 
     @classmethod
     def new(
@@ -245,6 +252,7 @@ class Job(BaseModel):
             aspect_ratio=request.aspect_ratio,
             options=request.options,
             given_script=request.script,
+            callback_url=request.callback_url,
             request_hash=request.fingerprint(),
             idempotency_key=idempotency_key,
             trace_id=trace_id,
@@ -397,6 +405,7 @@ class Job(BaseModel):
             aspect_ratio=self.aspect_ratio,
             options=self.options,
             script=self.given_script,
+            callback_url=self.callback_url,
         )
 
     @property

@@ -33,6 +33,7 @@ from omnigen.shared.messages import (
     MessageContext,
     PermanentFailure,
     PoisonHook,
+    RetryLater,
     WorkLost,
 )
 from omnigen.shared.telemetry import catalog, metrics
@@ -330,7 +331,11 @@ class Consumer:
             return
         self.stats.retried += 1
         delay = self.settings.retry_delay(context.receive_count)
-        log.warning("handler_failed", error=reason, retry_in_s=delay, exc_info=exc)
+        if isinstance(exc, RetryLater):  # the handler's own schedule (SQS's cap: 12 h)
+            delay = max(0, min(exc.delay_s, MAX_VISIBILITY_S))
+            log.info("handler_retries_later", reason=str(exc), retry_in_s=delay)
+        else:
+            log.warning("handler_failed", error=reason, retry_in_s=delay, exc_info=exc)
         await self._set_visibility(context, delay)
 
     async def _settle(self, event: Event, context: MessageContext, reason: str) -> None:
@@ -434,6 +439,7 @@ class Consumer:
             await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
 
+MAX_VISIBILITY_S = 43200
 _FLUSH_AND_EXIT: Any = object()
 # SQS's answers to a receipt handle that a later receive of the message replaced.
 _STALE_RECEIPT = frozenset(

@@ -21,7 +21,7 @@ from omnigen.ingest.api.errors import ApiError, ErrorBody, ErrorDetail
 from omnigen.ingest.api.routes import request_of, script_not_fit
 from omnigen.ingest.api.schemas import JobLinks, SubmitJob, links
 from omnigen.ingest.context import IngestContext
-from omnigen.ingest.handlers import ScriptNotFit, UnwritableRequest, submit_job
+from omnigen.ingest.handlers import ScriptNotFit, UnwritableRequest, check_callback, submit_job
 from omnigen.ingest.limits import LimitExceeded
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -137,6 +137,11 @@ async def _submit_item(
         await ctx.limiter.check(user_id)
     except LimitExceeded as exc:
         return refused(429, "limited", "rate_limited", f"{exc} (retry in {exc.retry_after_s} s)")
+    if item.request.callback_url:
+        problem = await check_callback(ctx.ports, user_id, item.request.callback_url)
+        if problem is not None:
+            field = _field(("request", "callback_url"))
+            return refused(422, "invalid", "invalid_callback_url", f"{field}: {problem}", field)
     try:
         submission = await submit_job(
             ctx.ports,

@@ -31,6 +31,7 @@ from omnigen.ingest.handlers import (
     ScriptNotFit,
     UnwritableRequest,
     cancel_or_delete,
+    check_callback,
     retry_job,
     submit_job,
 )
@@ -117,6 +118,7 @@ _REFUSED_CREATES: Final = frozenset(
         "idempotency_conflict",
         "script_not_fit",
         "validation_error",
+        "invalid_callback_url",
     }
 )
 
@@ -138,6 +140,12 @@ async def _submit(
     idempotency_key: str | None,
     rate: RateWindow | None,
 ) -> JobSubmitted:
+    if body.callback_url:
+        problem = await check_callback(ctx.ports, user_id, body.callback_url)
+        if problem is not None:
+            raise ApiError(
+                422, "invalid_callback_url", f"callback_url: {problem}", field="callback_url"
+            )
     try:
         submission = await submit_job(
             ctx.ports,

@@ -66,6 +66,13 @@ class SubmitJob(BaseModel):
         default=None, description="default: burned in, classic style, at the bottom"
     )
     music: MusicOptions | None = Field(default=None, description="default: the script's mood")
+    callback_url: Annotated[LineText, StringConstraints(min_length=1, max_length=2000)] | None = (
+        Field(
+            default=None,
+            description="https URL that gets the job's outcome as a signed webhook (Standard "
+            "Webhooks, signed with your signing secret: POST /v1/webhooks/signing-secret)",
+        )
+    )
 
     script: ScriptDraft | None = Field(
         default=None,
@@ -83,12 +90,15 @@ class SubmitJob(BaseModel):
         return None
 
     def to_request(self) -> JobRequest:
-        options = self.model_dump(exclude={"prompt", "duration", "aspect_ratio", "script"})
+        options = self.model_dump(
+            exclude={"prompt", "duration", "aspect_ratio", "script", "callback_url"}
+        )
         fields: dict[str, object] = {
             "prompt": self.prompt,
             "aspect_ratio": self.aspect_ratio,
             "options": JobOptions(**options),
             "script": self.script,
+            "callback_url": self.callback_url,
         }
         if self.duration is not None:
             fields["duration"] = self.duration

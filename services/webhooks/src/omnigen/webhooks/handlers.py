@@ -1,0 +1,213 @@
+"""Delivering one outcome event to every target that wants it: the job's own `callback_url`
+and each of its owner's endpoints subscribed to the event type. Plain async functions over
+ports; retries come back through the queue (`RetryLater`), never by sleeping here.
+
+Each event and target is one delivery record (its id made from both), so a redelivered message
+never sends twice what was delivered: only targets still pending are tried again. Every
+attempt is recorded; a 410 disables the endpoint; other 4xx fail the delivery after
+`max_client_errors`; the rest retry with exponential backoff and jitter until the message's
+receives run out and it lands in the DLQ (its deliveries marked dead-lettered; a redrive or a
+resend tries them again).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import structlog
+from standardwebhooks.webhooks import Webhook
+
+from omnigen.shared.domain.errors import JobNotFound
+from omnigen.shared.domain.events import Event, JobCompleted, JobFailed
+from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.webhooks import (
+    JOB_CALLBACK,
+    Attempt,
+    CompletedData,
+    Delivery,
+    DeliveryStatus,
+    FailedData,
+    JobCompletedWebhook,
+    JobFailedWebhook,
+    SigningSecret,
+    client_errors,
+    decide,
+    delivery_id,
+    retry_delay_s,
+    signing_secrets,
+)
+from omnigen.shared.messages import MessageContext, PermanentFailure, RetryLater
+from omnigen.shared.ports import AssetStore, JobRepository, WebhookStore
+from omnigen.webhooks.sender import Sender
+from omnigen.webhooks.settings import DeliverySettings
+
+log = structlog.get_logger()
+
+
+@dataclass
+class WebhookDeps:
+    jobs: JobRepository
+    store: WebhookStore
+    assets: AssetStore
+    sender: Sender
+    settings: DeliverySettings
+    clock: Callable[[], float] = time.time
+    rng: random.Random = field(default_factory=random.Random)
+
+
+@dataclass(frozen=True)
+class Target:
+    target_id: str  # JOB_CALLBACK or an endpoint id
+    url: str
+    secrets: list[SigningSecret]
+
+
+async def handle_outcome(event: Event, context: MessageContext, *, deps: WebhookDeps) -> None:
+    """Deliver `event` to each target still owed it; `RetryLater` while any is pending."""
+    if event.job_id is None:
+        return
+    try:
+        job = await deps.jobs.get_job(event.job_id)
+    except JobNotFound:
+        log.info("webhook_job_gone", reason="the job was deleted; nothing to deliver")
+        return
+    pending: list[Delivery] = []
+    for target in await targets_for(event, job, deps):
+        delivery = await deps.store.open_delivery(_new_delivery(event, job, target, deps))
+        if delivery.status.is_final:
+            continue
+        delivery = await attempt(event, job, target, delivery, deps)
+        if not delivery.status.is_final:
+            pending.append(delivery)
+    if not pending:
+        return
+    if context.is_last_attempt:
+        for delivery in pending:
+            await deps.store.set_delivery_status(delivery, DeliveryStatus.DEAD_LETTERED)
+        log.error("webhook_out_of_attempts", deliveries=[d.delivery_id for d in pending])
+    delay = retry_delay_s(
+        context.receive_count,
+        base_s=deps.settings.retry_base_s,
+        max_s=deps.settings.retry_max_s,
+        rng=deps.rng,
+    )
+    raise RetryLater(f"{len(pending)} webhook deliveries pending", delay)
+
+
+async def targets_for(event: Event, job: Job, deps: WebhookDeps) -> list[Target]:
+    found: list[Target] = []
+    if job.callback_url:
+        key = await deps.store.signing_key(job.user_id)
+        found.append(Target(JOB_CALLBACK, job.callback_url, key.secrets if key else []))
+    for endpoint in await deps.store.endpoints(job.user_id):
+        if endpoint.wants(event.event_type.value):
+            found.append(Target(endpoint.endpoint_id, endpoint.url, endpoint.secrets))
+    return found
+
+
+async def attempt(
+    event: Event, job: Job, target: Target, delivery: Delivery, deps: WebhookDeps
+) -> Delivery:
+    """One POST to the target, recorded with what it did to the delivery."""
+    now = deps.clock()
+    secrets = signing_secrets(target.secrets, now)
+    if not secrets:
+        record = Attempt(at=now, latency_ms=0, error="no signing secret: create one first")
+        return await deps.store.record_attempt(delivery, record, DeliveryStatus.FAILED)
+    body = json.dumps(
+        await webhook_payload(event, job, deps), separators=(",", ":"), ensure_ascii=False
+    )
+    headers = signed_headers(str(event.event_id), body, secrets, datetime.fromtimestamp(now, UTC))
+    result = await deps.sender.send(target.url, body.encode(), headers)
+    record = Attempt(
+        at=now, status_code=result.status_code, latency_ms=result.latency_ms, error=result.error
+    )
+    if result.refused:
+        status = DeliveryStatus.FAILED
+    else:
+        verdict = decide(
+            result.status_code,
+            client_errors_so_far=client_errors([*delivery.attempts, record]),
+            max_client_errors=deps.settings.max_client_errors,
+        )
+        status = {
+            "succeeded": DeliveryStatus.SUCCEEDED,
+            "gone": DeliveryStatus.GONE,
+            "failed": DeliveryStatus.FAILED,
+            "retry": DeliveryStatus.PENDING,
+        }[verdict]
+    if status is DeliveryStatus.GONE and target.target_id != JOB_CALLBACK:
+        await deps.store.disable_endpoint(target.target_id, "the receiver answered 410 Gone")
+    log.info(
+        "webhook_attempt",
+        delivery_id=delivery.delivery_id,
+        target=target.target_id,
+        status_code=result.status_code,
+        latency_ms=result.latency_ms,
+        error=result.error,
+        outcome=status.value,
+    )
+    return await deps.store.record_attempt(delivery, record, status)
+
+
+def signed_headers(message_id: str, body: str, secrets: list[str], at: datetime) -> dict[str, str]:
+    """Standard Webhooks headers; during a rotation's grace each live secret signs, and the
+    signatures go space-separated in one `webhook-signature` (a receiver holding either secret
+    verifies)."""
+    signature = " ".join(Webhook(secret).sign(message_id, at, body) for secret in secrets)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": signature,
+    }
+
+
+async def webhook_payload(event: Event, job: Job, deps: WebhookDeps) -> dict[str, object]:
+    """The Standard Webhooks body for `event` (`domain.webhooks.WEBHOOK_PAYLOADS`); links are
+    presigned afresh for every attempt."""
+    occurred = event.occurred_at.isoformat()
+    if isinstance(event, JobCompleted):
+        expires = deps.settings.link_expiry_s
+        poster = event.data.thumbnail_key
+        body: JobCompletedWebhook | JobFailedWebhook = JobCompletedWebhook(
+            timestamp=occurred,
+            data=CompletedData(
+                job_id=job.job_id,
+                title=job.title,
+                duration=event.data.duration,
+                video_url=await deps.assets.presigned_url(event.data.video_key, expires),
+                poster_url=await deps.assets.presigned_url(poster, expires) if poster else None,
+                links_expire_at=datetime.fromtimestamp(deps.clock() + expires, UTC).isoformat(),
+            ),
+        )
+    elif isinstance(event, JobFailed):
+        body = JobFailedWebhook(
+            timestamp=occurred,
+            data=FailedData(
+                job_id=job.job_id, stage=event.data.stage, reason=event.data.error_message
+            ),
+        )
+    else:  # script.ready joins here once a job can wait for review (domain.webhooks.REVIEW_HOOK)
+        raise PermanentFailure(f"no webhook payload for {event.event_type.value}")
+    return body.model_dump(mode="json")
+
+
+def _new_delivery(event: Event, job: Job, target: Target, deps: WebhookDeps) -> Delivery:
+    now = deps.clock()
+    return Delivery(
+        delivery_id=delivery_id(str(event.event_id), target.target_id),
+        job_id=job.job_id,
+        owner=job.user_id,
+        event_id=str(event.event_id),
+        event_type=event.event_type.value,
+        target=target.target_id,
+        url=target.url,
+        created_at=now,
+        updated_at=now,
+        event_body=event.to_json(),
+    )

@@ -1,0 +1,242 @@
+"""The delivery handler over fakes of the stores and the real sender, against a real receiver
+on 127.0.0.1 that verifies every signature with the Standard Webhooks library."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from omnigen.cli.webhook_listener import Received, WebhookListener
+from omnigen.shared.adapters.netguard import UrlGuard
+from omnigen.shared.domain.events import (
+    JobCompleted,
+    JobCompletedData,
+    JobFailed,
+    JobFailedData,
+)
+from omnigen.shared.domain.jobs import JobRequest
+from omnigen.shared.domain.webhooks import (
+    DeliveryStatus,
+    SigningKey,
+    SigningSecret,
+    WebhookEndpoint,
+    new_secret,
+    rotated,
+)
+from omnigen.shared.messages import MessageContext, RetryLater
+from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository
+from omnigen.testing.webhook_fakes import InMemoryWebhookStore
+from omnigen.webhooks.handlers import WebhookDeps, handle_outcome, signed_headers
+from omnigen.webhooks.sender import HttpSender
+from omnigen.webhooks.settings import DeliverySettings
+
+USER = "webhook-user"
+
+
+def context(receive: int, max_receives: int = 13) -> MessageContext:
+    return MessageContext("m1", f"r{receive}", receive, max_receives, "{}")
+
+
+@pytest.fixture
+def listener() -> Iterator[WebhookListener]:
+    with WebhookListener([]) as running:
+        yield running
+
+
+async def make_deps(store: InMemoryWebhookStore, **settings: object) -> WebhookDeps:
+    return WebhookDeps(
+        jobs=InMemoryJobRepository(),
+        store=store,
+        assets=InMemoryAssetStore(),
+        sender=HttpSender(UrlGuard(allow_loopback=True), timeout_s=2.0, user_agent="test"),
+        settings=DeliverySettings(**{"allow_loopback": True, "retry_base_s": 1, **settings}),  # type: ignore[arg-type]
+        rng=random.Random(7),
+    )
+
+
+async def job_with(deps: WebhookDeps, callback_url: str | None = None) -> str:
+    request = JobRequest(prompt="A quiet harbour at dawn", duration=20, callback_url=callback_url)
+    created = await deps.jobs.create_job(user_id=USER, request=request)
+    return created.job.job_id
+
+
+def completed(job_id: str) -> JobCompleted:
+    data = JobCompletedData(video_key=f"jobs/{job_id}/v.mp4", thumbnail_key=None, duration=20.0)
+    return JobCompleted.create(job_id=job_id, user_id=USER, data=data)
+
+
+def endpoint(url: str, secret: str, events: list[str] | None = None) -> WebhookEndpoint:
+    return WebhookEndpoint(
+        endpoint_id="wh_" + "a" * 32,
+        owner=USER,
+        url=url,
+        event_types=events or ["job.completed", "job.failed"],
+        secrets=[SigningSecret(secret=secret, created_at=time.time())],
+        created_at=time.time(),
+    )
+
+
+async def test_a_job_callback_is_signed_and_verified_by_the_library(
+    listener: WebhookListener,
+) -> None:
+    store = InMemoryWebhookStore()
+    secret = new_secret()
+    listener.secrets = [secret]
+    await store.set_signing_key(
+        SigningKey(owner=USER, secrets=[SigningSecret(secret=secret, created_at=time.time())])
+    )
+    deps = await make_deps(store)
+    job_id = await job_with(deps, callback_url=listener.url)
+    event = completed(job_id)
+    await handle_outcome(event, context(1), deps=deps)
+    [got] = listener.received
+    assert got.verified_with == 0 and got.status == 204
+    assert got.webhook_id == str(event.event_id)  # the event's stable id: receivers dedupe on it
+    assert got.payload is not None and got.payload["type"] == "job.completed"
+    assert got.payload["data"]["job_id"] == job_id
+    assert got.payload["data"]["video_url"].startswith("memory://jobs/")
+    [delivery] = await store.deliveries(job_id)
+    assert delivery.status is DeliveryStatus.SUCCEEDED and delivery.attempts[0].status_code == 204
+    # The same message again (a redelivery): nothing is sent twice.
+    await handle_outcome(event, context(2), deps=deps)
+    assert len(listener.received) == 1
+
+
+async def test_failures_retry_later_with_growing_delays_then_one_success(
+    listener: WebhookListener,
+) -> None:
+    store = InMemoryWebhookStore()
+    secret = new_secret()
+    listener.secrets = [secret]
+    await store.add_endpoint(endpoint(listener.url, secret), limit=10)
+    answers = iter([500, 503, 502])
+    listener.respond = lambda _r: next(answers, 200)
+    deps = await make_deps(store, retry_base_s=10)
+    job_id = await job_with(deps)
+    event = completed(job_id)
+    delays = []
+    for receive in (1, 2, 3):
+        with pytest.raises(RetryLater) as retry:
+            await handle_outcome(event, context(receive), deps=deps)
+        delays.append(retry.value.delay_s)
+    assert 5 <= delays[0] <= 10 and 10 <= delays[1] <= 20 and 20 <= delays[2] <= 40
+    await handle_outcome(event, context(4), deps=deps)
+    await handle_outcome(event, context(5), deps=deps)  # a stray redelivery sends nothing
+    assert [r.status for r in listener.received] == [500, 503, 502, 200]
+    assert listener.delivered_ids() == [str(event.event_id)]
+    [delivery] = await store.deliveries(job_id)
+    assert [a.status_code for a in delivery.attempts] == [500, 503, 502, 200]
+    assert all(a.latency_ms >= 0 for a in delivery.attempts)
+
+
+async def test_410_disables_the_endpoint(listener: WebhookListener) -> None:
+    store = InMemoryWebhookStore()
+    secret = new_secret()
+    listener.secrets = [secret]
+    await store.add_endpoint(endpoint(listener.url, secret), limit=10)
+    listener.respond = lambda _r: 410
+    deps = await make_deps(store)
+    job_id = await job_with(deps)
+    await handle_outcome(completed(job_id), context(1), deps=deps)  # no retry
+    [stored] = await store.endpoints(USER)
+    assert stored.disabled and "410" in (stored.disabled_reason or "")
+    [delivery] = await store.deliveries(job_id)
+    assert delivery.status is DeliveryStatus.GONE
+    failed = JobFailed.create(
+        job_id=job_id, user_id=USER, data=JobFailedData(stage="rendering", error_message="x")
+    )
+    await handle_outcome(failed, context(1), deps=deps)
+    assert len(listener.received) == 1  # a disabled endpoint gets nothing more
+
+
+async def test_other_4xx_are_not_retried_forever(listener: WebhookListener) -> None:
+    store = InMemoryWebhookStore()
+    secret = new_secret()
+    listener.secrets = [secret]
+    await store.add_endpoint(endpoint(listener.url, secret), limit=10)
+    listener.respond = lambda _r: 400
+    deps = await make_deps(store, max_client_errors=2)
+    job_id = await job_with(deps)
+    event = completed(job_id)
+    with pytest.raises(RetryLater):
+        await handle_outcome(event, context(1), deps=deps)
+    await handle_outcome(event, context(2), deps=deps)  # the second 400 ends it
+    [delivery] = await store.deliveries(job_id)
+    assert delivery.status is DeliveryStatus.FAILED and len(delivery.attempts) == 2
+
+
+async def test_out_of_attempts_marks_the_delivery_dead_lettered(
+    listener: WebhookListener,
+) -> None:
+    store = InMemoryWebhookStore()
+    secret = new_secret()
+    listener.secrets = [secret]
+    await store.add_endpoint(endpoint(listener.url, secret), limit=10)
+    listener.respond = lambda _r: 503
+    deps = await make_deps(store)
+    job_id = await job_with(deps)
+    with pytest.raises(RetryLater):
+        await handle_outcome(completed(job_id), context(3, max_receives=3), deps=deps)
+    [delivery] = await store.deliveries(job_id)
+    assert delivery.status is DeliveryStatus.DEAD_LETTERED
+
+
+async def test_an_endpoint_not_subscribed_to_the_type_gets_nothing(
+    listener: WebhookListener,
+) -> None:
+    store = InMemoryWebhookStore()
+    secret = new_secret()
+    listener.secrets = [secret]
+    await store.add_endpoint(endpoint(listener.url, secret, ["job.failed"]), limit=10)
+    deps = await make_deps(store)
+    job_id = await job_with(deps)
+    await handle_outcome(completed(job_id), context(1), deps=deps)
+    assert listener.received == [] and await store.deliveries(job_id) == []
+
+
+def test_during_a_rotation_both_secrets_verify_and_after_it_only_the_new() -> None:
+    old, new = new_secret(), new_secret()
+    now = time.time()
+    secrets = rotated([SigningSecret(secret=old, created_at=now - 10)], new, now=now, grace_s=60)
+    body = '{"type":"job.completed"}'
+    at = datetime.now(UTC)
+    live = [s.secret for s in secrets if s.live(now + 30)]
+    headers = signed_headers("msg_1", body, live, at)
+    assert Webhook(old).verify(body, headers) == {"type": "job.completed"}
+    assert Webhook(new).verify(body, headers) == {"type": "job.completed"}
+    after = signed_headers("msg_1", body, [s.secret for s in secrets if s.live(now + 61)], at)
+    assert len(after["webhook-signature"].split(" ")) == 1
+    Webhook(new).verify(body, after)
+    with pytest.raises(Exception, match="signature"):
+        Webhook(old).verify(body, after)
+
+
+def test_received_is_a_frozen_record() -> None:
+    assert Received.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+async def test_the_guard_runs_again_at_delivery_dns_may_have_changed(
+    listener: WebhookListener,
+) -> None:
+    import ipaddress
+
+    async def now_metadata(_host: str, _port: int) -> list[ipaddress.IPv4Address]:
+        return [ipaddress.IPv4Address("169.254.169.254")]
+
+    store = InMemoryWebhookStore()
+    secret = new_secret()
+    await store.add_endpoint(endpoint("https://hooks.example.com/x", secret), limit=10)
+    deps = await make_deps(store)
+    deps.sender = HttpSender(UrlGuard(resolver=now_metadata), timeout_s=2.0, user_agent="t")
+    job_id = await job_with(deps)
+    await handle_outcome(completed(job_id), context(1), deps=deps)  # failed: no retry
+    [delivery] = await store.deliveries(job_id)
+    assert delivery.status is DeliveryStatus.FAILED
+    [attempt] = delivery.attempts
+    assert attempt.status_code is None and "metadata" in (attempt.error or "")
+    assert listener.received == []

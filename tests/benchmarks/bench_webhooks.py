@@ -1,0 +1,178 @@
+"""Webhook delivery, measured: latency from publishing `job.completed` to the receiver's 2xx
+for N jobs (p50/p95), against a same-run floor (the same queue and consumer with a handler that
+only signs and POSTs), and the attempts schedule against a receiver that fails N times.
+
+    .venv/bin/python tests/benchmarks/bench_webhooks.py [--jobs 200 --failures 5]
+
+Everything real but the network: a moto server (SNS -> the webhooks queue, DynamoDB), the
+webhooks worker's consumer, store, signer and sender in this process, and a receiver on
+127.0.0.1 that verifies every signature with the Standard Webhooks library. The schedule case
+runs with a short backoff (1 s doubling, capped at 8 s) and prints the production schedule
+(OMNIGEN_WEBHOOKS_RETRY_BASE_S=60 doubling to 12 h over the queue's 13 receives) beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import httpx
+
+from omnigen.cli.localaws.moto_server import MotoServer
+from omnigen.cli.webhook_listener import Received, WebhookListener
+from omnigen.shared.domain.events import Event, JobCompleted
+from omnigen.shared.domain.webhooks import new_secret, schedule_s
+from omnigen.shared.messages import ConsumerSettings, MessageContext
+from omnigen.shared.resources import WEBHOOK_MAX_RECEIVES
+from omnigen.shared.runtime.consumer import Consumer
+from omnigen.testing.fixtures import Stack, bootstrapped, moto_settings
+from omnigen.testing.webhooks import completed_jobs, endpoint_for, eventually, webhook_worker
+from omnigen.webhooks.handlers import signed_headers
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@contextlib.asynccontextmanager
+async def bare_worker(stack: Stack, secret: str, url: str, concurrency: int) -> AsyncIterator[None]:
+    """The floor: the same queue and consumer, a handler that only signs and POSTs the event
+    (no job read, no webhook lookup, no delivery record, no presigned links)."""
+    queue = stack.spec.webhooks_queue
+    consumer = Consumer(
+        await stack.aws.sqs(),
+        queue.name,
+        ConsumerSettings(
+            max_concurrency=concurrency,
+            wait_time_s=1,
+            visibility_timeout_s=queue.visibility_timeout_s,
+            max_receive_count=queue.max_receive_count,
+            receive_gather_s=0.05,
+            delete_flush_s=0.1,
+        ),
+    )
+    async with httpx.AsyncClient(timeout=5) as client:
+
+        async def handle(event: Event, _context: MessageContext) -> None:
+            body = event.to_json()
+            headers = signed_headers(str(event.event_id), body, [secret], datetime.now(UTC))
+            response = await client.post(url, content=body, headers=headers)
+            response.raise_for_status()
+
+        consumer.register(JobCompleted, handle)
+        task = asyncio.create_task(consumer.run())
+        try:
+            yield
+        finally:
+            consumer.stop()
+            await asyncio.wait_for(task, timeout=30)
+
+
+async def latency(server: MotoServer, jobs: int, concurrency: int, *, bare: bool) -> list[float]:
+    arrived: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def on_delivery(received: Received) -> None:
+        if 200 <= received.status < 300:
+            with lock:
+                arrived.setdefault(received.webhook_id, time.monotonic())
+
+    secret = new_secret()
+    async for stack in bootstrapped(moto_settings(server)):
+        with WebhookListener([secret], on_delivery=on_delivery) as listener:
+            owner = f"bench-{uuid.uuid4().hex[:8]}"
+            events = await completed_jobs(stack, owner, jobs)
+            async with contextlib.AsyncExitStack() as running:
+                if bare:
+                    await running.enter_async_context(
+                        bare_worker(stack, secret, listener.url, concurrency)
+                    )
+                else:
+                    deps = await running.enter_async_context(
+                        webhook_worker(stack, concurrency=concurrency)
+                    )
+                    await endpoint_for(deps, owner, listener.url, secret)
+                publisher = await stack.events_publisher()
+                published: dict[str, float] = {}
+                began = time.monotonic()
+                for event in events:
+                    published[str(event.event_id)] = time.monotonic()
+                    await publisher.publish(event)
+                await eventually(lambda: len(arrived) == jobs, timeout=600, every=0.05)
+                took = time.monotonic() - began
+            unverified = sum(r.verified_with is None for r in listener.received)
+    ms = [(arrived[i] - published[i]) * 1000 for i in published]
+    what = "floor: sign and POST only" if bare else "omnigen-webhooks"
+    print(f"latency, {what}, {jobs} jobs, concurrency {concurrency} (publish -> receiver's 2xx):")
+    print(
+        f"  p50 {percentile(ms, 50):.0f} ms   p95 {percentile(ms, 95):.0f} ms   "
+        f"max {max(ms):.0f} ms   mean {statistics.fmean(ms):.0f} ms"
+    )
+    print(
+        f"  {jobs / took:.1f} deliveries/s over {took:.1f} s; "
+        f"{len(listener.received)} requests, {unverified} unverified"
+    )
+    return ms
+
+
+async def schedule(server: MotoServer, failures: int) -> None:
+    answers: list[float] = []
+
+    def respond(_received: Received) -> int:
+        answers.append(time.monotonic())
+        return 503 if len(answers) <= failures else 204
+
+    secret = new_secret()
+    async for stack in bootstrapped(moto_settings(server)):
+        with WebhookListener([secret], respond=respond) as listener:
+            async with webhook_worker(stack, retry_base_s=1, retry_max_s=8) as deps:
+                owner = f"bench-{uuid.uuid4().hex[:8]}"
+                await endpoint_for(deps, owner, listener.url, secret)
+                [event] = await completed_jobs(stack, owner, 1)
+                await (await stack.events_publisher()).publish(event)
+                await eventually(lambda: len(listener.delivered_ids()) == 1, timeout=300)
+    gaps = [b - a for a, b in itertools.pairwise(answers)]
+    planned = schedule_s(len(answers), base_s=1, max_s=8)
+    print(f"attempts schedule, a receiver failing {failures} times (base 1 s, cap 8 s):")
+    print("  attempt  at (s)   wait before (s)  planned step (s, jitter takes 50-100%)")
+    for n, at in enumerate(answers, 1):
+        wait = f"{gaps[n - 2]:.2f}" if n > 1 else "-"
+        plan = f"{planned[n - 2]:.0f}" if n > 1 else "-"
+        print(f"  {n:>7}  {at - answers[0]:>6.2f}   {wait:>15}  {plan:>10}")
+    steps = schedule_s(WEBHOOK_MAX_RECEIVES, base_s=60, max_s=43200)
+    print(
+        f"  production: {WEBHOOK_MAX_RECEIVES} receives, steps "
+        + ", ".join(f"{s / 60:.0f}m" for s in steps)
+        + f"; span {sum(steps) / 3600:.1f} h un-jittered, "
+        f"{sum(steps) * 0.75 / 3600:.1f} h on average with jitter, then the DLQ"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--failures", type=int, default=5)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+    with MotoServer() as server:
+        floor = await latency(server, args.jobs, args.concurrency, bare=True)
+        full = await latency(server, args.jobs, args.concurrency, bare=False)
+        print(
+            f"same run: the worker's p50 is {percentile(full, 50) / percentile(floor, 50):.2f}x "
+            f"and its p95 {percentile(full, 95) / percentile(floor, 95):.2f}x the floor's "
+            "(what its reads, delivery records and presigned links cost on this emulator)"
+        )
+        await schedule(server, args.failures)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
