@@ -3,6 +3,11 @@ for N jobs (p50/p95), against a same-run floor (the same queue and consumer with
 only signs and POSTs), and the attempts schedule against a receiver that fails N times.
 
     .venv/bin/python tests/benchmarks/bench_webhooks.py [--jobs 200 --failures 5]
+        [--pipeline-jobs 4 --slow-deliveries 1000 --slow-s 2]
+
+The last part runs the whole pipeline (its four service processes) twice in the same run: alone,
+and while its webhooks worker has 1000 deliveries queued for a receiver that takes 2 s to
+answer each; it prints the pipeline's throughput (jobs per minute) both times and their ratio.
 
 Everything real but the network: a moto server (SNS -> the webhooks queue, DynamoDB), the
 webhooks worker's consumer, store, signer and sender in this process, and a receiver on
@@ -18,11 +23,13 @@ import asyncio
 import contextlib
 import itertools
 import statistics
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
@@ -100,7 +107,7 @@ async def latency(server: MotoServer, jobs: int, concurrency: int, *, bare: bool
                     deps = await running.enter_async_context(
                         webhook_worker(stack, concurrency=concurrency)
                     )
-                    await endpoint_for(deps, owner, listener.url, secret)
+                    await endpoint_for(deps.store, owner, listener.url, secret)
                 publisher = await stack.events_publisher()
                 published: dict[str, float] = {}
                 began = time.monotonic()
@@ -136,7 +143,7 @@ async def schedule(server: MotoServer, failures: int) -> None:
         with WebhookListener([secret], respond=respond) as listener:
             async with webhook_worker(stack, retry_base_s=1, retry_max_s=8) as deps:
                 owner = f"bench-{uuid.uuid4().hex[:8]}"
-                await endpoint_for(deps, owner, listener.url, secret)
+                await endpoint_for(deps.store, owner, listener.url, secret)
                 [event] = await completed_jobs(stack, owner, 1)
                 await (await stack.events_publisher()).publish(event)
                 await eventually(lambda: len(listener.delivered_ids()) == 1, timeout=300)
@@ -157,11 +164,55 @@ async def schedule(server: MotoServer, failures: int) -> None:
     )
 
 
+async def pipeline_throughput(
+    server: MotoServer, jobs: int, deliveries: int, slow_s: float, *, loaded: bool
+) -> float:
+    """Jobs per minute through the real services, optionally with `deliveries` webhook
+    deliveries to a receiver answering in `slow_s` queued before the jobs are submitted."""
+    from omnigen.shared.adapters.webhook_store import DynamoWebhookStore
+    from omnigen.testing.e2e import api, running_pipeline, submit, wait_for_end
+
+    def slow(_received: Received) -> int:
+        time.sleep(slow_s)
+        return 204
+
+    secret = new_secret()
+    async for stack in bootstrapped(moto_settings(server)):
+        with (
+            WebhookListener([secret], respond=slow) as listener,
+            tempfile.TemporaryDirectory() as workdir,
+        ):
+            async with running_pipeline(stack, Path(workdir)) as pipeline:
+                if loaded:
+                    owner = f"bench-{uuid.uuid4().hex[:8]}"
+                    store = DynamoWebhookStore(await stack.aws.dynamodb(), stack.spec.table)
+                    await endpoint_for(store, owner, listener.url, secret)
+                    publisher = await stack.events_publisher()
+                    for event in await completed_jobs(stack, owner, deliveries):
+                        await publisher.publish(event)
+                    await eventually(lambda: listener.received, timeout=120)
+                async with api(pipeline) as client:
+                    began = time.monotonic()
+                    ids = [await submit(client, duration=10) for _ in range(jobs)]
+                    ends = [await wait_for_end(client, job_id, timeout=600) for job_id in ids]
+                    took = time.monotonic() - began
+                assert all(end["status"] == "completed" for end in ends), ends
+                during = len(listener.received)
+    rate = jobs / took * 60
+    what = f"with {deliveries} deliveries of {slow_s:.0f} s each queued" if loaded else "alone"
+    print(f"  pipeline {what}: {jobs} jobs in {took:.1f} s = {rate:.2f} jobs/min", end="")
+    print(f"; {during} webhook requests answered meanwhile" if loaded else "")
+    return rate
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--failures", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--pipeline-jobs", type=int, default=4, help="0: skip the pipeline part")
+    parser.add_argument("--slow-deliveries", type=int, default=1000)
+    parser.add_argument("--slow-s", type=float, default=2.0)
     args = parser.parse_args()
     with MotoServer() as server:
         floor = await latency(server, args.jobs, args.concurrency, bare=True)
@@ -172,6 +223,15 @@ async def main() -> None:
             "(what its reads, delivery records and presigned links cost on this emulator)"
         )
         await schedule(server, args.failures)
+        if args.pipeline_jobs:
+            print("pipeline throughput, same run (10 s jobs, the services as processes):")
+            alone = await pipeline_throughput(
+                server, args.pipeline_jobs, args.slow_deliveries, args.slow_s, loaded=False
+            )
+            loaded = await pipeline_throughput(
+                server, args.pipeline_jobs, args.slow_deliveries, args.slow_s, loaded=True
+            )
+            print(f"  ratio loaded/alone: {loaded / alone:.2f}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ async def test_a_receiver_down_then_up_gets_exactly_one_delivery_per_event(stack
     publisher = await stack.events_publisher()
     try:
         async with webhook_worker(stack) as deps:
-            await endpoint_for(deps, owner, listener.url, secret)
+            await endpoint_for(deps.store, owner, listener.url, secret)
             events = await completed_jobs(stack, owner, 3)
             for event in events:
                 await publisher.publish(event)
@@ -63,8 +63,8 @@ async def test_410_disables_and_a_rotation_mid_stream_verifies_with_both(stack: 
     with WebhookListener([old]) as listener, WebhookListener([new]) as gone:
         gone.respond = lambda _r: 410
         async with webhook_worker(stack) as deps:
-            hook = await endpoint_for(deps, owner, listener.url, old)
-            doomed = await endpoint_for(deps, owner, gone.url, new)
+            hook = await endpoint_for(deps.store, owner, listener.url, old)
+            doomed = await endpoint_for(deps.store, owner, gone.url, new)
             first, second, third = await completed_jobs(stack, owner, 3)
             await publisher.publish(first)
             await eventually(lambda: len(listener.delivered_ids()) == 1)
@@ -109,7 +109,7 @@ async def test_dlq_redrive_delivers_what_was_not_delivered_and_leaves_the_job_al
     queue = stack.spec.webhooks_queue
     with WebhookListener([secret]) as listener:
         async with webhook_worker(stack) as deps:
-            await endpoint_for(deps, owner, listener.url, secret)
+            await endpoint_for(deps.store, owner, listener.url, secret)
             [event] = await completed_jobs(stack, owner, 1)
             repository = await stack.repository()
             await repository.mark_job_complete(event.job_id or "", event.data.video_key)

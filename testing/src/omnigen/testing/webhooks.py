@@ -16,6 +16,7 @@ from omnigen.shared.domain.events import JobCompleted, JobCompletedData, JobFail
 from omnigen.shared.domain.jobs import JobRequest
 from omnigen.shared.domain.webhooks import SigningSecret, WebhookEndpoint, new_endpoint_id
 from omnigen.shared.messages import ConsumerSettings
+from omnigen.shared.ports import WebhookStore
 from omnigen.shared.runtime.consumer import Consumer
 from omnigen.testing.fixtures import Stack
 from omnigen.webhooks.handlers import WebhookDeps, handle_outcome
@@ -69,7 +70,7 @@ async def webhook_worker(
 
 
 async def endpoint_for(
-    deps: WebhookDeps, owner: str, url: str, secret: str, events: list[str] | None = None
+    store: WebhookStore, owner: str, url: str, secret: str, events: list[str] | None = None
 ) -> WebhookEndpoint:
     now = time.time()
     endpoint = WebhookEndpoint(
@@ -80,7 +81,7 @@ async def endpoint_for(
         secrets=[SigningSecret(secret=secret, created_at=now)],
         created_at=now,
     )
-    await deps.store.add_endpoint(endpoint, limit=10)
+    await store.add_endpoint(endpoint, limit=10)
     return endpoint
 
 
