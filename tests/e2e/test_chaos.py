@@ -207,7 +207,7 @@ async def _kill_at_stage_then_restart(
             at = await wait_for_stage(
                 client,
                 job_id,
-                lambda j: j["stage"] == stage or j["status"] != "processing",
+                lambda j: j["stage"] == stage or j["status"] in ("completed", "failed"),
                 interval=0.05,
             )
             assert (at["status"], at["stage"]) == ("processing", stage), at
