@@ -9,7 +9,11 @@ although they had finished before the kill (target: 0).
 
     .venv/bin/python tests/benchmarks/bench_chaos.py --jobs 20 [--seed 7]
 
-Everything runs on 127.0.0.1 (moto and the services as real processes) and stops by itself.
+The scripter writes through a fake OpenAI server that takes `--think` seconds (default 3)
+per script, so a kill at `script_generating` lands while it writes, as with a real model.
+
+Everything runs on 127.0.0.1 (moto, the fake model server and the services as real
+processes) and stops by itself.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import httpx
 
 from omnigen.cli.localaws.moto_server import MotoServer
 from omnigen.cli.localaws.pipeline import LocalPipeline
+from omnigen.scripter.planner import plan_script
+from omnigen.shared.domain.jobs import JobRequest
 from omnigen.shared.settings import AwsSettings
 from omnigen.testing.e2e import (
     api,
@@ -38,9 +44,12 @@ from omnigen.testing.e2e import (
     wait_for_end,
     wait_for_stage,
 )
+from omnigen.testing.fake_openai import FakeOpenAI, Reply
 from omnigen.testing.fixtures import bootstrapped, new_prefix
+from omnigen.testing.invariant import assert_every_job_ended_once
 
 DURATION_S = 15  # three scenes
+PROMPT = "A lighthouse keeper's last night on a stormy island"
 SETTLE_S = 0.5  # kill a moment after the stage began, while its work runs
 
 
@@ -49,9 +58,15 @@ def stages_to_hit(rng: random.Random, jobs: int) -> list[str]:
     return [rng.choice(choices) for _ in range(jobs)]
 
 
-async def run(jobs: int, references: int, seed: int) -> int:
+async def run(jobs: int, references: int, seed: int, think_s: float) -> int:
     rng = random.Random(seed)  # a benchmark's draw, not a secret
-    with MotoServer() as moto, tempfile.TemporaryDirectory(prefix="omnigen-chaos-") as tmp:
+    script = plan_script(JobRequest(prompt=PROMPT, duration=DURATION_S))
+    with (
+        MotoServer() as moto,
+        FakeOpenAI() as model,
+        tempfile.TemporaryDirectory(prefix="omnigen-chaos-") as tmp,
+    ):
+        model.reply_always(Reply.json_answer(script.model_dump(mode="json")).after(think_s))
         settings = AwsSettings(endpoint_url=moto.endpoint_url, resource_prefix=new_prefix())
         async with contextlib.asynccontextmanager(bootstrapped)(settings) as stack:
             env = {  # default visibility, lease and retries; the poller is not rate-limited
@@ -59,14 +74,23 @@ async def run(jobs: int, references: int, seed: int) -> int:
                 "OMNIGEN_RATE_LIMIT_PER_MINUTE": "100000",
                 "OMNIGEN_RATE_LIMIT_BURST": "10000",
             }
+            scripter_env = {
+                "OMNIGEN_SCRIPT_WRITER": "openai",
+                "OMNIGEN_OPENAI_API_KEY": "sk-placeholder-for-benchmarks",
+                "OMNIGEN_OPENAI_BASE_URL": model.base_url,
+            }
             async with (
-                running_pipeline(stack, Path(tmp), env=env) as pipeline,
+                running_pipeline(
+                    stack, Path(tmp), env=env, service_env={"scripter": scripter_env}
+                ) as pipeline,
                 api(pipeline) as client,
             ):
                 baseline = []
+                submitted: list[str] = []
                 for _ in range(references):
                     began = time.monotonic()
-                    job_id = await submit(client, duration=DURATION_S)
+                    job_id = await submit(client, prompt=PROMPT, duration=DURATION_S)
+                    submitted.append(job_id)
                     job = await wait_for_end(client, job_id, timeout=600)
                     assert job["status"] == "completed", job
                     baseline.append(time.monotonic() - began)
@@ -77,7 +101,8 @@ async def run(jobs: int, references: int, seed: int) -> int:
                 for number, stage in enumerate(stages_to_hit(rng, jobs), 1):
                     worker = "scripter" if stage.startswith("script") else "renderer"
                     began = time.monotonic()
-                    job_id = await submit(client, duration=DURATION_S)
+                    job_id = await submit(client, prompt=PROMPT, duration=DURATION_S)
+                    submitted.append(job_id)
                     hit = await _kill_at(client, pipeline, job_id, stage, worker)
                     done_before = _scenes_rendered(pipeline, job_id)
                     await asyncio.to_thread(pipeline.start_service, worker)
@@ -94,6 +119,9 @@ async def run(jobs: int, references: int, seed: int) -> int:
                         f" finished scenes rendered again: {repeated}"
                     )
                     assert job["status"] == "completed", job.get("error_message")
+                # each completed exactly once (one job.completed id), nothing left running
+                await assert_every_job_ended_once(stack, submitted)
+                print(f"invariant holds for all {len(submitted)} jobs")
             print(
                 f"\nextra latency per kill: mean {statistics.mean(extra):.1f} s,"
                 f" max {max(extra):.1f} s (target <= 90 s)"
@@ -139,8 +167,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--references", type=int, default=2)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--think", type=float, default=3.0, help="the model's seconds per script")
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(run(args.jobs, args.references, args.seed)))
+    raise SystemExit(asyncio.run(run(args.jobs, args.references, args.seed, args.think)))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
-"""Chaos against the real service processes on moto: duplicates, kill -9, poison messages,
-SIGTERM mid-render and a provider outage. Each ends with the jobs in a truthful final state."""
+"""Chaos against the real service processes: duplicates, kill -9 of each worker at each stage,
+poison messages, dead letters and their redrive on every queue, SIGTERM mid-render, a provider
+outage and a provider throttled for a minute. Where the backend matters (SQS delivery,
+visibility, DLQs, redrive) a case runs on moto and on LocalStack (`stack`); the rest on moto.
+Every case ends with the one invariant of issue 16 (`assert_every_job_ended_once`)."""
 
 from __future__ import annotations
 
@@ -12,14 +15,26 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
+from omnigen.cli import dlq as dlq_ops
 from omnigen.cli.localaws.ports import free_port
-from omnigen.shared.domain.events import ScriptReady, ScriptReadyData
+from omnigen.scripter.planner import plan_script
+from omnigen.shared.domain.events import (
+    JobRequested,
+    JobRequestedData,
+    ScriptReady,
+    ScriptReadyData,
+    job_id_hint,
+)
 from omnigen.shared.domain.jobs import JobRequest
+from omnigen.shared.resources import Queue
 from omnigen.testing.e2e import (
     api,
     log_events,
@@ -28,18 +43,22 @@ from omnigen.testing.e2e import (
     wait_for_end,
     wait_for_stage,
 )
+from omnigen.testing.fake_openai import FakeOpenAI, Reply
+from omnigen.testing.fake_replicate import FakeReplicate
 from omnigen.testing.fixtures import Stack
+from omnigen.testing.invariant import assert_every_job_ended_once
 from omnigen.testing.queues import (
     all_empty,
     depth,
     eventually,
     receive_all,
-    received_events,
     send_raw,
 )
 from omnigen.testing.samples import accepted_json
 
 SLOW_RENDER = {"OMNIGEN_RENDER_SCALE": "0.5"}
+PROMPT = "A lighthouse keeper's last night on a stormy island"
+REPLICATE_TOKEN = "r8_placeholder_token_for_tests"
 
 
 @dataclass
@@ -103,10 +122,7 @@ async def duplicating(stack: Stack) -> AsyncIterator[Duplicates]:
             await task
 
 
-async def test_every_message_delivered_twice_makes_one_video(
-    moto_stack: Stack, tmp_path: Path
-) -> None:
-    stack = moto_stack
+async def test_every_message_delivered_twice_makes_one_video(stack: Stack, tmp_path: Path) -> None:
     async with (
         duplicating(stack) as duplicates,
         running_pipeline(stack, tmp_path) as pipeline,
@@ -120,6 +136,7 @@ async def test_every_message_delivered_twice_makes_one_video(
         await eventually(
             lambda: duplicates.all_consumed(stack), timeout=60, what="the duplicates consumed"
         )
+        ended = await assert_every_job_ended_once(stack, [job_id])
     assert copied["job.accepted"] >= 1 and copied["script.ready"] >= 1
     # Each worker received its event and the copy, and neither went back to the queue.
     for service, copies in (("scripter", "job.accepted"), ("renderer", "script.ready")):
@@ -130,35 +147,92 @@ async def test_every_message_delivered_twice_makes_one_video(
     assert len(log_events(pipeline, "renderer", "video_completed")) == 1
     rendered = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
     assert rendered and set(rendered.values()) == {1}
-    outcomes = await received_events(stack, stack.spec.outcomes_queue.name, expect=1)
-    assert [(e.event_type.value, e.job_id) for e in outcomes] == [("job.completed", job_id)]
-    assert await depth(stack, stack.spec.outcomes_queue.name) == 0  # and no second one
+    assert [kind for kind, _ in ended.outcomes_of(job_id)] == ["job.completed"]  # no second one
 
 
-async def test_kill_9_mid_render_then_restart_reuses_finished_scenes(
-    moto_stack: Stack, tmp_path: Path
+async def test_kill_9_of_the_renderer_mid_scene_then_restart_completes_the_job_once(
+    stack: Stack, tmp_path: Path
 ) -> None:
-    env = {**SLOW_RENDER, "OMNIGEN_WORKER_VISIBILITY_TIMEOUT_S": "6"}
-    async with running_pipeline(moto_stack, tmp_path, env=env) as pipeline, api(pipeline) as client:
-        job_id = await submit(client, duration=20)
-        await wait_for_stage(client, job_id, lambda j: j["stage"].startswith("scene_2_"))
-        await asyncio.to_thread(pipeline.kill, "renderer")
-        before = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
-        assert before[1] == 1
-        await asyncio.to_thread(pipeline.start_service, "renderer")
-        await asyncio.to_thread(pipeline.wait_ready)
-        job = await wait_for_end(client, job_id)
-    assert job["status"] == "completed", job.get("error_message")
-    reused = {r["scene"] for r in log_events(pipeline, "renderer", "scene_reused")}
-    assert set(before) <= reused  # nothing finished before the kill was rendered again
+    await _kill_at_stage_then_restart(stack, tmp_path, "renderer", "scene_2_generating")
+
+
+@pytest.mark.parametrize(
+    ("worker", "stage"),
+    [
+        pytest.param("scripter", "script_generating", id="scripter-writing"),
+        pytest.param("renderer", "composing", id="renderer-composing"),
+    ],
+)
+async def test_kill_9_of_a_worker_at_another_stage_then_restart_completes_the_job_once(
+    moto_stack: Stack, tmp_path: Path, worker: str, stage: str
+) -> None:
+    """The same recovery at the other stages: SQS behaves as in the case above, so moto."""
+    await _kill_at_stage_then_restart(moto_stack, tmp_path, worker, stage)
+
+
+async def _kill_at_stage_then_restart(
+    stack: Stack, tmp_path: Path, worker: str, stage: str
+) -> None:
+    """The worker dies with the step in hand (its lease held, its message invisible); the
+    restarted worker takes the redelivery over once the dead receive's lease lapsed, reuses
+    what was finished, and the job completes exactly once. The scripter is held in its model
+    call (a fake OpenAI server that answers its first request never) so the kill lands while
+    it writes."""
+    duration = 20
+    env = {
+        **SLOW_RENDER,
+        "OMNIGEN_WORKER_VISIBILITY_TIMEOUT_S": "6",
+        "OMNIGEN_RATE_LIMIT_PER_MINUTE": "100000",  # the stage is watched closely
+        "OMNIGEN_RATE_LIMIT_BURST": "10000",
+    }
+    with FakeOpenAI() as model:
+        if worker == "scripter":
+            model.reply(Reply.hanging())  # the first attempt is killed while it waits for this
+        request = JobRequest(prompt=PROMPT, duration=duration)
+        model.reply_always(Reply.json_answer(plan_script(request).model_dump(mode="json")))
+        scripter_env = {
+            "OMNIGEN_SCRIPT_WRITER": "openai",
+            "OMNIGEN_OPENAI_API_KEY": "sk-placeholder-for-tests",
+            "OMNIGEN_OPENAI_BASE_URL": model.base_url,
+        }
+        async with (
+            running_pipeline(
+                stack, tmp_path, env=env, service_env={"scripter": scripter_env}
+            ) as pipeline,
+            api(pipeline) as client,
+        ):
+            job_id = await submit(client, prompt=PROMPT, duration=duration)
+            if worker == "scripter":
+                await eventually(lambda: len(model.requests) == 1, what="the model call")
+            at = await wait_for_stage(
+                client,
+                job_id,
+                lambda j: j["stage"] == stage or j["status"] in ("completed", "failed"),
+                interval=0.05,
+            )
+            assert (at["status"], at["stage"]) == ("processing", stage), at
+            await asyncio.to_thread(pipeline.kill, worker)
+            before = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
+            await asyncio.to_thread(pipeline.start_service, worker)
+            await asyncio.to_thread(pipeline.wait_ready)
+            ended = await assert_every_job_ended_once(stack, [job_id], timeout=180)
+    job = ended.jobs[job_id]
+    assert job.status.value == "completed", job.error_message
+    assert len(log_events(pipeline, "scripter", "script_embedded")) == 1
+    assert len(log_events(pipeline, "renderer", "video_completed")) == 1
+    if worker == "scripter":
+        assert len(model.requests) == 2  # the killed call, then the redelivery's
+        assert not before
+    else:
+        reused = {r["scene"] for r in log_events(pipeline, "renderer", "scene_reused")}
+        assert before and set(before) <= reused  # nothing finished before the kill rendered again
     after = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
-    assert set(after.values()) == {1} and len(after) == len(job["scenes"])
+    assert set(after.values()) == {1} and len(after) == len(job.scenes or [])
 
 
 async def test_poison_in_every_queue_fails_its_job_and_others_keep_flowing(
-    moto_stack: Stack, tmp_path: Path
+    stack: Stack, tmp_path: Path
 ) -> None:
-    stack = moto_stack
     spec = stack.spec
     repo = await stack.repository()
     request = JobRequest(prompt="A job whose event arrives broken", duration=10)
@@ -195,6 +269,7 @@ async def test_poison_in_every_queue_fails_its_job_and_others_keep_flowing(
             assert await depth(stack, queue.dlq_name) == 0
         a = (await client.get(f"/v1/jobs/{victim_a.job_id}")).json()
         b = (await client.get(f"/v1/jobs/{victim_b.job_id}")).json()
+        await assert_every_job_ended_once(stack, [victim_a.job_id, victim_b.job_id, healthy])
     assert a["status"] == "failed" and a["error_message"].startswith("malformed event:")
     assert "data.duration" in a["error_message"]
     assert b["status"] == "failed" and "version 99 is not supported" in b["error_message"]
@@ -218,6 +293,7 @@ async def test_sigterm_during_a_render_exits_cleanly_and_the_job_completes(
             await asyncio.to_thread(pipeline.start_service, "renderer")
             await asyncio.to_thread(pipeline.wait_ready)
         job = await wait_for_end(client, job_id)
+        await assert_every_job_ended_once(moto_stack, [job_id])
     assert job["status"] == "completed", job.get("error_message")
     assert log_events(pipeline, "renderer", "consumer_stopped")
 
@@ -242,6 +318,7 @@ async def test_provider_outage_fails_the_job_with_a_clear_error(
         job_id = await submit(client, duration=10)
         job = await wait_for_end(client, job_id, timeout=180)
         processing = (await client.get("/v1/jobs", params={"status": "processing"})).json()
+        await assert_every_job_ended_once(moto_stack, [job_id])
     assert job["status"] == "failed"
     assert job["stage"] == "scene_1_generating"
     assert "replicate" in job["error_message"].lower()
@@ -251,11 +328,10 @@ async def test_provider_outage_fails_the_job_with_a_clear_error(
 
 
 async def test_a_renderer_killed_on_every_receive_fails_the_job_with_a_reason(
-    moto_stack: Stack, tmp_path: Path
+    stack: Stack, tmp_path: Path
 ) -> None:
     """SQS gives up on the message by itself (no handler ever failed): the restarted
     renderer's dead-letter watcher fails the job, which never stays `processing`."""
-    stack = moto_stack
     attempts = stack.spec.renderer_queue.max_receive_count
     env = {**SLOW_RENDER, "OMNIGEN_WORKER_VISIBILITY_TIMEOUT_S": "3"}
     repo = await stack.repository()
@@ -274,23 +350,21 @@ async def test_a_renderer_killed_on_every_receive_fails_the_job_with_a_reason(
             await asyncio.to_thread(pipeline.start_service, "renderer")
             await asyncio.to_thread(pipeline.wait_ready)
         job = await wait_for_end(client, job_id)
-        outcomes = await received_events(stack, stack.spec.outcomes_queue.name, expect=1)
+        ended = await assert_every_job_ended_once(stack, [job_id])  # its DLQ left empty
     assert len(holders) == attempts
     assert job["status"] == "failed"
     assert job["error_message"].startswith(f"rendering was interrupted {attempts} times")
-    assert [(e.event_type.value, e.job_id) for e in outcomes] == [("job.failed", job_id)]
-    assert await depth(stack, stack.spec.renderer_queue.dlq_name) == 0  # recorded, then removed
+    assert [kind for kind, _ in ended.outcomes_of(job_id)] == ["job.failed"]
     assert log_events(pipeline, "renderer", "dead_letter_recorded")
 
 
 async def test_the_same_message_received_twice_while_the_first_worker_lives_makes_one_video(
-    moto_stack: Stack, tmp_path: Path
+    stack: Stack, tmp_path: Path
 ) -> None:
     """Renderer A stalls (SIGSTOP) past its visibility while it renders; the message goes to
     renderer B, which takes the step over once A's lease lapsed. A, resumed, learns at its next
     heartbeat that the work is B's and stops: one completion, one job.completed, and the
     completed video's files are not written again."""
-    stack = moto_stack
     env = {**SLOW_RENDER, "OMNIGEN_WORKER_VISIBILITY_TIMEOUT_S": "3"}
     repo, assets = await stack.repository(), await stack.assets()
     async with running_pipeline(stack, tmp_path, env=env) as pipeline, api(pipeline) as client:
@@ -329,9 +403,8 @@ async def test_the_same_message_received_twice_while_the_first_worker_lives_make
                 )
 
             await eventually(a_stopped, timeout=60, what="renderer A to stop its work")
-            outcomes = await received_events(stack, stack.spec.outcomes_queue.name, expect=1)
-            assert [(e.event_type.value, e.job_id) for e in outcomes] == [("job.completed", job_id)]
-            assert await depth(stack, stack.spec.outcomes_queue.name) == 0
+            ended = await assert_every_job_ended_once(stack, [job_id])
+            assert [kind for kind, _ in ended.outcomes_of(job_id)] == ["job.completed"]
             assert await _object_bytes(assets, completed.video_key) == video  # never rewritten
             assert (await repo.get_job(job_id)).video_key == completed.video_key
         finally:
@@ -346,12 +419,12 @@ async def _object_bytes(assets: object, key: str) -> bytes:
 
 
 async def test_sigterm_with_a_short_drain_hands_the_render_back_and_it_resumes(
-    moto_stack: Stack, tmp_path: Path
+    stack: Stack, tmp_path: Path
 ) -> None:
     """A drain shorter than the render: the renderer hands its message back at once and exits
     0; the next renderer takes the step over and reuses every scene finished before."""
     env = {**SLOW_RENDER, "OMNIGEN_WORKER_DRAIN_TIMEOUT_S": "0.5"}
-    async with running_pipeline(moto_stack, tmp_path, env=env) as pipeline, api(pipeline) as client:
+    async with running_pipeline(stack, tmp_path, env=env) as pipeline, api(pipeline) as client:
         job_id = await submit(client, duration=20)
         await wait_for_stage(client, job_id, lambda j: j["stage"].startswith("scene_2_"))
         began = time.monotonic()
@@ -364,8 +437,120 @@ async def test_sigterm_with_a_short_drain_hands_the_render_back_and_it_resumes(
         await asyncio.to_thread(pipeline.start_service, "renderer")
         await asyncio.to_thread(pipeline.wait_ready)
         job = await wait_for_end(client, job_id)
+        await assert_every_job_ended_once(stack, [job_id])
     assert job["status"] == "completed", job.get("error_message")
     stopped = log_events(pipeline, "renderer", "consumer_stopped")
     assert stopped and stopped[0]["released"] == 1  # the message went back, not waited out
     reused = {r["scene"] for r in log_events(pipeline, "renderer", "scene_reused")}
     assert set(before) <= reused
+
+
+async def _dead_letter(stack: Stack, queue: Queue, job_id: str) -> str:
+    """Move the job's message from `queue` to its DLQ, as SQS does once its receives are used
+    up; returns the letter's body."""
+    sqs = await stack.aws.sqs()
+    url = stack.queue_url(queue.name)
+    found: list[str] = []
+
+    async def moved() -> bool:
+        response = await sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, VisibilityTimeout=5)
+        for message in response.get("Messages", []):
+            if job_id_hint(message["Body"])[0] == job_id:
+                await send_raw(stack, queue.dlq_name, message["Body"])
+                await sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+                found.append(message["Body"])
+        return bool(found)
+
+    await eventually(moved, timeout=30, what=f"{job_id}'s message on {queue.name}")
+    return found[0]
+
+
+async def test_redrive_of_every_queue_reports_each_letter_and_loses_none(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A dead letter on each queue: a job's step (the scripter was down), an upstream request
+    (its receives ran out), an outcome its subscriber never took, and a body nobody can
+    answer. `dlq redrive` reports every letter; the job and the request complete, the outcome
+    arrives again with its own event id, and only the unanswerable letter stays."""
+    spec = stack.spec
+    upstream_user = f"upstream-{uuid.uuid4().hex[:6]}"
+    requested = JobRequested.create(
+        job_id=None,
+        user_id=upstream_user,
+        data=JobRequestedData(request_id="order-1", request={"prompt": PROMPT, "duration": 10}),
+    )
+    async with running_pipeline(stack, tmp_path) as pipeline, api(pipeline) as client:
+        done = await submit(client, duration=10)
+        await wait_for_end(client, done)
+        outcome = await _dead_letter(stack, spec.outcomes_queue, done)
+        # the scripter is down (its dead-letter watcher too): the job's step dies in its DLQ
+        assert await asyncio.to_thread(pipeline.stop_service, "scripter", 60.0) == 0
+        stuck = await submit(client, duration=10)
+        await _dead_letter(stack, spec.scripter_queue, stuck)
+        await send_raw(stack, spec.ingest_queue.dlq_name, requested.to_json())
+        await send_raw(stack, spec.ingest_queue.dlq_name, "not json at all")
+
+        reports = {q.name: await dlq_ops.redrive(stack.aws, q, spec) for q in spec.queues}
+        told = {
+            name: sorted((r.job_id, r.outcome) for r in report) for name, report in reports.items()
+        }
+        assert told == {
+            spec.ingest_queue.name: [(None, "kept"), (None, "requeued")],
+            spec.scripter_queue.name: [(stuck, "requeued")],
+            spec.renderer_queue.name: [],
+            spec.outcomes_queue.name: [(done, "requeued")],
+        }
+        assert all(r.why for report in reports.values() for r in report)  # each says why
+        await asyncio.to_thread(pipeline.start_service, "scripter")
+        await asyncio.to_thread(pipeline.wait_ready)
+        repo = await stack.repository()
+
+        async def requested_job() -> bool:
+            return bool((await repo.get_jobs_by_user(upstream_user, limit=10)).jobs)
+
+        await eventually(requested_job, timeout=60, what="the redriven request's job")
+        [made] = (await repo.get_jobs_by_user(upstream_user, limit=10)).jobs
+        ended = await assert_every_job_ended_once(
+            stack,
+            [done, stuck, made.job_id],
+            users=("e2e-user", upstream_user),
+            kept_letters={spec.ingest_queue.dlq_name: 1},
+            timeout=120,
+        )
+    assert all(job.status.value == "completed" for job in ended.jobs.values())
+    assert made.idempotency_key == "order-1"
+    [(kind, event_id)] = ended.outcomes_of(done)  # the redriven outcome, delivered again
+    assert (kind, event_id) == ("job.completed", json.loads(outcome)["event_id"])
+    [kept] = await receive_all(stack, spec.ingest_queue.dlq_name, expect=1)
+    assert kept["Body"] == "not json at all"
+
+
+async def test_a_provider_throttled_for_a_minute_completes_the_job_on_one_receive(
+    moto_stack: Stack, tmp_path: Path
+) -> None:
+    """Replicate answers every create with 429 and Retry-After for 60 s: the renderer waits
+    inside its handler (the provider's time budget is 300 s), keeping its one receive of the
+    message alive, and the job completes."""
+    with FakeReplicate(tmp_path / "replicate", api_token=REPLICATE_TOKEN) as replicate:
+        renderer_env = {
+            "OMNIGEN_CLIP_PROVIDER": "replicate",
+            "OMNIGEN_REPLICATE_API_TOKEN": REPLICATE_TOKEN,
+            "OMNIGEN_REPLICATE_BASE_URL": replicate.base_url,
+        }
+        async with (
+            running_pipeline(
+                moto_stack, tmp_path / "services", service_env={"renderer": renderer_env}
+            ) as pipeline,
+            api(pipeline) as client,
+        ):
+            replicate.throttle_for(60, retry_after_s=5)
+            began = time.monotonic()
+            job_id = await submit(client, duration=10)
+            ended = await assert_every_job_ended_once(moto_stack, [job_id], timeout=240)
+            took = time.monotonic() - began
+    assert ended.jobs[job_id].status.value == "completed", ended.jobs[job_id].error_message
+    assert took >= 60
+    assert replicate.throttled >= 5  # it was throttled all along, not once
+    [stats] = log_events(pipeline, "renderer", "consumer_stopped")
+    assert (stats["received"], stats["succeeded"]) == (1, 1), stats  # no receive burnt
+    assert len(log_events(pipeline, "renderer", "video_completed")) == 1

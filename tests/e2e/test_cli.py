@@ -109,6 +109,8 @@ async def test_dlq_list_shows_why_and_redrive_reports_every_letter(moto_stack: S
     assert sorted(parse_event(m["Body"]).job_id or "" for m in back) == sorted([running, failed])
     reopened = await jobs.get_job(failed)
     assert reopened.status is JobStatus.PROCESSING and reopened.attempt == 2
+    # the redriven letter announced the attempt: nothing left for ingest's outbox sweeper
+    assert reopened.outbox is None and reopened.announced
 
 
 async def test_token_mints_what_a_standalone_ingest_accepts() -> None:

@@ -780,6 +780,12 @@ async def test_a_failed_job_reopens_once_as_its_next_attempt(new_repository: New
     assert again.metadata["kept"] == 1 and again.leases == {}
     assert again.holds_running_slot and await repo.running_jobs("retrier") == 1
     assert again.event_subject != job.event_subject  # the attempt's events are new events
+    # the attempt owes its announcement, as a created job does: the sweeper finds it
+    assert again.outbox == OUTBOX_EVENT and not again.announced
+    assert await repo.unannounced_jobs(created_before=time.time() + 60) == [job.job_id]
+    announced = await repo.record_published(job.job_id, again.published_key("script.ready"), "e")
+    assert announced.outbox is None and announced.announced
+    assert await repo.unannounced_jobs(created_before=time.time() + 60) == []
     await repo.mark_job_complete(job.job_id, "jobs/x/renders/r/video.mp4")
     assert await repo.running_jobs("retrier") == 0  # released once, by the attempt's end
     with pytest.raises(JobNotRetryable, match="it completed"):

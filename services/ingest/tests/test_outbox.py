@@ -1,7 +1,8 @@
-"""The outbox, on both backends: a job created while SNS is unreachable (POST answers 202, the
-job owing its announcement, and nobody retries), or by an ingest that died before publishing,
-is announced by the sweeper once SNS is back, exactly once even with two sweepers at work; a
-job cancelled before it was announced never is."""
+"""The outbox, on both backends: a job created while SNS is unreachable (POST answers 202 and
+nobody retries), or by an ingest that died before publishing, is announced by the sweeper once
+SNS is back, exactly once even with two sweepers at work; a job cancelled before it was
+announced never is; a failed job re-opened by a retry while SNS is unreachable is announced
+the same way."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import pytest
 from aiobotocore.config import AioConfig
 
 from omnigen.cli.localaws.ports import free_port
-from omnigen.ingest.handlers import ACCEPT_STEP, IngestPorts
+from omnigen.ingest.handlers import ACCEPT_STEP, IngestPorts, retry_job
 from omnigen.ingest.outbox import OutboxSweeper
 from omnigen.shared.adapters.sns import SnsEventPublisher
 from omnigen.shared.domain.events import Event, EventType, stable_event_id
 from omnigen.shared.domain.jobs import OUTBOX_EVENT, JobRequest
+from omnigen.shared.domain.scripts import Script
+from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.ports import EventPublisher, LeaseClaim
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
 from omnigen.testing.fixtures import Stack
@@ -29,6 +32,7 @@ from .helpers import PROMPT, Api, serve_api, settings_for
 
 ACCEPTED = EventType.JOB_ACCEPTED.value
 FAILED = EventType.JOB_FAILED.value
+READY = EventType.SCRIPT_READY.value
 
 
 class CountingPublisher:
@@ -185,6 +189,65 @@ async def test_a_job_whose_creator_died_is_announced_by_the_running_sweeper(
         await asyncio.wait_for(running, timeout=15)
     assert [str(e.event_id) for e in events] == [str(stable_event_id(job.job_id, ACCEPTED))]
     assert (await ports.repository.get_job(job.job_id)).outbox is None
+
+
+async def test_a_failed_job_retried_while_sns_is_down_is_announced_by_the_sweeper(
+    outbox: Outbox, sample_script: Script
+) -> None:
+    """The retry's re-open makes the new attempt owe its announcement, as a create does: SNS
+    unreachable at the retry leaves no job running unannounced."""
+    api, ports = outbox.api, outbox.sns_back()
+    repository = ports.repository
+    job_id = (await api.submit("erin")).json()["job_id"]
+    await outbox.until_tapped({(job_id, ACCEPTED)})
+    await repository.update_job_stage_with_metadata(job_id, "script_generating")
+    await repository.embed_script(job_id, sample_script)
+    await repository.update_job_stage_with_metadata(job_id, "scene_2_generating")
+    await repository.mark_job_failed(job_id, "rendering was interrupted 4 times")
+
+    outbox.sns_down()
+    answer = await api.client.post(f"/v1/jobs/{job_id}/retry", headers=api.auth("erin"))
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "not_queued"
+    reopened = await repository.get_job(job_id)
+    assert reopened.attempt == 2 and reopened.status is JobStatus.PROCESSING
+    assert reopened.outbox == OUTBOX_EVENT and not reopened.announced
+    assert await repository.unannounced_jobs(created_before=1e12) == [job_id]
+    assert await outbox.tapped() == []  # nothing reached the topic
+
+    outbox.sns_back()
+    sweeper = outbox.sweeper(interval_s=0.05, age_s=30)  # a job created long ago is owed too
+    running = asyncio.create_task(sweeper.run())
+    try:
+        events = await outbox.until_tapped({(job_id, READY)})
+    finally:
+        sweeper.stop()
+        await asyncio.wait_for(running, timeout=15)
+    resumed = stable_event_id(f"{job_id}#attempt-2", READY)
+    assert [(e.event_type.value, str(e.event_id)) for e in events] == [(READY, str(resumed))]
+    announced = await repository.get_job(job_id)
+    assert announced.outbox is None and announced.published[f"{READY}#2"] == str(resumed)
+    assert await repository.unannounced_jobs(created_before=1e12) == []
+    assert await outbox.sweeper(age_s=0).sweep() == 0
+    assert outbox.up.published[str(resumed)] == 1  # once, although the sweeper kept looking
+
+
+async def test_a_retried_job_is_announced_once_when_sns_is_up() -> None:
+    """The retry holds the announcing step from its re-open: a sweeper at the same moment
+    waits for it and publishes nothing."""
+    repository, publisher = InMemoryJobRepository(), RecordingPublisher()
+    ports = IngestPorts(repository=repository, publisher=publisher, assets=InMemoryAssetStore())
+    request = JobRequest(prompt=PROMPT, duration=20)
+    job = (await repository.create_job(user_id="fay", request=request)).job
+    await repository.record_published(job.job_id, ACCEPTED, "first")
+    failed = await repository.mark_job_failed(job.job_id, "writing the script was interrupted")
+    sweeper = OutboxSweeper(ports, interval_s=60, age_s=0)
+    retried, swept = await asyncio.gather(retry_job(ports, failed), sweeper.sweep())
+    assert retried.attempt == 2 and retried.outbox is None and retried.announced
+    expected = str(stable_event_id(f"{job.job_id}#attempt-2", ACCEPTED))
+    assert [str(e.event_id) for e in publisher.of_type(ACCEPTED)] == [expected]
+    assert swept in (0, 1)  # it found the attempt owing, or already announced
+    assert await repository.unannounced_jobs(created_before=1e12) == []
 
 
 class UnreachablePublisher:

@@ -560,14 +560,16 @@ def dlq_list(
 @dlq_app.command("redrive")
 def dlq_redrive(
     queue: Annotated[
-        str, typer.Argument(help="e.g. renderer, scripter, ingest-requests, webhooks")
+        str, typer.Argument(help="renderer, scripter, ingest-requests, job-outcomes or webhooks")
     ],
     limit: Annotated[int | None, typer.Option(help="at most this many")] = None,
 ) -> None:
-    """Run dead letters' steps again: a job still running is re-queued, a failed one re-opened
-    as its next attempt (not a cancelled one); letters of completed or deleted jobs are removed,
-    letters that name no job stay. `webhooks`: undelivered outcomes are delivered again (the
-    job is not touched). Prints what became of every letter."""
+    """Run dead letters again. Worker queues (scripter, renderer): a job still running is
+    re-queued, a failed one re-opened as its next attempt (not a cancelled one); letters of
+    completed or deleted jobs are removed, letters that name no job stay. ingest-requests: a
+    request ingest can answer is re-queued. job-outcomes: every event is re-queued for its
+    subscriber. webhooks: undelivered outcomes are delivered again (the job is not
+    touched). Prints what became of every letter."""
     settings = AwsSettings()
 
     async def run() -> list[dlq_ops.Redriven]:

@@ -1,18 +1,26 @@
 """Operator tools for dead-letter queues: what is there and why, and a redrive that says what
 it did with every letter.
 
-What redrive means (docs/operating.md): a letter's step runs again for a job that has not
-ended (it is re-queued, and the step's lease lets it take over from the holder that died); a
-failed job is re-opened as its next attempt first (`recovered`), as `omnigen retry` does,
-unless it was cancelled. A letter of a completed or deleted job is removed and reported; a
-letter that names no job stays in the DLQ. The webhooks queue's letters are outcomes owed to
-receivers: they are re-queued while their job exists, whatever its state, and only the
-deliveries not made yet are tried. Listing never hides a letter, so a redrive right after a
-list moves what the list showed.
+What redrive means (docs/operating.md), per queue:
+- a worker's queue (scripter, renderer): a letter's step runs again for a job that has not
+  ended (it is re-queued, and the step's lease lets it take over from the holder that died); a
+  failed job is re-opened as its next attempt first (`recovered`), as `omnigen retry` does,
+  unless it was cancelled. A letter of a completed or deleted job is removed and reported; a
+  letter that names no job stays in the DLQ.
+- ingest's requests queue: an upstream request is re-queued whenever ingest can answer it
+  (it parses, or its sender is readable: ingest then makes the job, idempotent on the request
+  id, or publishes `job.rejected`); a body that names no sender stays.
+- the webhooks queue: its letters are outcomes owed to receivers; they are re-queued while
+  their job exists, whatever its state, and only the deliveries not made yet are tried.
+- the outcomes queue: every outcome event is re-queued for its subscriber (its event id is
+  stable, so a repeat is recognisable); only a body that is no event stays.
+Listing never hides a letter, so a redrive right after a list moves what the list showed.
 """
 
 from __future__ import annotations
 
+import json
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -22,7 +30,7 @@ from omnigen.shared.adapters.sns import unwrap_notification
 from omnigen.shared.adapters.sqs import queue_depth
 from omnigen.shared.domain.errors import InvalidEvent, JobNotFound, OmnigenError
 from omnigen.shared.domain.events import job_id_hint, parse_event
-from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.jobs import ANNOUNCE_STEP, Job, LeaseClaim, clears_outbox
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.resources import Queue, ResourceSpec
 
@@ -141,7 +149,7 @@ async def redrive(
         empty_receives = 0
         for message in messages:
             result = await _redrive_one(
-                jobs, sqs, source_url, queue, message, delivery=queue == spec.webhooks_queue
+                jobs, sqs, source_url, spec, queue, message, delivery=queue == spec.webhooks_queue
             )
             report[result.message_id] = result
             if result.outcome == "kept":
@@ -159,6 +167,7 @@ async def _redrive_one(
     jobs: DynamoJobRepository,
     sqs: SQSClient,
     source_url: str,
+    spec: ResourceSpec,
     queue: Queue,
     message: Any,
     *,
@@ -172,42 +181,83 @@ async def _redrive_one(
     def result(outcome: Outcome, why: str) -> Redriven:
         return Redriven(letter.message_id, letter.job_id, outcome, why)
 
+    async def requeue() -> None:
+        send: dict[str, Any] = {"QueueUrl": source_url, "MessageBody": message["Body"]}
+        if message.get("MessageAttributes"):
+            send["MessageAttributes"] = message["MessageAttributes"]
+        await sqs.send_message(**send)
+
+    if queue.name == spec.ingest_queue.name:
+        if letter.problem is not None and not _sender_readable(letter.body):
+            return result("kept", f"names no sender ingest could answer: {letter.problem}")
+        await requeue()
+        return result("requeued", "an upstream request: ingest answers it again")
+    if queue.name == spec.outcomes_queue.name:
+        if letter.problem is not None:
+            return result("kept", f"not an event: {letter.problem}")
+        await requeue()
+        return result("requeued", f"{letter.event_type} delivered again to its subscriber")
     if letter.job_id is None:
         return result("kept", f"names no job: {letter.problem or 'no job id'}")
     try:
         job = await jobs.get_job(letter.job_id)
     except JobNotFound:
         return result("removed", "the job was deleted")
-    outcome: Outcome = "requeued"
-    why = f"the job is {job.status.value} at {job.stage}; its step runs again"
     if delivery:
-        why = f"its {letter.event_type} webhooks are tried again (delivered ones are not resent)"
-        await sqs.send_message(QueueUrl=source_url, MessageBody=message["Body"])
-        return result(outcome, why)
+        await requeue()
+        return result(
+            "requeued",
+            f"its {letter.event_type} webhooks are tried again (delivered ones are not resent)",
+        )
     if job.status is JobStatus.COMPLETED:
         return result("removed", "the job already completed")
     if job.is_cancelled:
         return result("kept", "the job was cancelled; `omnigen retry` runs it again")
-    if job.status is JobStatus.FAILED:
-        try:
-            job = await jobs.reopen_job(job)
-        except OmnigenError as exc:
-            return result("kept", f"the job could not be re-opened: {exc}")
-        outcome, why = "recovered", f"the failed job runs again as attempt {job.attempt}"
-    send: dict[str, Any] = {"QueueUrl": source_url, "MessageBody": message["Body"]}
-    if message.get("MessageAttributes"):
-        send["MessageAttributes"] = message["MessageAttributes"]
-    await sqs.send_message(**send)
-    return result(outcome, why)
+    if job.status is not JobStatus.FAILED:
+        await requeue()
+        return result(
+            "requeued", f"the job is {job.status.value} at {job.stage}; its step runs again"
+        )
+    holder = uuid.uuid4().hex
+    try:  # holding the announcing step, so that ingest's outbox sweeper does not also announce
+        job = await jobs.reopen_job(job, lease=LeaseClaim(ANNOUNCE_STEP, holder, 30.0))
+    except OmnigenError as exc:
+        return result("kept", f"the job could not be re-opened: {exc}")
+    await requeue()
+    if letter.event_type is not None and clears_outbox(letter.event_type):
+        # the letter is this attempt's announcement: it settles the attempt's outbox marker
+        kind, event_id = job.published_key(letter.event_type), _event_id(letter.body)
+        await jobs.record_published(job.job_id, kind, event_id)
+    return result("recovered", f"the failed job runs again as attempt {job.attempt}")
+
+
+def _event_id(body: str) -> str:
+    return str(parse_event(body).event_id)
+
+
+def _sender_readable(body: str) -> bool:
+    """True when ingest can answer an unparseable request: `user_id` and `data.request_id`."""
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        return False
+    data = raw.get("data") if isinstance(raw, dict) else None
+    return (
+        isinstance(raw, dict)
+        and isinstance(raw.get("user_id"), str)
+        and isinstance(data, dict)
+        and isinstance(data.get("request_id"), str)
+    )
 
 
 async def _with_why(jobs: DynamoJobRepository, queue: Queue, letter: DeadLetter) -> DeadLetter:
     used_up = letter.receive_count >= queue.max_receive_count
     receives = f"received {letter.receive_count} times (the queue allows {queue.max_receive_count})"
-    if letter.job_id is None:
+    if letter.problem is not None and letter.job_id is None:
         why = f"not an event of this queue: {letter.problem}"
     else:
         why = receives if used_up else "moved here by hand or by a peek"
+    if letter.job_id is not None:
         try:
             job = await jobs.get_job(letter.job_id)
             why += f"; the job is {_state(job)}"

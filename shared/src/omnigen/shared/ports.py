@@ -123,14 +123,18 @@ class JobRepository(Protocol):
         """Fail (or cancel) an active job and release its running slot in the same write."""
         ...
 
-    async def reopen_job(self, job: Job, *, running_cap: int | None = None) -> Job:
+    async def reopen_job(
+        self, job: Job, *, running_cap: int | None = None, lease: LeaseClaim | None = None
+    ) -> Job:
         """Make the failed `job` (as read) its next attempt, taking a running slot (refused
-        past `running_cap`): `JobNotRetryable` unless it is still failed at that attempt."""
+        past `running_cap`): `JobNotRetryable` unless it is still failed at that attempt. The
+        attempt owes its announcement (the outbox marker, as a created job does); with `lease`
+        the caller holds the announcing step from this write."""
         ...
 
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:
-        """Note that `event_type` was published for the job (also after its end). Recording
-        the announcement a job owes since its create (`OUTBOX_EVENT`) settles its outbox
+        """Note that `event_type` (a `Job.published_key`) was published for the job (also after
+        its end). Recording an attempt's announcement (`clears_outbox`) settles its outbox
         marker in the same write."""
         ...
 

@@ -30,6 +30,11 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False  # hold the request open until the server stops
+    delay_s: float = 0.0  # think this long before answering, as a real model does
+
+    def after(self, seconds: float) -> Reply:
+        """The same answer, given `seconds` after the request arrived."""
+        return Reply(self.status, self.body, self.headers, self.hang, seconds)
 
     @classmethod
     def answer(
@@ -156,4 +161,6 @@ class FakeOpenAI(ThreadedServer):
             assert self._closing is not None
             await asyncio.wait_for(self._closing.wait(), timeout=HANG_LIMIT_S)
             return web.Response(status=504)
+        if reply.delay_s:
+            await asyncio.sleep(reply.delay_s)
         return web.json_response(reply.body, status=reply.status, headers=reply.headers)

@@ -96,6 +96,9 @@ class FakeReplicate(ThreadedServer):
         self._default = Behaviour()
         self._create_errors: dict[str, list[CreateError]] = {}
         self._predictions: dict[str, FakePrediction] = {}
+        self._throttled_until = 0.0  # time.monotonic(): every create is a 429 until then
+        self._throttle_retry_after_s = 1.0
+        self.throttled = 0  # creates answered 429 by `throttle_for`
         self.requests: list[ReceivedRequest] = []
 
     @property
@@ -107,6 +110,13 @@ class FakeReplicate(ThreadedServer):
         with self._lock:
             self._behaviours[model] = behaviour
             self._create_errors[model] = list(behaviour.create_errors)
+
+    def throttle_for(self, seconds: float, *, retry_after_s: float) -> None:
+        """From now, for `seconds`, answer every create with 429 and `Retry-After`, as
+        Replicate does while an account is rate limited."""
+        with self._lock:
+            self._throttled_until = time.monotonic() + seconds
+            self._throttle_retry_after_s = retry_after_s
 
     def behave_by_default(self, behaviour: Behaviour) -> None:
         with self._lock:
@@ -194,6 +204,11 @@ class FakeReplicate(ThreadedServer):
         if not isinstance(inputs.get("prompt"), str) or not inputs["prompt"]:
             return _problem(422, "Input validation failed", "input: prompt is required")
         with self._lock:
+            if time.monotonic() < self._throttled_until:
+                self.throttled += 1
+                retry_after = {"Retry-After": f"{self._throttle_retry_after_s:g}"}
+                detail = "Request was throttled. Expected available in a few seconds."
+                return _problem(429, "Request failed", detail, retry_after)
             pending = self._create_errors.get(key)
             if pending:
                 failure = pending.pop(0)

@@ -192,7 +192,9 @@ class InMemoryJobRepository:
         }
         return await self._write(job_id, None, None, fields)
 
-    async def reopen_job(self, job: Job, *, running_cap: int | None = None) -> Job:
+    async def reopen_job(
+        self, job: Job, *, running_cap: int | None = None, lease: LeaseClaim | None = None
+    ) -> Job:
         async with self._lock:
             refusal = job.retry_refusal()
             if refusal is not None:
@@ -204,7 +206,7 @@ class InMemoryJobRepository:
                 )
             admit_running(job.user_id, self.running.get(job.user_id, 0), running_cap)
             self.running[job.user_id] = self.running.get(job.user_id, 0) + 1
-            return self._store(current, **current.reopened(self._clock()))
+            return self._store(current, **current.reopened(self._clock(), lease))
 
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:
         async with self._lock:

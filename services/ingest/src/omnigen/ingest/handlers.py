@@ -35,7 +35,7 @@ from omnigen.shared.domain.events import (
     ScriptReadyData,
     stable_event_id,
 )
-from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
+from omnigen.shared.domain.jobs import ANNOUNCE_STEP, CANCELLED_REASON, Job, JobRequest
 from omnigen.shared.domain.media import unwritable_language
 from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.script_rules import given_script_problems
@@ -52,7 +52,7 @@ from omnigen.shared.workflow import fail_job
 log = structlog.get_logger()
 
 ACCEPTED: Final = EventType.JOB_ACCEPTED.value
-ACCEPT_STEP: Final = "publish_accepted"
+ACCEPT_STEP: Final = ANNOUNCE_STEP
 ACCEPT_LEASE_S: Final = 10.0  # far longer than a publish; a dead holder delays others this long
 ACCEPT_POLL_S: Final = 0.1
 ACCEPT_WAIT_MARGIN_S: Final = 2.0
@@ -163,10 +163,12 @@ async def submit_job(
 
 
 async def publish_accepted_once(ports: IngestPorts, job: Job) -> Job:
-    """Publish `job.accepted` unless it was. A short lease picks one publisher among racers; the
-    others wait until it is recorded, or take over when the holder died (its lease ran out)."""
+    """Publish the job's announcement unless it was: `job.accepted`, or for a re-opened attempt
+    the event that resumes it (`Job.announcement_type`). A short lease picks one publisher
+    among racers; the others wait until it is recorded, or take over when the holder died (its
+    lease ran out)."""
     deadline = time.monotonic() + ACCEPT_LEASE_S + ACCEPT_WAIT_MARGIN_S
-    while ACCEPTED not in job.published and not job.is_terminal:
+    while not job.announced and not job.is_terminal:
         holder = uuid.uuid4().hex
         try:
             job = await ports.repository.acquire_lease(
@@ -180,70 +182,77 @@ async def publish_accepted_once(ports: IngestPorts, job: Job) -> Job:
             await asyncio.sleep(ACCEPT_POLL_S)
             job = await ports.repository.get_job(job.job_id)
             continue
-        if ACCEPTED not in job.published:
+        if not job.announced:
             job = await _publish_accepted(ports, job, holder)
     return job
 
 
 async def _publish_accepted(ports: IngestPorts, job: Job, holder: str) -> Job:
-    event = JobAccepted.create(
-        job_id=job.job_id,
-        user_id=job.user_id,
-        trace_id=job.trace_id,
-        data=JobAcceptedData(duration=job.duration, aspect_ratio=job.aspect_ratio.value),
-        event_id=stable_event_id(job.job_id, ACCEPTED),
-    )
+    """Publish the attempt's announcement as `holder` of its lease and record it (which
+    settles the job's outbox marker); a failure hands the lease back and raises."""
+    event = _announcement(job)
     try:
         await ports.publisher.publish(event)
     except Exception as exc:
         log.error(
-            "job_accepted_not_published",
+            "job_announcement_not_published",
             job_id=job.job_id,
+            attempt=job.attempt,
             error=f"{type(exc).__name__}: {exc}",
         )
         with contextlib.suppress(Exception):  # else the lease simply expires
             await ports.repository.release_lease(job.job_id, ACCEPT_STEP, holder)
         raise NotAnnounced(job.job_id, exc) from exc
-    return await ports.repository.record_published(job.job_id, ACCEPTED, str(event.event_id))
+    kind = job.published_key(event.event_type.value)
+    return await ports.repository.record_published(job.job_id, kind, str(event.event_id))
 
 
 async def retry_job(ports: IngestPorts, job: Job, *, running_cap: int | None = None) -> Job:
     """Run a failed job again as its next attempt: reopened from the stage where it failed
     (finished scenes are reused; the attempt takes a running slot), then the event that
     resumes it is published with this attempt's stable id: job.accepted without a script,
-    script.ready with one. Asked again for an attempt whose announcement failed, it announces
-    again. Raises `JobNotRetryable` for a running or completed job, `RunningJobsLimit` at the
-    cap, `NotAnnounced` when the event could not be published."""
+    script.ready with one. The reopen makes the attempt owe that announcement (the outbox, as
+    a create does) and holds its lease, so when the publish fails the sweeper announces it
+    later (`omnigen.ingest.outbox`). Asked again for an attempt whose announcement failed, it
+    announces again. Raises `JobNotRetryable` for a running or completed job,
+    `RunningJobsLimit` at the cap, `NotAnnounced` when the event could not be published."""
     if job.is_terminal or job.attempt == 1:
-        job = await ports.repository.reopen_job(job, running_cap=running_cap)
-    event = _resume_event(job)
-    try:
-        await ports.publisher.publish(event)
-    except Exception as exc:
-        log.error("job_retry_not_published", job_id=job.job_id, error=str(exc))
-        raise NotAnnounced(job.job_id, exc) from exc
-    log.info("job_retried", job_id=job.job_id, attempt=job.attempt, resumes=event.event_type)
+        holder = uuid.uuid4().hex
+        job = await ports.repository.reopen_job(
+            job, running_cap=running_cap, lease=LeaseClaim(ACCEPT_STEP, holder, ACCEPT_LEASE_S)
+        )
+        job = await _publish_accepted(ports, job, holder)
+    elif not job.announced:
+        job = await publish_accepted_once(ports, job)
+    else:  # announced already: the client asks again, so send it again (same id)
+        try:
+            await ports.publisher.publish(_announcement(job))
+        except Exception as exc:
+            log.error("job_retry_not_published", job_id=job.job_id, error=str(exc))
+            raise NotAnnounced(job.job_id, exc) from exc
+    log.info("job_retried", job_id=job.job_id, attempt=job.attempt, resumes=job.resume_event)
     return job
 
 
-def _resume_event(job: Job) -> JobAccepted | ScriptReady:
-    kind = job.resume_event
-    event_id = stable_event_id(job.event_subject, kind.value)
+def _announcement(job: Job) -> JobAccepted | ScriptReady:
+    """The event that announces the job's current attempt, with the attempt's stable id:
+    job.accepted for a new job; for a re-opened one, job.accepted without a script and
+    script.ready with one."""
     script = job.script
-    if script is None:
-        return JobAccepted.create(
+    if job.announcement_type is EventType.SCRIPT_READY and script is not None:
+        return ScriptReady.create(
             job_id=job.job_id,
             user_id=job.user_id,
             trace_id=job.trace_id,
-            data=JobAcceptedData(duration=job.duration, aspect_ratio=job.aspect_ratio.value),
-            event_id=event_id,
+            data=ScriptReadyData(title=script.title, scene_count=len(script.scenes)),
+            event_id=stable_event_id(job.event_subject, EventType.SCRIPT_READY.value),
         )
-    return ScriptReady.create(
+    return JobAccepted.create(
         job_id=job.job_id,
         user_id=job.user_id,
         trace_id=job.trace_id,
-        data=ScriptReadyData(title=script.title, scene_count=len(script.scenes)),
-        event_id=event_id,
+        data=JobAcceptedData(duration=job.duration, aspect_ratio=job.aspect_ratio.value),
+        event_id=stable_event_id(job.event_subject, ACCEPTED),
     )
 
 

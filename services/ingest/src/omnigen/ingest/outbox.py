@@ -1,8 +1,10 @@
-"""The outbox sweeper: every created job gets its `job.accepted`, even when the create's own
-publish failed and nobody retries, or ingest died between the create and the publish.
+"""The outbox sweeper: every created job gets its `job.accepted`, and every failed job re-opened
+by a retry the event that resumes it, even when the create's (or the retry's) own publish
+failed and nobody retries, or ingest died between the write and the publish.
 
-A job is created carrying an outbox marker (indexed by the jobs table's sparse `OutboxIndex`),
-and the write that records `job.accepted` (or the job's terminal write) removes it. Every ingest
+A job is created (or re-opened) carrying an outbox marker (indexed by the jobs table's sparse
+`OutboxIndex`), and the write that records the announcement (or the job's terminal write)
+removes it. Every ingest
 task runs this sweeper beside its HTTP API and consumer: every `interval_s` it asks the table
 for jobs that have owed their announcement for more than `age_s` and announces each through
 `publish_accepted_once`, whose short lease makes two tasks sweeping at once publish once (and
@@ -20,7 +22,6 @@ import structlog
 
 from omnigen.ingest.handlers import IngestPorts, NotAnnounced, publish_accepted_once
 from omnigen.shared.domain.errors import JobNotFound
-from omnigen.shared.domain.jobs import OUTBOX_EVENT
 
 log = structlog.get_logger()
 
@@ -72,7 +73,8 @@ class OutboxSweeper:
             self._pass.cancel()
 
     async def sweep(self) -> int:
-        """Announce every job that has owed `job.accepted` for more than `age_s` (up to one
+        """Announce every job that has owed its announcement (`job.accepted`, or a re-opened
+        attempt's resume event) since it was created more than `age_s` ago (up to one
         batch, oldest first); returns how many this pass announced or found announced. The
         first announcement that fails ends the pass (SNS is most likely down: the next pass
         tries again rather than this one waiting on every job in turn)."""
@@ -91,7 +93,7 @@ class OutboxSweeper:
             except NotAnnounced as exc:  # SNS is still down, or another task holds it
                 log.warning("outbox_not_announced", job_id=job_id, error=str(exc))
                 break
-            if OUTBOX_EVENT in job.published:
+            if job.announced:
                 settled += 1
                 log.info("outbox_announced", job_id=job_id)
             elif job.is_terminal and job.outbox is not None:

@@ -428,15 +428,19 @@ class DynamoJobRepository:
         return job
 
     @_guarded
-    async def reopen_job(self, job: Job, *, running_cap: int | None = None) -> Job:
+    async def reopen_job(
+        self, job: Job, *, running_cap: int | None = None, lease: LeaseClaim | None = None
+    ) -> Job:
         """One transaction: the job back to running at its next attempt (only while it is the
-        failed attempt that was read) and its user's counter `ADD running 1` (with a cap)."""
+        failed attempt that was read), owing its announcement (the outbox marker; with `lease`,
+        the caller holds the announcing step), and its user's counter `ADD running 1` (with a
+        cap)."""
         refusal = job.retry_refusal()
         if refusal is not None:
             raise refusal
-        changes = job.reopened(self._clock())
+        changes = job.reopened(self._clock(), lease)
         update = _Update(changes["updated_at"])
-        for name in ("status", "attempt", "attempts", "leases", "running_slot"):
+        for name in ("status", "attempt", "attempts", "leases", "running_slot", "outbox"):
             update.set(name, changes[name])
         update.names.update({"#error_message": "error_message", "#completed_at": "completed_at"})
         update.values.update(

@@ -40,13 +40,24 @@ TTL_SECONDS: Final = 7 * 24 * 3600
 CANCELLED_REASON: Final = "cancelled"
 # The transactional outbox: a job is created owing this announcement (its `outbox` marker, a
 # sparse attribute indexed with `created_at`), and the write that records the publication, or
-# the job's terminal write, clears it. A sweeper announces what is owed for too long.
+# the job's terminal write, clears it. A sweeper announces what is owed for too long. A failed
+# job re-opened as its next attempt owes that attempt's announcement (`Job.announcement_type`:
+# the event that resumes it) under the same marker value, so one index query finds both.
 OUTBOX_EVENT: Final = EventType.JOB_ACCEPTED.value
+# The lease of the step "publish the job's announcement": its creator (or the request that
+# re-opened it) holds it from that write, so a sweeper does not announce it at the same time.
+ANNOUNCE_STEP: Final = "publish_accepted"
+# A re-opened attempt is announced by either event: script.ready is the announcement of an
+# attempt that resumes at the renderer, and follows the scripter's receipt of job.accepted.
+_ANNOUNCING: Final = (EventType.JOB_ACCEPTED.value, EventType.SCRIPT_READY.value)
 
 
 def clears_outbox(published: str) -> bool:
-    """True when recording the publication of `published` settles a job's outbox marker."""
-    return published == OUTBOX_EVENT
+    """True when recording the publication of `published` (a `Job.published_key`) settles a
+    job's outbox marker: the first attempt's job.accepted, or a later attempt's job.accepted
+    or script.ready (`job.accepted#2`, `script.ready#3`)."""
+    kind, _, attempt = published.partition("#")
+    return published == OUTBOX_EVENT or (attempt != "" and kind in _ANNOUNCING)
 
 
 class AspectRatio(StrEnum):
@@ -354,9 +365,11 @@ class Job(BaseModel):
         why = "it completed" if self.status is JobStatus.COMPLETED else "it is still running"
         return JobNotRetryable(self.job_id, why)
 
-    def reopened(self, now: float) -> dict[str, Any]:
+    def reopened(self, now: float, lease: LeaseClaim | None = None) -> dict[str, Any]:
         """The changes that make a failed job its next attempt: running again from the stage
-        where it failed (finished scenes are reused), its failure kept in `attempts`."""
+        where it failed (finished scenes are reused), its failure kept in `attempts`, owing
+        the attempt's announcement (the outbox); with `lease`, the re-opener holds that step
+        (`ANNOUNCE_STEP`) from this write, as a creator does."""
         failure = {
             "attempt": self.attempt,
             "error_message": self.error_message,
@@ -369,10 +382,24 @@ class Job(BaseModel):
             "attempts": [*self.attempts, failure],
             "error_message": None,
             "completed_at": None,
-            "leases": {},
+            "leases": {lease.step: lease.record(now)} if lease else {},
             "running_slot": True,
             "updated_at": now,
+            "outbox": OUTBOX_EVENT,  # the new attempt owes its announcement
         }
+
+    @property
+    def announcement_type(self) -> EventType:
+        """The event that announces this attempt: job.accepted for the first, the event that
+        resumes the job from where it failed for a re-opened one (`resume_event`)."""
+        return EventType.JOB_ACCEPTED if self.attempt == 1 else self.resume_event
+
+    @property
+    def announced(self) -> bool:
+        """True when this attempt's announcement (or, for a re-opened attempt, the script.ready
+        that follows it) was recorded."""
+        kinds = _ANNOUNCING if self.attempt > 1 else (OUTBOX_EVENT,)
+        return any(self.published_key(kind) in self.published for kind in kinds)
 
     @property
     def resume_event(self) -> EventType:
