@@ -24,6 +24,7 @@ from omnigen.shared.domain.errors import (
     StageRegression,
 )
 from omnigen.shared.domain.events import EventType
+from omnigen.shared.domain.scenes import Continuity
 from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptMetadata
 from omnigen.shared.domain.stages import (
     QUEUED,
@@ -75,6 +76,11 @@ class JobOptions(BaseModel):
     voice: LineText | None = Field(default=None, max_length=50, description="narration voice")
     start_image_key: LineText | None = Field(
         default=None, max_length=500, description="S3 key of an image the first scene starts on"
+    )
+    continuity: Continuity | None = Field(
+        default=None,
+        description="chain | keyframes | none; default: chain where the clip provider takes "
+        "a start image, else none",
     )
 
 
