@@ -22,6 +22,7 @@ from omnigen.shared.domain.errors import (
     LeaseHeld,
     LeaseLost,
     OmnigenError,
+    PieceRaced,
     StageRegression,
 )
 from omnigen.shared.domain.events import (
@@ -33,6 +34,7 @@ from omnigen.shared.domain.events import (
     stable_event_id,
 )
 from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.scenes import RenderState
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.messages import (
     EventT,
@@ -270,6 +272,49 @@ async def _work(
             raise  # an outage: the consumer retries with backoff, then gives up and fails the job
         await fail_job(jobs, publisher, job.job_id, str(exc), trace_id=event.trace_id)
         return None
+
+
+_PIECE_WRITE_ATTEMPTS = 1000  # far beyond any number of pieces racing for one job
+
+
+async def record_finished_piece(
+    jobs: JobRepository, job: Job, number: int, piece_key: str, *, version: int = 1
+) -> bool:
+    """Record piece `number` (a scene, or `domain.scenes.AUDIO`) of the job's render `version`
+    as finished with its S3 key, by one conditional write on what `job` showed; when another
+    piece was recorded in between, decide again on the job as that refusal found it (no read).
+    True when this call's write recorded the last missing piece: exactly one call per render
+    version ever answers True, so its caller alone announces "ready to compose". False also
+    when the piece was recorded already (a duplicate)."""
+    current, staged = job, True
+    for _ in range(_PIECE_WRITE_ATTEMPTS):
+        state = RenderState.of(current.metadata, version=version)
+        if state is None:
+            raise PermanentFailure(f"job {job.job_id} has no planned render version {version}")
+        write = state.completion(number, piece_key)
+        if write is None:
+            log.info("piece_already_recorded", piece=number)
+            return False
+        try:
+            await jobs.record_piece(
+                job.job_id,
+                stage=write.stage if staged else None,
+                metadata=write.metadata,
+                expect=write.expect,
+            )
+        except PieceRaced as raced:
+            current = raced.job
+            continue
+        except StageRegression as regression:  # the job is further along (an older render):
+            staged = False  # record the piece, leave the stage where it is
+            current = regression.job or await jobs.get_job(job.job_id)
+            continue
+        return write.ready
+    raise WriteRacedOut(job.job_id)
+
+
+class WriteRacedOut(Exception):
+    """A piece's write lost every race (impossible short of a bug): the message is retried."""
 
 
 async def publish_once(
