@@ -467,11 +467,12 @@ EXPECTED_ACTIONS: dict[str, dict[str, set[str]]] = {
 EXPECTED_SECRETS = {"ingest": [], "scripter": ["openai"], "renderer": ["openai", "replicate"]}
 
 
-def own_queue(spec: ResourceSpec, service: str) -> str:
+def own_queues(spec: ResourceSpec, service: str) -> list[str]:
+    """The queues a service consumes (the renderer: its own and, for clip work, the scenes')."""
     return {
-        "ingest": spec.ingest_queue.name,
-        "scripter": spec.scripter_queue.name,
-        "renderer": spec.renderer_queue.name,
+        "ingest": [spec.ingest_queue.name],
+        "scripter": [spec.scripter_queue.name],
+        "renderer": [spec.renderer_queue.name, spec.scenes_queue.name],
     }[service]
 
 
@@ -508,7 +509,7 @@ def test_task_role_reaches_only_its_own_queue_and_the_events_topic(
     queues = expand(messaging, "aws_sqs_queue", "main", scope)
     topics = expand(messaging, "aws_sns_topic", "this", scope)
     spec = resource_spec()
-    assert [queues[key]["name"] for key in queue_keys] == [own_queue(spec, service)]
+    assert [queues[key]["name"] for key in queue_keys] == own_queues(spec, service)
     assert [topics[key]["name"] for key in topic_keys] == [spec.events_topic.name]
 
 

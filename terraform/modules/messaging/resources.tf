@@ -31,6 +31,14 @@ locals {
       message_retention_seconds  = 345600
       dlq_retention_seconds      = 1209600
     }
+    scenes = {
+      name                       = "${var.name_prefix}-scenes"
+      dlq_name                   = "${var.name_prefix}-scenes-dlq"
+      visibility_timeout_seconds = 45 # clip work: one scene per message
+      max_receive_count          = 4
+      message_retention_seconds  = 345600
+      dlq_retention_seconds      = 1209600
+    }
     job_outcomes = {
       name                       = "${var.name_prefix}-job-outcomes"
       dlq_name                   = "${var.name_prefix}-job-outcomes-dlq"
@@ -58,7 +66,12 @@ locals {
     renderer = {
       topic       = "job_events"
       queue       = "renderer"
-      event_types = ["script.ready"]
+      event_types = ["script.ready", "audio.requested", "compose.requested"]
+    }
+    scenes = {
+      topic       = "job_events"
+      queue       = "scenes"
+      event_types = ["scene.requested"]
     }
     job_outcomes = {
       topic       = "job_events"

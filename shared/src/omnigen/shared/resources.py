@@ -98,6 +98,7 @@ class ResourceSpec:
     scripter_queue: Queue
     renderer_queue: Queue
     outcomes_queue: Queue
+    scenes_queue: Queue  # scene requests: clip work, scaled on its own backlog
     table: Table
     bucket: Bucket
     subscriptions: tuple[Subscription, ...] = field(default=())
@@ -108,7 +109,13 @@ class ResourceSpec:
 
     @property
     def queues(self) -> tuple[Queue, ...]:
-        return (self.ingest_queue, self.scripter_queue, self.renderer_queue, self.outcomes_queue)
+        return (
+            self.ingest_queue,
+            self.scripter_queue,
+            self.renderer_queue,
+            self.outcomes_queue,
+            self.scenes_queue,
+        )
 
 
 def resource_spec(prefix: str = DEFAULT_PREFIX, bucket_name: str | None = None) -> ResourceSpec:
@@ -121,6 +128,10 @@ def resource_spec(prefix: str = DEFAULT_PREFIX, bucket_name: str | None = None) 
     scripter = Queue(f"{prefix}-scripter", f"{prefix}-scripter-dlq", 45, 5)
     renderer = Queue(f"{prefix}-renderer", f"{prefix}-renderer-dlq", 45, 4)
     outcomes = Queue(f"{prefix}-job-outcomes", f"{prefix}-job-outcomes-dlq", 60, 5)
+    # Clip work on a queue of its own, so clip workers scale on its backlog alone. The audio
+    # piece and "ready to compose" travel on the renderer queue: one of each per job, and the
+    # task that plans a render is as able to make its audio or compose it (see docs).
+    scenes = Queue(f"{prefix}-scenes", f"{prefix}-scenes-dlq", 45, 4)
     return ResourceSpec(
         prefix=prefix,
         requests_topic=requests,
@@ -129,6 +140,7 @@ def resource_spec(prefix: str = DEFAULT_PREFIX, bucket_name: str | None = None) 
         scripter_queue=scripter,
         renderer_queue=renderer,
         outcomes_queue=outcomes,
+        scenes_queue=scenes,
         table=Table(f"{prefix}-jobs"),
         bucket=Bucket(bucket_name or f"{prefix}-assets"),
         subscriptions=(
@@ -137,7 +149,16 @@ def resource_spec(prefix: str = DEFAULT_PREFIX, bucket_name: str | None = None) 
             # ingest (a job, a `job.rejected`, or the DLQ when the sender cannot be identified).
             Subscription(requests.name, ingest.name, None),
             Subscription(events.name, scripter.name, (EventType.JOB_ACCEPTED.value,)),
-            Subscription(events.name, renderer.name, (EventType.SCRIPT_READY.value,)),
+            Subscription(
+                events.name,
+                renderer.name,
+                (
+                    EventType.SCRIPT_READY.value,
+                    EventType.AUDIO_REQUESTED.value,
+                    EventType.COMPOSE_REQUESTED.value,
+                ),
+            ),
+            Subscription(events.name, scenes.name, (EventType.SCENE_REQUESTED.value,)),
             Subscription(
                 events.name,
                 outcomes.name,
