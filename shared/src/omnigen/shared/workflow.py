@@ -79,12 +79,13 @@ async def claim_step(
     ctx: MessageContext,
     seconds: float,
     *,
-    stage: str,
+    stage: str | None,
     finished: Callable[[Job], bool],
     metadata: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Claimed]:
     """Claim `step` of the job for this receive of an SQS message, in the same conditional write
-    that moves the job to `stage` (the step's first stage) and merges `metadata`.
+    that moves the job to `stage` (the step's first stage; None: where it is) and merges
+    `metadata`.
 
     The lease names one receive and lasts `seconds`; while the step runs, the consumer's
     heartbeat renews it (a lease taken over meanwhile stops the work), so a crash frees the
@@ -131,7 +132,7 @@ class _StepClaim:
     step: str
     ctx: MessageContext
     seconds: float
-    stage: str
+    stage: str | None
     finished: Callable[[Job], bool]
     metadata: Mapping[str, Any] | None
 
