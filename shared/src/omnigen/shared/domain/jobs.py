@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -24,7 +24,7 @@ from omnigen.shared.domain.errors import (
     StageRegression,
 )
 from omnigen.shared.domain.events import EventType
-from omnigen.shared.domain.scenes import Continuity
+from omnigen.shared.domain.scenes import Continuity, RenderState
 from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptMetadata
 from omnigen.shared.domain.stages import (
     QUEUED,
@@ -79,9 +79,17 @@ class JobOptions(BaseModel):
     )
     continuity: Continuity | None = Field(
         default=None,
-        description="chain | keyframes | none; default: chain where the clip provider takes "
-        "a start image, else none",
+        description="chain (scenes in order, each from the previous one's last frame) | none "
+        "(all in parallel); default: chain where the clip provider takes a start image, else "
+        "none. keyframes is reserved and refused until it is available",
     )
+
+    @field_validator("continuity")
+    @classmethod
+    def _available(cls, value: Continuity | None) -> Continuity | None:
+        if value is Continuity.KEYFRAMES:
+            raise ValueError("keyframes is not available yet; use chain or none")
+        return value
 
 
 class JobRequest(BaseModel):
@@ -336,6 +344,14 @@ class Job(BaseModel):
             aspect_ratio=self.aspect_ratio,
             options=self.options,
         )
+
+    def render_summary(self, now: float | None = None) -> dict[str, Any] | None:
+        """Every piece of the render and its state (a piece whose lease is live at `now` is
+        generating), or None before the render is planned."""
+        state = RenderState.of(
+            self.metadata, leases=self.leases, now=time.time() if now is None else now
+        )
+        return None if state is None else state.summary()
 
     @property
     def progress(self) -> int:

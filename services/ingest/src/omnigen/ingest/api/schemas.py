@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -42,6 +42,11 @@ class SubmitJob(BaseModel):
     goal: Prose200 | None = None
     call_to_action: Prose200 | None = None
     voice: Line50 | None = Field(default=None, description="narration voice")
+    continuity: Literal["chain", "none"] | None = Field(
+        default=None,
+        description="chain: scenes in order, each from the previous one's last frame; none: "
+        "every scene in parallel; default: chain where the clip provider takes a start image",
+    )
 
     def to_request(self) -> JobRequest:
         options = self.model_dump(exclude={"prompt", "duration", "aspect_ratio"})
@@ -82,9 +87,31 @@ class JobSummary(BaseModel):
     links: JobLinks
 
 
+class PieceProgress(BaseModel):
+    state: str = Field(description="pending | generating | complete | failed")
+    attempts: int = Field(ge=0, description="receives of its request so far")
+
+
+class SceneProgress(PieceProgress):
+    scene_number: int
+
+
+class RenderProgressView(BaseModel):
+    """Every scene's progress; `stage` scene_N_complete means N scenes are done (in any
+    order)."""
+
+    version: int
+    continuity: str
+    scenes_total: int
+    scenes_complete: int
+    scenes: list[SceneProgress]
+    audio: PieceProgress
+
+
 class JobDetail(JobSummary):
     options: JobOptions
     scenes: list[Scene] | None = None
+    render: RenderProgressView | None = Field(default=None, description="once it is planned")
     video_url: str | None = Field(default=None, description="presigned; short-lived")
     video_url_expires_at: datetime | None = None
 
