@@ -154,9 +154,8 @@ async def test_kill_9_mid_render_then_restart_reuses_finished_scenes(
         await asyncio.to_thread(pipeline.wait_ready)
         job = await wait_for_end(client, job_id)
     assert job["status"] == "completed", job.get("error_message")
-    reused = {r["scene"] for r in log_events(pipeline, "renderer", "scene_reused")}
-    assert set(before) <= reused  # nothing finished before the kill was rendered again
     after = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
+    # nothing finished before the kill was rendered again (each scene is its own message)
     assert set(after.values()) == {1} and len(after) == len(job["scenes"])
 
 
@@ -261,7 +260,7 @@ async def test_a_renderer_killed_on_every_receive_fails_the_job_with_a_reason(
     """SQS gives up on the message by itself (no handler ever failed): the restarted
     renderer's dead-letter watcher fails the job, which never stays `processing`."""
     stack = moto_stack
-    attempts = stack.spec.renderer_queue.max_receive_count
+    attempts = stack.spec.scenes_queue.max_receive_count  # scene 1's request is interrupted
     env = {**SLOW_RENDER, "OMNIGEN_WORKER_VISIBILITY_TIMEOUT_S": "3"}
     repo = await stack.repository()
     async with running_pipeline(stack, tmp_path, env=env) as pipeline, api(pipeline) as client:
@@ -270,11 +269,11 @@ async def test_a_renderer_killed_on_every_receive_fails_the_job_with_a_reason(
         for _ in range(attempts):
 
             async def claimed_by_a_new_receive() -> bool:
-                lease = (await repo.get_job(job_id)).leases.get("render") or {}
+                lease = (await repo.get_job(job_id)).leases.get("scene_1") or {}
                 return bool(lease) and lease["holder"] not in holders
 
             await eventually(claimed_by_a_new_receive, timeout=60, what="the render claimed")
-            holders.append((await repo.get_job(job_id)).leases["render"]["holder"])
+            holders.append((await repo.get_job(job_id)).leases["scene_1"]["holder"])
             await asyncio.to_thread(pipeline.kill, "renderer")
             await asyncio.to_thread(pipeline.start_service, "renderer")
             await asyncio.to_thread(pipeline.wait_ready)
@@ -282,9 +281,9 @@ async def test_a_renderer_killed_on_every_receive_fails_the_job_with_a_reason(
         outcomes = await received_events(stack, stack.spec.outcomes_queue.name, expect=1)
     assert len(holders) == attempts
     assert job["status"] == "failed"
-    assert job["error_message"].startswith(f"rendering was interrupted {attempts} times")
+    assert job["error_message"].startswith(f"rendering scene 1 was interrupted {attempts} times")
     assert [(e.event_type.value, e.job_id) for e in outcomes] == [("job.failed", job_id)]
-    assert await depth(stack, stack.spec.renderer_queue.dlq_name) == 0  # recorded, then removed
+    assert await depth(stack, stack.spec.scenes_queue.dlq_name) == 0  # recorded, then removed
     assert log_events(pipeline, "renderer", "dead_letter_recorded")
 
 
@@ -301,7 +300,12 @@ async def test_the_same_message_received_twice_while_the_first_worker_lives_make
     async with running_pipeline(stack, tmp_path, env=env) as pipeline, api(pipeline) as client:
         job_id = await submit(client, duration=20)
         await wait_for_stage(client, job_id, lambda j: j["stage"].startswith("scene_1_"))
-        first = (await repo.get_job(job_id)).leases["render"]["holder"]
+
+        async def scene_1_claimed() -> bool:  # the step renderer A holds: scene 1's clip
+            return "scene_1" in (await repo.get_job(job_id)).leases
+
+        await eventually(scene_1_claimed, timeout=60, what="scene 1 claimed")
+        first = (await repo.get_job(job_id)).leases["scene_1"]["holder"]
         stalled = pipeline.pid("renderer")
         os.killpg(stalled, signal.SIGSTOP)
         second_log = tmp_path / "renderer-b.log"
@@ -318,7 +322,7 @@ async def test_the_same_message_received_twice_while_the_first_worker_lives_make
         try:
 
             async def taken_over() -> bool:
-                return (await repo.get_job(job_id)).leases["render"]["holder"] != first
+                return (await repo.get_job(job_id)).leases["scene_1"]["holder"] != first
 
             await eventually(taken_over, timeout=60, what="renderer B to take the step over")
             os.killpg(stalled, signal.SIGCONT)
@@ -371,6 +375,8 @@ async def test_sigterm_with_a_short_drain_hands_the_render_back_and_it_resumes(
         job = await wait_for_end(client, job_id)
     assert job["status"] == "completed", job.get("error_message")
     stopped = log_events(pipeline, "renderer", "consumer_stopped")
+    scenes_queue = moto_stack.spec.scenes_queue.name  # the scene in progress went back
+    stopped = [s for s in stopped if s["queue"] == scenes_queue]
     assert stopped and stopped[0]["released"] == 1  # the message went back, not waited out
-    reused = {r["scene"] for r in log_events(pipeline, "renderer", "scene_reused")}
-    assert set(before) <= reused
+    after = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
+    assert all(after[n] == 1 for n in before)  # finished scenes are never rendered again
