@@ -146,7 +146,8 @@ async def test_kill_9_mid_render_then_restart_reuses_finished_scenes(
     env = {**SLOW_RENDER, "OMNIGEN_WORKER_VISIBILITY_TIMEOUT_S": "6"}
     async with running_pipeline(moto_stack, tmp_path, env=env) as pipeline, api(pipeline) as client:
         job_id = await submit(client, duration=20)
-        await wait_for_stage(client, job_id, lambda j: j["stage"].startswith("scene_2_"))
+        # scene 1 done, scene 2 under way (scene_N_complete counts finished scenes)
+        await wait_for_stage(client, job_id, lambda j: j["stage"] == "scene_1_complete", 120, 0.5)
         await asyncio.to_thread(pipeline.kill, "renderer")
         before = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
         assert before[1] == 1
@@ -281,9 +282,14 @@ async def test_a_renderer_killed_on_every_receive_fails_the_job_with_a_reason(
         outcomes = await received_events(stack, stack.spec.outcomes_queue.name, expect=1)
     assert len(holders) == attempts
     assert job["status"] == "failed"
-    assert job["error_message"].startswith(f"rendering scene 1 was interrupted {attempts} times")
+    # every kill also interrupts the audio, made beside scene 1: either letter fails the job
+    interrupted = ("rendering scene 1", "rendering the audio")
+    assert job["error_message"].startswith(
+        tuple(f"{w} was interrupted 4 times" for w in interrupted)
+    )
     assert [(e.event_type.value, e.job_id) for e in outcomes] == [("job.failed", job_id)]
-    assert await depth(stack, stack.spec.scenes_queue.dlq_name) == 0  # recorded, then removed
+    for queue in (stack.spec.scenes_queue, stack.spec.renderer_queue):
+        assert await depth(stack, queue.dlq_name) == 0  # recorded, then removed
     assert log_events(pipeline, "renderer", "dead_letter_recorded")
 
 

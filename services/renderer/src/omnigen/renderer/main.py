@@ -66,12 +66,20 @@ def _scene_work(event: Event) -> str:
     return f"rendering scene {number}" if number is not None else "rendering a scene"
 
 
+def _coordinator_work(event: Event) -> str:
+    """What a dead letter of the renderer queue tells the user was interrupted."""
+    return {
+        AudioRequested: "rendering the audio",
+        ComposeRequested: "composing the video",
+    }.get(type(event), "rendering")
+
+
 def routes(settings: tuple[ProviderSettings, RenderSettings]) -> Sequence[Route]:
     role = settings[1].role
     coordinator = Route(
         lambda spec: spec.renderer_queue,
         (ScriptReady, AudioRequested, ComposeRequested),
-        "rendering",
+        _coordinator_work,
     )
     clips = Route(lambda spec: spec.scenes_queue, (SceneRequested,), _scene_work)
     return {
