@@ -11,6 +11,7 @@ locals {
     ingest   = "omnigen-ingest"
     scripter = "omnigen-scripter"
     renderer = "omnigen-renderer"
+    clips    = "omnigen-renderer" # the renderer distribution, clip work only
   }
 
   common_environment = {
@@ -39,6 +40,12 @@ locals {
       OMNIGEN_CLIP_PROVIDER      = var.use_replicate ? "replicate" : "local"
       OMNIGEN_MUSIC_PROVIDER     = var.use_replicate ? "replicate" : "local"
     }
+    clips = { # the renderer's, in its clip-only role
+      OMNIGEN_RENDER_ROLE        = "clips"
+      OMNIGEN_NARRATION_PROVIDER = var.use_openai ? "openai" : "local"
+      OMNIGEN_CLIP_PROVIDER      = var.use_replicate ? "replicate" : "local"
+      OMNIGEN_MUSIC_PROVIDER     = var.use_replicate ? "replicate" : "local"
+    }
   }
 
   environment = {
@@ -57,6 +64,10 @@ locals {
       OMNIGEN_OPENAI_API_KEY = { secret = "openai", enabled = var.use_openai }
     }
     renderer = {
+      OMNIGEN_SPEECH_API_KEY      = { secret = "openai", enabled = var.use_openai }
+      OMNIGEN_REPLICATE_API_TOKEN = { secret = "replicate", enabled = var.use_replicate }
+    }
+    clips = { # the renderer's, for the same code
       OMNIGEN_SPEECH_API_KEY      = { secret = "openai", enabled = var.use_openai }
       OMNIGEN_REPLICATE_API_TOKEN = { secret = "replicate", enabled = var.use_replicate }
     }
@@ -117,6 +128,7 @@ module "compute" {
   alb_access_logs_bucket = module.storage.access_logs_bucket_name
   deletion_protection    = var.deletion_protection
   services               = var.services
+  runs_as                = { clips = "renderer" }
   image_tags             = var.image_tags
   image_overrides        = var.image_overrides
   entrypoints            = local.entrypoints
@@ -130,6 +142,7 @@ module "compute" {
   worker_queues = {
     scripter = module.messaging.queue_names["scripter"]
     renderer = module.messaging.queue_names["renderer"]
+    clips    = module.messaging.queue_names["scenes"] # clip work scales on its own backlog
   }
 }
 

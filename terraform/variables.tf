@@ -87,6 +87,7 @@ variable "services" {
     ingest   = { cpu = 512, memory = 1024, desired_count = 2, min_count = 2, max_count = 6 }
     scripter = { cpu = 256, memory = 512, desired_count = 1, min_count = 1, max_count = 10 }
     renderer = { cpu = 2048, memory = 4096, desired_count = 1, min_count = 1, max_count = 20, ephemeral_storage_gib = 50 }
+    clips    = { cpu = 2048, memory = 4096, desired_count = 1, min_count = 1, max_count = 30, ephemeral_storage_gib = 50 }
   }
 }
 
@@ -134,6 +135,7 @@ variable "backlog_per_task" {
   default = {
     scripter = 5
     renderer = 1
+    clips    = 1 # one scene request waiting per clip task
   }
 }
 

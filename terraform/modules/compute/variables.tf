@@ -57,8 +57,8 @@ variable "services" {
   }))
 
   validation {
-    condition     = toset(keys(var.services)) == toset(["ingest", "scripter", "renderer"])
-    error_message = "services must size exactly ingest, scripter and renderer."
+    condition     = toset(keys(var.services)) == toset(["ingest", "scripter", "renderer", "clips"])
+    error_message = "services must size exactly ingest, scripter, renderer and clips."
   }
 
   validation {
@@ -66,6 +66,12 @@ variable "services" {
     condition     = alltrue([for size in values(var.services) : size.min_count >= 1])
     error_message = "min_count must be at least 1 for every service."
   }
+}
+
+variable "runs_as" {
+  description = "Services that run another service's image, repository, role and log group (clips = renderer: the renderer distribution in its clip-only role)."
+  type        = map(string)
+  default     = {}
 }
 
 variable "image_tags" {

@@ -69,6 +69,7 @@ def _scene_work(event: Event) -> str:
 def _coordinator_work(event: Event) -> str:
     """What a dead letter of the renderer queue tells the user was interrupted."""
     return {
+        ScriptReady: "planning the render",
         AudioRequested: "rendering the audio",
         ComposeRequested: "composing the video",
     }.get(type(event), "rendering")
