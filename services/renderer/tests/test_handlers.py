@@ -332,3 +332,18 @@ async def test_a_scene_request_for_a_cancelled_job_is_dropped() -> None:
         await deliver(event, MessageContext(f"m-{event.event_id}", "r", 1, 4, "{}"), deps)
     assert clips.rendered == []
     assert published(deps) == []
+
+
+async def test_a_transient_error_on_the_last_receive_fails_the_job_naming_the_scene() -> None:
+    outage = ProviderFailed(
+        "replicate: 503 Service Unavailable", provider="replicate", transient=True
+    )
+    deps = deps_with(BrokenClips(outage))
+    job = await make_job(deps.jobs, (5.0, 5.0))  # type: ignore[arg-type]
+    await handle_script_ready(ready(job), CTX, deps)
+    (scene_1,) = deps.publisher.of_type("scene.requested")  # type: ignore[attr-defined]
+    await handle_scene_requested(scene_1, MessageContext("m-s1", "r-s1", 4, 4, "{}"), deps)
+    final = await deps.jobs.get_job(job.job_id)
+    assert final.status is JobStatus.FAILED
+    assert final.error_message == "scene 1: replicate: 503 Service Unavailable"
+    assert published(deps) == ["job.failed"]

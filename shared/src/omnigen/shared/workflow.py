@@ -380,6 +380,9 @@ def failure_hooks(jobs: JobRepository, publisher: EventPublisher) -> tuple[Poiso
             await fail_job(jobs, publisher, job_id, f"malformed event: {reason}")
 
     async def on_failure(event: Event, _context: MessageContext, reason: str) -> None:
+        scene = getattr(event.data, "scene_number", None)  # a scene's work names its scene
+        if scene is not None and not reason.startswith(f"scene {scene}"):
+            reason = f"scene {scene}: {reason}"
         if event.job_id is not None:
             await fail_job(jobs, publisher, event.job_id, reason, trace_id=event.trace_id)
 

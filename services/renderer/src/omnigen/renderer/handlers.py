@@ -297,7 +297,9 @@ async def _piece(
                 raise PermanentFailure(f"job {job.job_id} requested {label} before its plan")
             ready = state.ready
             if claim.kind is Claim.WORK and state.piece(number).state is not PieceState.COMPLETE:
-                piece_key = await _render_piece(deps, job, state, render, number, event)
+                piece_key = await _render_piece(
+                    deps, job, state, render, number, event, last_try=ctx.is_last_attempt
+                )
                 if piece_key is None:
                     return  # failed the job for good
                 ready = await record_finished_piece(
@@ -334,10 +336,12 @@ async def _render_piece(
     render: _Render,
     number: int,
     event: Event,
+    *,
+    last_try: bool = False,
 ) -> str | None:
-    """The piece's S3 key once rendered and uploaded; None when a permanent error failed the
-    job (with the piece named). A transient error is raised for the consumer to retry this
-    piece alone."""
+    """The piece's S3 key once rendered and uploaded; None when a permanent error (or a
+    transient one on the message's last receive) failed the job, with the piece named. A
+    transient error before that is raised for the consumer to retry this piece alone."""
     label = "audio" if number == AUDIO else f"scene {number}"
     with tempfile.TemporaryDirectory(
         prefix=f"omnigen-render-{job.job_id[:8]}-", dir=deps.work_dir
@@ -345,7 +349,7 @@ async def _render_piece(
         try:
             return await render(job, state, Path(tmp))
         except (ProviderFailed, MediaError) as exc:
-            if exc.transient:
+            if exc.transient and not last_try:
                 raise
             reason = f"{label}: {exc}"
     try:
