@@ -19,6 +19,7 @@ locals {
     scripter = "omnigen-scripter"
     renderer = "omnigen-renderer"
     webhooks = "omnigen-webhooks"
+    clips    = "omnigen-renderer" # the renderer distribution, clip work only
   }
 
   common_environment = {
@@ -59,6 +60,12 @@ locals {
     }
     # Never OMNIGEN_WEBHOOKS_ALLOW_LOOPBACK here: deployed webhooks go to public https only.
     webhooks = {}
+    clips = { # the renderer's, in its clip-only role
+      OMNIGEN_RENDER_ROLE        = "clips"
+      OMNIGEN_NARRATION_PROVIDER = var.use_openai ? "openai" : "local"
+      OMNIGEN_CLIP_PROVIDER      = var.use_replicate ? "replicate" : "local"
+      OMNIGEN_MUSIC_PROVIDER     = var.use_replicate ? "replicate" : "local"
+    }
   }
 
   environment = {
@@ -81,6 +88,10 @@ locals {
       OMNIGEN_REPLICATE_API_TOKEN = { secret = "replicate", enabled = var.use_replicate }
     }
     webhooks = {}
+    clips = { # the renderer's, for the same code
+      OMNIGEN_SPEECH_API_KEY      = { secret = "openai", enabled = var.use_openai }
+      OMNIGEN_REPLICATE_API_TOKEN = { secret = "replicate", enabled = var.use_replicate }
+    }
   }
 
   secrets = {
@@ -139,6 +150,7 @@ module "compute" {
   alb_access_logs_bucket = module.storage.access_logs_bucket_name
   deletion_protection    = var.deletion_protection
   services               = var.services
+  runs_as                = { clips = "renderer" }
   image_tags             = var.image_tags
   image_overrides        = var.image_overrides
   entrypoints            = local.entrypoints
@@ -153,6 +165,7 @@ module "compute" {
     scripter = module.messaging.queue_names["scripter"]
     renderer = module.messaging.queue_names["renderer"]
     webhooks = module.messaging.queue_names["webhooks"]
+    clips    = module.messaging.queue_names["scenes"] # clip work scales on its own backlog
   }
 }
 

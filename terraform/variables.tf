@@ -88,6 +88,7 @@ variable "services" {
     scripter = { cpu = 256, memory = 512, desired_count = 1, min_count = 1, max_count = 10 }
     renderer = { cpu = 2048, memory = 4096, desired_count = 1, min_count = 1, max_count = 20, ephemeral_storage_gib = 50 }
     webhooks = { cpu = 256, memory = 512, desired_count = 1, min_count = 1, max_count = 6 }
+    clips    = { cpu = 2048, memory = 4096, desired_count = 1, min_count = 1, max_count = 30, ephemeral_storage_gib = 50 }
   }
 }
 
@@ -136,6 +137,7 @@ variable "backlog_per_task" {
     scripter = 5
     renderer = 1
     webhooks = 50 # a delivery takes seconds at most; backoff keeps retried ones invisible
+    clips    = 1 # one scene request waiting per clip task
   }
 }
 
@@ -229,7 +231,7 @@ variable "stage_latency_p95_seconds" {
   description = "Alarm when a stage's p95 duration exceeds this many seconds, per stage."
   type        = map(number)
   default = {
-    script = 120
-    render = 900
+    script         = 120
+    "render.scene" = 900
   }
 }

@@ -14,6 +14,8 @@ from omnigen.shared.domain.events import (
     EventType,
     JobAccepted,
     JobAcceptedData,
+    SceneRequested,
+    SceneRequestedData,
     ScriptReady,
     ScriptReadyData,
     stable_event_id,
@@ -26,7 +28,16 @@ from omnigen.shared.domain.stages import (
     stage_seq,
 )
 from omnigen.shared.messages import MessageContext, PermanentFailure
-from omnigen.shared.workflow import Claim, Claimed, JobStopped, Step, claim_step, fail_job, run_step
+from omnigen.shared.workflow import (
+    Claim,
+    Claimed,
+    JobStopped,
+    Step,
+    claim_step,
+    fail_job,
+    failure_hooks,
+    run_step,
+)
 from omnigen.testing.fakes import InMemoryJobRepository, RecordingPublisher
 
 REQUEST = JobRequest(prompt="A lighthouse on a stormy night, told in scenes", duration=10)
@@ -290,3 +301,16 @@ async def test_the_keep_alive_is_removed_when_the_step_ends() -> None:
     async with claim(jobs, job, OWNER):
         assert len(OWNER.keep_alive) == 1
     assert OWNER.keep_alive == []
+
+
+async def test_an_exhausted_scene_request_fails_the_job_naming_the_scene() -> None:
+    jobs, publisher = InMemoryJobRepository(), RecordingPublisher()
+    job = await new_job(jobs)
+    _on_poison, on_failure = failure_hooks(jobs, publisher)
+    event = SceneRequested.create(
+        job_id=job.job_id, user_id=job.user_id, data=SceneRequestedData(scene_number=3)
+    )
+    await on_failure(event, MessageContext("m", "r", 4, 4, "{}"), "the provider timed out")
+    failed = await jobs.get_job(job.job_id)
+    assert failed.error_message == "scene 3: the provider timed out"
+    assert [e.event_type.value for e in publisher.events] == ["job.failed"]

@@ -67,7 +67,13 @@ from omnigen.ingest.api.app import create_app
 from omnigen.ingest.context import open_context
 from omnigen.ingest.settings import IngestSettings
 from omnigen.ingest.upstream import build_consumer
-from omnigen.renderer.handlers import RendererDeps, handle_script_ready
+from omnigen.renderer.handlers import (
+    RendererDeps,
+    handle_audio_requested,
+    handle_compose_requested,
+    handle_scene_requested,
+    handle_script_ready,
+)
 from omnigen.renderer.media.compose import Composition, ScenePart
 from omnigen.renderer.ports import ClipResult, NarrationResult
 from omnigen.scripter.handlers import ScripterDeps, handle_job_accepted
@@ -77,7 +83,14 @@ from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.adapters.s3 import S3AssetStore
 from omnigen.shared.adapters.sns import SnsEventPublisher
 from omnigen.shared.bootstrap import apply_spec
-from omnigen.shared.domain.events import Event, JobAccepted, ScriptReady
+from omnigen.shared.domain.events import (
+    AudioRequested,
+    ComposeRequested,
+    Event,
+    JobAccepted,
+    SceneRequested,
+    ScriptReady,
+)
 from omnigen.shared.domain.scripts import Mood, Scene
 from omnigen.shared.logging import configure_logging
 from omnigen.shared.messages import MessageContext
@@ -292,6 +305,15 @@ async def run_pipeline(
         async def on_ready(event: Any, ctx: MessageContext) -> None:
             await handle_script_ready(event, ctx, renderer_deps)
 
+        async def on_scene(event: Any, ctx: MessageContext) -> None:
+            await handle_scene_requested(event, ctx, renderer_deps)
+
+        async def on_audio(event: Any, ctx: MessageContext) -> None:
+            await handle_audio_requested(event, ctx, renderer_deps)
+
+        async def on_compose(event: Any, ctx: MessageContext) -> None:
+            await handle_compose_requested(event, ctx, renderer_deps)
+
         scripter = job_worker_consumer(
             await scripter_aws.sqs(),
             spec.scripter_queue,
@@ -310,6 +332,17 @@ async def run_pipeline(
             jobs=renderer_jobs,
             publisher=renderer_publisher,
         )
+        renderer.register(AudioRequested, on_audio)
+        renderer.register(ComposeRequested, on_compose)
+        scenes = job_worker_consumer(
+            await renderer_aws.sqs(),
+            spec.scenes_queue,
+            worker,
+            event=SceneRequested,
+            handle=on_scene,
+            jobs=renderer_jobs,
+            publisher=renderer_publisher,
+        )
         tokens = {f"bench-{u}": mint_token(secret, f"bench-{u}") for u in range(USERS)}
         transport = httpx.ASGITransport(app=app)
         # The app defines no lifespan today; run whatever it has, as uvicorn would.
@@ -323,7 +356,7 @@ async def run_pipeline(
             for counter in counters.values():
                 counter.clear()
 
-            consumers = [upstream, scripter, renderer]
+            consumers = [upstream, scripter, renderer, scenes]
             running = [asyncio.create_task(c.run()) for c in consumers]
             gate = asyncio.Semaphore(concurrency)
 

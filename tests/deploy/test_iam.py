@@ -226,7 +226,12 @@ def test_the_compared_role_is_the_one_each_task_runs_with(iam: TfModule) -> None
     assert root.modules["compute"]["task_role_arns"] == "${module.iam.task_role_arns}"
     tasks = TfModule.load(TERRAFORM / "modules" / "compute")
     task = tasks.resources[("aws_ecs_task_definition", "service")]
-    assert task["task_role_arn"] == "${var.task_role_arns[each.key]}"
+    # a service that runs another's image (clips: the renderer) runs with that one's role
+    assert task["task_role_arn"] == "${var.task_role_arns[local.origin[each.key]]}"
+    assert tasks.locals["origin"] == (
+        "${{for service in keys(var.services) : service => lookup(var.runs_as, service, service)}}"
+    )
+    assert root.modules["compute"]["runs_as"] == {"clips": "renderer"}
     for module in [root, *(TfModule.load(p) for p in sorted((TERRAFORM / "modules").iterdir()))]:
         attachments = [
             key

@@ -626,12 +626,13 @@ EXPECTED_SECRETS = {
 }
 
 
-def own_queue(spec: ResourceSpec, service: str) -> str:
+def own_queues(spec: ResourceSpec, service: str) -> list[str]:
+    """The queues a service consumes (the renderer: its own and, for clip work, the scenes')."""
     return {
-        "ingest": spec.ingest_queue.name,
-        "scripter": spec.scripter_queue.name,
-        "renderer": spec.renderer_queue.name,
-        "webhooks": spec.webhooks_queue.name,
+        "ingest": [spec.ingest_queue.name],
+        "scripter": [spec.scripter_queue.name],
+        "renderer": [spec.renderer_queue.name, spec.scenes_queue.name],
+        "webhooks": [spec.webhooks_queue.name],
     }[service]
 
 
@@ -668,7 +669,7 @@ def test_task_role_reaches_only_its_own_queue_and_the_events_topic(
     queues = expand(messaging, "aws_sqs_queue", "main", scope)
     topics = expand(messaging, "aws_sns_topic", "this", scope)
     spec = resource_spec()
-    assert [queues[key]["name"] for key in queue_keys] == [own_queue(spec, service)]
+    assert [queues[key]["name"] for key in queue_keys] == own_queues(spec, service)
     publishes = [] if service == "webhooks" else [spec.events_topic.name]
     assert [topics[key]["name"] for key in topic_keys] == publishes
 
@@ -773,7 +774,29 @@ def test_workers_scale_on_backlog_per_running_task(
         "scripter": '${module.messaging.queue_names["scripter"]}',
         "renderer": '${module.messaging.queue_names["renderer"]}',
         "webhooks": '${module.messaging.queue_names["webhooks"]}',
+        "clips": '${module.messaging.queue_names["scenes"]}',  # clip work, on its own backlog
     }
+
+
+def test_the_clips_service_is_the_renderer_in_its_clip_only_role(root: Module) -> None:
+    """Its own ECS service (sizes, scaling on the scenes queue), the renderer's image, roles
+    and log group, and OMNIGEN_RENDER_ROLE=clips, which only consumes scene requests."""
+    from omnigen.renderer.main import RenderRole, RenderSettings, routes
+    from omnigen.renderer.providers.settings import ProviderSettings
+
+    assert root.locals["entrypoints"]["clips"] == root.locals["entrypoints"]["renderer"]
+    assert root.modules["compute"]["runs_as"] == {"clips": "renderer"}
+    clips_env = root.locals["default_service_environment"]["clips"]
+    renderer_env = root.locals["default_service_environment"]["renderer"]
+    assert clips_env == {**renderer_env, "OMNIGEN_RENDER_ROLE": "clips"}
+    assert root.locals["provider_keys"]["clips"] == root.locals["provider_keys"]["renderer"]
+    assert "clips" in root.variables["services"]["default"]
+    assert root.variables["backlog_per_task"]["default"]["clips"] == 1
+    spec = resource_spec()
+    (only,) = routes((ProviderSettings(), RenderSettings(role=RenderRole.CLIPS)))
+    assert only.queue(spec) == spec.scenes_queue
+    queues = {r.queue(spec).name for r in routes((ProviderSettings(), RenderSettings()))}
+    assert queues == {spec.renderer_queue.name, spec.scenes_queue.name}  # the default: all
 
 
 def test_every_queue_has_dlq_depth_and_message_age_alarms(

@@ -30,6 +30,7 @@ from omnigen.shared.domain.errors import (
     JobNotRetryable,
     LeaseHeld,
     MonthlyQuotaExceeded,
+    PieceRaced,
     RateWindowFull,
     RepositoryError,
     RepositoryUnavailable,
@@ -38,12 +39,14 @@ from omnigen.shared.domain.errors import (
 )
 from omnigen.shared.domain.jobs import OUTBOX_EVENT, TTL_SECONDS, JobOptions, JobRequest
 from omnigen.shared.domain.rules import current_window
+from omnigen.shared.domain.scenes import AUDIO, Continuity, RenderState, plan_metadata
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.usage import DEFAULT_PRICE_TABLE, JobUsage, usage_month
 from omnigen.shared.ports import JobRepository, LeaseClaim
 from omnigen.shared.resources import Table
 from omnigen.shared.settings import AwsSettings
+from omnigen.shared.workflow import record_finished_piece
 from omnigen.testing.fakes import InMemoryJobRepository
 from omnigen.testing.fixtures import (
     BACKENDS,
@@ -891,3 +894,51 @@ async def test_a_create_counts_its_rate_window_in_the_same_write(
     assert again.job.job_id == first.job.job_id and not again.created
     assert (await repo.monthly_usage(user, usage_month(time.time()))).jobs == 2
     assert await repo.running_jobs(user) == 2
+
+
+async def test_pieces_finishing_at_once_are_each_recorded_once_and_ready_once(
+    new_repository: NewRepository,
+) -> None:
+    """Six scenes and the audio recorded concurrently (each piece twice, as a duplicate
+    delivery would): one conditional write per piece wins, exactly one write is the last one
+    ("ready to compose"), and the stage only moves forward to composing."""
+    repo = new_repository()
+    job = (await repo.create_job(user_id="u", request=REQUEST)).job
+    await repo.record_piece(
+        job.job_id,
+        stage="scene_1_generating",
+        metadata=plan_metadata(6, Continuity.NONE),
+        expect={"pieces_missing": None},
+    )
+    planned = await repo.get_job(job.job_id)
+    pieces = [*range(1, 7), AUDIO]
+    readies = await asyncio.gather(
+        *(
+            record_finished_piece(repo, planned, n, f"jobs/{job.job_id}/piece-{n}")
+            for n in pieces * 2
+        )
+    )
+    assert sum(readies) == 1
+    final = await repo.get_job(job.job_id)
+    state = RenderState.of(final.metadata)
+    assert state is not None and state.ready and state.done == 6
+    assert {n: state.piece(n).key for n in pieces} == {
+        n: f"jobs/{job.job_id}/piece-{n}" for n in pieces
+    }
+    assert final.stage == "composing"
+    with pytest.raises(PieceRaced):  # planned already: a second plan is refused
+        await repo.record_piece(
+            job.job_id, stage=None, metadata={"pieces_missing": 7}, expect={"pieces_missing": None}
+        )
+
+
+async def test_a_piece_of_a_cancelled_job_is_refused(new_repository: NewRepository) -> None:
+    repo = new_repository()
+    job = (await repo.create_job(user_id="u", request=REQUEST)).job
+    await repo.record_piece(
+        job.job_id, stage=None, metadata=plan_metadata(2, Continuity.CHAIN), expect={}
+    )
+    planned = await repo.get_job(job.job_id)
+    await repo.mark_job_failed(job.job_id, "cancelled")
+    with pytest.raises(JobAlreadyFinished):
+        await record_finished_piece(repo, planned, 1, "k")

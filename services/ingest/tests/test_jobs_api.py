@@ -9,6 +9,7 @@ import httpx
 
 from omnigen.shared.domain.events import JobAccepted, JobFailed
 from omnigen.shared.domain.jobs import CANCELLED_REASON
+from omnigen.shared.domain.scenes import Continuity, plan_metadata
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.ports import job_prefix, scene_clip_key, video_key
@@ -117,6 +118,8 @@ async def test_invalid_bodies_name_the_offending_field(api: Api) -> None:
         (job_body(aspect_ratio="4:3"), "aspect_ratio"),
         (job_body(style="x" * 101), "style"),
         (job_body(unexpected="field"), "unexpected"),
+        (job_body(continuity="keyframes"), "continuity"),  # reserved, not available yet
+        (job_body(continuity="sideways"), "continuity"),
         ({"duration": 20}, "prompt"),
     ]
     for body, field in cases:
@@ -305,3 +308,29 @@ async def test_deleting_a_cancelled_job_removes_it(api: Api) -> None:
     assert (await api.client.delete(f"/v1/jobs/{job_id}", headers=headers)).status_code == 202
     assert (await api.client.delete(f"/v1/jobs/{job_id}", headers=headers)).status_code == 204
     assert (await api.client.get(f"/v1/jobs/{job_id}", headers=headers)).status_code == 404
+
+
+async def test_continuity_is_kept_and_scene_progress_shows_once_planned(api: Api) -> None:
+    response = await api.submit("alice", continuity="none")
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    repo = await api.stack.repository()
+    assert (await repo.get_job(job_id)).options.continuity == "none"
+    detail = (await api.client.get(f"/v1/jobs/{job_id}", headers=api.auth("alice"))).json()
+    assert detail["render"] is None and detail["options"]["continuity"] == "none"
+    await repo.record_piece(
+        job_id, stage=None, metadata=plan_metadata(2, Continuity.NONE), expect={}
+    )
+    await repo.acquire_lease(job_id, "scene_2", "holder", 60.0)
+    detail = (await api.client.get(f"/v1/jobs/{job_id}", headers=api.auth("alice"))).json()
+    assert detail["render"] == {
+        "version": 1,
+        "continuity": "none",
+        "scenes_total": 2,
+        "scenes_complete": 0,
+        "scenes": [
+            {"scene_number": 1, "state": "pending", "attempts": 0},
+            {"scene_number": 2, "state": "generating", "attempts": 0},
+        ],
+        "audio": {"state": "pending", "attempts": 0},
+    }

@@ -12,8 +12,10 @@ from typing import Any
 import httpx
 from structlog.testing import capture_logs
 
+from omnigen.shared.domain.scenes import Continuity, plan_metadata
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.ports import video_key
+from omnigen.shared.workflow import record_finished_piece
 from omnigen.testing.queues import eventually
 
 from .helpers import Api
@@ -165,3 +167,42 @@ async def test_a_client_that_goes_away_ends_its_stream_on_the_server(api: Api) -
             return any(e["event"] == "http_request" and e["path"] == path for e in logs)
 
         await eventually(finished, timeout=5, what="the server to end the stream")
+
+
+async def test_the_stream_shows_each_scene_starting_and_finishing(
+    api: Api, sample_script: Script
+) -> None:
+    """Scenes finish in any order; the stage counts them and every change of a scene's state
+    is an update, even when the stage does not move (a scene starting)."""
+    job_id = (await api.submit("alice")).json()["job_id"]
+    repository = await api.stack.repository()
+    await repository.embed_script(job_id, sample_script)
+    total = len(sample_script.scenes)
+    await repository.record_piece(
+        job_id,
+        stage="scene_1_generating",
+        metadata=plan_metadata(total, Continuity.NONE),
+        expect={},
+    )
+    stream = Stream()
+    reader = asyncio.create_task(follow(api, job_id, "alice", stream))
+    await eventually(lambda: len(stream.events) == 1, timeout=10, what="the first event")
+    assert stream.events[0][1]["scenes"] == ["pending"] * total
+    await repository.acquire_lease(job_id, f"scene_{total}", "h", 60.0)  # the last one starts
+    await eventually(
+        lambda: stream.events[-1][1]["scenes"][-1] == "generating", timeout=10, what="generating"
+    )
+    job = await repository.get_job(job_id)
+    assert await record_finished_piece(repository, job, total, "k") is False
+    await eventually(
+        lambda: stream.events[-1][1]["stage"] == "scene_1_complete", timeout=10, what="1 done"
+    )
+    assert stream.events[-1][1]["scenes"] == ["pending"] * (total - 1) + ["complete"]
+    await repository.mark_job_failed(job_id, "cancelled")
+    await asyncio.wait_for(reader, timeout=10)
+    assert [data["stage"] for _, data in stream.events] == [
+        "scene_1_generating",
+        "scene_1_generating",
+        "scene_1_complete",
+        "scene_1_complete",
+    ]

@@ -1,8 +1,10 @@
-"""The renderer handler with in-memory ports and the real local providers (ffmpeg, espeak-ng),
-at a reduced frame size so the suite stays quick on two cores."""
+"""The renderer's handlers with in-memory ports and the real local providers (ffmpeg,
+espeak-ng), at a reduced frame size so the suite stays quick on two cores. `drive` plays the
+queues: it hands every renderer event the handlers publish to its handler, one message each."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import tempfile
 from decimal import Decimal
@@ -11,15 +13,28 @@ from typing import Any
 
 import pytest
 
-from omnigen.renderer.handlers import RendererDeps, handle_script_ready
+from omnigen.renderer.handlers import (
+    RendererDeps,
+    handle_audio_requested,
+    handle_compose_requested,
+    handle_scene_requested,
+    handle_script_ready,
+)
 from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.music import SynthMusicSource
 from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.media.probe import probe
 from omnigen.renderer.ports import ClipResult
 from omnigen.renderer.providers.errors import ProviderFailed
-from omnigen.shared.domain.events import ScriptReady, ScriptReadyData
-from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobRequest
+from omnigen.shared.domain.events import (
+    AudioRequested,
+    ComposeRequested,
+    Event,
+    SceneRequested,
+    ScriptReady,
+    ScriptReadyData,
+)
+from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobOptions, JobRequest
 from omnigen.shared.domain.scripts import Scene
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.usage import (
@@ -82,9 +97,14 @@ class BrokenClips:
         raise self.error
 
 
-async def make_job(jobs: InMemoryJobRepository, scenes: tuple[float, ...]) -> Job:
+async def make_job(
+    jobs: InMemoryJobRepository, scenes: tuple[float, ...], continuity: str | None = None
+) -> Job:
     request = JobRequest(
-        prompt="A lighthouse keeper's last night", duration=round(sum(scenes)), aspect_ratio="16:9"
+        prompt="A lighthouse keeper's last night",
+        duration=max(10, round(sum(scenes))),
+        aspect_ratio="16:9",
+        options=JobOptions(continuity=continuity),  # type: ignore[arg-type]
     )
     job = (await jobs.create_job(user_id="u1", request=request, trace_id="trace-r")).job
     await jobs.embed_script(job.job_id, sample_script(scenes), {"scene_count": len(scenes)})
@@ -112,8 +132,50 @@ def ready(job: Job) -> ScriptReady:
     )
 
 
+RENDERER_EVENTS = ("scene.requested", "audio.requested", "compose.requested")
+
+
 def published(deps: RendererDeps) -> list[str]:
-    return [e.event_type.value for e in deps.publisher.events]  # type: ignore[attr-defined]
+    """What the renderer announced to the rest of the system (its own work items aside)."""
+    return [
+        e.event_type.value
+        for e in deps.publisher.events  # type: ignore[attr-defined]
+        if e.event_type.value not in RENDERER_EVENTS
+    ]
+
+
+async def deliver(event: Event, ctx: MessageContext, deps: RendererDeps) -> None:
+    if isinstance(event, ScriptReady):
+        await handle_script_ready(event, ctx, deps)
+    elif isinstance(event, SceneRequested):
+        await handle_scene_requested(event, ctx, deps)
+    elif isinstance(event, AudioRequested):
+        await handle_audio_requested(event, ctx, deps)
+    elif isinstance(event, ComposeRequested):
+        await handle_compose_requested(event, ctx, deps)
+
+
+async def drive(deps: RendererDeps, first: Event, ctx: MessageContext = CTX) -> list[str]:
+    """Deliver `first`, then every renderer work item published since, in order, each as a
+    message of its own (its id: the event's); returns the work items' types as delivered."""
+    seen = len(deps.publisher.events)  # type: ignore[attr-defined]
+    await deliver(first, ctx, deps)
+    delivered: list[str] = []
+    while seen < len(deps.publisher.events):  # type: ignore[attr-defined]
+        event = deps.publisher.events[seen]  # type: ignore[attr-defined]
+        seen += 1
+        if event.event_type.value in RENDERER_EVENTS:
+            delivered.append(event.event_type.value)
+            message = f"m-{event.event_id}"
+            await deliver(event, MessageContext(message, f"r-{message}", 1, 4, "{}"), deps)
+    return delivered
+
+
+def compose_ctx(deps: RendererDeps) -> MessageContext:
+    """The message context `drive` gave the (one) compose.requested."""
+    (event,) = deps.publisher.of_type("compose.requested")  # type: ignore[attr-defined]
+    message = f"m-{event.event_id}"
+    return MessageContext(message, f"r-{message}", 1, 4, "{}")
 
 
 async def video_of(deps: RendererDeps, job_id: str, tmp_path: Path) -> Path:
@@ -127,22 +189,29 @@ async def video_of(deps: RendererDeps, job_id: str, tmp_path: Path) -> Path:
 async def test_script_ready_produces_a_video_and_one_completed_event(tmp_path: Path) -> None:
     deps = deps_with(CountingClips())
     job = await make_job(deps.jobs, (3.0, 3.0, 4.0))  # type: ignore[arg-type]
-    await handle_script_ready(ready(job), CTX, deps)
+    work = await drive(deps, ready(job))
+    assert sorted(work) == sorted(
+        ["scene.requested"] * 3 + ["audio.requested", "compose.requested"]
+    )
+    assert work[-1] == "compose.requested"
 
     done = await deps.jobs.get_job(job.job_id)
+    token = compose_ctx(deps).receive_token
     assert done.status is JobStatus.COMPLETED and done.stage == "completed"
-    assert done.video_key == video_key(job.job_id, CTX.receive_token)
+    assert done.video_key == video_key(job.job_id, token)
     assert done.metadata["scenes_complete"] == 3 and done.metadata["scenes_total"] == 3
-    assert done.metadata["thumbnail_key"] == thumbnail_key(job.job_id, CTX.receive_token)
+    assert done.metadata["pieces_missing"] == 0 and done.metadata["continuity"] == "chain"
+    assert done.metadata["thumbnail_key"] == thumbnail_key(job.job_id, token)
     assert done.metadata["thumbnail_key"] in deps.assets.objects  # type: ignore[attr-defined]
     info = await probe(await video_of(deps, job.job_id, tmp_path))
     assert info.video is not None and (info.video.width, info.video.height) == (480, 270)
     assert info.audio is not None
     assert abs(info.duration_s - 10.0) <= 0.2
     assert published(deps) == ["job.completed"]
-    assert deps.publisher.events[0].data.video_key == done.video_key  # type: ignore[attr-defined]
-    assert done.leases["render"]["holder"] == CTX.receive_token  # lapses with the step
-    assert done.lease_message("render") == CTX.message_id
+    (completed,) = deps.publisher.of_type("job.completed")  # type: ignore[attr-defined]
+    assert completed.data.video_key == done.video_key
+    assert done.leases["compose"]["holder"] == token  # lapses with the step
+    assert done.lease_message("compose") == compose_ctx(deps).message_id
     # local providers bill nothing; the job's use is its video, costed with the shipped table
     assert done.usage is not None and done.usage.price_version == DEFAULT_PRICE_TABLE.version
     assert abs(done.usage.video_seconds - info.duration_s) <= 0.05
@@ -166,14 +235,14 @@ async def test_the_completion_records_the_scripts_and_the_renders_use_costed(
     job = await make_job(jobs, (5.0, 5.0))
     script_use = JobUsage(llm_calls=1, llm_tokens_in=100_000, llm_tokens_out=50_000)
     jobs.jobs[job.job_id] = job.model_copy(update={"usage": script_use})
-    await handle_script_ready(ready(job), CTX, deps)
+    await drive(deps, ready(job))
 
     used = (await jobs.get_job(job.job_id)).usage
     assert used is not None
     assert (used.llm_tokens_in, used.clip_calls, used.clip_seconds) == (100_000, 2, 10.0)
     assert used.price_version == "test-1"
     assert used.cost_usd == pytest.approx(0.1 + 0.1 + 10 * 0.1)  # tokens in, out, clips
-    await handle_script_ready(ready(job), CTX, deps)  # a redelivery adds nothing
+    await drive(deps, ready(job))  # a redelivery adds nothing
     month = await jobs.monthly_usage("u1", usage_month(job.created_at))
     assert (month.completed_jobs, month.clip_seconds) == (1, 10.0)
     assert month.cost_usd == pytest.approx(used.cost_usd)
@@ -185,14 +254,16 @@ async def test_crash_after_two_of_four_scenes_resumes_with_those_two(tmp_path: P
     deps = deps_with(crashing, jobs)
     job = await make_job(jobs, (2.5, 2.5, 2.5, 2.5))
     with pytest.raises(RuntimeError, match="died"):
-        await handle_script_ready(ready(job), CTX, deps)
+        await drive(deps, ready(job))
     halfway = await jobs.get_job(job.job_id)
-    assert halfway.stage == "scene_3_generating" and halfway.metadata["scenes_complete"] == 2
+    assert halfway.stage == "scene_2_complete" and halfway.metadata["scenes_complete"] == 2
+    assert halfway.metadata["scene_3_attempts"] == 1 and "scene_3" not in halfway.leases
     first_clip = deps.assets.objects[scene_clip_key(job.job_id, 1)]  # type: ignore[attr-defined]
 
     resumed = CountingClips()
     deps_after = RendererDeps(**{**deps.__dict__, "clips": resumed})
-    await handle_script_ready(ready(job), CTX, deps_after)
+    # script.ready again (e.g. `omnigen retry`): the plan stands, the first missing scene goes.
+    await drive(deps_after, ready(job), MessageContext("m-1", "r-2", 2, 4, "{}"))
     assert resumed.rendered == [3, 4]  # scenes 1 and 2 came from S3
     assert deps.assets.objects[scene_clip_key(job.job_id, 1)] == first_clip  # type: ignore[attr-defined]
     done = await jobs.get_job(job.job_id)
@@ -206,18 +277,21 @@ async def test_duplicate_script_ready_after_completion_renders_nothing(tmp_path:
     clips = CountingClips()
     deps = deps_with(clips)
     job = await make_job(deps.jobs, (3.0, 3.0, 4.0))  # type: ignore[arg-type]
-    await handle_script_ready(ready(job), CTX, deps)
-    key = video_key(job.job_id, CTX.receive_token)
+    await drive(deps, ready(job))
+    owner = compose_ctx(deps)
+    key = video_key(job.job_id, owner.receive_token)
     video = deps.assets.objects[key]  # type: ignore[attr-defined]
-    await handle_script_ready(ready(job), MessageContext("m-2", "r-2", 1, 4, "{}"), deps)
+    assert await drive(deps, ready(job), MessageContext("m-2", "r-2", 1, 4, "{}")) == []
     assert published(deps) == ["job.completed"]  # another message: dropped, nothing said
-    # The owner's own message again (its delete was lost): the same event, announced again.
-    await handle_script_ready(ready(job), MessageContext("m-1", "r-3", 2, 4, "{}"), deps)
+    # The compose message again (its delete was lost): the same event, announced again.
+    (compose_event,) = deps.publisher.of_type("compose.requested")  # type: ignore[attr-defined]
+    again_ctx = MessageContext(owner.message_id, "r-3", 2, 4, "{}")
+    await drive(deps, compose_event, again_ctx)
     assert clips.rendered == [1, 2, 3]
     assert deps.assets.objects[key] is video  # type: ignore[attr-defined]
     assert [k for k in deps.assets.objects if k.endswith("video.mp4")] == [key]  # type: ignore[attr-defined]
-    first, again = deps.publisher.events  # type: ignore[attr-defined]
-    assert again.event_type.value == "job.completed" and again.event_id == first.event_id
+    first, again = deps.publisher.of_type("job.completed")  # type: ignore[attr-defined]
+    assert again.event_id == first.event_id
 
 
 async def test_cancellation_between_scenes_stops_the_render() -> None:
@@ -233,9 +307,9 @@ async def test_cancellation_between_scenes_stops_the_render() -> None:
     job = await make_job(jobs, (2.5, 2.5, 2.5, 2.5))
     holder["job_id"] = job.job_id
     before = set(Path(tempfile.gettempdir()).glob("omnigen-render-*"))
-    await handle_script_ready(ready(job), CTX, deps)
+    await drive(deps, ready(job))
     final = await jobs.get_job(job.job_id)
-    assert final.is_cancelled and final.stage == "scene_2_generating"
+    assert final.is_cancelled and final.stage == "scene_1_complete"
     assert clips.rendered == [1, 2]  # scene 2 was already underway; scene 3 never started
     assert not [k for k in deps.assets.objects if k.endswith("video.mp4")]  # type: ignore[attr-defined]
     assert published(deps) == []
@@ -246,9 +320,10 @@ async def test_permanent_provider_failure_fails_the_job_with_its_reason() -> Non
     reason = "replicate prediction p-1 failed: NSFW content detected"
     deps = deps_with(BrokenClips(ProviderFailed(reason, provider="replicate")))
     job = await make_job(deps.jobs, (5.0, 5.0))  # type: ignore[arg-type]
-    await handle_script_ready(ready(job), CTX, deps)
+    await drive(deps, ready(job))
     final = await deps.jobs.get_job(job.job_id)
-    assert final.status is JobStatus.FAILED and final.error_message == reason
+    assert final.status is JobStatus.FAILED and final.error_message == f"scene 1: {reason}"
+    assert final.metadata["scene_1_state"] == "failed"
     assert final.stage == "scene_1_generating"
     assert published(deps) == ["job.failed"]
 
@@ -260,7 +335,7 @@ async def test_transient_provider_outage_is_left_to_the_consumer_to_retry() -> N
     deps = deps_with(BrokenClips(outage))
     job = await make_job(deps.jobs, (5.0, 5.0))  # type: ignore[arg-type]
     with pytest.raises(ProviderFailed):
-        await handle_script_ready(ready(job), CTX, deps)
+        await drive(deps, ready(job))
     final = await deps.jobs.get_job(job.job_id)
     assert final.status is JobStatus.PROCESSING and published(deps) == []
     assert final.leases == {}
@@ -275,14 +350,14 @@ async def test_sidecar_captions_without_music_are_uploaded_and_recorded(tmp_path
     job = (await deps.jobs.create_job(user_id="u1", request=request)).job
     await deps.jobs.embed_script(job.job_id, sample_script((3.0, 3.0)), {"scene_count": 2})
 
-    await handle_script_ready(ready(await deps.jobs.get_job(job.job_id)), CTX, deps)
+    await drive(deps, ready(await deps.jobs.get_job(job.job_id)))
 
     done = await deps.jobs.get_job(job.job_id)
     assert done.status is JobStatus.COMPLETED, done.error_message
     assert done.metadata["music_mood"] == "none"
     objects = deps.assets.objects  # type: ignore[attr-defined]
-    srt_key = captions_key(job.job_id, CTX.receive_token, "srt")
-    vtt_key = captions_key(job.job_id, CTX.receive_token, "vtt")
+    srt_key = captions_key(job.job_id, compose_ctx(deps).receive_token, "srt")
+    vtt_key = captions_key(job.job_id, compose_ctx(deps).receive_token, "vtt")
     assert (done.metadata["captions_srt_key"], done.metadata["captions_vtt_key"]) == (
         srt_key,
         vtt_key,
@@ -299,9 +374,69 @@ async def test_no_captions_mode_uploads_no_sidecars(tmp_path: Path) -> None:
     job = (await deps.jobs.create_job(user_id="u1", request=request)).job
     await deps.jobs.embed_script(job.job_id, sample_script((3.0, 3.0)), {"scene_count": 2})
 
-    await handle_script_ready(ready(await deps.jobs.get_job(job.job_id)), CTX, deps)
+    await drive(deps, ready(await deps.jobs.get_job(job.job_id)))
 
     done = await deps.jobs.get_job(job.job_id)
     assert done.status is JobStatus.COMPLETED, done.error_message
     assert "captions_srt_key" not in done.metadata
     assert not [k for k in deps.assets.objects if "captions" in k]  # type: ignore[attr-defined]
+
+
+async def test_none_mode_scenes_in_parallel_duplicates_and_a_tie_give_one_compose(
+    tmp_path: Path,
+) -> None:
+    """continuity=none: every scene request is out at once; each is delivered twice at the
+    same time (another message id), and all finish concurrently: one clip per scene, one
+    compose.requested, one video, one job.completed."""
+    clips = CountingClips()
+    deps = deps_with(clips)
+    job = await make_job(deps.jobs, (2.5, 2.5, 2.5), continuity="none")  # type: ignore[arg-type]
+    await handle_script_ready(ready(job), CTX, deps)
+    requests = list(deps.publisher.events)  # type: ignore[attr-defined]
+    assert (
+        sorted(e.event_type.value for e in requests)
+        == ["audio.requested"] + ["scene.requested"] * 3
+    )
+    await asyncio.gather(
+        *(
+            deliver(event, MessageContext(f"{copy}-{event.event_id}", f"r{copy}", 1, 4, "{}"), deps)
+            for event in requests
+            for copy in ("a", "b")
+        )
+    )
+    assert sorted(clips.rendered) == [1, 2, 3]  # a duplicate held by its twin is dropped
+    (compose_event,) = deps.publisher.of_type("compose.requested")  # type: ignore[attr-defined]
+    await drive(deps, compose_event, compose_ctx(deps))
+    done = await deps.jobs.get_job(job.job_id)
+    assert done.status is JobStatus.COMPLETED
+    assert published(deps) == ["job.completed"]
+    assert len([k for k in deps.assets.objects if k.endswith("video.mp4")]) == 1  # type: ignore[attr-defined]
+    info = await probe(await video_of(deps, job.job_id, tmp_path))
+    assert abs(info.duration_s - 7.5) <= 0.2
+
+
+async def test_a_scene_request_for_a_cancelled_job_is_dropped() -> None:
+    clips = CountingClips()
+    deps = deps_with(clips)
+    job = await make_job(deps.jobs, (2.5, 2.5), continuity="none")  # type: ignore[arg-type]
+    await handle_script_ready(ready(job), CTX, deps)
+    await deps.jobs.mark_job_failed(job.job_id, CANCELLED_REASON)
+    for event in list(deps.publisher.events):  # type: ignore[attr-defined]
+        await deliver(event, MessageContext(f"m-{event.event_id}", "r", 1, 4, "{}"), deps)
+    assert clips.rendered == []
+    assert published(deps) == []
+
+
+async def test_a_transient_error_on_the_last_receive_fails_the_job_naming_the_scene() -> None:
+    outage = ProviderFailed(
+        "replicate: 503 Service Unavailable", provider="replicate", transient=True
+    )
+    deps = deps_with(BrokenClips(outage))
+    job = await make_job(deps.jobs, (5.0, 5.0))  # type: ignore[arg-type]
+    await handle_script_ready(ready(job), CTX, deps)
+    (scene_1,) = deps.publisher.of_type("scene.requested")  # type: ignore[attr-defined]
+    await handle_scene_requested(scene_1, MessageContext("m-s1", "r-s1", 4, 4, "{}"), deps)
+    final = await deps.jobs.get_job(job.job_id)
+    assert final.status is JobStatus.FAILED
+    assert final.error_message == "scene 1: replicate: 503 Service Unavailable"
+    assert published(deps) == ["job.failed"]

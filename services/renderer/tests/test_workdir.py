@@ -15,17 +15,17 @@ from typing import Any
 import pytest
 
 from omnigen.renderer import workdir
-from omnigen.renderer.handlers import handle_script_ready
 from omnigen.renderer.main import RenderSettings, renderer
 from omnigen.renderer.ports import ClipResult
 from omnigen.renderer.providers.errors import ProviderFailed
 from omnigen.renderer.providers.settings import ProviderSettings
+from omnigen.shared.domain.events import ScriptReady
 from omnigen.shared.domain.scripts import Scene
 from omnigen.shared.resources import resource_spec
 from omnigen.shared.runtime.service import WorkerContext
 from omnigen.testing.fakes import InMemoryJobRepository, RecordingPublisher
 
-from .test_handlers import CTX, deps_with, make_job, ready
+from .test_handlers import deps_with, drive, make_job, ready
 
 # A renderer process in miniature: claims its directory, starts a render in it, says where,
 # then holds on until its stdin closes (or it is killed).
@@ -105,7 +105,7 @@ async def test_a_killed_renderers_work_dir_goes_at_the_next_start_a_live_ones_st
     assert killed.path.is_dir()  # what kill -9 leaves
 
     async with renderer(_context(), _settings(root)) as handler:
-        own: Path = handler.keywords["deps"].work_dir  # type: ignore[attr-defined]
+        own: Path = handler[ScriptReady].keywords["deps"].work_dir  # type: ignore[attr-defined]
         assert not killed.path.exists()
         assert not killed.path.with_name(killed.path.name + workdir.LOCK_SUFFIX).exists()
         assert (live.path / "omnigen-render-0123abcd-x" / "scene_1.mp4").is_file()
@@ -172,7 +172,7 @@ async def test_a_render_works_under_the_work_dir_and_cleans_up(tmp_path: Path) -
     jobs = InMemoryJobRepository()
     deps = dataclasses.replace(deps_with(clips, jobs), work_dir=tmp_path)
     job = await make_job(jobs, (5.0, 5.0))
-    await handle_script_ready(ready(job), CTX, deps)
+    await drive(deps, ready(job))
     assert clips.out_dirs
     assert all(tmp_path in d.parents for d in clips.out_dirs)
     assert list(tmp_path.iterdir()) == []

@@ -27,7 +27,7 @@ resource "aws_ecs_cluster_capacity_providers" "this" {
 }
 
 resource "aws_ecr_repository" "service" {
-  for_each             = var.services
+  for_each             = local.own_services
   name                 = "${var.name_prefix}/${each.key}"
   image_tag_mutability = "IMMUTABLE"
 

@@ -48,7 +48,7 @@ resource "aws_kms_alias" "logs" {
 }
 
 resource "aws_cloudwatch_log_group" "service" {
-  for_each          = var.services
+  for_each          = local.own_services
   name              = "/ecs/${var.name_prefix}/${each.key}"
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.logs.arn

@@ -1,9 +1,14 @@
 # One task definition and one service per omnigen service.
 locals {
+  # The services with an image (and repository, roles, log group) of their own; the others
+  # run one of theirs (var.runs_as).
+  own_services = { for service, size in var.services : service => size if !contains(keys(var.runs_as), service) }
+  origin       = { for service in keys(var.services) : service => lookup(var.runs_as, service, service) }
+
   images = {
     for service in keys(var.services) : service => lookup(
-      var.image_overrides, service,
-      "${aws_ecr_repository.service[service].repository_url}:${var.image_tags[service]}"
+      var.image_overrides, local.origin[service],
+      "${aws_ecr_repository.service[local.origin[service]].repository_url}:${var.image_tags[local.origin[service]]}"
     )
   }
 
@@ -45,7 +50,7 @@ locals {
       logConfiguration = {
         logDriver = "awslogs"
         options = {
-          awslogs-group         = aws_cloudwatch_log_group.service[service].name
+          awslogs-group         = aws_cloudwatch_log_group.service[local.origin[service]].name
           awslogs-region        = local.region
           awslogs-stream-prefix = service
           mode                  = "non-blocking"
@@ -63,8 +68,8 @@ resource "aws_ecs_task_definition" "service" {
   network_mode             = "awsvpc"
   cpu                      = each.value.cpu
   memory                   = each.value.memory
-  task_role_arn            = var.task_role_arns[each.key]
-  execution_role_arn       = var.execution_role_arns[each.key]
+  task_role_arn            = var.task_role_arns[local.origin[each.key]]
+  execution_role_arn       = var.execution_role_arns[local.origin[each.key]]
   container_definitions    = jsonencode([local.containers[each.key]])
 
   runtime_platform {

@@ -57,8 +57,8 @@ variable "services" {
   }))
 
   validation {
-    condition     = toset(keys(var.services)) == toset(["ingest", "scripter", "renderer", "webhooks"])
-    error_message = "services must size exactly ingest, scripter, renderer and webhooks."
+    condition     = toset(keys(var.services)) == toset(["ingest", "scripter", "renderer", "webhooks", "clips"])
+    error_message = "services must size exactly ingest, scripter, renderer, webhooks and clips."
   }
 
   validation {
@@ -66,6 +66,12 @@ variable "services" {
     condition     = alltrue([for size in values(var.services) : size.min_count >= 1])
     error_message = "min_count must be at least 1 for every service."
   }
+}
+
+variable "runs_as" {
+  description = "Services that run another service's image, repository, role and log group (clips = renderer: the renderer distribution in its clip-only role)."
+  type        = map(string)
+  default     = {}
 }
 
 variable "image_tags" {

@@ -30,7 +30,7 @@ locals {
     # Data keys behind the table, bucket, queue and topic.
     kms = ["kms:Decrypt", "kms:GenerateDataKey"]
   }
-  renderer_queue_keys = ["renderer"]
+  renderer_queue_keys = ["renderer", "scenes"]
   renderer_topic_keys = ["job_events"]
   renderer_secrets    = ["openai", "replicate"] # speech; clips and music
 }

@@ -31,6 +31,14 @@ locals {
       message_retention_seconds  = 345600
       dlq_retention_seconds      = 1209600
     }
+    scenes = {
+      name                       = "${var.name_prefix}-scenes"
+      dlq_name                   = "${var.name_prefix}-scenes-dlq"
+      visibility_timeout_seconds = 45 # clip work: one scene per message
+      max_receive_count          = 4
+      message_retention_seconds  = 345600
+      dlq_retention_seconds      = 1209600
+    }
     job_outcomes = {
       name                       = "${var.name_prefix}-job-outcomes"
       dlq_name                   = "${var.name_prefix}-job-outcomes-dlq"
@@ -72,7 +80,13 @@ locals {
     renderer = {
       topic                = "job_events"
       queue                = "renderer"
-      event_types          = ["script.ready"]
+      event_types          = ["script.ready", "audio.requested", "compose.requested"]
+      raw_message_delivery = true
+    }
+    scenes = {
+      topic                = "job_events"
+      queue                = "scenes"
+      event_types          = ["scene.requested"]
       raw_message_delivery = true
     }
     job_outcomes = {

@@ -39,8 +39,8 @@ locals {
   # Stage -> the service that runs it.
   metric_stages = {
     "script"         = "scripter"
-    "render"         = "renderer"
-    "render.scenes"  = "renderer"
+    "compose"        = "renderer"
+    "render.scene"   = "renderer"
     "render.audio"   = "renderer"
     "render.compose" = "renderer"
   }

@@ -49,7 +49,7 @@ variable "stage_latency_p95_seconds" {
   description = "Alarm when a stage's p95 duration exceeds this many seconds, per stage (keys: the catalog's stages)."
   type        = map(number)
   default = {
-    script = 120
-    render = 900
+    script         = 120
+    "render.scene" = 900
   }
 }

@@ -105,6 +105,19 @@ class JobRepository(Protocol):
         job's usage so far."""
         ...
 
+    async def record_piece(
+        self,
+        job_id: str,
+        *,
+        stage: str | None,
+        metadata: Mapping[str, Any],
+        expect: Mapping[str, Any],
+    ) -> None:
+        """One conditional write of a render piece (`domain.scenes`): merge `metadata` and move
+        to `stage` (None: stay) on an active job, only if every `expect` key of `metadata` still
+        holds its value (None: absent); else `PieceRaced` carrying the job as it was found."""
+        ...
+
     async def mark_job_complete(
         self,
         job_id: str,

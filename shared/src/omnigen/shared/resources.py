@@ -142,6 +142,7 @@ class ResourceSpec:
     renderer_queue: Queue
     outcomes_queue: Queue
     webhooks_queue: Queue
+    scenes_queue: Queue  # scene requests: clip work, scaled on its own backlog
     table: Table
     bucket: Bucket
     subscriptions: tuple[Subscription, ...] = field(default=())
@@ -169,6 +170,7 @@ class ResourceSpec:
             self.renderer_queue,
             self.outcomes_queue,
             self.webhooks_queue,
+            self.scenes_queue,
         )
 
 
@@ -200,6 +202,10 @@ def resource_spec(
     # doubling to 12 h (with jitter) span about a day before the DLQ; 4 days' retention
     # covers that with room for a redrive.
     webhooks = Queue(f"{prefix}-webhooks", f"{prefix}-webhooks-dlq", 30, WEBHOOK_MAX_RECEIVES)
+    # Clip work on a queue of its own, so clip workers scale on its backlog alone. The audio
+    # piece and "ready to compose" travel on the renderer queue: one of each per job, and the
+    # task that plans a render is as able to make its audio or compose it (see docs).
+    scenes = Queue(f"{prefix}-scenes", f"{prefix}-scenes-dlq", 45, 4)
     return ResourceSpec(
         prefix=prefix,
         requests_topic=requests,
@@ -209,6 +215,7 @@ def resource_spec(
         renderer_queue=renderer,
         outcomes_queue=outcomes,
         webhooks_queue=webhooks,
+        scenes_queue=scenes,
         table=Table(f"{prefix}-jobs"),
         bucket=Bucket(bucket_name or f"{prefix}-assets"),
         publisher_topics=publisher_topics,
@@ -221,7 +228,16 @@ def resource_spec(
             Subscription(requests.name, ingest.name, None, raw_message_delivery=False),
             *(Subscription(t.name, ingest.name, None, False) for t in publisher_topics),
             Subscription(events.name, scripter.name, (EventType.JOB_ACCEPTED.value,)),
-            Subscription(events.name, renderer.name, (EventType.SCRIPT_READY.value,)),
+            Subscription(
+                events.name,
+                renderer.name,
+                (
+                    EventType.SCRIPT_READY.value,
+                    EventType.AUDIO_REQUESTED.value,
+                    EventType.COMPOSE_REQUESTED.value,
+                ),
+            ),
+            Subscription(events.name, scenes.name, (EventType.SCENE_REQUESTED.value,)),
             Subscription(
                 events.name,
                 outcomes.name,

@@ -22,6 +22,7 @@ from omnigen.shared.domain.errors import (
     LeaseHeld,
     LeaseLost,
     OmnigenError,
+    PieceRaced,
     ProviderFailed,
     StageRegression,
 )
@@ -34,6 +35,7 @@ from omnigen.shared.domain.events import (
     stable_event_id,
 )
 from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.scenes import RenderState
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.messages import (
     EventT,
@@ -80,12 +82,13 @@ async def claim_step(
     ctx: MessageContext,
     seconds: float,
     *,
-    stage: str,
+    stage: str | None,
     finished: Callable[[Job], bool],
     metadata: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[Claimed]:
     """Claim `step` of the job for this receive of an SQS message, in the same conditional write
-    that moves the job to `stage` (the step's first stage) and merges `metadata`.
+    that moves the job to `stage` (the step's first stage; None: where it is) and merges
+    `metadata`.
 
     The lease names one receive and lasts `seconds`; while the step runs, the consumer's
     heartbeat renews it (a lease taken over meanwhile stops the work), so a crash frees the
@@ -132,7 +135,7 @@ class _StepClaim:
     step: str
     ctx: MessageContext
     seconds: float
-    stage: str
+    stage: str | None
     finished: Callable[[Job], bool]
     metadata: Mapping[str, Any] | None
 
@@ -309,6 +312,56 @@ async def _work(
         return None
 
 
+_PIECE_WRITE_ATTEMPTS = 1000  # far beyond any number of pieces racing for one job
+
+
+async def record_finished_piece(
+    jobs: JobRepository,
+    job: Job,
+    number: int,
+    piece_key: str,
+    *,
+    version: int = 1,
+    extra: Mapping[str, Any] | None = None,
+) -> bool:
+    """Record piece `number` (a scene, or `domain.scenes.AUDIO`) of the job's render `version`
+    as finished with its S3 key, by one conditional write on what `job` showed; when another
+    piece was recorded in between, decide again on the job as that refusal found it (no read).
+    `extra` metadata rides on the same write (what the piece used). True when this call's
+    write recorded the last missing piece: exactly one call per render
+    version ever answers True, so its caller alone announces "ready to compose". False also
+    when the piece was recorded already (a duplicate)."""
+    current, staged = job, True
+    for _ in range(_PIECE_WRITE_ATTEMPTS):
+        state = RenderState.of(current.metadata, version=version)
+        if state is None:
+            raise PermanentFailure(f"job {job.job_id} has no planned render version {version}")
+        write = state.completion(number, piece_key)
+        if write is None:
+            log.info("piece_already_recorded", piece=number)
+            return False
+        try:
+            await jobs.record_piece(
+                job.job_id,
+                stage=write.stage if staged else None,
+                metadata={**write.metadata, **(extra or {})},
+                expect=write.expect,
+            )
+        except PieceRaced as raced:
+            current = raced.job
+            continue
+        except StageRegression as regression:  # the job is further along (an older render):
+            staged = False  # record the piece, leave the stage where it is
+            current = regression.job or await jobs.get_job(job.job_id)
+            continue
+        return write.ready
+    raise WriteRacedOut(job.job_id)
+
+
+class WriteRacedOut(Exception):
+    """A piece's write lost every race (impossible short of a bug): the message is retried."""
+
+
 async def publish_once(
     jobs: JobRepository, publisher: EventPublisher, job: Job, event: Event
 ) -> bool:
@@ -381,6 +434,9 @@ def failure_hooks(jobs: JobRepository, publisher: EventPublisher) -> tuple[Poiso
             )
 
     async def on_failure(event: Event, context: MessageContext, reason: str) -> None:
+        scene = getattr(event.data, "scene_number", None)  # a scene's work names its scene
+        if scene is not None and not reason.startswith(f"scene {scene}"):
+            reason = f"scene {scene}: {reason}"
         if event.job_id is not None:
             await fail_job(
                 jobs,

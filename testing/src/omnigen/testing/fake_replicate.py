@@ -56,6 +56,7 @@ class Behaviour:
     output_as_list: bool = False
     create_errors: tuple[CreateError, ...] = ()  # answered in order before creates succeed
     by_version_only: bool = False  # a community model: 404 by name, runs by version id
+    run_s: float = 0.0  # a prediction is not finished before this long after its create
 
 
 @dataclass
@@ -71,6 +72,7 @@ class FakePrediction:
     polls: int = 0
     cancel_requests: int = 0
     created_at: str = field(default_factory=lambda: _now())
+    created_monotonic: float = field(default_factory=time.monotonic)
     started_at: str | None = None
     completed_at: str | None = None
 
@@ -239,7 +241,8 @@ class FakeReplicate(ThreadedServer):
             prediction.started_at = prediction.started_at or _now()
             prediction.status = "processing"
             behaviour = prediction.behaviour
-            if behaviour.outcome != "never" and prediction.polls >= behaviour.polls:
+            ran = time.monotonic() - prediction.created_monotonic >= behaviour.run_s
+            if behaviour.outcome != "never" and prediction.polls >= behaviour.polls and ran:
                 await self._finish(prediction)
         return web.json_response(self._json(prediction))
 

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from omnigen.shared.adapters.codec import from_dynamo_value, to_dynamo_value
-from omnigen.shared.domain.errors import JobNotFound, JobNotRetryable, LeaseLost, RateWindowFull
+from omnigen.shared.domain.errors import (
+    JobNotFound,
+    JobNotRetryable,
+    LeaseLost,
+    PieceRaced,
+    RateWindowFull,
+)
 from omnigen.shared.domain.events import Event
 from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
 from omnigen.shared.domain.rules import (
@@ -147,6 +153,16 @@ class InMemoryJobRepository:
             raise ValueError("use mark_job_complete to complete a job")
         await self._write(job_id, stage, metadata, {})
 
+    async def record_piece(
+        self,
+        job_id: str,
+        *,
+        stage: str | None,
+        metadata: Mapping[str, Any],
+        expect: Mapping[str, Any],
+    ) -> None:
+        await self._write(job_id, stage, metadata, {}, expect=expect)
+
     async def embed_script(
         self,
         job_id: str,
@@ -268,14 +284,18 @@ class InMemoryJobRepository:
         fields: dict[str, Any],
         *,
         claim: LeaseClaim | None = None,
+        expect: Mapping[str, Any] | None = None,
     ) -> Job:
-        """One write as the store applies it: refused by `Job.refusal`, else applied whole."""
+        """One write as the store applies it: refused by `Job.refusal` (or a changed `expect`
+        value of `metadata`), else applied whole."""
         async with self._lock:
             job = await self.get_job(job_id)
             now = self._clock()
             refusal = job.refusal(stage=stage, claim=claim, now=now)
             if refusal is not None:
                 raise refusal
+            if any(job.metadata.get(k) != v for k, v in (expect or {}).items()):
+                raise PieceRaced(job_id, job)
             changes: dict[str, Any] = {"metadata": self._merged(job, metadata)}
             if stage is not None:
                 changes.update(

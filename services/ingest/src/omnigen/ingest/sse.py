@@ -135,13 +135,18 @@ def format_event(name: str, data: dict[str, Any], event_id: str | None = None) -
 
 
 def snapshot(job: Job) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "job_id": job.job_id,
         "status": job.status.value,
         "stage": job.stage,
         "progress": job.progress,
         "error_message": job.error_message,
     }
+    render = job.render_summary()
+    if render is not None:  # per-scene progress, once the render is planned
+        data["scenes"] = [s["state"] for s in render["scenes"]]
+        data["audio"] = render["audio"]["state"]
+    return data
 
 
 def event_name(job: Job) -> str:
@@ -163,7 +168,7 @@ async def job_events(
     began = clock()
     next_poll = began
     next_beat = began + timings.heartbeat_s
-    last: tuple[str, str] | None = None
+    last: str | None = None
     yield "retry: 3000\n\n"
     while not stopping.is_set():
         now = clock()
@@ -177,9 +182,13 @@ async def job_events(
             except JobNotFound:
                 yield format_event("gone", {"reason": "the job no longer exists"})
                 return
-            if (job.status.value, job.stage) != last:
-                last = (job.status.value, job.stage)
-                yield format_event(event_name(job), snapshot(job), str(job.version))
+            data = snapshot(job)
+            seen = json.dumps(
+                [data["status"], data["stage"], data.get("scenes"), data.get("audio")]
+            )
+            if seen != last:  # a stage moved, or a scene started or finished
+                last = seen
+                yield format_event(event_name(job), data, str(job.version))
                 next_beat = clock() + timings.heartbeat_s
                 if job.is_terminal:
                     return

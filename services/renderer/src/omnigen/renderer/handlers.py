@@ -1,75 +1,113 @@
-"""script.ready -> scene clips -> narration and music -> composed MP4 + poster in S3 -> completed.
+"""script.ready -> plan -> scene clips and the audio, each its own SQS message -> "ready to
+compose" -> one composed MP4 + poster in S3 -> completed.
 
-The renderer supplies its step to the shared skeleton (`omnigen.shared.workflow.run_step`):
-the claim takes the render step for the SQS message and moves the job to scene 1, so one
-message renders and only that message announces job.completed (a duplicate is dropped; the
-owner's redelivery re-announces a finished job, with the same event id). Resumable: every
-finished scene is recorded in the job (`RenderProgress`) with its S3 key, so a redelivery
-after a crash renders only what is missing. Every stage write is conditional on the job still
-running, so a cancellation stops the render at the next step.
-
-Table writes per job: the claim (scene 1 under way), one per later scene (it records the
-previous scene's completion), composing (the last scene and the audio, made beside the
-scenes), completed; audio_generating only when the audio outlasts the scenes.
+The scene is the unit of work (issue 12, see `omnigen.shared.domain.scenes`):
+- **plan** (`handle_script_ready`, renderer queue): one conditional write records the render's
+  pieces (every scene and the audio) and its continuity, then one `scene.requested` per scene
+  that may start (`chain`: the first missing one; `none`: all) and one `audio.requested`.
+- **scene** (`handle_scene_requested`, scenes queue, any renderer task or a clip-only task):
+  claims that scene's lease (one receive renders it; a duplicate is dropped; a killed worker's
+  lease lapses and the redelivery renders only that scene), renders the clip (in `chain` from
+  the previous clip's last frame), uploads it and records it by one conditional write; in
+  `chain` it then requests the next scene.
+- **audio** (`handle_audio_requested`, renderer queue): narration per scene and the music bed,
+  uploaded as one archive, recorded the same way.
+- The write that records the last missing piece (exactly one per render version) publishes
+  `compose.requested` once (`publish_once`); **compose** (`handle_compose_requested`, renderer
+  queue, the shared `run_step` skeleton) downloads the pieces, encodes once, uploads, completes
+  the job and announces job.completed as before.
+Every write is conditional on the job still running, so a cancelled or failed job drops the
+requests still in flight. A finished piece is never rendered again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import tarfile
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
 from omnigen.renderer.media.clips import save_last_frame
 from omnigen.renderer.media.compose import Composition, Presentation, ScenePart, compose
 from omnigen.renderer.media.errors import MediaError
-from omnigen.renderer.ports import ClipGenerator, MusicSource, NarrationResult, Narrator
+from omnigen.renderer.ports import (
+    ClipGenerator,
+    MusicSource,
+    NarrationResult,
+    Narrator,
+    WordTiming,
+)
 from omnigen.renderer.presentation import (
     caption_options,
     music_mood,
     presentation_for,
     upload_sidecars,
 )
-from omnigen.shared.domain.errors import ProviderFailed, StageRegression
+from omnigen.shared.domain.errors import (
+    JobAlreadyFinished,
+    JobNotFound,
+    PieceRaced,
+    ProviderFailed,
+    StageRegression,
+)
 from omnigen.shared.domain.events import (
+    AudioRequested,
+    AudioRequestedData,
+    ComposeRequested,
+    ComposeRequestedData,
+    Event,
     EventType,
     JobCompleted,
     JobCompletedData,
+    SceneRequested,
+    SceneRequestedData,
     ScriptReady,
     stable_event_id,
 )
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.progress import RenderProgress
+from omnigen.shared.domain.scenes import (
+    AUDIO,
+    Continuity,
+    PieceState,
+    RenderState,
+    default_continuity,
+    key,
+    piece_step,
+    plan_metadata,
+)
 from omnigen.shared.domain.scripts import Script
-from omnigen.shared.domain.stages import (
-    AUDIO_GENERATING,
-    COMPOSING,
-    JobStatus,
-    scene_generating,
-)
-from omnigen.shared.domain.usage import (
-    DEFAULT_PRICE_TABLE,
-    JobUsage,
-    PriceTable,
-    UsageMeter,
-    metering,
-)
+from omnigen.shared.domain.stages import COMPOSING, JobStatus, scene_generating
+from omnigen.shared.domain.usage import DEFAULT_PRICE_TABLE, JobUsage, PriceTable, metering
 from omnigen.shared.messages import MessageContext, PermanentFailure
 from omnigen.shared.ports import (
     AssetStore,
     EventPublisher,
     JobRepository,
+    job_prefix,
     scene_clip_key,
     thumbnail_key,
     video_key,
 )
 from omnigen.shared.telemetry import catalog, metrics
-from omnigen.shared.workflow import Step, run_step
+from omnigen.shared.workflow import (
+    Claim,
+    JobStopped,
+    Step,
+    claim_step,
+    fail_job,
+    publish_once,
+    record_finished_piece,
+    run_step,
+)
 
 log = structlog.get_logger()
 
@@ -90,6 +128,7 @@ class Composer(Protocol):
 
 
 FPS = 30
+VERSION = 1  # the render version this step plans (regeneration makes later ones)
 
 
 @dataclass(frozen=True)
@@ -100,21 +139,357 @@ class RendererDeps:
     clips: ClipGenerator
     narrator: Narrator
     music: MusicSource
-    lease_s: float = 60.0  # renewed by every heartbeat while the video is rendered
+    lease_s: float = 60.0  # renewed by every heartbeat while a piece or the video is made
     scale: float = 1.0  # < 1 renders smaller frames (tests); production keeps full size
     composer: Composer = compose
     work_dir: Path | None = None  # where renders' temporary directories go; None: system temp
     prices: PriceTable = DEFAULT_PRICE_TABLE  # what a completed job's usage is costed with
 
 
+def audio_key(job_id: str, version: int) -> str:
+    return f"{job_prefix(job_id)}audio/audio_v{version}.tar"
+
+
+# -- plan ---------------------------------------------------------------------------------
+
+
 async def handle_script_ready(event: ScriptReady, ctx: MessageContext, deps: RendererDeps) -> None:
+    """Plan the render once (one conditional write) and request every piece that may start;
+    a redelivery, a duplicate or a retried job re-requests what is still missing."""
+    if event.job_id is None:
+        raise PermanentFailure("script.ready names no job")
+    try:
+        job = await deps.jobs.get_job(event.job_id)
+    except JobNotFound:
+        log.info("job_stopped", reason="deleted")
+        return
+    if job.is_terminal:
+        log.info("job_stopped", reason=job.error_message or job.status.value)
+        return
+    script = job.script
+    if script is None:
+        raise PermanentFailure(f"job {job.job_id} has no script to render")
+    try:
+        job, state = await _planned(deps, job, script)
+    except JobAlreadyFinished as ended:
+        log.info("job_stopped", reason=ended.error_message or ended.status)
+        return
+    await _request_outstanding(deps, job, state, event.trace_id)
+
+
+async def _planned(deps: RendererDeps, job: Job, script: Script) -> tuple[Job, RenderState]:
+    """The job's render plan: the recorded one, else the one this call records."""
+    state = RenderState.of(job.metadata, version=VERSION)
+    if state is not None:
+        return job, state
+    continuity = job.options.continuity or default_continuity(
+        getattr(deps.clips, "takes_start_image", True)
+    )
+    reused = await _reusable_clips(deps, job)  # scenes an earlier renderer recorded
+    plan = plan_metadata(len(script.scenes), continuity, version=VERSION, reused=reused)
+    expect = {key(VERSION, "pieces_missing"): None}
+    try:
+        try:
+            await deps.jobs.record_piece(
+                job.job_id, stage=scene_generating(1), metadata=plan, expect=expect
+            )
+        except StageRegression:  # a retried job further along keeps its stage
+            await deps.jobs.record_piece(job.job_id, stage=None, metadata=plan, expect=expect)
+    except PieceRaced as raced:  # planned meanwhile by a duplicate: that plan holds
+        job = raced.job
+    else:
+        job = job.model_copy(update={"metadata": {**job.metadata, **plan}})
+    state = RenderState.of(job.metadata, version=VERSION)
+    assert state is not None
+    log.info("render_planned", scenes=state.total, continuity=state.continuity.value)
+    return job, state
+
+
+async def _reusable_clips(deps: RendererDeps, job: Job) -> dict[int, str]:
+    recorded = RenderProgress.of(job.metadata)
+    return {
+        n: clip for n, clip in recorded.scene_clip_keys.items() if await deps.assets.exists(clip)
+    }
+
+
+async def _request_outstanding(
+    deps: RendererDeps, job: Job, state: RenderState, trace_id: str
+) -> None:
+    if state.ready:
+        await _ready_to_compose(deps, job, trace_id)
+        return
+    missing = [n for n in state.outstanding() if n != AUDIO]
+    if state.continuity is Continuity.CHAIN:
+        missing = missing[:1]  # each finished scene requests the next
+    for number in missing:
+        await deps.publisher.publish(_scene_request(job, number, trace_id))
+    if state.audio.state is not PieceState.COMPLETE:
+        await deps.publisher.publish(
+            AudioRequested.create(
+                job_id=job.job_id,
+                user_id=job.user_id,
+                trace_id=trace_id,
+                data=AudioRequestedData(version=VERSION),
+                event_id=_piece_event_id(job, EventType.AUDIO_REQUESTED, "audio"),
+            )
+        )
+
+
+def _piece_event_id(job: Job, kind: EventType, piece: str) -> Any:
+    return stable_event_id(f"{job.event_subject}#v{VERSION}#{piece}", kind.value)
+
+
+def _scene_request(job: Job, number: int, trace_id: str) -> SceneRequested:
+    return SceneRequested.create(
+        job_id=job.job_id,
+        user_id=job.user_id,
+        trace_id=trace_id,
+        data=SceneRequestedData(scene_number=number, version=VERSION),
+        event_id=_piece_event_id(job, EventType.SCENE_REQUESTED, f"scene-{number}"),
+    )
+
+
+async def _ready_to_compose(deps: RendererDeps, job: Job, trace_id: str) -> None:
+    """Announce "ready to compose" once per job attempt and render version."""
+    event = ComposeRequested.create(
+        job_id=job.job_id,
+        user_id=job.user_id,
+        trace_id=trace_id,
+        data=ComposeRequestedData(version=VERSION),
+        event_id=_piece_event_id(job, EventType.COMPOSE_REQUESTED, "compose"),
+    )
+    await publish_once(deps.jobs, deps.publisher, job, event)
+
+
+# -- pieces -------------------------------------------------------------------------------
+
+
+async def handle_scene_requested(
+    event: SceneRequested, ctx: MessageContext, deps: RendererDeps
+) -> None:
+    number = event.data.scene_number
+    await _piece(deps, event, ctx, number, partial(_render_scene, deps, number))
+
+
+async def handle_audio_requested(
+    event: AudioRequested, ctx: MessageContext, deps: RendererDeps
+) -> None:
+    await _piece(deps, event, ctx, AUDIO, partial(_render_audio_piece, deps))
+
+
+class _Render(Protocol):
+    async def __call__(self, job: Job, state: RenderState, work: Path) -> str: ...
+
+
+async def _piece(
+    deps: RendererDeps, event: Event, ctx: MessageContext, number: int, render: _Render
+) -> None:
+    """One piece: claim its lease (recording the attempt), render it unless it is recorded
+    already, record it by one conditional write, then request what follows it."""
+    if event.job_id is None:
+        raise PermanentFailure(f"{event.event_type.value} names no job")
+    label = "audio" if number == AUDIO else f"scene {number}"
+    try:
+        async with claim_step(
+            deps.jobs,
+            event.job_id,
+            piece_step(number, VERSION),
+            ctx,
+            deps.lease_s,
+            stage=None,
+            finished=lambda job: _piece_done(job, number),
+            metadata={key(VERSION, f"{_name(number)}_attempts"): ctx.receive_count},
+        ) as claim:
+            job = claim.job
+            if job is None:
+                return  # a duplicate: another receive holds or did this piece
+            state = RenderState.of(job.metadata, version=VERSION)
+            if state is None:
+                raise PermanentFailure(f"job {job.job_id} requested {label} before its plan")
+            ready = state.ready
+            if claim.kind is Claim.WORK and state.piece(number).state is not PieceState.COMPLETE:
+                rendered = await _render_piece(
+                    deps, job, state, render, number, event, last_try=ctx.is_last_attempt
+                )
+                if rendered is None:
+                    return  # failed the job for good
+                piece_key, used = rendered
+                ready = await record_finished_piece(
+                    deps.jobs,
+                    job,
+                    number,
+                    piece_key,
+                    version=VERSION,
+                    extra={key(VERSION, f"{_name(number)}_usage"): used.model_dump(mode="json")},
+                )
+                log.info("piece_recorded", piece=label, ready=ready)
+    except JobStopped as stopped:
+        log.info("job_stopped", reason=str(stopped))
+        return
+    except JobAlreadyFinished as ended:
+        log.info("job_stopped", reason=ended.error_message or ended.status)
+        return
+    if state.continuity is Continuity.CHAIN and number not in (AUDIO, state.total):
+        nxt = state.scenes.get(number + 1)
+        if nxt is not None and nxt.state is not PieceState.COMPLETE:
+            await deps.publisher.publish(_scene_request(job, number + 1, event.trace_id))
+    if ready:
+        await _ready_to_compose(deps, job, event.trace_id)
+
+
+def _name(number: int) -> str:
+    return "audio" if number == AUDIO else f"scene_{number}"
+
+
+def _piece_done(job: Job, number: int) -> bool:
+    state = RenderState.of(job.metadata, version=VERSION)
+    return state is not None and state.piece(number).state is PieceState.COMPLETE
+
+
+async def _render_piece(
+    deps: RendererDeps,
+    job: Job,
+    state: RenderState,
+    render: _Render,
+    number: int,
+    event: Event,
+    *,
+    last_try: bool = False,
+) -> tuple[str, JobUsage] | None:
+    """The piece's S3 key once rendered and uploaded, with the provider calls it took (the
+    compose adds every piece's to the job's usage); None when a permanent error (or a
+    transient one on the message's last receive) failed the job, with the piece named. A
+    transient error before that is raised for the consumer to retry this piece alone."""
+    label = "audio" if number == AUDIO else f"scene {number}"
+    with tempfile.TemporaryDirectory(
+        prefix=f"omnigen-render-{job.job_id[:8]}-", dir=deps.work_dir
+    ) as tmp:
+        try:
+            with metering() as meter:
+                piece_key = await render(job, state, Path(tmp))
+            return piece_key, meter.usage
+        except (ProviderFailed, MediaError) as exc:
+            if exc.transient and not last_try:
+                raise
+            reason = f"{label}: {exc}"
+    try:
+        await deps.jobs.record_piece(
+            job.job_id, stage=None, metadata=state.failure(number), expect={}
+        )
+    except JobAlreadyFinished:
+        return None
+    await fail_job(
+        deps.jobs,
+        deps.publisher,
+        job.job_id,
+        reason,
+        trace_id=event.trace_id,
+        reason_class=catalog.REASON_RETRIES if last_try else catalog.REASON_PROVIDER,
+    )
+    return None
+
+
+async def _render_scene(
+    deps: RendererDeps, number: int, job: Job, state: RenderState, work: Path
+) -> str:
+    script = job.script
+    if script is None:
+        raise PermanentFailure(f"job {job.job_id} has no script to render")
+    scene = script.scenes[number - 1]
+    start_image: Path | None = None
+    if number == 1:
+        start_image = await _start_image(deps, job, work)
+    elif state.continuity is Continuity.CHAIN:
+        previous = state.scenes[number - 1]
+        if previous.key is None:
+            raise PermanentFailure(f"scene {number} was requested before scene {number - 1}")
+        clip = work / "previous.mp4"
+        await deps.assets.get_file(previous.key, clip)
+        start_image = await save_last_frame(
+            clip, work / "previous_last.jpg", what=f"scene {number - 1} clip"
+        )
+    async with metrics.provider_call("clips", type(deps.clips).__name__, scene=number):
+        result = await deps.clips.generate(
+            scene, size=_frame_size(job, deps.scale), fps=FPS, start_image=start_image, out_dir=work
+        )
+    clip_key = scene_clip_key(job.job_id, number)
+    await deps.assets.put_file(clip_key, result.path, "video/mp4")
+    log.info("scene_rendered", scene=number, of=state.total)
+    return clip_key
+
+
+async def _render_audio_piece(deps: RendererDeps, job: Job, _state: RenderState, work: Path) -> str:
+    """Narration per scene and the music bed, uploaded as one archive with a manifest."""
+    script = job.script
+    if script is None:
+        raise PermanentFailure(f"job {job.job_id} has no script to render")
+    narrations, music, progress = await _render_audio(deps, job, script, work)
+    archive = work / "audio.tar"
+    manifest: dict[str, Any] = {
+        "narrations": [],
+        "music": None if music is None else music.name,
+        **progress.metadata(),
+    }
+    with tarfile.open(archive, "w") as tar:
+        if music is not None:
+            tar.add(music, arcname=music.name)
+        for narration in narrations:
+            if narration is None:
+                manifest["narrations"].append(None)
+                continue
+            tar.add(narration.path, arcname=narration.path.name)
+            manifest["narrations"].append(
+                {
+                    "file": narration.path.name,
+                    "duration_s": narration.duration_s,
+                    "text": narration.text,
+                    "words": [[w.text, w.start_s, w.end_s] for w in narration.words],
+                }
+            )
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    piece_key = audio_key(job.job_id, VERSION)
+    await deps.assets.put_file(piece_key, archive, "application/x-tar")
+    log.info("audio_rendered", narrations=sum(n is not None for n in narrations))
+    return piece_key
+
+
+def _unpack_audio(
+    archive: Path, into: Path
+) -> tuple[list[NarrationResult | None], Path | None, dict[str, Any]]:
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    manifest = json.loads((into / "manifest.json").read_text())
+    narrations: list[NarrationResult | None] = [
+        None
+        if item is None
+        else NarrationResult(
+            path=into / item["file"],
+            duration_s=float(item["duration_s"]),
+            text=item["text"],
+            words=tuple(WordTiming(t, float(a), float(b)) for t, a, b in item["words"]),
+        )
+        for item in manifest["narrations"]
+    ]
+    music = None if manifest["music"] is None else into / manifest["music"]
+    return narrations, music, manifest
+
+
+# -- compose ------------------------------------------------------------------------------
+
+
+async def handle_compose_requested(
+    event: ComposeRequested, ctx: MessageContext, deps: RendererDeps
+) -> None:
     step = Step(
-        name="render",
-        first_stage=scene_generating(1),
+        name="compose",
+        first_stage=COMPOSING,
         lease_s=deps.lease_s,
         finished=lambda job: job.status is JobStatus.COMPLETED,
         recorded=_recorded,
-        work=partial(_render, deps),
+        work=partial(_compose, deps),
         announce=_job_completed,
         fails_job=(ProviderFailed, MediaError),
     )
@@ -133,42 +508,33 @@ def _recorded(job: Job) -> JobCompletedData | None:
     )
 
 
-async def _render(
-    deps: RendererDeps, job: Job, event: ScriptReady, ctx: MessageContext
+async def _compose(
+    deps: RendererDeps, job: Job, _event: ComposeRequested, ctx: MessageContext
 ) -> JobCompletedData:
-    """The render with its provider calls counted (`count_usage`), for the completion write."""
-    with metering() as meter:
-        return await _render_counted(deps, job, event, ctx, meter)
-
-
-async def _render_counted(
-    deps: RendererDeps, job: Job, _event: ScriptReady, ctx: MessageContext, meter: UsageMeter
-) -> JobCompletedData:
-    """Scenes (in order, for continuity) while the audio is made beside them, then one
-    composition, the upload and the completion write (with what the job used: the script's
-    calls as recorded, this render's as counted, costed with `deps.prices`); returns what
-    job.completed says."""
+    """Every recorded piece downloaded, one composition, the upload and the completion write;
+    returns what job.completed says."""
     script = job.script
-    if script is None:
-        raise PermanentFailure(f"job {job.job_id} has no script to render")
+    state = RenderState.of(job.metadata, version=VERSION)
+    if script is None or state is None or not state.ready:
+        raise PermanentFailure(f"job {job.job_id} is not ready to compose")
     size = _frame_size(job, deps.scale)
     render = ctx.receive_token
     with tempfile.TemporaryDirectory(
         prefix=f"omnigen-render-{job.job_id[:8]}-", dir=deps.work_dir
     ) as tmp:
         work = Path(tmp)
-        audio = asyncio.create_task(_render_audio(deps, job, script, work))
-        try:
-            async with metrics.stage("render.scenes", scenes=len(script.scenes)):
-                clips, progress = await _render_scenes(deps, job, script, size, work)
-            if not audio.done():  # the scenes were quicker: say what we wait for
-                await _advance(deps, job.job_id, AUDIO_GENERATING, progress)
-                progress = RenderProgress()
-            narrations, music, audio_progress = await audio
-        finally:
-            audio.cancel()  # no-op once it is done; its files live in `work`, so
-            await asyncio.gather(audio, return_exceptions=True)  # let it stop first
-        await _advance(deps, job.job_id, COMPOSING, progress, audio_progress)
+        clips: list[Path] = []
+        for scene in script.scenes:
+            clip_key = state.scenes[scene.scene_number].key
+            assert clip_key is not None  # ready: every scene recorded with its key
+            clip = work / f"scene_{scene.scene_number:03d}.mp4"
+            await deps.assets.get_file(clip_key, clip)
+            clips.append(clip)
+        assert state.audio.key is not None
+        await deps.assets.get_file(state.audio.key, work / "audio.tar")
+        narrations, music, manifest = await asyncio.to_thread(
+            _unpack_audio, work / "audio.tar", work / "audio"
+        )
         parts = [
             ScenePart(clip, scene.duration, scene.transition_in, narration)
             for scene, clip, narration in zip(script.scenes, clips, narrations, strict=True)
@@ -194,8 +560,15 @@ async def _render_counted(
         video_duration_s=round(result.duration_s, 3),
         video_bytes=size_bytes,
         resolution=f"{size[0]}x{size[1]}",
+        narration_s=manifest.get("narration_s"),
+        music_mood=manifest.get("music_mood"),
     )
-    used = (job.usage or JobUsage()).plus(meter.usage)
+    # What the job used: the script's calls as recorded, every piece's as its record says.
+    used = job.usage or JobUsage()
+    for number in [*state.scenes, AUDIO]:
+        piece = job.metadata.get(key(VERSION, f"{_name(number)}_usage"))
+        if isinstance(piece, dict):
+            used = used.plus(JobUsage.model_validate(piece))
     usage = used.costed(deps.prices, video_seconds=result.duration_s)
     metadata = {**done.metadata(), **sidecars.metadata()}
     # The conditional write refuses a job cancelled while it was being composed.
@@ -209,52 +582,7 @@ async def _render_counted(
     )
 
 
-async def _render_scenes(
-    deps: RendererDeps, job: Job, script: Script, size: tuple[int, int], work: Path
-) -> tuple[list[Path], RenderProgress]:
-    """Each scene once: reuse clips recorded in the job, render the rest in order.
-
-    A scene's completion is recorded in the write that starts the next scene (nothing happens
-    between the two), so each scene costs one table write; the last scene's completion is
-    returned, for the write that starts the next step."""
-    clips: list[Path] = []
-    start_image = await _start_image(deps, job, work)
-    total = len(script.scenes)
-    recorded = RenderProgress.of(job.metadata)
-    progress = RenderProgress()
-    for scene in script.scenes:
-        number = scene.scene_number
-        clip_path = work / f"scene_{number:03d}.mp4"
-        if await _reusable(deps, recorded, number):
-            log.info("scene_reused", scene=number)
-            await deps.assets.get_file(scene_clip_key(job.job_id, number), clip_path)
-            frame_path = await save_last_frame(
-                clip_path, work / f"scene_{number:03d}_last.jpg", what=f"scene {number} clip"
-            )
-        else:
-            if number > 1:  # the claim itself moved the job to scene 1
-                await _advance(deps, job.job_id, scene_generating(number), progress)
-            async with metrics.provider_call("clips", type(deps.clips).__name__, scene=number):
-                result = await deps.clips.generate(
-                    scene, size=size, fps=FPS, start_image=start_image, out_dir=work
-                )
-            await deps.assets.put_file(scene_clip_key(job.job_id, number), result.path, "video/mp4")
-            log.info("scene_rendered", scene=number, of=total)
-            clip_path, frame_path = result.path, result.last_frame_path
-            progress = RenderProgress(
-                scene_clip_keys={number: scene_clip_key(job.job_id, number)},
-                scenes_complete=number,
-                scenes_total=total,
-            )
-        clips.append(clip_path)
-        start_image = frame_path
-    return clips, progress
-
-
-async def _reusable(deps: RendererDeps, recorded: RenderProgress, number: int) -> bool:
-    """A scene finished by an earlier attempt: recorded in the job and still in S3."""
-    key = recorded.clip_key(number)
-    return key is not None and await deps.assets.exists(key)
+# -- audio --------------------------------------------------------------------------------
 
 
 async def _render_audio(
@@ -312,19 +640,7 @@ async def _start_image(deps: RendererDeps, job: Job, work: Path) -> Path | None:
     return path
 
 
-async def _advance(deps: RendererDeps, job_id: str, stage: str, *progress: RenderProgress) -> None:
-    """Move the job forward, recording `progress` (the conditional write doubles as the
-    cancellation checkpoint); when resuming past this stage, only record the progress."""
-    metadata = {k: v for part in progress for k, v in part.metadata().items()}
-    try:
-        await deps.jobs.update_job_stage_with_metadata(job_id, stage, metadata)
-    except StageRegression as regression:
-        log.info("stage_already_passed", stage=stage, current=regression.current)
-        if metadata:
-            await deps.jobs.update_job_stage_with_metadata(job_id, regression.current, metadata)
-
-
-def _job_completed(job: Job, outcome: JobCompletedData, event: ScriptReady) -> JobCompleted:
+def _job_completed(job: Job, outcome: JobCompletedData, event: ComposeRequested) -> JobCompleted:
     return JobCompleted.create(
         job_id=job.job_id,
         user_id=job.user_id,

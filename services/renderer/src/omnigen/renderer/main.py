@@ -1,12 +1,18 @@
-"""`omnigen-renderer`: script.ready from its queue -> the render step. Wiring only."""
+"""`omnigen-renderer`: the renderer's queues -> its handlers. Wiring only.
+
+Roles (`OMNIGEN_RENDER_ROLE`): `all` (the default) consumes the renderer queue (script.ready
+plans a render, audio.requested, compose.requested) and the scenes queue (scene.requested:
+clip work); `clips` consumes only the scenes queue, so clip workers deploy and scale on that
+queue's backlog alone; `coordinator` only the renderer queue."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from enum import StrEnum
 from functools import partial
 from pathlib import Path
 
@@ -14,13 +20,30 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from omnigen.renderer import workdir
-from omnigen.renderer.handlers import RendererDeps, handle_script_ready
+from omnigen.renderer.handlers import (
+    RendererDeps,
+    handle_audio_requested,
+    handle_compose_requested,
+    handle_scene_requested,
+    handle_script_ready,
+)
 from omnigen.renderer.providers.factory import build_providers
 from omnigen.renderer.providers.settings import ProviderSettings
 from omnigen.shared.adapters.s3 import S3AssetStore
-from omnigen.shared.domain.events import ScriptReady
-from omnigen.shared.messages import Handler
-from omnigen.shared.runtime.service import WorkerContext, run_worker
+from omnigen.shared.domain.events import (
+    AudioRequested,
+    ComposeRequested,
+    Event,
+    SceneRequested,
+    ScriptReady,
+)
+from omnigen.shared.runtime.service import Handlers, Route, WorkerContext, run_routes
+
+
+class RenderRole(StrEnum):
+    ALL = "all"
+    CLIPS = "clips"
+    COORDINATOR = "coordinator"
 
 
 class RenderSettings(BaseSettings):
@@ -31,12 +54,46 @@ class RenderSettings(BaseSettings):
         default_factory=lambda: Path(tempfile.gettempdir()) / "omnigen-render",
         description="the root of renders' work directories, shared by the renderers of a host",
     )
+    role: RenderRole = Field(
+        default=RenderRole.ALL,
+        description="all: every renderer queue; clips: only scene requests (clip work); "
+        "coordinator: only plan, audio and compose",
+    )
+
+
+def _scene_work(event: Event) -> str:
+    number = getattr(event.data, "scene_number", None)
+    return f"rendering scene {number}" if number is not None else "rendering a scene"
+
+
+def _coordinator_work(event: Event) -> str:
+    """What a dead letter of the renderer queue tells the user was interrupted."""
+    return {
+        ScriptReady: "planning the render",
+        AudioRequested: "rendering the audio",
+        ComposeRequested: "composing the video",
+    }.get(type(event), "rendering")
+
+
+def routes(settings: tuple[ProviderSettings, RenderSettings]) -> Sequence[Route]:
+    role = settings[1].role
+    coordinator = Route(
+        lambda spec: spec.renderer_queue,
+        (ScriptReady, AudioRequested, ComposeRequested),
+        _coordinator_work,
+    )
+    clips = Route(lambda spec: spec.scenes_queue, (SceneRequested,), _scene_work)
+    return {
+        RenderRole.ALL: [coordinator, clips],
+        RenderRole.CLIPS: [clips],
+        RenderRole.COORDINATOR: [coordinator],
+    }[role]
 
 
 @asynccontextmanager
 async def renderer(
     context: WorkerContext, settings: tuple[ProviderSettings, RenderSettings]
-) -> AsyncIterator[Handler[ScriptReady]]:
+) -> AsyncIterator[Handlers]:
     provider_settings, render = settings
     # What renderers killed on this host (kill -9, OOM) left behind goes first; then this
     # process claims a directory of its own, held until it exits (see `workdir`).
@@ -56,7 +113,12 @@ async def renderer(
             work_dir=own.path,
             prices=provider_settings.prices,
         )
-        yield partial(handle_script_ready, deps=deps)
+        yield {
+            ScriptReady: partial(handle_script_ready, deps=deps),
+            SceneRequested: partial(handle_scene_requested, deps=deps),
+            AudioRequested: partial(handle_audio_requested, deps=deps),
+            ComposeRequested: partial(handle_compose_requested, deps=deps),
+        }
     finally:
         try:
             await providers.aclose()
@@ -65,13 +127,11 @@ async def renderer(
 
 
 def main() -> int:
-    return run_worker(
+    return run_routes(
         "renderer",
         settings=lambda: (ProviderSettings(), RenderSettings()),
-        queue=lambda spec: spec.renderer_queue,
-        event=ScriptReady,
-        handler=renderer,
-        work="rendering",
+        routes=routes,
+        handlers=renderer,
     )
 
 

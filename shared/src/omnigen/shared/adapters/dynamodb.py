@@ -29,6 +29,7 @@ from omnigen.shared.domain.errors import (
     JobNotRetryable,
     LeaseLost,
     OmnigenError,
+    PieceRaced,
     RateWindowFull,
     RepositoryError,
     RepositoryUnavailable,
@@ -366,6 +367,45 @@ class DynamoJobRepository:
             raise ValueError("use mark_job_complete to complete a job")
         update = self._stage_update(stage).set_in_map("metadata", metadata or {})
         await self._write(job_id, update, stage=stage, returning=False)
+
+    @_guarded
+    async def record_piece(
+        self,
+        job_id: str,
+        *,
+        stage: str | None,
+        metadata: Mapping[str, Any],
+        expect: Mapping[str, Any],
+    ) -> None:
+        update = _Update(self._clock()) if stage is None else self._stage_update(stage)
+        update.set_in_map("metadata", metadata)
+        checks = []
+        for index, (name, value) in enumerate(expect.items()):
+            update.names["#metadata"] = "metadata"
+            update.names[f"#expect_{index}"] = name
+            if value is None:
+                checks.append(f"attribute_not_exists(#metadata.#expect_{index})")
+            else:
+                update.values[f":expect_{index}"] = serialize(value, f"metadata.{name}")
+                checks.append(f"#metadata.#expect_{index} = :expect_{index}")
+        condition = _active_condition(update, stage, " AND ".join(checks) or None)
+        try:
+            await self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=update.expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+                ReturnValues="NONE",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            item = getattr(exc, "response", {}).get("Item")
+            refusal = _refusal(job_id, item, stage, None, 0.0)
+            if isinstance(refusal, WriteRaced) and item:
+                raise PieceRaced(job_id, item_to_job(item)) from None
+            raise refusal from None
 
     @_guarded
     async def embed_script(

@@ -66,6 +66,17 @@ class StageRegression(OmnigenError):
         self.job = job  # the job as the refused write found it, when the store returned it
 
 
+class PieceRaced(OmnigenError):
+    """A piece's write expected values that changed under it (another piece was recorded in
+    between, or this one was recorded already): read `job` (as the write found it) and decide
+    again."""
+
+    def __init__(self, job_id: str, job: Job) -> None:
+        super().__init__(f"job {job_id} changed under a piece's write; read it again")
+        self.job_id = job_id
+        self.job = job
+
+
 class JobAlreadyFinished(OmnigenError):
     """The job reached a terminal status; terminal states are final."""
 

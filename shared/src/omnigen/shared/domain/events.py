@@ -35,6 +35,11 @@ class EventType(StrEnum):
     SCRIPT_READY = "script.ready"
     JOB_COMPLETED = "job.completed"
     JOB_FAILED = "job.failed"
+    # The renderer's own work items (issue 12): one per scene, one for the audio, and the
+    # "ready to compose" announcement made once per render version.
+    SCENE_REQUESTED = "scene.requested"
+    AUDIO_REQUESTED = "audio.requested"
+    COMPOSE_REQUESTED = "compose.requested"
 
 
 class _Data(BaseModel):
@@ -76,6 +81,19 @@ class JobCompletedData(_Data):
 class JobFailedData(_Data):
     stage: str
     error_message: str
+
+
+class SceneRequestedData(_Data):
+    scene_number: int = Field(ge=1, le=500)
+    version: int = Field(default=1, ge=1, description="the job's render version")
+
+
+class AudioRequestedData(_Data):
+    version: int = Field(default=1, ge=1)
+
+
+class ComposeRequestedData(_Data):
+    version: int = Field(default=1, ge=1)
 
 
 class Event(BaseModel):
@@ -174,9 +192,43 @@ class JobFailed(Event):
     data: JobFailedData
 
 
+class SceneRequested(Event):
+    TYPE = EventType.SCENE_REQUESTED
+    event_type: Literal[EventType.SCENE_REQUESTED]
+    schema_version: Literal[1]
+    job_id: LineText = Field(min_length=1, max_length=100)
+    data: SceneRequestedData
+
+
+class AudioRequested(Event):
+    TYPE = EventType.AUDIO_REQUESTED
+    event_type: Literal[EventType.AUDIO_REQUESTED]
+    schema_version: Literal[1]
+    job_id: LineText = Field(min_length=1, max_length=100)
+    data: AudioRequestedData
+
+
+class ComposeRequested(Event):
+    TYPE = EventType.COMPOSE_REQUESTED
+    event_type: Literal[EventType.COMPOSE_REQUESTED]
+    schema_version: Literal[1]
+    job_id: LineText = Field(min_length=1, max_length=100)
+    data: ComposeRequestedData
+
+
 EVENT_MODELS: Final[dict[tuple[str, int], type[Event]]] = {
     (model.TYPE.value, model.VERSION): model
-    for model in (JobRequested, JobAccepted, JobRejected, ScriptReady, JobCompleted, JobFailed)
+    for model in (
+        JobRequested,
+        JobAccepted,
+        JobRejected,
+        ScriptReady,
+        JobCompleted,
+        JobFailed,
+        SceneRequested,
+        AudioRequested,
+        ComposeRequested,
+    )
 }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -25,6 +25,7 @@ from omnigen.shared.domain.errors import (
 )
 from omnigen.shared.domain.events import EventType
 from omnigen.shared.domain.media import CaptionOptions, LanguageTag, MusicOptions, SpeechRate
+from omnigen.shared.domain.scenes import Continuity, RenderState
 from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptDraft, ScriptMetadata
 from omnigen.shared.domain.stages import (
     QUEUED,
@@ -94,10 +95,23 @@ class JobOptions(BaseModel):
     speech_rate: SpeechRate | None = None
     captions: CaptionOptions | None = None
     music: MusicOptions | None = None
+    continuity: Continuity | None = Field(
+        default=None,
+        description="chain (scenes in order, each from the previous one's last frame) | none "
+        "(all in parallel); default: chain where the clip provider takes a start image, else "
+        "none. keyframes is reserved and refused until it is available",
+    )
+
+    @field_validator("continuity")
+    @classmethod
+    def _available(cls, value: Continuity | None) -> Continuity | None:
+        if value is Continuity.KEYFRAMES:
+            raise ValueError("keyframes is not available yet; use chain or none")
+        return value
 
 
 # Options newer than the first stored jobs (see `JobRequest.fingerprint`).
-UNHASHED_WHEN_UNSET: Final = ("language", "speech_rate", "captions", "music")
+UNHASHED_WHEN_UNSET: Final = ("language", "speech_rate", "captions", "music", "continuity")
 
 
 class JobRequest(BaseModel):
@@ -434,6 +448,14 @@ class Job(BaseModel):
             script=self.given_script,
             callback_url=self.callback_url,
         )
+
+    def render_summary(self, now: float | None = None) -> dict[str, Any] | None:
+        """Every piece of the render and its state (a piece whose lease is live at `now` is
+        generating), or None before the render is planned."""
+        state = RenderState.of(
+            self.metadata, leases=self.leases, now=time.time() if now is None else now
+        )
+        return None if state is None else state.summary()
 
     @property
     def progress(self) -> int:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
 
 from omnigen.shared.adapters.aws import error_code
 from omnigen.shared.domain.errors import InvalidEvent
-from omnigen.shared.domain.events import job_id_hint, parse_event
+from omnigen.shared.domain.events import Event, job_id_hint, parse_event
 from omnigen.shared.ports import EventPublisher, JobRepository
 from omnigen.shared.resources import Queue
 from omnigen.shared.telemetry import catalog
@@ -52,7 +53,7 @@ class DeadLetterWatcher:
         jobs: JobRepository,
         publisher: EventPublisher,
         *,
-        work: str,
+        work: str | Callable[[Event], str],
         wait_time_s: int = 20,
         park_s: int = 900,
     ) -> None:
@@ -91,6 +92,7 @@ class DeadLetterWatcher:
 
     async def _handle(self, url: str, letter: MessageTypeDef) -> None:
         body = letter["Body"]
+        event: Event | None = None
         try:
             event = parse_event(body)
             job_id, trace_id = event.job_id, event.trace_id
@@ -100,7 +102,10 @@ class DeadLetterWatcher:
             self.kept += 1
             log.warning("dead_letter_kept", message_id=letter["MessageId"], reason="names no job")
             return
-        reason = interrupted_reason(self.work, self.queue.max_receive_count, job_id)
+        work = self.work if isinstance(self.work, str) else None
+        if work is None:
+            work = self.work(event) if event is not None else "the step"  # type: ignore[operator]
+        reason = interrupted_reason(work, self.queue.max_receive_count, job_id)
         failed = await fail_job(
             self.jobs,
             self.publisher,

@@ -7,16 +7,17 @@ every worker. The process plumbing under it (settings, waiting for resources, si
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.adapters.sns import SnsEventPublisher
+from omnigen.shared.domain.events import Event
 from omnigen.shared.messages import EventT, Handler
 from omnigen.shared.ports import EventPublisher, JobRepository
 from omnigen.shared.resources import Queue, ResourceSpec
@@ -103,6 +104,20 @@ class WorkerContext:
 HandlerFactory = Callable[[WorkerContext, S], AbstractAsyncContextManager[Handler[EventT]]]
 
 
+@dataclass(frozen=True)
+class Route:
+    """One queue a worker consumes: the event types it handles there, and what its dead
+    letters tell the user was interrupted (a text, or one made from the dead event)."""
+
+    queue: Callable[[ResourceSpec], Queue]
+    events: tuple[type[Event], ...]
+    work: str | Callable[[Event], str] = "the step"
+
+
+Handlers = Mapping[type[Event], Handler[Any]]
+RoutesFactory = Callable[[WorkerContext, S], AbstractAsyncContextManager[Handlers]]
+
+
 async def serve_worker(
     aws_settings: AwsSettings,
     worker: WorkerSettings,
@@ -117,43 +132,74 @@ async def serve_worker(
     builds (and closes at the end), one consumer of `queue` and the watcher of its DLQ (which
     fails a job whose message SQS gave up on: `work` names the step to the user) until
     SIGTERM."""
+
+    @asynccontextmanager
+    async def one(context: WorkerContext, settings: S) -> AsyncIterator[Handlers]:
+        async with handler(context, settings) as handle:
+            yield {event: handle}
+
+    await serve_routes(
+        aws_settings,
+        worker,
+        service_settings,
+        routes=[Route(queue, (event,), work)],
+        handlers=one,
+    )
+
+
+async def serve_routes(
+    aws_settings: AwsSettings,
+    worker: WorkerSettings,
+    service_settings: S,
+    *,
+    routes: Sequence[Route],
+    handlers: RoutesFactory[S],
+) -> None:
+    """`serve_worker` for a worker of several queues: one consumer and one DLQ watcher per
+    route, the handlers the factory builds shared between them."""
     spec = aws_settings.resources
     async with AwsClients(aws_settings) as aws:
         jobs = DynamoJobRepository(await aws.dynamodb(), spec.table)
-        topic_arn = await wait_for_resources(
-            aws,
-            spec,
-            queue=queue(spec),
-            topic=worker.events_topic_arn or topic_lookup(aws, spec),
-            deadline_s=worker.resource_wait_s,
+        topic: str | Callable[[], Awaitable[str]] = worker.events_topic_arn or topic_lookup(
+            aws, spec
         )
-        publisher = SnsEventPublisher(await aws.sns(), topic_arn)
+        for route in routes:
+            topic = await wait_for_resources(
+                aws, spec, queue=route.queue(spec), topic=topic, deadline_s=worker.resource_wait_s
+            )
+        assert isinstance(topic, str)
+        publisher = SnsEventPublisher(await aws.sns(), topic)
         context = WorkerContext(
             aws=aws,
             spec=spec,
             jobs=jobs,
             publisher=publisher,
-            lease_s=worker.step_lease_s(queue(spec)),
+            lease_s=min(worker.step_lease_s(route.queue(spec)) for route in routes),
         )
-        async with handler(context, service_settings) as handle:
-            consumer = job_worker_consumer(
-                await aws.sqs(),
-                queue(spec),
-                worker,
-                event=event,
-                handle=handle,
-                jobs=jobs,
-                publisher=publisher,
-            )
-            watcher = DeadLetterWatcher(
-                await aws.sqs(),
-                queue(spec),
-                jobs,
-                publisher,
-                work=work,
-                wait_time_s=worker.wait_time_s,
-            )
-            await run_until_signalled([consumer, watcher])
+        async with handlers(context, service_settings) as handle:
+            parts: list[Service] = []
+            for route in routes:
+                queue = route.queue(spec)
+                on_poison, on_failure = failure_hooks(jobs, publisher)
+                consumer = Consumer(
+                    await aws.sqs(),
+                    queue.name,
+                    worker.consumer_settings(queue),
+                    on_poison=on_poison,
+                    on_failure=on_failure,
+                )
+                for event in route.events:
+                    consumer.register(event, handle[event])
+                watcher = DeadLetterWatcher(
+                    await aws.sqs(),
+                    queue,
+                    jobs,
+                    publisher,
+                    work=route.work,
+                    wait_time_s=worker.wait_time_s,
+                )
+                parts += [consumer, watcher]
+            await run_until_signalled(parts)
 
 
 def run_worker(
@@ -180,6 +226,34 @@ def run_worker(
                 event=event,
                 handler=handler,
                 work=work,
+            )
+        )
+    except ResourcesMissing as exc:
+        log.error("resources_missing", error=str(exc), missing=exc.missing)
+        return EXIT_RESOURCES_MISSING
+    return 0
+
+
+def run_routes(
+    name: str,
+    *,
+    settings: Callable[[], S],
+    routes: Callable[[S], Sequence[Route]],
+    handlers: RoutesFactory[S],
+) -> int:
+    """`run_worker` for a worker of several queues (`routes` may depend on its settings)."""
+    loaded = start_service(name, lambda: (AwsSettings(), WorkerSettings(), settings()))
+    if loaded is None:
+        return EXIT_BAD_SETTINGS
+    aws_settings, worker, service_settings = loaded
+    try:
+        asyncio.run(
+            serve_routes(
+                aws_settings,
+                worker,
+                service_settings,
+                routes=routes(service_settings),
+                handlers=handlers,
             )
         )
     except ResourcesMissing as exc:

@@ -50,8 +50,8 @@ SERVICES: Final = ("ingest", "scripter", "renderer")
 # Stage -> the service that runs it. The worker steps (`Step.name`) and the render's parts.
 STAGES: Final = {
     "script": "scripter",
-    "render": "renderer",
-    "render.scenes": "renderer",
+    "compose": "renderer",
+    "render.scene": "renderer",
     "render.audio": "renderer",
     "render.compose": "renderer",
 }

@@ -20,6 +20,7 @@ from omnigen.ingest.api.schemas import (
     JobDetail,
     JobList,
     JobSubmitted,
+    RenderProgressView,
     SubmitJob,
     links,
     summary,
@@ -206,11 +207,13 @@ NO_STORE: Final = "no-store"  # answers that carry a presigned URL (or a stream 
 async def get_job(job_id: JobId, ctx: Context, user_id: UserId, response: Response) -> JobDetail:
     job = await _owned_job(ctx, job_id, user_id)
     response.headers["Cache-Control"] = NO_STORE
+    render = job.render_summary()
     detail = JobDetail(
         **summary(job, _base(ctx)).model_dump(),
         options=job.options,
         scenes=job.scenes,
         usage=job.usage,
+        render=None if render is None else RenderProgressView.model_validate(render),
     )
     if job.status is JobStatus.COMPLETED and job.video_key:
         expiry = ctx.settings.video_url_expiry_s

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -66,6 +66,11 @@ class SubmitJob(BaseModel):
         default=None, description="default: burned in, classic style, at the bottom"
     )
     music: MusicOptions | None = Field(default=None, description="default: the script's mood")
+    continuity: Literal["chain", "none"] | None = Field(
+        default=None,
+        description="chain: scenes in order, each from the previous one's last frame; none: "
+        "every scene in parallel; default: chain where the clip provider takes a start image",
+    )
     callback_url: Annotated[LineText, StringConstraints(min_length=1, max_length=2000)] | None = (
         Field(
             default=None,
@@ -142,9 +147,31 @@ class CaptionLinks(BaseModel):
     expires_at: datetime
 
 
+class PieceProgress(BaseModel):
+    state: str = Field(description="pending | generating | complete | failed")
+    attempts: int = Field(ge=0, description="receives of its request so far")
+
+
+class SceneProgress(PieceProgress):
+    scene_number: int
+
+
+class RenderProgressView(BaseModel):
+    """Every scene's progress; `stage` scene_N_complete means N scenes are done (in any
+    order)."""
+
+    version: int
+    continuity: str
+    scenes_total: int
+    scenes_complete: int
+    scenes: list[SceneProgress]
+    audio: PieceProgress
+
+
 class JobDetail(JobSummary):
     options: JobOptions
     scenes: list[Scene] | None = None
+    render: RenderProgressView | None = Field(default=None, description="once it is planned")
     video_url: str | None = Field(default=None, description="presigned; short-lived")
     video_url_expires_at: datetime | None = None
     usage: JobUsage | None = Field(
