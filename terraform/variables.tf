@@ -137,7 +137,7 @@ variable "backlog_per_task" {
     scripter = 5
     renderer = 1
     webhooks = 50 # a delivery takes seconds at most; backoff keeps retried ones invisible
-    clips    = 1 # one scene request waiting per clip task
+    clips    = 1  # one scene request waiting per clip task
   }
 }
 

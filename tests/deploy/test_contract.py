@@ -17,6 +17,10 @@ from jsonschema.exceptions import best_match
 from omnigen.shared.domain.errors import InvalidEvent
 from omnigen.shared.domain.events import (
     EVENT_MODELS,
+    AudioRequested,
+    AudioRequestedData,
+    ComposeRequested,
+    ComposeRequestedData,
     Event,
     JobAccepted,
     JobAcceptedData,
@@ -29,6 +33,8 @@ from omnigen.shared.domain.events import (
     JobRequested,
     JobRequestedData,
     Problem,
+    SceneRequested,
+    SceneRequestedData,
     ScriptReady,
     ScriptReadyData,
     parse_event,
@@ -74,6 +80,15 @@ SAMPLES: dict[tuple[str, int], Event] = {
         job_id="j1",
         user_id="user-1",
         data=JobCompletedData(video_key="jobs/j1/video.mp4", duration=20.0),
+    ),
+    ("scene.requested", 1): SceneRequested.create(
+        job_id="j1", user_id="user-1", data=SceneRequestedData(scene_number=2, version=1)
+    ),
+    ("audio.requested", 1): AudioRequested.create(
+        job_id="j1", user_id="user-1", data=AudioRequestedData(version=1)
+    ),
+    ("compose.requested", 1): ComposeRequested.create(
+        job_id="j1", user_id="user-1", data=ComposeRequestedData(version=1)
     ),
     ("job.failed", 1): JobFailed.create(
         job_id="j1",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -162,7 +163,10 @@ async def test_publish_sends_a_job_request_an_upstream_system_would_send(
     assert code == 0, output
     assert f"to {stack.spec.requests_topic.name}" in output and "ab" * 16 in output
     (message,) = await receive_all(stack, stack.spec.ingest_queue.name, expect=1, wait_s=10)
-    event = parse_event(message["Body"])
+    envelope = json.loads(
+        message["Body"]
+    )  # ingest's queue gets SNS's envelope (it names the topic)
+    event = parse_event(envelope["Message"])
     assert event.event_type.value == "job.requested" and event.user_id == "crm-user"
     assert event.trace_id == "ab" * 16
     assert event.data.model_dump() == {
@@ -175,7 +179,7 @@ async def test_publish_sends_a_job_request_an_upstream_system_would_send(
         },
     }
     JobRequest.model_validate(event.data.request)  # what ingest will take
-    assert message["MessageAttributes"]["event_type"]["StringValue"] == "job.requested"
+    assert envelope["MessageAttributes"]["event_type"]["Value"] == "job.requested"
     assert f"published job.requested {event.event_id}" in output
 
     code, output = await run_cli(

@@ -96,9 +96,10 @@ locals {
       raw_message_delivery = true
     }
     webhooks = {
-      topic       = "job_events"
-      queue       = "webhooks"
-      event_types = ["job.completed", "job.failed"]
+      topic                = "job_events"
+      queue                = "webhooks"
+      event_types          = ["job.completed", "job.failed"]
+      raw_message_delivery = true
     }
   }
 }

@@ -36,7 +36,7 @@ from omnigen.shared.domain.events import (
 )
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.scenes import RenderState
-from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.stages import JobStatus, stage_seq
 from omnigen.shared.messages import (
     EventT,
     FailureHook,
@@ -331,7 +331,7 @@ async def record_finished_piece(
     write recorded the last missing piece: exactly one call per render
     version ever answers True, so its caller alone announces "ready to compose". False also
     when the piece was recorded already (a duplicate)."""
-    current, staged = job, True
+    current = job
     for _ in range(_PIECE_WRITE_ATTEMPTS):
         state = RenderState.of(current.metadata, version=version)
         if state is None:
@@ -340,6 +340,9 @@ async def record_finished_piece(
         if write is None:
             log.info("piece_already_recorded", piece=number)
             return False
+        # The stage moves only forward: a job already at or past it (a racing piece got there
+        # first, or an older render) keeps its stage and the piece is recorded all the same.
+        staged = write.stage is not None and current.stage_seq < stage_seq(write.stage)
         try:
             await jobs.record_piece(
                 job.job_id,
@@ -350,8 +353,7 @@ async def record_finished_piece(
         except PieceRaced as raced:
             current = raced.job
             continue
-        except StageRegression as regression:  # the job is further along (an older render):
-            staged = False  # record the piece, leave the stage where it is
+        except StageRegression as regression:  # moved on meanwhile: decide again as it is
             current = regression.job or await jobs.get_job(job.job_id)
             continue
         return write.ready

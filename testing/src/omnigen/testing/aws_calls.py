@@ -501,6 +501,7 @@ class _Collector:
         self.module = module
         self.current = root
         self.cls: _Class | None = None  # the class whose body is being read
+        self.scopes: list[ast.FunctionDef | ast.AsyncFunctionDef] = []  # enclosing defs
 
     def body(self, statements: Iterable[ast.stmt]) -> None:
         for statement in statements:
@@ -563,7 +564,9 @@ class _Collector:
             outer.nested[node.name] = key
             outer.children.append(key)  # defined each time the enclosing function runs
         self.cls, self.current = None, func
+        self.scopes.append(node)
         self.body(node.body)
+        self.scopes.pop()
         self.cls, self.current = owner, outer
 
     def klass(self, node: ast.ClassDef) -> None:
@@ -623,18 +626,26 @@ class _Collector:
             self.current.ambiguous.append((self_method, f"{where}: {name} in {sorted(found)}"))
             return
         ((service, operation),) = found
-        inner = _transact_actions(node, where) if operation == "TransactWriteItems" else None
+        scope = self.scopes[-1] if self.scopes else None
+        inner = _transact_actions(node, where, scope) if operation == "TransactWriteItems" else None
         call = AwsCall(service, operation, self.current.key, node.lineno, inner)
         self.current.calls.append((self_method, call))
 
 
-def _transact_actions(node: ast.Call, where: str) -> frozenset[str]:
+def _transact_actions(node: ast.Call, where: str, scope: ast.AST | None = None) -> frozenset[str]:
     """The actions of `transact_write_items(TransactItems=[{"Put": ...}, {"Update": ...}])`:
-    a literal list of one-key dicts with literal keys, else the analysis cannot say."""
+    a literal list of one-key dicts with literal keys, or a name the enclosing function binds
+    to such a list and only extends by `.append({...})` of such dicts; else the analysis
+    cannot say."""
     items = next((k.value for k in node.keywords if k.arg == "TransactItems"), None)
-    actions: set[str] = set()
+    elements: list[ast.expr] | None = None
     if isinstance(items, ast.List) and items.elts:
-        for element in items.elts:
+        elements = list(items.elts)
+    elif isinstance(items, ast.Name) and scope is not None:
+        elements = _bound_list(scope, items.id)
+    actions: set[str] = set()
+    if elements:
+        for element in elements:
             if not (isinstance(element, ast.Dict) and len(element.keys) == 1):
                 break
             key = element.keys[0]
@@ -644,6 +655,37 @@ def _transact_actions(node: ast.Call, where: str) -> frozenset[str]:
         else:
             return frozenset(actions)
     raise AnalysisError(f"{where}: TransactWriteItems without a literal list of operations")
+
+
+def _bound_list(scope: ast.AST, name: str) -> list[ast.expr] | None:
+    """Every element `scope` puts in the list `name`: one literal list assigned once, plus the
+    arguments of `name.append(...)`; None when it is bound or grown any other way."""
+    assigned: list[ast.List] = []
+    appended: list[ast.expr] = []
+    for sub in ast.walk(scope):
+        if isinstance(sub, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in sub.targets
+        ):
+            if not isinstance(sub.value, ast.List):
+                return None
+            assigned.append(sub.value)
+        elif isinstance(sub, ast.AnnAssign) and isinstance(sub.target, ast.Name):
+            if sub.target.id == name:
+                if not isinstance(sub.value, ast.List):
+                    return None
+                assigned.append(sub.value)
+        elif (
+            isinstance(sub, ast.Call)
+            and isinstance(sub.func, ast.Attribute)
+            and isinstance(sub.func.value, ast.Name)
+            and sub.func.value.id == name
+        ):
+            if sub.func.attr != "append" or len(sub.args) != 1:
+                return None
+            appended.append(sub.args[0])
+    if len(assigned) != 1:
+        return None
+    return [*assigned[0].elts, *appended]
 
 
 # --- the walk -----------------------------------------------------------------------------

@@ -52,6 +52,17 @@ _SUMMARIES: Final[dict[str, str]] = {
         "The video and its poster are in the bucket under `data.video_key` and "
         "`data.thumbnail_key`. Delivered at least once: drop repeats by `event_id`."
     ),
+    EventType.SCENE_REQUESTED.value: (
+        "The renderer's own work item: render scene `data.scene_number` of the job's render "
+        "`data.version` (on the scenes queue; any renderer or clip-only task takes it)."
+    ),
+    EventType.AUDIO_REQUESTED.value: (
+        "The renderer's own work item: make the narration and music of render `data.version`."
+    ),
+    EventType.COMPOSE_REQUESTED.value: (
+        "Every piece of render `data.version` is recorded: compose the video (published once "
+        "per job attempt and version, by the write that recorded the last piece)."
+    ),
     EventType.JOB_FAILED.value: (
         "The job ended without a video; `data.error_message` says why in words a user can read."
     ),

@@ -294,6 +294,7 @@ async def handle_job_requested(
     except ScriptNotFit as exc:
         reasons = [Problem(field=field, message=message) for field, message in exc.problems]
         await publish_rejected(ports, event, reasons)
+        return None
     except UnwritableRequest as exc:
         await publish_rejected(
             ports, event, [Problem(field=f"options.{exc.field}", message=str(exc))]

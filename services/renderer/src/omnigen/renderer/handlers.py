@@ -392,6 +392,13 @@ async def _render_piece(
 async def _render_scene(
     deps: RendererDeps, number: int, job: Job, state: RenderState, work: Path
 ) -> str:
+    async with metrics.stage("render.scene", scene=number):
+        return await _make_scene(deps, number, job, state, work)
+
+
+async def _make_scene(
+    deps: RendererDeps, number: int, job: Job, state: RenderState, work: Path
+) -> str:
     script = job.script
     if script is None:
         raise PermanentFailure(f"job {job.job_id} has no script to render")
