@@ -100,11 +100,30 @@ async def test_a_job_callback_is_signed_and_verified_by_the_library(
     assert got.payload is not None and got.payload["type"] == "job.completed"
     assert got.payload["data"]["job_id"] == job_id
     assert got.payload["data"]["video_url"].startswith("memory://jobs/")
+    assert got.payload["data"]["captions_srt_url"] is None  # burned only: no sidecars
     [delivery] = await store.deliveries(job_id)
     assert delivery.status is DeliveryStatus.SUCCEEDED and delivery.attempts[0].status_code == 204
     # The same message again (a redelivery): nothing is sent twice.
     await handle_outcome(event, context(2), deps=deps)
     assert len(listener.received) == 1
+
+
+async def test_a_completed_webhook_links_the_sidecar_captions(listener: WebhookListener) -> None:
+    store = InMemoryWebhookStore()
+    secret = new_secret()
+    listener.secrets = [secret]
+    await store.set_signing_key(
+        SigningKey(owner=USER, secrets=[SigningSecret(secret=secret, created_at=time.time())])
+    )
+    deps = await make_deps(store)
+    job_id = await job_with(deps, callback_url=listener.url)
+    keys = {"captions_srt_key": f"jobs/{job_id}/c.srt", "captions_vtt_key": f"jobs/{job_id}/c.vtt"}
+    await deps.jobs.update_job_stage_with_metadata(job_id, "composing", keys)
+    await handle_outcome(completed(job_id), context(1), deps=deps)
+    [got] = listener.received
+    assert got.payload is not None and got.verified_with == 0
+    assert got.payload["data"]["captions_srt_url"].startswith(f"memory://jobs/{job_id}/c.srt?")
+    assert got.payload["data"]["captions_vtt_url"].startswith(f"memory://jobs/{job_id}/c.vtt?")
 
 
 async def test_failures_retry_later_with_growing_delays_then_one_success(

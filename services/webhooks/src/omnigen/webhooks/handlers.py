@@ -174,6 +174,10 @@ async def webhook_payload(event: Event, job: Job, deps: WebhookDeps) -> dict[str
     if isinstance(event, JobCompleted):
         expires = deps.settings.link_expiry_s
         poster = event.data.thumbnail_key
+
+        async def link(key: object) -> str | None:
+            return await deps.assets.presigned_url(key, expires) if isinstance(key, str) else None
+
         body: JobCompletedWebhook | JobFailedWebhook = JobCompletedWebhook(
             timestamp=occurred,
             data=CompletedData(
@@ -181,7 +185,9 @@ async def webhook_payload(event: Event, job: Job, deps: WebhookDeps) -> dict[str
                 title=job.title,
                 duration=event.data.duration,
                 video_url=await deps.assets.presigned_url(event.data.video_key, expires),
-                poster_url=await deps.assets.presigned_url(poster, expires) if poster else None,
+                poster_url=await link(poster),
+                captions_srt_url=await link(job.metadata.get("captions_srt_key")),
+                captions_vtt_url=await link(job.metadata.get("captions_vtt_key")),
                 links_expire_at=datetime.fromtimestamp(deps.clock() + expires, UTC).isoformat(),
             ),
         )

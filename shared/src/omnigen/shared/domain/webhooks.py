@@ -304,7 +304,13 @@ class CompletedData(_Payload):
     duration: float = Field(description="the video's length in seconds")
     video_url: str = Field(description="presigned GET of the video; short-lived")
     poster_url: str | None = Field(default=None, description="presigned GET of the poster")
-    links_expire_at: str = Field(description="when both links stop working (ISO 8601)")
+    captions_srt_url: str | None = Field(
+        default=None, description="presigned GET of the SRT captions (captions mode sidecar/both)"
+    )
+    captions_vtt_url: str | None = Field(
+        default=None, description="presigned GET of the WebVTT captions (sidecar/both)"
+    )
+    links_expire_at: str = Field(description="when every link stops working (ISO 8601)")
 
 
 class FailedData(_Payload):
