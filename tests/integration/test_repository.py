@@ -833,10 +833,13 @@ async def test_concurrent_creates_never_pass_the_monthly_quota(
     totals = await repo.monthly_usage(user, month)
     assert (totals.jobs, totals.requested_seconds, totals.month) == (3, 90, month)
     # a replay at the quota gets its job and counts nothing; a shorter job still fits
+    # (the key of a create that won: which ones won depends on the race)
+    won = created[0].job
+    assert won.idempotency_key is not None
     replay = await repo.create_job(
-        user_id=user, request=REQUEST, idempotency_key="k0", video_quota_s=100
+        user_id=user, request=REQUEST, idempotency_key=won.idempotency_key, video_quota_s=100
     )
-    assert not replay.created or replay.job.job_id in {c.job.job_id for c in created}
+    assert not replay.created and replay.job.job_id == won.job_id
     short = REQUEST.model_copy(update={"duration": 10})
     assert (await repo.create_job(user_id=user, request=short, video_quota_s=100)).created
     with pytest.raises(MonthlyQuotaExceeded):
