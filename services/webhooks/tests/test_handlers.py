@@ -81,16 +81,21 @@ def endpoint(url: str, secret: str, events: list[str] | None = None) -> WebhookE
     )
 
 
-async def test_a_job_callback_is_signed_and_verified_by_the_library(
-    listener: WebhookListener,
-) -> None:
+async def signing_user(listener: WebhookListener) -> tuple[InMemoryWebhookStore, WebhookDeps]:
+    """A store where USER has a callback signing secret the listener verifies with."""
     store = InMemoryWebhookStore()
     secret = new_secret()
     listener.secrets = [secret]
     await store.set_signing_key(
         SigningKey(owner=USER, secrets=[SigningSecret(secret=secret, created_at=time.time())])
     )
-    deps = await make_deps(store)
+    return store, await make_deps(store)
+
+
+async def test_a_job_callback_is_signed_and_verified_by_the_library(
+    listener: WebhookListener,
+) -> None:
+    store, deps = await signing_user(listener)
     job_id = await job_with(deps, callback_url=listener.url)
     event = completed(job_id)
     await handle_outcome(event, context(1), deps=deps)
@@ -109,13 +114,7 @@ async def test_a_job_callback_is_signed_and_verified_by_the_library(
 
 
 async def test_a_completed_webhook_links_the_sidecar_captions(listener: WebhookListener) -> None:
-    store = InMemoryWebhookStore()
-    secret = new_secret()
-    listener.secrets = [secret]
-    await store.set_signing_key(
-        SigningKey(owner=USER, secrets=[SigningSecret(secret=secret, created_at=time.time())])
-    )
-    deps = await make_deps(store)
+    _store, deps = await signing_user(listener)
     job_id = await job_with(deps, callback_url=listener.url)
     keys = {"captions_srt_key": f"jobs/{job_id}/c.srt", "captions_vtt_key": f"jobs/{job_id}/c.vtt"}
     await deps.jobs.update_job_stage_with_metadata(job_id, "composing", keys)
