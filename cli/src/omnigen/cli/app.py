@@ -25,7 +25,7 @@ from rich.table import Table
 from omnigen.cli import dlq as dlq_ops
 from omnigen.cli.api import ApiClient, ApiError
 from omnigen.cli.localaws.moto_server import MotoServer
-from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS, LocalPipeline
+from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS, SERVICES, LocalPipeline
 from omnigen.cli.tokens import MIN_SECRET_CHARS, TokenSettings, mint_hs256_token
 from omnigen.cli.webhook_listener import WebhookListener
 from omnigen.cli.webhook_listener import describe as describe_delivery
@@ -123,7 +123,7 @@ def embedded_stack(
         if metrics:
             extra["OMNIGEN_METRICS"] = "true"
         pipeline = LocalPipeline(settings, workdir, env=extra)
-        with _status("Starting ingest, scripter and renderer"):
+        with _status(f"Starting {', '.join(SERVICES[:-1])} and {SERVICES[-1]}"):
             pipeline.start()
         yield pipeline
     finally:
