@@ -25,7 +25,7 @@ from omnigen.testing.queues import depth, eventually, received_events
 async def test_prompt_in_mp4_out_through_the_http_api(stack: Stack, tmp_path: Path) -> None:
     async with running_pipeline(stack, tmp_path / "services") as pipeline, api(pipeline) as client:
         before = (await client.get("/v1/usage")).json()
-        job_id = await submit(client, duration=10, aspect_ratio="9:16", style="film noir")
+        job_id = await submit(client, duration=10, aspect_ratio="9:16", style="dramatic")
         job = await wait_for_end(client, job_id)
         assert job["status"] == "completed", job.get("error_message")
         assert job["stage"] == "completed" and job["progress"] == 100

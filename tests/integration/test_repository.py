@@ -60,7 +60,7 @@ REQUEST = JobRequest(
     prompt="a lighthouse keeper's last night on the island",
     duration=30,
     aspect_ratio="9:16",
-    options=JobOptions(style="film noir", tone="wistful", voice="en-gb"),
+    options=JobOptions(style="cinematic", tone="premium", voice="en-gb"),
 )
 
 Clock = Callable[[], float]

@@ -40,7 +40,7 @@ async def test_a_mixed_batch_gets_one_result_per_item_in_order(stack: Stack) -> 
             _item("already-there", duration=12),  # replay of the POST above
             _item("already-there", duration=40),  # the same key, another request
             {"request": job_body()},  # no key
-            _item("new-2", duration=11, style="x" * 500),  # too long
+            _item("new-2", duration=11, style="x" * 500),  # not a style
             _item("new-3", duration=13, aspect_ratio="4:3"),
             _item("new-2b", duration=11),
             "not an object",

@@ -12,7 +12,7 @@ from omnigen.shared.domain.jobs import CANCELLED_REASON
 from omnigen.shared.domain.scenes import Continuity, plan_metadata
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
-from omnigen.shared.ports import job_prefix, scene_clip_key, video_key
+from omnigen.shared.ports import job_prefix, scene_clip_key, thumbnail_key, video_key
 
 from .helpers import PROMPT, Api, ApiFactory, drain_events, job_body
 
@@ -26,7 +26,7 @@ def assert_error(response: httpx.Response, status: int, code: str, field: str | 
 
 
 async def test_submit_creates_a_pending_job_and_publishes_accepted_once(api: Api) -> None:
-    response = await api.submit("alice", style="noir", voice="calm", call_to_action="Visit us")
+    response = await api.submit("alice", style="dramatic", voice="calm", call_to_action="Visit us")
 
     assert response.status_code == 202, response.text
     body = response.json()
@@ -44,7 +44,7 @@ async def test_submit_creates_a_pending_job_and_publishes_accepted_once(api: Api
     assert stored.prompt == PROMPT
     assert stored.duration == 20
     assert stored.aspect_ratio.value == "9:16"
-    assert (stored.options.style, stored.options.voice) == ("noir", "calm")
+    assert (stored.options.style, stored.options.voice) == ("dramatic", "calm")
     assert stored.options.call_to_action == "Visit us"
     events = await drain_events(api.stack, api.stack.spec.scripter_queue.name, expect=1)
     assert len(events) == 1
@@ -117,6 +117,10 @@ async def test_invalid_bodies_name_the_offending_field(api: Api) -> None:
         (job_body(duration=9), "duration"),
         (job_body(aspect_ratio="4:3"), "aspect_ratio"),
         (job_body(style="x" * 101), "style"),
+        (job_body(style="moody noir"), "style"),
+        (job_body(platform="myspace"), "platform"),
+        (job_body(title="t" * 101), "title"),
+        (job_body(call_to_action="c" * 101), "call_to_action"),
         (job_body(unexpected="field"), "unexpected"),
         (job_body(continuity="keyframes"), "continuity"),  # reserved, not available yet
         (job_body(continuity="sideways"), "continuity"),
@@ -137,7 +141,7 @@ async def test_invalid_bodies_name_the_offending_field(api: Api) -> None:
 
 async def test_a_body_over_the_limit_is_refused_with_413(make_api: ApiFactory) -> None:
     api = await make_api(max_body_bytes=2048)
-    big = job_body(prompt="p" * 1990, audience="a" * 200, goal="g" * 200)
+    big = job_body(prompt="p" * 1990, audience="a" * 200, call_to_action="g" * 100)
     big["padding"] = "x" * 4000
     response = await api.client.post("/v1/jobs", json=big, headers=api.auth("alice"))
     assert_error(response, 413, "payload_too_large", "body")
@@ -174,13 +178,36 @@ async def test_get_returns_stage_progress_and_scenes(api: Api, sample_script: Sc
     assert body["title"] == sample_script.title
     assert body["video_url"] is None
     assert body["options"]["style"] is None
+    assert body["estimated_completion_seconds"] >= 1  # running: an estimate
+
+
+async def test_the_answers_carry_an_estimate_that_the_finished_job_drops(api: Api) -> None:
+    submitted = await api.submit("alice", style="cinematic", tempo="fast", platform="tiktok")
+    assert submitted.json()["estimated_completion_seconds"] >= 1
+    job_id = submitted.json()["job_id"]
+    await (await api.stack.repository()).mark_job_complete(job_id, video_key(job_id, "r1"))
+
+    response = await api.client.get(f"/v1/jobs/{job_id}", headers=api.auth("alice"))
+
+    assert response.headers["Cache-Control"] == "no-store"
+    body = response.json()
+    assert body["estimated_completion_seconds"] is None
+    assert {k: body["options"][k] for k in ("style", "tempo", "platform")} == {
+        "style": "cinematic",
+        "tempo": "fast",
+        "platform": "tiktok",
+    }
 
 
 async def test_a_completed_job_has_a_presigned_url_that_downloads_the_video(api: Api) -> None:
     job_id = (await api.submit("alice")).json()["job_id"]
     video = b"\x00\x00\x00\x18ftypmp42 fake mp4 bytes " * 50
+    poster = b"\xff\xd8\xff\xe0 fake jpeg"
     await (await api.stack.assets()).put_bytes(video_key(job_id, "r1"), video, "video/mp4")
-    await (await api.stack.repository()).mark_job_complete(job_id, video_key(job_id, "r1"))
+    await (await api.stack.assets()).put_bytes(thumbnail_key(job_id, "r1"), poster, "image/jpeg")
+    await (await api.stack.repository()).mark_job_complete(
+        job_id, video_key(job_id, "r1"), {"thumbnail_key": thumbnail_key(job_id, "r1")}
+    )
 
     detail = (await api.client.get(f"/v1/jobs/{job_id}", headers=api.auth("alice"))).json()
     assert detail["status"] == "completed"
@@ -190,6 +217,8 @@ async def test_a_completed_job_has_a_presigned_url_that_downloads_the_video(api:
         downloaded = await plain.get(detail["video_url"])
     assert downloaded.status_code == 200
     assert downloaded.content == video
+    async with httpx.AsyncClient() as plain:
+        assert (await plain.get(detail["thumbnail_url"])).content == poster
 
     redirect = await api.client.get(f"/v1/jobs/{job_id}/video", headers=api.auth("alice"))
     assert redirect.status_code == 307

@@ -102,6 +102,9 @@ async def test_stream_sends_each_stage_then_completed_and_closes(
     assert (final["status"], final["progress"]) == ("completed", 100)
     progress = [data["progress"] for _, data in stream.events]
     assert progress == sorted(progress)
+    etas = [data["estimated_completion_seconds"] for _, data in stream.events]
+    assert all(eta >= 1 for eta in etas[:-1]) and etas[-1] is None  # gone once completed
+    assert etas[-2] < etas[0]  # composing is nearer the end than queued
 
 
 async def test_cancelling_ends_the_stream_with_a_failed_event(api: Api) -> None:
@@ -136,6 +139,7 @@ async def test_a_finished_job_streams_its_final_event_at_once(api: Api) -> None:
                 "stage": "queued",
                 "progress": 0,
                 "error_message": "renderer exploded",
+                "estimated_completion_seconds": None,  # finished: no estimate
             },
         )
     ]
@@ -198,6 +202,10 @@ async def test_the_stream_shows_each_scene_starting_and_finishing(
         lambda: stream.events[-1][1]["stage"] == "scene_1_complete", timeout=10, what="1 done"
     )
     assert stream.events[-1][1]["scenes"] == ["pending"] * (total - 1) + ["complete"]
+    assert (stream.events[-1][1]["scenes_complete"], stream.events[-1][1]["scenes_total"]) == (
+        1,
+        total,
+    )
     await repository.mark_job_failed(job_id, "cancelled")
     await asyncio.wait_for(reader, timeout=10)
     assert [data["stage"] for _, data in stream.events] == [

@@ -52,14 +52,14 @@ async def test_a_mistyped_or_control_character_field_is_a_422_naming_it(
 
 async def test_prose_fields_keep_newlines_and_tabs(backend_api: Api) -> None:
     prompt = "A lighthouse keeper's last night.\n\tThe storm rises; the lamp holds."
-    response = await backend_api.submit("alice", prompt=prompt, goal="calm\nthen awe")
+    response = await backend_api.submit("alice", prompt=prompt, audience="parents\nthen teachers")
 
     assert response.status_code == 202, response.text
     job = await backend_api.client.get(
         response.headers["Location"], headers=backend_api.auth("alice")
     )
     assert job.json()["prompt"] == prompt
-    assert job.json()["options"]["goal"] == "calm\nthen awe"
+    assert job.json()["options"]["audience"] == "parents\nthen teachers"
 
 
 @pytest.mark.parametrize(("field", "value"), BAD_VALUES, ids=repr)

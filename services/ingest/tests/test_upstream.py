@@ -65,7 +65,7 @@ VALID = {
     "prompt": PROMPT,
     "duration": 30,
     "aspect_ratio": "1:1",
-    "options": {"style": "watercolour", "platform": "instagram"},
+    "options": {"style": "documentary", "platform": "instagram"},
 }
 
 
@@ -94,7 +94,7 @@ async def test_a_valid_request_becomes_a_job_and_an_accepted_event(consumer: Sta
         "crm-req-1",
         event.trace_id,
     )
-    assert (job.duration, job.aspect_ratio.value, job.options.style) == (30, "1:1", "watercolour")
+    assert (job.duration, job.aspect_ratio.value, job.options.style) == (30, "1:1", "documentary")
     events = await drain_events(stack, stack.spec.scripter_queue.name, expect=1)
     assert [(e.event_type, e.job_id, e.trace_id) for e in events] == [
         (EventType.JOB_ACCEPTED, job_id, event.trace_id)
@@ -104,7 +104,7 @@ async def test_a_valid_request_becomes_a_job_and_an_accepted_event(consumer: Sta
 
 async def test_an_invalid_request_is_rejected_with_reasons_and_deleted(consumer: Stack) -> None:
     stack = consumer
-    bad = {"prompt": "short", "duration": 5, "options": {"style": "s" * 500}, "colour": "red"}
+    bad = {"prompt": "short", "duration": 5, "options": {"style": "watercolour"}, "colour": "red"}
     event = requested("upstream-user-2", "crm-req-2", bad)
     await (await stack.requests_publisher()).publish(event)
 

@@ -24,12 +24,12 @@ REQUEST = JobRequest(
     duration=24,
     aspect_ratio=AspectRatio.PORTRAIT,
     options=JobOptions(
-        style="warm 35mm film",
-        tone="calm and cozy",
+        style="cinematic",
+        tone="friendly",
         tempo="slow",
-        platform="instagram reels",
+        platform="instagram",
         audience="commuters in their twenties",
-        goal="drive store visits",
+        goal="sales",
         call_to_action="Visit us on Main Street",
     ),
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from omnigen.shared.domain import scripts as s
+from omnigen.shared.domain.creative import Style, Tone
 from omnigen.shared.domain.jobs import AspectRatio, JobOptions, JobRequest
 from omnigen.shared.domain.stages import MAX_SCENES, scene_complete, scene_generating
 
@@ -103,8 +104,8 @@ job_requests = st.builds(
     aspect_ratio=st.sampled_from(AspectRatio),
     options=st.builds(
         JobOptions,
-        style=st.none() | st.text(request_characters, max_size=20),
-        tone=st.none() | st.text(request_characters, max_size=20),
+        style=st.none() | st.sampled_from(Style),
+        tone=st.none() | st.sampled_from(Tone),
         voice=st.none() | st.sampled_from(["en-us", "en-gb"]),
     ),
 )

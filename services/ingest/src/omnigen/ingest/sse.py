@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from omnigen.shared.domain.errors import JobNotFound
+from omnigen.shared.domain.eta import estimated_completion_seconds
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.stages import JobStatus
 
@@ -134,17 +135,24 @@ def format_event(name: str, data: dict[str, Any], event_id: str | None = None) -
     return "\n".join(lines) + "\n\n"
 
 
-def snapshot(job: Job) -> dict[str, Any]:
+def snapshot(job: Job, now: float | None = None) -> dict[str, Any]:
+    """What an event says about the job at `now`: where it is, per-scene progress once the
+    render is planned, and `estimated_completion_seconds` (omnigen.shared.domain.eta) while
+    it runs."""
+    now = time.time() if now is None else now
     data: dict[str, Any] = {
         "job_id": job.job_id,
         "status": job.status.value,
         "stage": job.stage,
         "progress": job.progress,
         "error_message": job.error_message,
+        "estimated_completion_seconds": estimated_completion_seconds(job, now),
     }
-    render = job.render_summary()
+    render = job.render_summary(now)
     if render is not None:  # per-scene progress, once the render is planned
         data["scenes"] = [s["state"] for s in render["scenes"]]
+        data["scenes_total"] = render["scenes_total"]
+        data["scenes_complete"] = render["scenes_complete"]
         data["audio"] = render["audio"]["state"]
     return data
 

@@ -16,6 +16,16 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from omnigen.shared.domain.creative import (
+    CREATIVE_ENUMS,
+    CREATIVE_TEXT_LIMITS,
+    Goal,
+    Platform,
+    Style,
+    Tempo,
+    Tone,
+    legacy_value,
+)
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
     JobAlreadyFinished,
@@ -72,20 +82,24 @@ class AspectRatio(StrEnum):
 
 
 class JobOptions(BaseModel):
-    """Creative options a client may set; all optional, all small strings (strings only; no
-    control characters, except LF and TAB in the free-text ones)."""
+    """Creative options a client may set; all optional. `style`, `tone`, `tempo`, `platform`
+    and `goal` are closed vocabularies (omnigen.shared.domain.creative); the free text refuses
+    control characters (except LF and TAB in prose)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    style: ProseText | None = Field(default=None, max_length=100, description="visual style")
-    tone: ProseText | None = Field(default=None, max_length=100)
-    tempo: LineText | None = Field(default=None, max_length=50)
-    platform: LineText | None = Field(
-        default=None, max_length=50, description="e.g. tiktok, youtube"
+    title: LineText | None = Field(
+        default=None, min_length=1, max_length=100, description="the video's title"
+    )
+    style: Style | None = Field(default=None, description="visual style")
+    tone: Tone | None = None
+    tempo: Tempo | None = Field(default=None, description="pace of cuts and narration")
+    platform: Platform | None = Field(
+        default=None, description="where it is published: safe zones and loudness target"
     )
     audience: ProseText | None = Field(default=None, max_length=200)
-    goal: ProseText | None = Field(default=None, max_length=200)
-    call_to_action: ProseText | None = Field(default=None, max_length=200)
+    goal: Goal | None = None
+    call_to_action: ProseText | None = Field(default=None, max_length=100)
     voice: LineText | None = Field(default=None, max_length=50, description="narration voice")
     start_image_key: LineText | None = Field(
         default=None, max_length=500, description="S3 key of an image the first scene starts on"
@@ -111,7 +125,32 @@ class JobOptions(BaseModel):
 
 
 # Options newer than the first stored jobs (see `JobRequest.fingerprint`).
-UNHASHED_WHEN_UNSET: Final = ("language", "speech_rate", "captions", "music", "continuity")
+UNHASHED_WHEN_UNSET: Final = (
+    "language",
+    "speech_rate",
+    "captions",
+    "music",
+    "continuity",
+    "title",
+)
+
+
+def stored_options(value: Any) -> Any:
+    """A stored job's options as today's `JobOptions` reads them: jobs stored before the
+    creative options were closed may hold free text ("moody noir"), a longer call to action,
+    or a value in another case; those read as the vocabulary's value, or as unset. Requests
+    and events are never read this way: they are validated strictly."""
+    if not isinstance(value, dict):
+        return value
+    tolerant = dict(value)
+    for name, vocabulary in CREATIVE_ENUMS.items():
+        if name in tolerant:
+            tolerant[name] = legacy_value(vocabulary, tolerant[name])
+    for name, limit in CREATIVE_TEXT_LIMITS.items():
+        text = tolerant.get(name)
+        if isinstance(text, str) and len(text) > limit:
+            tolerant[name] = None
+    return tolerant
 
 
 class JobRequest(BaseModel):
@@ -251,6 +290,11 @@ class Job(BaseModel):
     # the job ended (jobs stored before the outbox existed never carry one).
     outbox: str | None = None
     callback_url: str | None = None  # where its outcome goes as a signed webhook
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _stored_options(cls, value: Any) -> Any:
+        return stored_options(value)
 
     @classmethod
     def new(

@@ -10,6 +10,7 @@ accepted items and retries the rest.
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Final, Literal
 
 import structlog
@@ -28,6 +29,7 @@ from omnigen.shared.domain.errors import (
     MonthlyQuotaExceeded,
     RunningJobsLimit,
 )
+from omnigen.shared.domain.eta import estimated_completion_seconds
 from omnigen.shared.domain.stages import JobStatus
 
 log = structlog.get_logger()
@@ -79,6 +81,9 @@ class BatchResult(BaseModel):
     job_id: str | None = None
     job_status: JobStatus | None = None
     links: JobLinks | None = None
+    estimated_completion_seconds: int | None = Field(
+        default=None, description="seconds until the item's job is likely done"
+    )
     error: ErrorDetail | None = None
 
 
@@ -173,6 +178,7 @@ async def _submit_item(
         job_id=job.job_id,
         job_status=job.status,
         links=links(base, job.job_id),
+        estimated_completion_seconds=estimated_completion_seconds(job, time.time()),
     )
 
 

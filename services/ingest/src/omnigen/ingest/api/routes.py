@@ -47,6 +47,7 @@ from omnigen.shared.domain.errors import (
     RateWindowFull,
     RunningJobsLimit,
 )
+from omnigen.shared.domain.eta import estimated_completion_seconds
 from omnigen.shared.domain.jobs import Job, JobRequest
 from omnigen.shared.domain.progress import RenderProgress
 from omnigen.shared.domain.rules import RateWindow
@@ -214,11 +215,15 @@ async def get_job(job_id: JobId, ctx: Context, user_id: UserId, response: Respon
         scenes=job.scenes,
         usage=job.usage,
         render=None if render is None else RenderProgressView.model_validate(render),
+        estimated_completion_seconds=estimated_completion_seconds(job, time.time()),
     )
     if job.status is JobStatus.COMPLETED and job.video_key:
         expiry = ctx.settings.video_url_expiry_s
         detail.video_url = await ctx.ports.assets.presigned_url(job.video_key, expiry)
         detail.video_url_expires_at = timestamp(time.time() + expiry)
+        poster = RenderProgress.of(job.metadata).thumbnail_key
+        if poster:
+            detail.thumbnail_url = await ctx.ports.assets.presigned_url(poster, expiry)
         detail.captions = await _caption_links(ctx, job, expiry)
     return detail
 
@@ -371,7 +376,13 @@ def _submitted(ctx: IngestContext, job: Job, response: Response) -> JobSubmitted
     """The 202 answer for a job that is queued: where to find it, and what it is now."""
     job_links = links(_base(ctx), job.job_id)
     response.headers["Location"] = job_links.self
-    return JobSubmitted(job_id=job.job_id, status=job.status, stage=job.stage, links=job_links)
+    return JobSubmitted(
+        job_id=job.job_id,
+        status=job.status,
+        stage=job.stage,
+        links=job_links,
+        estimated_completion_seconds=estimated_completion_seconds(job, time.time()),
+    )
 
 
 def _too_many_running(ctx: IngestContext, exc: RunningJobsLimit) -> ApiError:

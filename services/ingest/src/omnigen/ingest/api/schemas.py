@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from omnigen.shared.domain.creative import Goal, Platform, Style, Tempo, Tone
 from omnigen.shared.domain.jobs import AspectRatio, Job, JobOptions, JobRequest
 from omnigen.shared.domain.media import CaptionOptions, LanguageTag, MusicOptions, SpeechRate
 from omnigen.shared.domain.scripts import Scene, ScriptDraft
@@ -17,6 +18,9 @@ from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
 # Strict JSON types: text is a JSON string (no control characters; prose may hold LF and TAB),
 # `duration` a JSON integer ("30", 30.0 and true are refused with a 422 naming the field).
 Line50 = Annotated[LineText, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Line100 = Annotated[
+    LineText, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+]
 Prose100 = Annotated[
     ProseText, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
 ]
@@ -50,13 +54,18 @@ class SubmitJob(BaseModel):
         description="seconds (10-60), a JSON integer; with a script, its scenes' total if absent",
     )
     aspect_ratio: AspectRatio = Field(default=AspectRatio.LANDSCAPE)
-    style: Prose100 | None = Field(default=None, description="visual style")
-    tone: Prose100 | None = None
-    tempo: Line50 | None = None
-    platform: Line50 | None = Field(default=None, description="e.g. tiktok, youtube")
-    audience: Prose200 | None = None
-    goal: Prose200 | None = None
-    call_to_action: Prose200 | None = None
+    title: Line100 | None = Field(default=None, description="the video's title (1-100)")
+    style: Style | None = Field(default=None, description="visual style")
+    tone: Tone | None = None
+    tempo: Tempo | None = Field(default=None, description="pace of cuts and narration")
+    platform: Platform | None = Field(
+        default=None, description="where it is published: safe zones and loudness target"
+    )
+    audience: Prose200 | None = Field(default=None, description="who it is for (1-200)")
+    goal: Goal | None = None
+    call_to_action: Prose100 | None = Field(
+        default=None, description="the closing line's ask (1-100)"
+    )
     voice: Line50 | None = Field(default=None, description="narration voice (GET /v1/voices)")
     language: LanguageTag | None = Field(
         default=None, description="BCP 47 (en, es, fr, de, pt, it, ja, zh, ko, ar, he, hi)"
@@ -123,6 +132,9 @@ class JobSubmitted(BaseModel):
     status: JobStatus
     stage: str
     links: JobLinks
+    estimated_completion_seconds: int | None = Field(
+        default=None, ge=1, description="seconds until it is likely done; none once finished"
+    )
 
 
 class JobSummary(BaseModel):
@@ -169,11 +181,17 @@ class RenderProgressView(BaseModel):
 
 
 class JobDetail(JobSummary):
-    options: JobOptions
+    options: JobOptions = Field(description="the options it runs with")
+    estimated_completion_seconds: int | None = Field(
+        default=None, ge=1, description="seconds until it is likely done; none once finished"
+    )
     scenes: list[Scene] | None = None
     render: RenderProgressView | None = Field(default=None, description="once it is planned")
     video_url: str | None = Field(default=None, description="presigned; short-lived")
     video_url_expires_at: datetime | None = None
+    thumbnail_url: str | None = Field(
+        default=None, description="the poster frame (JPEG); presigned, short-lived"
+    )
     usage: JobUsage | None = Field(
         default=None, description="what the job used and its estimated cost (once completed)"
     )
