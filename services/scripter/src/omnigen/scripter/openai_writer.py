@@ -59,7 +59,7 @@ class OpenAIScriptWriter:
     @classmethod
     def from_settings(cls, settings: WriterSettings) -> OpenAIScriptWriter:
         api = OpenAICompatible.connect(
-            api_key=settings.openai_api_key,
+            api_key=settings.api_key,
             key_setting="OMNIGEN_OPENAI_API_KEY",
             base_url=settings.openai_base_url,
             provider=PROVIDER,
@@ -86,13 +86,13 @@ class OpenAIScriptWriter:
         log.info("script_requested", model=self._model, prompt_version=PROMPT_VERSION)
         first = await self._answer(messages, request)
         if first.script is not None:
-            return first.script
+            return _titled(first.script, request)
         log.warning("script_answer_invalid", problems=first.problems[:10], repairing=True)
         messages += _repair_messages(first)
         second = await self._answer(messages, request)
         if second.script is not None:
             log.info("script_repaired", problems_fixed=len(first.problems))
-            return second.script
+            return _titled(second.script, request)
         log.warning("script_rejected", problems=second.problems[:10])
         raise ScriptRejected(second.problems)
 
@@ -147,6 +147,13 @@ class OpenAIScriptWriter:
                 max_completion_tokens=self._max_completion_tokens or omit,
             )
         )
+
+
+def _titled(script: Script, request: JobRequest) -> Script:
+    """The script under the title the request set, if it set one (the prompt asks for it;
+    this makes it so)."""
+    title = request.options.title
+    return script if title is None else script.model_copy(update={"title": title})
 
 
 def _tokens_used(body: bytes) -> tuple[int, int]:

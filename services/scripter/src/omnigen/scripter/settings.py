@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from omnigen.shared.providers import ProviderRetrySettings
+
+# What a keyless local model server (Ollama, llama.cpp's llama-server, vLLM) is sent as its
+# API key: the openai client needs one, and those servers ignore it.
+LOCAL_SERVER_KEY: Final = "no-key"
 
 
 class WriterSettings(ProviderRetrySettings):
@@ -21,11 +25,21 @@ class WriterSettings(ProviderRetrySettings):
     )
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = Field(
-        default=None, description="any OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
+        default=None,
+        description="any OpenAI-compatible server, e.g. a local Ollama at "
+        "http://127.0.0.1:11434/v1 (with a base URL the key may be left unset)",
     )
-    openai_model: str = "gpt-4o-mini"
+    openai_model: str = Field(default="gpt-4o-mini", description="e.g. llama3.1:8b on Ollama")
     openai_timeout_s: float = Field(default=60.0, gt=0, le=600, description="per attempt")
     openai_max_completion_tokens: int | None = Field(default=None, ge=256)
+
+    @property
+    def api_key(self) -> SecretStr | None:
+        """The key to send: the configured one, else (a local server at a base URL, which
+        needs none) a placeholder."""
+        if self.openai_api_key is not None and self.openai_api_key.get_secret_value():
+            return self.openai_api_key
+        return SecretStr(LOCAL_SERVER_KEY) if self.openai_base_url else None
 
     @property
     def uses_openai(self) -> bool:
