@@ -12,6 +12,7 @@ import signal
 import tempfile
 import time
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final
 
@@ -32,6 +33,7 @@ from omnigen.cli.webhook_listener import describe as describe_delivery
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
 from omnigen.shared.bootstrap import apply_spec
+from omnigen.shared.domain.creative import Goal, Platform, Style, Tempo, Tone
 from omnigen.shared.domain.events import JobRequested, JobRequestedData, describe
 from omnigen.shared.logging import configure_logging
 from omnigen.shared.settings import AwsSettings
@@ -77,6 +79,20 @@ Captions = Annotated[
     ),
 ]
 Music = Annotated[str | None, typer.Option(help="a mood (calm, energetic, ...) or none")]
+# The creative options (closed vocabularies: --help lists each one's values).
+Title = Annotated[str | None, typer.Option(help="the video's title (up to 100 characters)")]
+StyleOpt = Annotated[Style | None, typer.Option("--style", help="visual style")]
+ToneOpt = Annotated[Tone | None, typer.Option("--tone", help="how the words sound")]
+TempoOpt = Annotated[Tempo | None, typer.Option("--tempo", help="pace of cuts and narration")]
+PlatformOpt = Annotated[
+    Platform | None,
+    typer.Option("--platform", help="where it is published: safe zones, loudness target"),
+]
+Audience = Annotated[str | None, typer.Option(help="who it is for (up to 200 characters)")]
+GoalOpt = Annotated[Goal | None, typer.Option("--goal", help="what the video is for")]
+Cta = Annotated[
+    str | None, typer.Option("--cta", help="call to action, the closing line (up to 100)")
+]
 
 
 def _request_body(
@@ -84,7 +100,7 @@ def _request_body(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"prompt": prompt, "duration": duration, "aspect_ratio": aspect_ratio}
     captions, music = options.pop("captions", None), options.pop("music", None)
-    body.update({k: v for k, v in options.items() if v})
+    body.update({k: str(v) if isinstance(v, StrEnum) else v for k, v in options.items() if v})
     if isinstance(captions, str):
         names = ("mode", "style", "position")
         body["captions"] = dict(zip(names, captions.split(","), strict=False))
@@ -166,8 +182,14 @@ def demo(
     prompt: Annotated[str, typer.Argument(help="what the video is about")],
     duration: Duration = 20,
     aspect_ratio: Aspect = "16:9",
-    style: Opt = None,
-    tone: Opt = None,
+    title: Title = None,
+    style: StyleOpt = None,
+    tone: ToneOpt = None,
+    tempo: TempoOpt = None,
+    platform: PlatformOpt = None,
+    audience: Audience = None,
+    goal: GoalOpt = None,
+    call_to_action: Cta = None,
     voice: Opt = None,
     language: Language = None,
     speech_rate: SpeechRate = None,
@@ -183,8 +205,10 @@ def demo(
         with _interrupts_as_keyboard(), embedded_stack(workdir, scale=scale) as pipeline:
             client = ApiClient(pipeline.api_url, pipeline.mint_token("demo-user"))
             body = _request_body(
-                prompt, duration, aspect_ratio, style=style, tone=tone, voice=voice,
-                language=language, speech_rate=speech_rate, captions=captions, music=music,
+                prompt, duration, aspect_ratio, title=title, style=style, tone=tone,
+                tempo=tempo, platform=platform, audience=audience, goal=goal,
+                call_to_action=call_to_action, voice=voice, language=language,
+                speech_rate=speech_rate, captions=captions, music=music,
             )  # fmt: skip
             job = client.submit(body)
             console.print(f"Job [bold]{job['job_id']}[/] accepted")
@@ -305,8 +329,14 @@ def submit(
     prompt: Annotated[str | None, typer.Argument(help="what the video is about")] = None,
     duration: Duration = 20,
     aspect_ratio: Aspect = "16:9",
-    style: Opt = None,
-    tone: Opt = None,
+    title: Title = None,
+    style: StyleOpt = None,
+    tone: ToneOpt = None,
+    tempo: TempoOpt = None,
+    platform: PlatformOpt = None,
+    audience: Audience = None,
+    goal: GoalOpt = None,
+    call_to_action: Cta = None,
     voice: Opt = None,
     language: Language = None,
     speech_rate: SpeechRate = None,
@@ -331,8 +361,10 @@ def submit(
     assert prompt is not None
     with _api_errors():
         body = _request_body(
-            prompt, duration, aspect_ratio, style=style, tone=tone, voice=voice,
-            language=language, speech_rate=speech_rate, captions=captions, music=music,
+            prompt, duration, aspect_ratio, title=title, style=style, tone=tone, tempo=tempo,
+            platform=platform, audience=audience, goal=goal, call_to_action=call_to_action,
+            voice=voice, language=language, speech_rate=speech_rate, captions=captions,
+            music=music,
         )  # fmt: skip
         job = _client().submit(body, idempotency_key)
     console.print(job["job_id"])

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from omnigen.renderer.media.captions import CaptionCue, write_srt, write_vtt
 from omnigen.renderer.media.compose import Presentation
+from omnigen.shared.domain.creative import loudness_target
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.media import CaptionOptions, MusicOptions, safe_zone
 from omnigen.shared.domain.progress import RenderProgress
@@ -41,6 +42,7 @@ def presentation_for(job: Job) -> Presentation:
         safe_zone=safe_zone(job.aspect_ratio.value, job.options.platform),
         music_volume_db=music.volume_db,
         ducking=music.ducking,
+        loudness_lufs=loudness_target(job.options.platform),
     )
 
 

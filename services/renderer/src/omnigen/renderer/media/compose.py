@@ -22,6 +22,7 @@ from omnigen.renderer.media.captions import CaptionCue, CaptionLook, write_ass
 from omnigen.renderer.media.ffmpeg import run_ffmpeg
 from omnigen.renderer.media.fonts import CAPTION_FONT, CaptionFont, caption_font
 from omnigen.renderer.ports import ClipResult, NarrationResult
+from omnigen.shared.domain.creative import DEFAULT_LOUDNESS_LUFS
 from omnigen.shared.domain.media import (
     DEFAULT_MUSIC_VOLUME_DB,
     CaptionPosition,
@@ -62,6 +63,7 @@ class Presentation:
     safe_zone: SafeZone | None = None  # None: the default for the frame's shape
     music_volume_db: float = DEFAULT_MUSIC_VOLUME_DB
     ducking: bool = True
+    loudness_lufs: float = DEFAULT_LOUDNESS_LUFS  # integrated target: the platform's
 
     @property
     def music_gain(self) -> float:
@@ -108,7 +110,9 @@ async def compose(
     presentation: Presentation | None = None,
 ) -> Composition:
     """Render the final H.264/AAC MP4 (faststart) and a poster JPEG in one ffmpeg run; the
-    captions are burned in when `captions` is true, and returned either way (for sidecars)."""
+    captions are burned in when `captions` is true, and returned either way (for sidecars).
+    The soundtrack is normalised in two passes: a quick audio-only run measures it, the final
+    run applies the gain that lands it on the target (one-pass loudnorm fell 1-2 LU short)."""
     if not parts:
         raise ValueError("nothing to compose")
     shown = presentation or Presentation()
@@ -120,7 +124,8 @@ async def compose(
     font = caption_font(shown.language, [cue.text for cue in burned]) if burned else None
     with tempfile.TemporaryDirectory(prefix="omnigen-compose-") as tmp:
         plan = _Plan(parts, slots, burned, music, timeline, size, Path(tmp), shown, font)
-        video_graph, audio_graph = await asyncio.to_thread(plan.write_graphs)
+        measured = await _measure_loudness(plan, timeout_s)
+        video_graph, audio_graph = await asyncio.to_thread(plan.write_graphs, measured)
         await asyncio.to_thread(_make_parents, out_path, poster_path)
         await run_ffmpeg(
             [
@@ -177,7 +182,27 @@ class _Plan:
             inputs += ["-stream_loop", "-1", "-i", self.music]
         return inputs
 
-    def write_graphs(self) -> tuple[Path, Path]:
+    @property
+    def audible(self) -> bool:
+        """False for a soundtrack of plain silence (nothing to normalise)."""
+        return bool(self.slots) or self.music is not None
+
+    def write_audio_graph(
+        self, name: str, measured: g.LoudnessMeasure | None = None, *, report: bool = False
+    ) -> Path:
+        first_audio = self.poster_input + 1
+        music_input = first_audio + len(self.slots) if self.music is not None else None
+        audio = g.audio_chains(
+            self.slots, first_input=first_audio, music_input=music_input,
+            timeline=self.timeline, music_gain=self.presentation.music_gain,
+            ducking=self.presentation.ducking, loudness_lufs=self.presentation.loudness_lufs,
+            measured=measured, report=report,
+        )  # fmt: skip
+        path = self.work / name
+        path.write_text(";\n".join(audio), encoding="utf-8")
+        return path
+
+    def write_graphs(self, measured: g.LoudnessMeasure | None = None) -> tuple[Path, Path]:
         """Two graphs, so ffmpeg filters picture and sound on separate threads."""
         subtitles = self.work / "captions.ass" if self.cues and self.font else None
         fonts = self.work / "fonts"
@@ -195,17 +220,28 @@ class _Plan:
                 len(self.parts), self.poster_input, self.timeline, self.size, subtitles, fonts
             ),
         ]
-        first_audio = self.poster_input + 1
-        music_input = first_audio + len(self.slots) if self.music is not None else None
-        audio = g.audio_chains(
-            self.slots, first_input=first_audio, music_input=music_input,
-            timeline=self.timeline, music_gain=self.presentation.music_gain,
-            ducking=self.presentation.ducking,
-        )  # fmt: skip
-        video_graph, audio_graph = self.work / "video.graph", self.work / "audio.graph"
+        video_graph = self.work / "video.graph"
         video_graph.write_text(";\n".join(video), encoding="utf-8")
-        audio_graph.write_text(";\n".join(audio), encoding="utf-8")
-        return video_graph, audio_graph
+        return video_graph, self.write_audio_graph("audio.graph", measured)
+
+
+async def _measure_loudness(plan: _Plan, timeout_s: float) -> g.LoudnessMeasure | None:
+    """The first loudnorm pass: the soundtrack alone, mixed as the final run mixes it,
+    measured (None for silence, or when loudnorm printed nothing usable: one pass then)."""
+    if not plan.audible:
+        return None
+    graph = await asyncio.to_thread(plan.write_audio_graph, "measure.graph", report=True)
+    run = await run_ffmpeg(
+        [
+            *plan.inputs(),
+            *("-/filter_complex", graph, "-map", "[aout]"),
+            *("-t", f"{plan.timeline.total_s:.6f}", "-f", "null", "-"),
+        ],
+        what="loudness measure",
+        loglevel="info",
+        timeout_s=timeout_s,
+    )
+    return g.LoudnessMeasure.parse(run.stderr)
 
 
 def _link_fonts(directory: Path, font: Path) -> None:

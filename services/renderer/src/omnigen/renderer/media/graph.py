@@ -7,6 +7,8 @@ then music; chains end in `[vout]`,
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -23,6 +25,7 @@ from omnigen.renderer.media.clips import fit_filter
 from omnigen.renderer.media.ffmpeg import filter_path
 from omnigen.renderer.media.fonts import FONTS_DIR
 from omnigen.renderer.ports import NarrationResult
+from omnigen.shared.domain.creative import DEFAULT_LOUDNESS_LUFS
 from omnigen.shared.domain.media import CaptionStyle
 from omnigen.shared.domain.scripts import Transition
 
@@ -31,7 +34,49 @@ NARRATION_LEAD_S = 0.25
 NARRATION_TAIL_S = 0.15
 MAX_TEMPO = 1.35
 SAMPLE_RATE = 48_000
-LOUDNESS = "loudnorm=I=-16:TP=-1.5:LRA=11"
+LOUDNESS_TRUE_PEAK_DB = -1.5
+LOUDNESS_RANGE_LU = 11
+
+
+@dataclass(frozen=True)
+class LoudnessMeasure:
+    """What loudnorm's first (measuring) pass found, to apply in the second."""
+
+    input_i: float
+    input_tp: float
+    input_lra: float
+    input_thresh: float
+    target_offset: float
+
+    @classmethod
+    def parse(cls, stderr: str) -> LoudnessMeasure | None:
+        """The measure loudnorm printed (print_format=json), or None when it printed none or
+        a value is not finite (silence)."""
+        start, end = stderr.rfind("{"), stderr.rfind("}")
+        try:
+            report = json.loads(stderr[start : end + 1]) if 0 <= start < end else {}
+            values = {name: float(report[name]) for name in cls.__dataclass_fields__}
+        except (ValueError, KeyError, TypeError):
+            return None
+        return cls(**values) if all(math.isfinite(v) for v in values.values()) else None
+
+
+def loudnorm(
+    target_lufs: float, measured: LoudnessMeasure | None = None, *, report: bool = False
+) -> str:
+    """EBU R128 normalisation to `target_lufs` integrated (the platform's target): with
+    `measured` (a first pass's figures) a linear gain that lands on the target, else loudnorm's
+    one-pass dynamic mode; `report` prints the measure for a first pass."""
+    text = f"loudnorm=I={target_lufs:g}:TP={LOUDNESS_TRUE_PEAK_DB:g}:LRA={LOUDNESS_RANGE_LU}"
+    if measured is not None:
+        text += (
+            f":measured_I={measured.input_i:.2f}:measured_TP={measured.input_tp:.2f}"
+            f":measured_LRA={measured.input_lra:.2f}:measured_thresh={measured.input_thresh:.2f}"
+            f":offset={measured.target_offset:.2f}:linear=true"
+        )
+    return text + (":print_format=json" if report else "")
+
+
 DUCKING = "sidechaincompress=threshold=0.015:ratio=10:attack=20:release=400"
 MUSIC_GAIN = 0.5
 STEREO = f"aresample={SAMPLE_RATE},aformat=sample_fmts=fltp:channel_layouts=stereo"
@@ -222,16 +267,21 @@ def audio_chains(
     timeline: Timeline,
     music_gain: float = MUSIC_GAIN,
     ducking: bool = True,
+    loudness_lufs: float = DEFAULT_LOUDNESS_LUFS,
+    measured: LoudnessMeasure | None = None,
+    report: bool = False,
 ) -> list[str]:
     """Narration placed and mixed, music looped under it (at `music_gain`) and ducked while
-    the narrator speaks (unless `ducking` is off), then loudness-normalised."""
+    the narrator speaks (unless `ducking` is off), then loudness-normalised to
+    `loudness_lufs` (see `loudnorm` for `measured` and `report`)."""
     total = f"{timeline.total_s:.6f}"
     to_length = f"apad=whole_dur={total},atrim=0:{total}"
     if not slots and music_input is None:
         # Nothing to hear: plain silence (loudnorm would turn digital silence into NaN).
         return [f"anullsrc=r={SAMPLE_RATE}:cl=stereo,atrim=0:{total}[aout]"]
     chains = narration_chains(slots, first_input, to_length)
-    finish = f"{LOUDNESS},aresample={SAMPLE_RATE},{to_length}[aout]"
+    normalise = loudnorm(loudness_lufs, measured, report=report)
+    finish = f"{normalise},aresample={SAMPLE_RATE},{to_length}[aout]"
     if music_input is None:
         return [*chains, f"[voice]{finish}"]
     fade_out = min(2.0, timeline.total_s / 4)
