@@ -71,6 +71,9 @@ async def test_a_mixed_batch_gets_one_result_per_item_in_order(stack: Stack) -> 
         }
         assert results[4]["error"]["field"] == "idempotency_key"
         assert results[5]["error"]["field"] == "request.style"
+        assert "cinematic" in results[5]["error"]["message"]  # the allowed values, listed
+        assert all(results[i]["estimated_completion_seconds"] >= 1 for i in (0, 2, 7))
+        assert results[1]["estimated_completion_seconds"] is None
         assert results[6]["error"]["field"] == "request.aspect_ratio"
         assert (body["accepted"], body["replayed"], body["refused"]) == (2, 1, 6)
 

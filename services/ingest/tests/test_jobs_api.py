@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
+from omnigen.shared.adapters.codec import serialize
 from omnigen.shared.domain.events import JobAccepted, JobFailed
 from omnigen.shared.domain.jobs import CANCELLED_REASON
 from omnigen.shared.domain.scenes import Continuity, plan_metadata
@@ -197,6 +198,29 @@ async def test_the_answers_carry_an_estimate_that_the_finished_job_drops(api: Ap
         "tempo": "fast",
         "platform": "tiktok",
     }
+
+
+async def test_a_job_stored_with_free_text_options_still_reads(api: Api) -> None:
+    """Jobs stored before the options were closed hold free text: they load, and show it as
+    unset (a known value in another case as that value)."""
+    job_id = (await api.submit("alice")).json()["job_id"]
+    legacy = {"style": "moody noir", "tone": "wistful", "platform": "TikTok", "goal": "buy it"}
+    await (await api.stack.aws.dynamodb()).update_item(
+        TableName=api.stack.spec.table.name,
+        Key={"job_id": {"S": job_id}},
+        UpdateExpression="SET #options = :options",
+        ExpressionAttributeNames={"#options": "options"},
+        ExpressionAttributeValues={":options": serialize(legacy, "options")},
+    )
+
+    response = await api.client.get(f"/v1/jobs/{job_id}", headers=api.auth("alice"))
+
+    assert response.status_code == 200, response.text
+    options = response.json()["options"]
+    assert (options["style"], options["tone"], options["goal"]) == (None, None, None)
+    assert options["platform"] == "tiktok"
+    listed = await api.client.get("/v1/jobs", headers=api.auth("alice"))
+    assert [job["job_id"] for job in listed.json()["jobs"]] == [job_id]
 
 
 async def test_a_completed_job_has_a_presigned_url_that_downloads_the_video(api: Api) -> None:
