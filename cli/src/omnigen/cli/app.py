@@ -234,12 +234,15 @@ def _follow(client: ApiClient, job_id: str) -> dict[str, Any]:
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
+        TextColumn("{task.fields[eta]}"),
     )
     final: dict[str, Any] = {}
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("job", total=100, stage="queued")
+        task = progress.add_task("job", total=100, stage="queued", eta="")
         for job in client.watch(job_id):
-            progress.update(task, completed=job.get("progress", 0), stage=job["stage"])
+            left = job.get("estimated_completion_seconds")
+            eta = f"about {left} s left" if isinstance(left, int) else ""
+            progress.update(task, completed=job.get("progress", 0), stage=job["stage"], eta=eta)
             final = job
     return final
 
