@@ -18,11 +18,13 @@ from omnigen.shared.domain.errors import (
     JobNotFound,
     JobNotRetryable,
     LeaseLost,
+    NotInReview,
     PieceRaced,
     RateWindowFull,
+    ScriptChanged,
 )
 from omnigen.shared.domain.events import Event
-from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
+from omnigen.shared.domain.jobs import OUTBOX_EVENT, Job, JobRequest, LeaseClaim
 from omnigen.shared.domain.rules import (
     RateWindow,
     admit_quota,
@@ -35,6 +37,7 @@ from omnigen.shared.domain.rules import (
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import (
     COMPLETED,
+    SCRIPT_APPROVED,
     SCRIPT_COMPLETE,
     JobStatus,
     stage_seq,
@@ -170,15 +173,37 @@ class InMemoryJobRepository:
         metadata: Mapping[str, Any] | None = None,
         *,
         usage: JobUsage | None = None,
+        stage: str = SCRIPT_COMPLETE,
     ) -> None:
         fields: dict[str, Any] = {"usage": usage} if usage is not None else {}
-        fields |= {
-            "title": script.title,
-            "scenes": list(script.scenes),
-            "audio_spec": script.audio_spec,
-            "script_metadata": script.metadata,
-        }
-        await self._write(job_id, SCRIPT_COMPLETE, metadata, fields)
+        await self._write(job_id, stage, metadata, fields | _script_fields(script))
+
+    async def replace_script(self, job_id: str, script: Script, *, version: int) -> Job:
+        async with self._lock:
+            job = self._in_review(job_id)
+            if job.version != version:
+                raise ScriptChanged(job_id)
+            return self._store(job, **_script_fields(script))
+
+    async def approve_review(self, job_id: str, lease: LeaseClaim) -> Job:
+        async with self._lock:
+            job = self._in_review(job_id)
+            return self._store(
+                job,
+                stage=SCRIPT_APPROVED,
+                stage_seq=stage_seq(SCRIPT_APPROVED),
+                status=status_for_stage(SCRIPT_APPROVED),
+                outbox=OUTBOX_EVENT,
+                leases={**job.leases, lease.step: lease.record(self._clock())},
+            )
+
+    def _in_review(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        if not job.in_review:
+            raise NotInReview(job_id, job.stage, job.status.value)
+        return job
 
     async def mark_job_complete(
         self,
@@ -322,6 +347,15 @@ class InMemoryJobRepository:
         )
         self.jobs[job.job_id] = Job.model_validate(updated.model_dump())
         return self.jobs[job.job_id]
+
+
+def _script_fields(script: Script) -> dict[str, Any]:
+    return {
+        "title": script.title,
+        "scenes": list(script.scenes),
+        "audio_spec": script.audio_spec,
+        "script_metadata": script.metadata,
+    }
 
 
 class RecordingPublisher:
