@@ -98,7 +98,7 @@ locals {
     webhooks = {
       topic                = "job_events"
       queue                = "webhooks"
-      event_types          = ["job.completed", "job.failed"]
+      event_types          = ["job.completed", "job.failed", "script.awaiting_review"]
       raw_message_delivery = true
     }
   }
