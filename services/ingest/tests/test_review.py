@@ -184,3 +184,29 @@ async def test_an_upstream_approval_renders_only_its_users_job(api: Api) -> None
     assert approved is not None and approved.stage == SCRIPT_APPROVED
     events = await drain_events(api.stack, api.stack.spec.renderer_queue.name, expect=1)
     assert [e.event_type for e in events] == [EventType.SCRIPT_READY]
+
+
+async def test_a_job_in_review_holds_no_running_slot_and_its_approval_takes_one(
+    make_api: ApiFactory,
+) -> None:
+    api = await make_api(max_running_jobs=1)
+    repository = api.context.ports.repository
+    job = await _in_review(api)
+    assert not job.running_slot
+    assert await repository.running_jobs(api.user_id("writer")) == 0  # expiring leaks nothing
+
+    other = await api.submit("writer")  # the one slot, taken by a job that runs
+    assert other.status_code == 202, other.text
+    refused = await api.client.post(f"/v1/jobs/{job.job_id}/render", headers=api.auth("writer"))
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "too_many_running_jobs"
+    assert (await repository.get_job(job.job_id)).in_review  # still waiting, nothing sent
+
+    cancelled = await api.client.delete(
+        f"/v1/jobs/{other.json()['job_id']}", headers=api.auth("writer")
+    )
+    assert cancelled.status_code == 202
+    approved = await api.client.post(f"/v1/jobs/{job.job_id}/render", headers=api.auth("writer"))
+    assert approved.status_code == 202, approved.text
+    assert (await repository.get_job(job.job_id)).running_slot
+    assert await repository.running_jobs(api.user_id("writer")) == 1

@@ -45,6 +45,7 @@ async def test_a_reviewed_job_stops_awaiting_review_and_says_so() -> None:
     job = await jobs.get_job(str(event.job_id))
     assert (job.stage, job.status) == (AWAITING_REVIEW, JobStatus.PENDING)
     assert job.in_review and job.script is not None
+    assert not job.running_slot and jobs.running["u1"] == 0  # waits for a person, not a worker
     assert [type(e) for e in publisher.events] == [ScriptAwaitingReview]
     (waiting,) = publisher.events
     assert waiting.data.title == job.script.title  # type: ignore[attr-defined]
@@ -54,11 +55,15 @@ async def test_a_reviewed_job_stops_awaiting_review_and_says_so() -> None:
 async def test_a_redelivered_job_accepted_after_approval_announces_script_ready_once_more() -> None:
     jobs, publisher, deps, event = await _scripted()
     job_id = str(event.job_id)
-    await jobs.approve_review(job_id, LeaseClaim("publish_accepted", "ingest", 10))
+    await jobs.approve_review(
+        await jobs.get_job(job_id), LeaseClaim("publish_accepted", "ingest", 10)
+    )
 
     await handle_job_accepted(event, CTX, deps)  # the owner's redelivery: re-announce
 
-    assert (await jobs.get_job(job_id)).stage == SCRIPT_APPROVED
+    approved = await jobs.get_job(job_id)
+    assert approved.stage == SCRIPT_APPROVED
+    assert approved.running_slot and jobs.running["u1"] == 1  # the approval took a slot again
     kinds = [e.event_type for e in publisher.events]
     assert kinds == [EventType.SCRIPT_AWAITING_REVIEW, EventType.SCRIPT_READY]
 

@@ -103,8 +103,9 @@ class JobRepository(Protocol):
         stage: str = SCRIPT_COMPLETE,
     ) -> None:
         """Embed the script, moving the job to `stage` (script_complete, or awaiting_review
-        for a job its owner reviews); with `usage` (the script's provider calls), record it as
-        the job's usage so far."""
+        for a job its owner reviews, which gives back its running slot in the same write: it
+        waits for a person, and may expire so); with `usage` (the script's provider calls),
+        record it as the job's usage so far."""
         ...
 
     async def replace_script(self, job_id: str, script: Script, *, version: int) -> Job:
@@ -113,10 +114,13 @@ class JobRepository(Protocol):
         the job no longer awaits review."""
         ...
 
-    async def approve_review(self, job_id: str, lease: LeaseClaim) -> Job:
-        """Move a job awaiting review to script_approved, owing its script.ready (the outbox
-        marker) with `lease` on the announcing step, in one conditional write: exactly one of
-        concurrent approvals wins; the others get `NotInReview`."""
+    async def approve_review(
+        self, job: Job, lease: LeaseClaim, *, running_cap: int | None = None
+    ) -> Job:
+        """Move the job (as read) awaiting review to script_approved, owing its script.ready
+        (the outbox marker) with `lease` on the announcing step, taking back a running slot
+        (refused past `running_cap`: `RunningJobsLimit`), in one conditional write: exactly
+        one of concurrent approvals wins; the others get `NotInReview`."""
         ...
 
     async def record_piece(

@@ -36,6 +36,7 @@ from omnigen.shared.domain.rules import (
 )
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import (
+    AWAITING_REVIEW,
     COMPLETED,
     SCRIPT_APPROVED,
     SCRIPT_COMPLETE,
@@ -176,7 +177,11 @@ class InMemoryJobRepository:
         stage: str = SCRIPT_COMPLETE,
     ) -> None:
         fields: dict[str, Any] = {"usage": usage} if usage is not None else {}
-        await self._write(job_id, stage, metadata, fields | _script_fields(script))
+        stored = await self._write(job_id, stage, metadata, fields | _script_fields(script))
+        if stage == AWAITING_REVIEW and stored.running_slot:  # waits for a person: no slot
+            async with self._lock:
+                self.running[stored.user_id] -= 1
+                self.jobs[job_id] = stored.model_copy(update={"running_slot": False})
 
     async def replace_script(self, job_id: str, script: Script, *, version: int) -> Job:
         async with self._lock:
@@ -185,16 +190,22 @@ class InMemoryJobRepository:
                 raise ScriptChanged(job_id)
             return self._store(job, **_script_fields(script))
 
-    async def approve_review(self, job_id: str, lease: LeaseClaim) -> Job:
+    async def approve_review(
+        self, job: Job, lease: LeaseClaim, *, running_cap: int | None = None
+    ) -> Job:
         async with self._lock:
-            job = self._in_review(job_id)
+            current = self._in_review(job.job_id)
+            if not current.running_slot:
+                admit_running(job.user_id, self.running.get(job.user_id, 0), running_cap)
+                self.running[job.user_id] = self.running.get(job.user_id, 0) + 1
             return self._store(
-                job,
+                current,
+                running_slot=True,
                 stage=SCRIPT_APPROVED,
                 stage_seq=stage_seq(SCRIPT_APPROVED),
                 status=status_for_stage(SCRIPT_APPROVED),
                 outbox=OUTBOX_EVENT,
-                leases={**job.leases, lease.step: lease.record(self._clock())},
+                leases={**current.leases, lease.step: lease.record(self._clock())},
             )
 
     def _in_review(self, job_id: str) -> Job:

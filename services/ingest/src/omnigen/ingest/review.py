@@ -57,17 +57,19 @@ def etag_matches(if_match: str, etag: str) -> bool:
     return etag in tags
 
 
-async def approve_render(ports: IngestPorts, job: Job) -> Job:
+async def approve_render(ports: IngestPorts, job: Job, *, running_cap: int | None = None) -> Job:
     """Let the job awaiting review render: its script.ready is published once, however many
-    approvals race. An approved job that is still running is approved again as a no-op
-    (idempotent); `NotInReview` for a job that never awaited review or has ended. When the
-    publish fails the job stays approved and the outbox sweeper sends its script.ready."""
+    approvals race. It takes back a running slot (it gave it back while it waited):
+    `RunningJobsLimit` at `running_cap`. An approved job that is still running is approved
+    again as a no-op (idempotent); `NotInReview` for a job that never awaited review or has
+    ended. When the publish fails the job stays approved and the outbox sweeper sends its
+    script.ready."""
     if not job.in_review:
         return await _approved_already(ports, job)
     holder = uuid.uuid4().hex
     try:
         approved = await ports.repository.approve_review(
-            job.job_id, LeaseClaim(ACCEPT_STEP, holder, ACCEPT_LEASE_S)
+            job, LeaseClaim(ACCEPT_STEP, holder, ACCEPT_LEASE_S), running_cap=running_cap
         )
     except NotInReview:  # another approval (or a cancel) got there first
         return await _approved_already(ports, await ports.repository.get_job(job.job_id))

@@ -425,7 +425,10 @@ class DynamoJobRepository:
         update.set_in_map("metadata", metadata or {})
         if usage is not None:
             update.set("usage", usage.model_dump(mode="json", exclude_none=True))
-        await self._write(job_id, update, stage=stage, returning=False)
+        if stage == AWAITING_REVIEW:  # it waits for its owner: it leaves the running count
+            await self._release_slot(job_id, update, stage=stage)
+        else:
+            await self._write(job_id, update, stage=stage, returning=False)
 
     @_guarded
     async def replace_script(self, job_id: str, script: Script, *, version: int) -> Job:
@@ -434,13 +437,54 @@ class DynamoJobRepository:
         return await self._review_write(job_id, update, also="version = :expected_version")
 
     @_guarded
-    async def approve_review(self, job_id: str, lease: LeaseClaim) -> Job:
+    async def approve_review(
+        self, job: Job, lease: LeaseClaim, *, running_cap: int | None = None
+    ) -> Job:
         now = self._clock()
         update = self._stage_update(SCRIPT_APPROVED).set(OUTBOX_ATTRIBUTE, OUTBOX_EVENT)
         update.sets.append("#leases.#step = :lease")
         update.names.update({"#leases": "leases", "#step": lease.step})
         update.values[":lease"] = serialize(lease.record(now))
-        return await self._review_write(job_id, update)
+        if job.running_slot:  # it kept its slot (a retried job back in review)
+            update.values[":true"] = {"BOOL": True}
+            return await self._review_write(job.job_id, update, also="running_slot = :true")
+        update.set("running_slot", True)
+        update.names["#stage"] = "stage"
+        update.values[":awaiting_review"] = {"S": AWAITING_REVIEW}
+        update.values[":no_slot"] = {"BOOL": False}
+        job_update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": job.job_id}},
+            "UpdateExpression": update.expression,
+            "ConditionExpression": _active_condition(
+                update,
+                None,
+                "#stage = :awaiting_review AND "
+                "(attribute_not_exists(running_slot) OR running_slot = :no_slot)",
+            ),
+            "ExpressionAttributeNames": update.names,
+            "ExpressionAttributeValues": update.values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        reasons = await self._transact(
+            "approve_review",
+            lambda: self._client.transact_write_items(
+                TransactItems=[
+                    {"Update": job_update},  # type: ignore[typeddict-item]
+                    {"Update": self._take_slot(job.user_id, running_cap)},  # type: ignore[typeddict-item]
+                ]
+            ),
+        )
+        if reasons is not None:
+            job_refused, counter_refused = reasons
+            if job_refused is not None:
+                found = await self._existing(job.job_id, job_refused)
+                raise NotInReview(job.job_id, found.stage, found.status.value)
+            if counter_refused is not None:
+                running = counter_refused.get(RUNNING_COUNTER_ATTRIBUTE, {"N": "0"})
+                admit_running(job.user_id, int(deserialize(running)), running_cap)
+            raise WriteRaced("approve_review", job.job_id)
+        return self._remember(await self.get_job(job.job_id))
 
     async def _review_write(self, job_id: str, update: _Update, also: str | None = None) -> Job:
         """One conditional write to a job awaiting review (and `also`), answering the job as it
@@ -797,6 +841,13 @@ class DynamoJobRepository:
         transaction of the job's conditional update, its user's counter `ADD running -1` and
         the month's usage totals `ADD ...` (a repeat finds the job ended and releases and adds
         nothing), answering None; otherwise `_write`'s UpdateItem."""
+        return await self._release_slot(job_id, update, stage=stage, usage=usage)
+
+    async def _release_slot(
+        self, job_id: str, update: _Update, *, stage: str | None, usage: JobUsage | None = None
+    ) -> Any:
+        """`update` as a write that gives back the job's running slot, if it holds one: its
+        end, or its stop to await review (see `_end`)."""
         owner, holds, month = await self._slot_owner(job_id)
         if not holds and usage is None:
             return await self._write(job_id, update, stage=stage)

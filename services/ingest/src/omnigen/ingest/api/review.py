@@ -12,11 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from omnigen.ingest.api.deps import Context, UserId
 from omnigen.ingest.api.errors import ApiError, ErrorBody
-from omnigen.ingest.api.routes import JobId, _owned_job, _submitted, script_not_fit
+from omnigen.ingest.api.routes import (
+    JobId,
+    _owned_job,
+    _submitted,
+    _too_many_running,
+    script_not_fit,
+)
 from omnigen.ingest.api.schemas import JobSubmitted
 from omnigen.ingest.handlers import ScriptNotFit
 from omnigen.ingest.review import approve_render, edit_script
-from omnigen.shared.domain.errors import NotInReview, ScriptChanged
+from omnigen.shared.domain.errors import NotInReview, RunningJobsLimit, ScriptChanged
 from omnigen.shared.domain.review import editable_script, script_etag
 from omnigen.shared.domain.scripts import ScriptDraft
 from omnigen.shared.domain.stages import JobStatus
@@ -123,18 +129,21 @@ async def put_script(
     "/{job_id}/render",
     status_code=202,
     response_model=JobSubmitted,
-    responses=_errors(409),
+    responses=_errors(409, 429),
     summary="Approve the script: render the job",
     description="Idempotent: approving an approved job that is still running answers 202 "
     "again and renders it once. 409 `not_in_review` for a job that did not await review or "
-    "has ended.",
+    "has ended. A job awaiting review holds no running-jobs slot; its approval takes one "
+    "(429 `too_many_running_jobs` at the cap: approve it later).",
 )
 async def render(job_id: JobId, ctx: Context, user_id: UserId, response: Response) -> JobSubmitted:
     job = await _owned_job(ctx, job_id, user_id)
     try:
-        job = await approve_render(ctx.ports, job)
+        job = await approve_render(ctx.ports, job, running_cap=ctx.settings.max_running_jobs)
     except NotInReview as exc:
         raise _not_in_review(exc) from None
+    except RunningJobsLimit as exc:
+        raise _too_many_running(ctx, exc) from None
     return _submitted(ctx, job, response)
 
 
