@@ -115,7 +115,7 @@ async def test_concurrent_approvals_send_one_script_ready(api: Api) -> None:
     assert [type(e) for e in events] == [ScriptReady]
     stored = await api.context.ports.repository.get_job(job.job_id)
     assert (stored.stage, stored.status) == (SCRIPT_APPROVED, JobStatus.PROCESSING)
-    assert stored.published["script.ready"] == str(events[0].event_id)
+    assert stored.published["script.ready#1"] == str(events[0].event_id)
     assert stored.outbox is None
     again = await api.client.post(url, headers=headers)  # idempotent while it runs
     assert again.status_code == 202

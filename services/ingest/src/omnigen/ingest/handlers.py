@@ -203,8 +203,9 @@ async def publish_announcement(ports: IngestPorts, job: Job, holder: str) -> Job
         with contextlib.suppress(Exception):  # else the lease simply expires
             await ports.repository.release_lease(job.job_id, ACCEPT_STEP, holder)
         raise NotAnnounced(job.job_id, exc) from exc
-    kind = job.published_key(event.event_type.value)
-    return await ports.repository.record_published(job.job_id, kind, str(event.event_id))
+    return await ports.repository.record_published(
+        job.job_id, job.announcement_key, str(event.event_id)
+    )
 
 
 async def retry_job(ports: IngestPorts, job: Job, *, running_cap: int | None = None) -> Job:

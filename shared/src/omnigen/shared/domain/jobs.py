@@ -63,12 +63,12 @@ _ANNOUNCING: Final = (EventType.JOB_ACCEPTED.value, EventType.SCRIPT_READY.value
 
 
 def clears_outbox(published: str) -> bool:
-    """True when recording the publication of `published` (a `Job.published_key`) settles a
-    job's outbox marker: the first attempt's job.accepted (or, for a reviewed job, the
-    script.ready its approval owes), or a later attempt's job.accepted or script.ready
-    (`job.accepted#2`, `script.ready#3`)."""
+    """True when recording the publication of `published` (a `Job.announcement_key`) settles
+    a job's outbox marker: the first attempt's job.accepted, or a later attempt's job.accepted
+    or script.ready (`job.accepted#2`, `script.ready#3`), or the script.ready an approved
+    review owes (`script.ready#1`)."""
     kind, _, attempt = published.partition("#")
-    return published in _ANNOUNCING or (attempt != "" and kind in _ANNOUNCING)
+    return published == OUTBOX_EVENT or (attempt != "" and kind in _ANNOUNCING)
 
 
 class AspectRatio(StrEnum):
@@ -431,11 +431,22 @@ class Job(BaseModel):
         return self.resume_event
 
     @property
+    def announcement_key(self) -> str:
+        """Where this attempt's announcement is recorded in `published` (recording it settles
+        the outbox, `clears_outbox`): `published_key` of its type, but `script.ready#1` for the
+        approval of a reviewed first attempt (its job.accepted was recorded long before)."""
+        kind = self.announcement_type.value
+        if self.attempt == 1 and self.review_approved:
+            return f"{kind}#1"
+        return self.published_key(kind)
+
+    @property
     def announced(self) -> bool:
         """True when this attempt's announcement (or, for a re-opened attempt, the script.ready
         that follows it) was recorded."""
-        kinds = _ANNOUNCING if self.attempt > 1 else (self.announcement_type.value,)
-        return any(self.published_key(kind) in self.published for kind in kinds)
+        if self.attempt == 1:
+            return self.announcement_key in self.published
+        return any(self.published_key(kind) in self.published for kind in _ANNOUNCING)
 
     @property
     def in_review(self) -> bool:
