@@ -30,11 +30,15 @@ from omnigen.shared.domain.events import (
     JobFailedData,
     JobRejected,
     JobRejectedData,
+    JobRenderRequested,
+    JobRenderRequestedData,
     JobRequested,
     JobRequestedData,
     Problem,
     SceneRequested,
     SceneRequestedData,
+    ScriptAwaitingReview,
+    ScriptAwaitingReviewData,
     ScriptReady,
     ScriptReadyData,
     parse_event,
@@ -75,6 +79,12 @@ SAMPLES: dict[tuple[str, int], Event] = {
     ),
     ("script.ready", 1): ScriptReady.create(
         job_id="j1", user_id="user-1", data=ScriptReadyData(title="Night", scene_count=3)
+    ),
+    ("script.awaiting_review", 1): ScriptAwaitingReview.create(
+        job_id="j1", user_id="user-1", data=ScriptAwaitingReviewData(title="Night", scene_count=3)
+    ),
+    ("job.render_requested", 1): JobRenderRequested.create(
+        job_id="j1", user_id="user-1", data=JobRenderRequestedData()
     ),
     ("job.completed", 1): JobCompleted.create(
         job_id="j1",

@@ -18,6 +18,8 @@ from omnigen.shared.domain.events import (
     JobCompletedData,
     JobFailed,
     JobFailedData,
+    ScriptAwaitingReview,
+    ScriptAwaitingReviewData,
 )
 from omnigen.shared.domain.jobs import JobRequest
 from omnigen.shared.domain.webhooks import (
@@ -258,3 +260,30 @@ async def test_the_guard_runs_again_at_delivery_dns_may_have_changed(
     [attempt] = delivery.attempts
     assert attempt.status_code is None and "metadata" in (attempt.error or "")
     assert listener.received == []
+
+
+async def test_a_script_awaiting_review_reaches_the_endpoints_that_ask_for_it(
+    listener: WebhookListener,
+) -> None:
+    store = InMemoryWebhookStore()
+    secret = new_secret()
+    listener.secrets = [secret]
+    await store.add_endpoint(endpoint(listener.url, secret, ["script.awaiting_review"]), limit=10)
+    deps = await make_deps(store)
+    job_id = await job_with(deps)
+    waiting = ScriptAwaitingReview.create(
+        job_id=job_id, user_id=USER, data=ScriptAwaitingReviewData(title="Dawn", scene_count=3)
+    )
+    await handle_outcome(waiting, context(1), deps=deps)
+    await handle_outcome(completed(job_id), context(1), deps=deps)  # not asked for
+
+    [got] = listener.received
+    assert got.verified_with == 0 and got.payload is not None
+    assert got.payload["type"] == "script.awaiting_review"
+    assert got.payload["data"] == {
+        "job_id": job_id,
+        "status": "pending",
+        "stage": "awaiting_review",
+        "title": "Dawn",
+        "scene_count": 3,
+    }

@@ -25,7 +25,8 @@ locals {
     ]
     # A delivery's resend puts its event back onto the webhooks queue.
     webhooks_queue = ["sqs:GetQueueUrl", "sqs:SendMessage"]
-    # EventPublisher: job.accepted / job.rejected / job.failed on the events topic;
+    # EventPublisher: job.accepted / job.rejected / job.failed, and script.ready for an approved
+    # review, on the events topic;
     # GetTopicAttributes for /readyz.
     sns = ["sns:GetTopicAttributes", "sns:Publish"]
     # AssetStore: presigned GETs (GetObject also covers HEAD) and deleting a finished job's assets;

@@ -1,4 +1,5 @@
-# scripter: consumes job.accepted, writes the script into the job, publishes script.ready.
+# scripter: consumes job.accepted, writes the script into the job, publishes script.ready (or
+# script.awaiting_review for a job its owner reviews).
 # Every AWS action its code calls, and nothing else:
 locals {
   scripter_actions = {
@@ -19,7 +20,7 @@ locals {
     ]
     # The dead-letter watcher on its queue's DLQ.
     dead_letters = ["sqs:DeleteMessage", "sqs:GetQueueUrl", "sqs:ReceiveMessage"]
-    # EventPublisher: script.ready / job.failed on the events topic.
+    # EventPublisher: script.ready / script.awaiting_review / job.failed on the events topic.
     sns = ["sns:Publish"]
     # Data keys behind the table, queue and topic.
     kms = ["kms:Decrypt", "kms:GenerateDataKey"]

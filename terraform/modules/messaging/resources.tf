@@ -92,13 +92,13 @@ locals {
     job_outcomes = {
       topic                = "job_events"
       queue                = "job_outcomes"
-      event_types          = ["job.completed", "job.failed", "job.rejected"]
+      event_types          = ["job.completed", "job.failed", "job.rejected", "script.awaiting_review"]
       raw_message_delivery = true
     }
     webhooks = {
       topic                = "job_events"
       queue                = "webhooks"
-      event_types          = ["job.completed", "job.failed"]
+      event_types          = ["job.completed", "job.failed", "script.awaiting_review"]
       raw_message_delivery = true
     }
   }

@@ -58,6 +58,23 @@ class ApiClient:
     def retry(self, job_id: str) -> dict[str, Any]:
         return self._json(self._http.post(f"/v1/jobs/{job_id}/retry"))
 
+    def script(self, job_id: str) -> tuple[dict[str, Any], str]:
+        """GET /v1/jobs/{id}/script: the answer and the script's ETag."""
+        response = self._http.get(f"/v1/jobs/{job_id}/script")
+        return self._json(response), response.headers.get("ETag", "")
+
+    def replace_script(
+        self, job_id: str, script: dict[str, Any], etag: str
+    ) -> tuple[dict[str, Any], str]:
+        """PUT /v1/jobs/{id}/script under If-Match `etag`: the answer and the new ETag."""
+        response = self._http.put(
+            f"/v1/jobs/{job_id}/script", json={"script": script}, headers={"If-Match": etag}
+        )
+        return self._json(response), response.headers.get("ETag", "")
+
+    def render(self, job_id: str) -> dict[str, Any]:
+        return self._json(self._http.post(f"/v1/jobs/{job_id}/render"))
+
     def cancel(self, job_id: str) -> int:
         response = self._http.delete(f"/v1/jobs/{job_id}")
         if response.status_code >= 400:
@@ -80,8 +97,8 @@ class ApiClient:
                 yield job
             else:
                 wait = min(wait * 2, max_interval)
-            if job["status"] in ("completed", "failed"):
-                return
+            if job["status"] in ("completed", "failed") or job["stage"] == "awaiting_review":
+                return  # ended, or waits for its owner (omnigen script / omnigen render)
             time.sleep(wait)
 
     def download(self, job_id: str, out: Path) -> Path:

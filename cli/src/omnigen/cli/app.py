@@ -8,7 +8,9 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 
 import typer
+import yaml
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich.console import Console
@@ -330,7 +333,9 @@ def _api_errors() -> Iterator[None]:
 @app.command()
 def submit(
     prompt: Annotated[str | None, typer.Argument(help="what the video is about")] = None,
-    duration: Duration = 20,
+    duration: Annotated[
+        int | None, typer.Option(help="seconds, 10-60 (default 20; with --script, its scenes')")
+    ] = None,
     aspect_ratio: Aspect = "16:9",
     title: Title = None,
     style: StyleOpt = None,
@@ -346,6 +351,17 @@ def submit(
     captions: Captions = None,
     music: Music = None,
     idempotency_key: Opt = None,
+    script: Annotated[
+        Path | None,
+        typer.Option(help="your own script, a JSON or YAML file (title, scenes...): no model"),
+    ] = None,
+    review: Annotated[
+        bool,
+        typer.Option(
+            help="stop once the script is written: read or --edit it with `omnigen script "
+            "JOB`, then `omnigen render JOB`"
+        ),
+    ] = False,
     batch: Annotated[
         Path | None,
         typer.Option(
@@ -355,22 +371,115 @@ def submit(
     ] = None,
 ) -> None:
     """Submit a job and print its id; or, with --batch, every line of a file."""
-    if (prompt is None) == (batch is None):
-        err_console.print("[red]give a PROMPT or --batch FILE (one of them)[/]")
+    if [prompt, batch, script].count(None) != 2:
+        err_console.print("[red]give a PROMPT, --script FILE or --batch FILE (one of them)[/]")
         raise typer.Exit(2)
     if batch is not None:
         _submit_batch(batch)
         return
-    assert prompt is not None
     with _api_errors():
         body = _request_body(
-            prompt, duration, aspect_ratio, title=title, style=style, tone=tone, tempo=tempo,
-            platform=platform, audience=audience, goal=goal, call_to_action=call_to_action,
-            voice=voice, language=language, speech_rate=speech_rate, captions=captions,
-            music=music,
+            prompt or "", duration or 20, aspect_ratio, title=title, style=style, tone=tone,
+            tempo=tempo, platform=platform, audience=audience, goal=goal,
+            call_to_action=call_to_action, voice=voice, language=language,
+            speech_rate=speech_rate, captions=captions, music=music,
         )  # fmt: skip
+        if script is not None:
+            del body["prompt"]
+            body["script"] = _read_script(script)
+            if duration is None:
+                del body["duration"]  # the scenes' total
+        if review:
+            body["review"] = True
         job = _client().submit(body, idempotency_key)
     console.print(job["job_id"])
+
+
+def _read_script(path: Path) -> Any:
+    """A script file: JSON, or YAML (by its extension)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        err_console.print(f"[red]cannot read {path}: {exc}[/]")
+        raise typer.Exit(2) from None
+
+
+@app.command("script")
+def show_script(
+    job_id: str,
+    edit: Annotated[
+        bool,
+        typer.Option(help="open it in $EDITOR and save it (only while the job awaits review)"),
+    ] = False,
+    output: Annotated[str, typer.Option("--format", help="yaml or json")] = "yaml",
+) -> None:
+    """Print a job's script; with --edit, change it in $EDITOR and save it (If-Match)."""
+    with _api_errors():
+        client = _client()
+        answer, etag = client.script(job_id)
+        if not edit:
+            console.print(_dump(answer["script"], output), markup=False, highlight=False)
+            return
+        if not answer["editable"]:
+            err_console.print(f"[red]job {job_id} is not awaiting review ({answer['stage']})[/]")
+            raise typer.Exit(1)
+        _edit_script(client, job_id, answer["script"], etag, output)
+
+
+def _dump(script: Any, output: str) -> str:
+    if output == "json":
+        return json.dumps(script, indent=2, ensure_ascii=False)
+    return str(yaml.safe_dump(script, sort_keys=False, allow_unicode=True, width=100))
+
+
+def _edit_script(
+    client: ApiClient, job_id: str, script: dict[str, Any], etag: str, output: str
+) -> None:
+    """Edit in $EDITOR until the API takes it (a 422 shows why and offers another go)."""
+    suffix = ".json" if output == "json" else ".yaml"
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"script-{job_id}{suffix}"
+        path.write_text(_dump(script, output), encoding="utf-8")
+        while True:
+            before = path.read_text(encoding="utf-8")
+            editor = shlex.split(os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi")
+            if subprocess.run([*editor, str(path)], check=False).returncode != 0:
+                err_console.print("[red]the editor failed; nothing was saved[/]")
+                raise typer.Exit(1)
+            if path.read_text(encoding="utf-8") == before and before == _dump(script, output):
+                console.print("no change")
+                return
+            try:
+                _, etag = client.replace_script(job_id, _read_script(path), etag)
+            except ApiError as exc:
+                if exc.status != 422:
+                    raise
+                err_console.print(f"[red]{exc}[/]")
+                if not typer.confirm("edit again?", default=True):
+                    raise typer.Exit(1) from None
+                continue
+            console.print(f"saved; render it with: omnigen render {job_id}")
+            return
+
+
+@app.command()
+def render(
+    job_id: str, watch: Annotated[bool, typer.Option(help="follow until it ends")] = False
+) -> None:
+    """Approve a reviewed job's script: it renders (asking twice renders it once)."""
+    with _api_errors():
+        client = _client()
+        job = client.render(job_id)
+        if not watch:
+            console.print(f"{job['job_id']} {job['status']} ({job['stage']})")
+            return
+        job = _follow(client, job_id)
+    console.print(f"{job['job_id']} {job['status']} ({job['stage']})")
+    if job["status"] == "failed":
+        raise typer.Exit(1)
 
 
 def _submit_batch(path: Path) -> None:

@@ -12,7 +12,7 @@ from omnigen.shared.domain.events import Event
 from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
 from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.scripts import Script
-from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.stages import SCRIPT_COMPLETE, JobStatus
 from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
 from omnigen.shared.domain.webhooks import (
     Attempt,
@@ -100,9 +100,27 @@ class JobRepository(Protocol):
         metadata: Mapping[str, Any] | None = None,
         *,
         usage: JobUsage | None = None,
+        stage: str = SCRIPT_COMPLETE,
     ) -> None:
-        """Embed the script; with `usage` (the script's provider calls), record it as the
-        job's usage so far."""
+        """Embed the script, moving the job to `stage` (script_complete, or awaiting_review
+        for a job its owner reviews, which gives back its running slot in the same write: it
+        waits for a person, and may expire so); with `usage` (the script's provider calls),
+        record it as the job's usage so far."""
+        ...
+
+    async def replace_script(self, job_id: str, script: Script, *, version: int) -> Job:
+        """Replace the script of a job awaiting review, only if it is still the job's
+        `version` (as read): `ScriptChanged` when it changed meanwhile, `NotInReview` when
+        the job no longer awaits review."""
+        ...
+
+    async def approve_review(
+        self, job: Job, lease: LeaseClaim, *, running_cap: int | None = None
+    ) -> Job:
+        """Move the job (as read) awaiting review to script_approved, owing its script.ready
+        (the outbox marker) with `lease` on the announcing step, taking back a running slot
+        (refused past `running_cap`: `RunningJobsLimit`), in one conditional write: exactly
+        one of concurrent approvals wins; the others get `NotInReview`."""
         ...
 
     async def record_piece(

@@ -245,6 +245,7 @@ def resource_spec(
                     EventType.JOB_COMPLETED.value,
                     EventType.JOB_FAILED.value,
                     EventType.JOB_REJECTED.value,
+                    EventType.SCRIPT_AWAITING_REVIEW.value,  # a job waits for its owner
                 ),
             ),
             Subscription(events.name, webhooks.name, WEBHOOK_EVENTS),

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -115,3 +117,19 @@ def log_events(pipeline: LocalPipeline, service: str, event: str) -> list[dict[s
         if record.get("event") == event:
             found.append(record)
     return found
+
+
+async def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> tuple[int, str]:
+    """Run the installed `omnigen` CLI as a user would: its exit code and its output."""
+    process = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "omnigen"),
+        *args,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), timeout=timeout)
+    return process.returncode or 0, output.decode(errors="replace")

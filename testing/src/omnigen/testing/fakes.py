@@ -18,11 +18,13 @@ from omnigen.shared.domain.errors import (
     JobNotFound,
     JobNotRetryable,
     LeaseLost,
+    NotInReview,
     PieceRaced,
     RateWindowFull,
+    ScriptChanged,
 )
 from omnigen.shared.domain.events import Event
-from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
+from omnigen.shared.domain.jobs import OUTBOX_EVENT, Job, JobRequest, LeaseClaim
 from omnigen.shared.domain.rules import (
     RateWindow,
     admit_quota,
@@ -34,7 +36,9 @@ from omnigen.shared.domain.rules import (
 )
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import (
+    AWAITING_REVIEW,
     COMPLETED,
+    SCRIPT_APPROVED,
     SCRIPT_COMPLETE,
     JobStatus,
     stage_seq,
@@ -170,15 +174,47 @@ class InMemoryJobRepository:
         metadata: Mapping[str, Any] | None = None,
         *,
         usage: JobUsage | None = None,
+        stage: str = SCRIPT_COMPLETE,
     ) -> None:
         fields: dict[str, Any] = {"usage": usage} if usage is not None else {}
-        fields |= {
-            "title": script.title,
-            "scenes": list(script.scenes),
-            "audio_spec": script.audio_spec,
-            "script_metadata": script.metadata,
-        }
-        await self._write(job_id, SCRIPT_COMPLETE, metadata, fields)
+        stored = await self._write(job_id, stage, metadata, fields | _script_fields(script))
+        if stage == AWAITING_REVIEW and stored.running_slot:  # waits for a person: no slot
+            async with self._lock:
+                self.running[stored.user_id] -= 1
+                self.jobs[job_id] = stored.model_copy(update={"running_slot": False})
+
+    async def replace_script(self, job_id: str, script: Script, *, version: int) -> Job:
+        async with self._lock:
+            job = self._in_review(job_id)
+            if job.version != version:
+                raise ScriptChanged(job_id)
+            return self._store(job, **_script_fields(script))
+
+    async def approve_review(
+        self, job: Job, lease: LeaseClaim, *, running_cap: int | None = None
+    ) -> Job:
+        async with self._lock:
+            current = self._in_review(job.job_id)
+            if not current.running_slot:
+                admit_running(job.user_id, self.running.get(job.user_id, 0), running_cap)
+                self.running[job.user_id] = self.running.get(job.user_id, 0) + 1
+            return self._store(
+                current,
+                running_slot=True,
+                stage=SCRIPT_APPROVED,
+                stage_seq=stage_seq(SCRIPT_APPROVED),
+                status=status_for_stage(SCRIPT_APPROVED),
+                outbox=OUTBOX_EVENT,
+                leases={**current.leases, lease.step: lease.record(self._clock())},
+            )
+
+    def _in_review(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise JobNotFound(job_id)
+        if not job.in_review:
+            raise NotInReview(job_id, job.stage, job.status.value)
+        return job
 
     async def mark_job_complete(
         self,
@@ -322,6 +358,15 @@ class InMemoryJobRepository:
         )
         self.jobs[job.job_id] = Job.model_validate(updated.model_dump())
         return self.jobs[job.job_id]
+
+
+def _script_fields(script: Script) -> dict[str, Any]:
+    return {
+        "title": script.title,
+        "scenes": list(script.scenes),
+        "audio_spec": script.audio_spec,
+        "script_metadata": script.metadata,
+    }
 
 
 class RecordingPublisher:

@@ -151,7 +151,7 @@ async def submit_job(
         await metrics.count(catalog.JOBS_ACCEPTED)
     try:
         if created.created:
-            job = await _publish_accepted(ports, created.job, holder)
+            job = await publish_announcement(ports, created.job, holder)
         else:
             job = await publish_accepted_once(ports, created.job)
     except NotAnnounced as exc:
@@ -183,11 +183,11 @@ async def publish_accepted_once(ports: IngestPorts, job: Job) -> Job:
             job = await ports.repository.get_job(job.job_id)
             continue
         if not job.announced:
-            job = await _publish_accepted(ports, job, holder)
+            job = await publish_announcement(ports, job, holder)
     return job
 
 
-async def _publish_accepted(ports: IngestPorts, job: Job, holder: str) -> Job:
+async def publish_announcement(ports: IngestPorts, job: Job, holder: str) -> Job:
     """Publish the attempt's announcement as `holder` of its lease and record it (which
     settles the job's outbox marker); a failure hands the lease back and raises."""
     event = _announcement(job)
@@ -203,8 +203,9 @@ async def _publish_accepted(ports: IngestPorts, job: Job, holder: str) -> Job:
         with contextlib.suppress(Exception):  # else the lease simply expires
             await ports.repository.release_lease(job.job_id, ACCEPT_STEP, holder)
         raise NotAnnounced(job.job_id, exc) from exc
-    kind = job.published_key(event.event_type.value)
-    return await ports.repository.record_published(job.job_id, kind, str(event.event_id))
+    return await ports.repository.record_published(
+        job.job_id, job.announcement_key, str(event.event_id)
+    )
 
 
 async def retry_job(ports: IngestPorts, job: Job, *, running_cap: int | None = None) -> Job:
@@ -221,7 +222,7 @@ async def retry_job(ports: IngestPorts, job: Job, *, running_cap: int | None = N
         job = await ports.repository.reopen_job(
             job, running_cap=running_cap, lease=LeaseClaim(ACCEPT_STEP, holder, ACCEPT_LEASE_S)
         )
-        job = await _publish_accepted(ports, job, holder)
+        job = await publish_announcement(ports, job, holder)
     elif not job.announced:
         job = await publish_accepted_once(ports, job)
     else:  # announced already: the client asks again, so send it again (same id)

@@ -1,4 +1,5 @@
-"""The consumer of upstream job requests: the shared SQS runtime with one handler registered."""
+"""The consumer of upstream job requests: the shared SQS runtime with its handlers registered
+(a job request; the approval of a reviewed job's script)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import TYPE_CHECKING
 import structlog
 
 from omnigen.ingest.handlers import IngestPorts, handle_job_requested, reject_unparseable
+from omnigen.ingest.review import handle_render_requested
 from omnigen.ingest.trust import UNRESTRICTED, Origin, UpstreamTrust
-from omnigen.shared.domain.events import JobRequested
+from omnigen.shared.domain.events import JobRenderRequested, JobRequested
 from omnigen.shared.messages import ConsumerSettings, MessageContext
 from omnigen.shared.runtime.consumer import Consumer
 
@@ -42,6 +44,9 @@ def build_consumer(
     async def on_job_requested(event: JobRequested, context: MessageContext) -> None:
         await handle_job_requested(ports, event, origin_of(context))
 
+    async def on_render_requested(event: JobRenderRequested, context: MessageContext) -> None:
+        await handle_render_requested(ports, event, origin_of(context))
+
     async def on_poison(reason: str, context: MessageContext) -> None:
         # A failed publish raises: the message stays, and is retried until the DLQ takes it.
         if await reject_unparseable(ports, context.body, reason, origin_of(context)):
@@ -63,4 +68,5 @@ def build_consumer(
         sqs=sqs, queue_name=queue_name, settings=settings, on_poison=on_poison, sns_envelopes=True
     )
     consumer.register(JobRequested, on_job_requested)
+    consumer.register(JobRenderRequested, on_render_requested)
     return consumer

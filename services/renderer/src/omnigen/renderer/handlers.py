@@ -166,6 +166,9 @@ async def handle_script_ready(event: ScriptReady, ctx: MessageContext, deps: Ren
     if job.is_terminal:
         log.info("job_stopped", reason=job.error_message or job.status.value)
         return
+    if job.in_review:  # only its owner's approval (which sends script.ready again) renders it
+        log.warning("script_ready_before_approval_dropped")
+        return
     script = job.script
     if script is None:
         raise PermanentFailure(f"job {job.job_id} has no script to render")

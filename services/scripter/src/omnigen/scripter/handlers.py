@@ -1,4 +1,5 @@
-"""job.accepted -> a validated script embedded in the job -> script.ready.
+"""job.accepted -> a validated script embedded in the job -> script.ready (or, for a job its
+owner reviews, awaiting_review -> script.awaiting_review; the approval sends script.ready).
 
 The scripter supplies its step to the shared skeleton (`omnigen.shared.workflow.run_step`):
 the claim moves the job to script_generating for this SQS message, the work writes the script
@@ -18,6 +19,8 @@ from omnigen.shared.domain.errors import ProviderFailed
 from omnigen.shared.domain.events import (
     EventType,
     JobAccepted,
+    ScriptAwaitingReview,
+    ScriptAwaitingReviewData,
     ScriptReady,
     ScriptReadyData,
     stable_event_id,
@@ -25,7 +28,12 @@ from omnigen.shared.domain.events import (
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.progress import RenderProgress
 from omnigen.shared.domain.scripts import Script
-from omnigen.shared.domain.stages import SCRIPT_COMPLETE, SCRIPT_GENERATING, stage_seq
+from omnigen.shared.domain.stages import (
+    AWAITING_REVIEW,
+    SCRIPT_COMPLETE,
+    SCRIPT_GENERATING,
+    stage_seq,
+)
 from omnigen.shared.domain.usage import metering
 from omnigen.shared.messages import MessageContext
 from omnigen.shared.ports import EventPublisher, JobRepository
@@ -64,8 +72,11 @@ class ScripterDeps:
             scenes_complete=0,
             music_mood=script.audio_spec.music_mood.value,
         )
-        await self.jobs.embed_script(job.job_id, script, progress.metadata(), usage=meter.usage)
-        log.info("script_embedded", title=script.title, scenes=len(script.scenes))
+        stage = AWAITING_REVIEW if job.review else SCRIPT_COMPLETE
+        await self.jobs.embed_script(
+            job.job_id, script, progress.metadata(), usage=meter.usage, stage=stage
+        )
+        log.info("script_embedded", title=script.title, scenes=len(script.scenes), stage=stage)
         return script
 
 
@@ -77,7 +88,19 @@ def _scripted(job: Job) -> bool:
     return not job.is_terminal and job.stage_seq >= stage_seq(SCRIPT_COMPLETE)
 
 
-def _script_ready(job: Job, script: Script, event: JobAccepted) -> ScriptReady:
+def _script_ready(
+    job: Job, script: Script, event: JobAccepted
+) -> ScriptReady | ScriptAwaitingReview:
+    """script.ready, or for a job its owner reviews and has not approved yet (the approval
+    sends script.ready), script.awaiting_review."""
+    if job.review and not job.review_approved:
+        return ScriptAwaitingReview.create(
+            job_id=job.job_id,
+            user_id=job.user_id,
+            trace_id=event.trace_id,
+            data=ScriptAwaitingReviewData(title=script.title, scene_count=len(script.scenes)),
+            event_id=stable_event_id(job.event_subject, EventType.SCRIPT_AWAITING_REVIEW.value),
+        )
     return ScriptReady.create(
         job_id=job.job_id,
         user_id=job.user_id,

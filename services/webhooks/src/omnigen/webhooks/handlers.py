@@ -23,17 +23,19 @@ import structlog
 from standardwebhooks.webhooks import Webhook
 
 from omnigen.shared.domain.errors import JobNotFound
-from omnigen.shared.domain.events import Event, JobCompleted, JobFailed
+from omnigen.shared.domain.events import Event, JobCompleted, JobFailed, ScriptAwaitingReview
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.webhooks import (
     JOB_CALLBACK,
     Attempt,
+    AwaitingReviewData,
     CompletedData,
     Delivery,
     DeliveryStatus,
     FailedData,
     JobCompletedWebhook,
     JobFailedWebhook,
+    ScriptAwaitingReviewWebhook,
     SigningSecret,
     client_errors,
     decide,
@@ -171,6 +173,7 @@ async def webhook_payload(event: Event, job: Job, deps: WebhookDeps) -> dict[str
     """The Standard Webhooks body for `event` (`domain.webhooks.WEBHOOK_PAYLOADS`); links are
     presigned afresh for every attempt."""
     occurred = event.occurred_at.isoformat()
+    body: JobCompletedWebhook | JobFailedWebhook | ScriptAwaitingReviewWebhook
     if isinstance(event, JobCompleted):
         expires = deps.settings.link_expiry_s
         poster = event.data.thumbnail_key
@@ -178,7 +181,7 @@ async def webhook_payload(event: Event, job: Job, deps: WebhookDeps) -> dict[str
         async def link(key: object) -> str | None:
             return await deps.assets.presigned_url(key, expires) if isinstance(key, str) else None
 
-        body: JobCompletedWebhook | JobFailedWebhook = JobCompletedWebhook(
+        body = JobCompletedWebhook(
             timestamp=occurred,
             data=CompletedData(
                 job_id=job.job_id,
@@ -198,7 +201,14 @@ async def webhook_payload(event: Event, job: Job, deps: WebhookDeps) -> dict[str
                 job_id=job.job_id, stage=event.data.stage, reason=event.data.error_message
             ),
         )
-    else:  # script.ready joins here once a job can wait for review (domain.webhooks.REVIEW_HOOK)
+    elif isinstance(event, ScriptAwaitingReview):  # domain.webhooks.REVIEW_HOOK
+        body = ScriptAwaitingReviewWebhook(
+            timestamp=occurred,
+            data=AwaitingReviewData(
+                job_id=job.job_id, title=event.data.title, scene_count=event.data.scene_count
+            ),
+        )
+    else:
         raise PermanentFailure(f"no webhook payload for {event.event_type.value}")
     return body.model_dump(mode="json")
 

@@ -28,11 +28,13 @@ from omnigen.shared.domain.errors import (
     JobNotFound,
     JobNotRetryable,
     LeaseLost,
+    NotInReview,
     OmnigenError,
     PieceRaced,
     RateWindowFull,
     RepositoryError,
     RepositoryUnavailable,
+    ScriptChanged,
     WriteRaced,
 )
 from omnigen.shared.domain.jobs import OUTBOX_EVENT, Job, JobRequest, LeaseClaim, clears_outbox
@@ -53,7 +55,9 @@ from omnigen.shared.domain.rules import (
 )
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import (
+    AWAITING_REVIEW,
     COMPLETED,
+    SCRIPT_APPROVED,
     SCRIPT_COMPLETE,
     JobStatus,
     stage_seq,
@@ -415,19 +419,101 @@ class DynamoJobRepository:
         metadata: Mapping[str, Any] | None = None,
         *,
         usage: JobUsage | None = None,
+        stage: str = SCRIPT_COMPLETE,
     ) -> None:
-        plain = script.model_dump(mode="json")
-        update = (
-            self._stage_update(SCRIPT_COMPLETE)
-            .set("title", plain["title"])
-            .set("scenes", plain["scenes"])
-            .set("audio_spec", plain["audio_spec"])
-            .set("script_metadata", plain["metadata"])
-            .set_in_map("metadata", metadata or {})
-        )
+        update = _script_fields(self._stage_update(stage), script)
+        update.set_in_map("metadata", metadata or {})
         if usage is not None:
             update.set("usage", usage.model_dump(mode="json", exclude_none=True))
-        await self._write(job_id, update, stage=SCRIPT_COMPLETE, returning=False)
+        if stage == AWAITING_REVIEW:  # it waits for its owner: it leaves the running count
+            await self._release_slot(job_id, update, stage=stage)
+        else:
+            await self._write(job_id, update, stage=stage, returning=False)
+
+    @_guarded
+    async def replace_script(self, job_id: str, script: Script, *, version: int) -> Job:
+        update = _script_fields(_Update(self._clock()), script)
+        update.values[":expected_version"] = {"N": str(version)}
+        return await self._review_write(job_id, update, also="version = :expected_version")
+
+    @_guarded
+    async def approve_review(
+        self, job: Job, lease: LeaseClaim, *, running_cap: int | None = None
+    ) -> Job:
+        now = self._clock()
+        update = self._stage_update(SCRIPT_APPROVED).set(OUTBOX_ATTRIBUTE, OUTBOX_EVENT)
+        update.sets.append("#leases.#step = :lease")
+        update.names.update({"#leases": "leases", "#step": lease.step})
+        update.values[":lease"] = serialize(lease.record(now))
+        if job.running_slot:  # it kept its slot (a retried job back in review)
+            update.values[":true"] = {"BOOL": True}
+            return await self._review_write(job.job_id, update, also="running_slot = :true")
+        update.set("running_slot", True)
+        update.names["#stage"] = "stage"
+        update.values[":awaiting_review"] = {"S": AWAITING_REVIEW}
+        update.values[":no_slot"] = {"BOOL": False}
+        job_update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": job.job_id}},
+            "UpdateExpression": update.expression,
+            "ConditionExpression": _active_condition(
+                update,
+                None,
+                "#stage = :awaiting_review AND "
+                "(attribute_not_exists(running_slot) OR running_slot = :no_slot)",
+            ),
+            "ExpressionAttributeNames": update.names,
+            "ExpressionAttributeValues": update.values,
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        reasons = await self._transact(
+            "approve_review",
+            lambda: self._client.transact_write_items(
+                TransactItems=[
+                    {"Update": job_update},  # type: ignore[typeddict-item]
+                    {"Update": self._take_slot(job.user_id, running_cap)},  # type: ignore[typeddict-item]
+                ]
+            ),
+        )
+        if reasons is not None:
+            job_refused, counter_refused = reasons
+            if job_refused is not None:
+                found = await self._existing(job.job_id, job_refused)
+                raise NotInReview(job.job_id, found.stage, found.status.value)
+            if counter_refused is not None:
+                running = counter_refused.get(RUNNING_COUNTER_ATTRIBUTE, {"N": "0"})
+                admit_running(job.user_id, int(deserialize(running)), running_cap)
+            raise WriteRaced("approve_review", job.job_id)
+        return self._remember(await self.get_job(job.job_id))
+
+    async def _review_write(self, job_id: str, update: _Update, also: str | None = None) -> Job:
+        """One conditional write to a job awaiting review (and `also`), answering the job as it
+        left it; a refusal says why from the item as the write found it."""
+        update.names["#stage"] = "stage"
+        update.values[":awaiting_review"] = {"S": AWAITING_REVIEW}
+        condition = _active_condition(update, None, "#stage = :awaiting_review")
+        if also is not None:
+            condition += f" AND {also}"
+        try:
+            response = await self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=update.expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            item = getattr(exc, "response", {}).get("Item")
+            if not item:
+                raise JobNotFound(job_id) from None
+            found = item_to_job(item)
+            if not found.in_review:
+                raise NotInReview(job_id, found.stage, found.status.value) from None
+            raise ScriptChanged(job_id) from None
+        return item_to_job(response["Attributes"])
 
     @_guarded
     async def mark_job_complete(
@@ -755,6 +841,13 @@ class DynamoJobRepository:
         transaction of the job's conditional update, its user's counter `ADD running -1` and
         the month's usage totals `ADD ...` (a repeat finds the job ended and releases and adds
         nothing), answering None; otherwise `_write`'s UpdateItem."""
+        return await self._release_slot(job_id, update, stage=stage, usage=usage)
+
+    async def _release_slot(
+        self, job_id: str, update: _Update, *, stage: str | None, usage: JobUsage | None = None
+    ) -> Any:
+        """`update` as a write that gives back the job's running slot, if it holds one: its
+        end, or its stop to await review (see `_end`)."""
         owner, holds, month = await self._slot_owner(job_id)
         if not holds and usage is None:
             return await self._write(job_id, update, stage=stage)
@@ -884,6 +977,17 @@ class DynamoJobRepository:
 
     async def _existing(self, job_id: str, item: Mapping[str, Any]) -> Job:
         return item_to_job(item) if item else await self.get_job(job_id)
+
+
+def _script_fields(update: _Update, script: Script) -> _Update:
+    """`update` setting the job's embedded script (the seed's fields)."""
+    plain = script.model_dump(mode="json")
+    return (
+        update.set("title", plain["title"])
+        .set("scenes", plain["scenes"])
+        .set("audio_spec", plain["audio_spec"])
+        .set("script_metadata", plain["metadata"])
+    )
 
 
 def _number(amount: float) -> dict[str, str]:

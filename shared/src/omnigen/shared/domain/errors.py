@@ -209,3 +209,22 @@ class WriteRaced(RepositoryError):
     def __init__(self, operation: str, job_id: str) -> None:
         super().__init__(operation, f"job {job_id} changed during the write; try again")
         self.job_id = job_id
+
+
+class NotInReview(OmnigenError):
+    """The job's script can only be edited or approved while it awaits review; it does not."""
+
+    def __init__(self, job_id: str, stage: str, status: str) -> None:
+        super().__init__(f"job {job_id} is not awaiting review (it is {status}, {stage})")
+        self.job_id = job_id
+        self.stage = stage
+
+
+class ScriptChanged(OmnigenError):
+    """The script changed since the version the edit was based on (its ETag)."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            f"job {job_id}'s script changed since you read it; GET it again and re-apply the edit"
+        )
+        self.job_id = job_id

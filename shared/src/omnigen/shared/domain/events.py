@@ -33,6 +33,10 @@ class EventType(StrEnum):
     JOB_ACCEPTED = "job.accepted"
     JOB_REJECTED = "job.rejected"
     SCRIPT_READY = "script.ready"
+    # Review before render (issue 13): the scripter announces a script that waits for its
+    # owner; an upstream system approves it on its requests topic (the API has POST .../render).
+    SCRIPT_AWAITING_REVIEW = "script.awaiting_review"
+    JOB_RENDER_REQUESTED = "job.render_requested"
     JOB_COMPLETED = "job.completed"
     JOB_FAILED = "job.failed"
     # The renderer's own work items (issue 12): one per scene, one for the audio, and the
@@ -70,6 +74,15 @@ class JobRejectedData(_Data):
 class ScriptReadyData(_Data):
     title: str
     scene_count: int = Field(ge=1)
+
+
+class ScriptAwaitingReviewData(_Data):
+    title: str
+    scene_count: int = Field(ge=1)
+
+
+class JobRenderRequestedData(_Data):
+    """An upstream system's approval of a job's script (the job it created with review)."""
 
 
 class JobCompletedData(_Data):
@@ -176,6 +189,22 @@ class ScriptReady(Event):
     data: ScriptReadyData
 
 
+class ScriptAwaitingReview(Event):
+    TYPE = EventType.SCRIPT_AWAITING_REVIEW
+    event_type: Literal[EventType.SCRIPT_AWAITING_REVIEW]
+    schema_version: Literal[1]
+    job_id: LineText = Field(min_length=1, max_length=100)
+    data: ScriptAwaitingReviewData
+
+
+class JobRenderRequested(Event):
+    TYPE = EventType.JOB_RENDER_REQUESTED
+    event_type: Literal[EventType.JOB_RENDER_REQUESTED]
+    schema_version: Literal[1]
+    job_id: LineText = Field(min_length=1, max_length=100)
+    data: JobRenderRequestedData
+
+
 class JobCompleted(Event):
     TYPE = EventType.JOB_COMPLETED
     event_type: Literal[EventType.JOB_COMPLETED]
@@ -223,6 +252,8 @@ EVENT_MODELS: Final[dict[tuple[str, int], type[Event]]] = {
         JobAccepted,
         JobRejected,
         ScriptReady,
+        ScriptAwaitingReview,
+        JobRenderRequested,
         JobCompleted,
         JobFailed,
         SceneRequested,

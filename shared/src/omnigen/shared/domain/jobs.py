@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 from omnigen.shared.domain.creative import (
     CREATIVE_ENUMS,
@@ -38,7 +45,9 @@ from omnigen.shared.domain.media import CaptionOptions, LanguageTag, MusicOption
 from omnigen.shared.domain.scenes import Continuity, RenderState
 from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptDraft, ScriptMetadata
 from omnigen.shared.domain.stages import (
+    AWAITING_REVIEW,
     QUEUED,
+    SCRIPT_APPROVED,
     JobStatus,
     progress_percent,
     stage_seq,
@@ -64,9 +73,10 @@ _ANNOUNCING: Final = (EventType.JOB_ACCEPTED.value, EventType.SCRIPT_READY.value
 
 
 def clears_outbox(published: str) -> bool:
-    """True when recording the publication of `published` (a `Job.published_key`) settles a
-    job's outbox marker: the first attempt's job.accepted, or a later attempt's job.accepted
-    or script.ready (`job.accepted#2`, `script.ready#3`)."""
+    """True when recording the publication of `published` (a `Job.announcement_key`) settles
+    a job's outbox marker: the first attempt's job.accepted, or a later attempt's job.accepted
+    or script.ready (`job.accepted#2`, `script.ready#3`), or the script.ready an approved
+    review owes (`script.ready#1`)."""
     kind, _, attempt = published.partition("#")
     return published == OUTBOX_EVENT or (attempt != "" and kind in _ANNOUNCING)
 
@@ -176,6 +186,11 @@ class JobRequest(BaseModel):
     script: ScriptDraft | None = Field(
         default=None, description="the user's own script: no model writes one"
     )
+    review: StrictBool = Field(
+        default=False,
+        description="stop once the script is written (stage awaiting_review) until its owner "
+        "approves it: POST /v1/jobs/{id}/render",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -223,6 +238,8 @@ class JobRequest(BaseModel):
         for name in ("script", "callback_url"):  # request fields added later, likewise
             if payload.get(name) is None:
                 payload.pop(name, None)
+        if not payload.get("review"):
+            payload.pop("review", None)
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -290,6 +307,7 @@ class Job(BaseModel):
     # the job ended (jobs stored before the outbox existed never carry one).
     outbox: str | None = None
     callback_url: str | None = None  # where its outcome goes as a signed webhook
+    review: bool = False  # asked to stop at awaiting_review until its owner approves the script
 
     @field_validator("options", mode="before")
     @classmethod
@@ -322,6 +340,7 @@ class Job(BaseModel):
             options=request.options,
             given_script=request.script,
             callback_url=request.callback_url,
+            review=request.review,
             request_hash=request.fingerprint(),
             idempotency_key=idempotency_key,
             trace_id=trace_id,
@@ -448,16 +467,40 @@ class Job(BaseModel):
 
     @property
     def announcement_type(self) -> EventType:
-        """The event that announces this attempt: job.accepted for the first, the event that
-        resumes the job from where it failed for a re-opened one (`resume_event`)."""
-        return EventType.JOB_ACCEPTED if self.attempt == 1 else self.resume_event
+        """The event that announces this attempt: job.accepted for the first (script.ready
+        once its reviewed script was approved), the event that resumes the job from where it
+        failed for a re-opened one (`resume_event`)."""
+        if self.attempt == 1:
+            return EventType.SCRIPT_READY if self.review_approved else EventType.JOB_ACCEPTED
+        return self.resume_event
+
+    @property
+    def announcement_key(self) -> str:
+        """Where this attempt's announcement is recorded in `published` (recording it settles
+        the outbox, `clears_outbox`): `published_key` of its type, but `script.ready#1` for the
+        approval of a reviewed first attempt (its job.accepted was recorded long before)."""
+        kind = self.announcement_type.value
+        if self.attempt == 1 and self.review_approved:
+            return f"{kind}#1"
+        return self.published_key(kind)
 
     @property
     def announced(self) -> bool:
         """True when this attempt's announcement (or, for a re-opened attempt, the script.ready
         that follows it) was recorded."""
-        kinds = _ANNOUNCING if self.attempt > 1 else (OUTBOX_EVENT,)
-        return any(self.published_key(kind) in self.published for kind in kinds)
+        if self.attempt == 1:
+            return self.announcement_key in self.published
+        return any(self.published_key(kind) in self.published for kind in _ANNOUNCING)
+
+    @property
+    def in_review(self) -> bool:
+        """True while the job waits for its owner to approve (or edit) its script."""
+        return not self.is_terminal and self.stage == AWAITING_REVIEW
+
+    @property
+    def review_approved(self) -> bool:
+        """True once the owner approved the reviewed script (the render may run)."""
+        return self.review and self.stage_seq >= stage_seq(SCRIPT_APPROVED)
 
     @property
     def resume_event(self) -> EventType:
@@ -491,6 +534,7 @@ class Job(BaseModel):
             options=self.options,
             script=self.given_script,
             callback_url=self.callback_url,
+            review=self.review,
         )
 
     def render_summary(self, now: float | None = None) -> dict[str, Any] | None:

@@ -16,6 +16,10 @@ MAX_SCENES: Final = 500
 QUEUED: Final = "queued"
 SCRIPT_GENERATING: Final = "script_generating"
 SCRIPT_COMPLETE: Final = "script_complete"
+# A job asked with `review: true` waits here for its owner (status pending: nobody is working
+# on it) until POST /v1/jobs/{id}/render (or an upstream `job.render_requested`) approves it.
+AWAITING_REVIEW: Final = "awaiting_review"
+SCRIPT_APPROVED: Final = "script_approved"  # approved: its script.ready is owed or on its way
 AUDIO_GENERATING: Final = "audio_generating"
 AUDIO_COMPLETE: Final = "audio_complete"
 COMPOSING: Final = "composing"
@@ -25,6 +29,8 @@ _FIXED: Final[dict[str, int]] = {
     QUEUED: 0,
     SCRIPT_GENERATING: 10,
     SCRIPT_COMPLETE: 20,
+    AWAITING_REVIEW: 30,
+    SCRIPT_APPROVED: 40,
     AUDIO_GENERATING: 100_000,
     AUDIO_COMPLETE: 100_010,
     COMPOSING: 100_020,
@@ -85,7 +91,7 @@ def is_valid_stage(stage: str) -> bool:
 
 def status_for_stage(stage: str) -> JobStatus:
     """The status a job has while it is in `stage` (failure is recorded separately)."""
-    if stage == QUEUED:
+    if stage in (QUEUED, AWAITING_REVIEW):  # waiting for a worker, or for its owner
         return JobStatus.PENDING
     if stage == COMPLETED:
         return JobStatus.COMPLETED
@@ -98,8 +104,8 @@ def progress_percent(stage: str, scene_count: int | None) -> int:
     seq = stage_seq(stage)
     if stage == COMPLETED:
         return 100
-    if seq <= _FIXED[SCRIPT_COMPLETE]:
-        return {QUEUED: 0, SCRIPT_GENERATING: 5, SCRIPT_COMPLETE: 10}[stage]
+    if seq <= _FIXED[SCRIPT_APPROVED]:
+        return {QUEUED: 0, SCRIPT_GENERATING: 5}.get(stage, 10)
     if seq < _FIXED[AUDIO_GENERATING]:
         match = _SCENE.match(stage)
         assert match is not None

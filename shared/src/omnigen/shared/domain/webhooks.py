@@ -22,10 +22,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from omnigen.shared.domain.errors import OmnigenError
 from omnigen.shared.domain.events import EventType
 
-# The events a webhook can carry. `script.ready` joins once a job can wait for review
-# (REVIEW_HOOK below); until then a script is an internal step, not an outcome.
-WEBHOOK_EVENTS: Final = (EventType.JOB_COMPLETED.value, EventType.JOB_FAILED.value)
-REVIEW_HOOK: Final = EventType.SCRIPT_READY.value  # not delivered yet: no job waits for review
+# The events a webhook can carry: a job's outcome, and (review before render) its script
+# waiting for its owner; script.ready stays an internal step.
+REVIEW_HOOK: Final = EventType.SCRIPT_AWAITING_REVIEW.value
+WEBHOOK_EVENTS: Final = (EventType.JOB_COMPLETED.value, EventType.JOB_FAILED.value, REVIEW_HOOK)
 MAX_URL_LENGTH: Final = 2000
 MAX_ENDPOINTS_PER_USER: Final = 10
 MAX_ATTEMPTS_KEPT: Final = 30  # per delivery; older attempts are dropped from the record
@@ -336,9 +336,27 @@ class JobFailedWebhook(_Payload):
     data: FailedData
 
 
+class AwaitingReviewData(_Payload):
+    job_id: str
+    status: Literal["pending"] = "pending"
+    stage: Literal["awaiting_review"] = "awaiting_review"
+    title: str = Field(description="the script's title")
+    scene_count: int = Field(ge=1)
+
+
+class ScriptAwaitingReviewWebhook(_Payload):
+    """The body of a `script.awaiting_review` webhook: the job's script waits for its owner
+    (GET/PUT /v1/jobs/{id}/script, POST /v1/jobs/{id}/render)."""
+
+    type: Literal["script.awaiting_review"] = "script.awaiting_review"
+    timestamp: str = Field(description="when the script was written (ISO 8601)")
+    data: AwaitingReviewData
+
+
 WEBHOOK_PAYLOADS: Final[dict[str, type[_Payload]]] = {
     "job.completed": JobCompletedWebhook,
     "job.failed": JobFailedWebhook,
+    "script.awaiting_review": ScriptAwaitingReviewWebhook,
 }
 WEBHOOK_HEADERS: Final = {
     "webhook-id": "the event's stable id (event_id): the same for every attempt and resend; "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from omnigen.shared.domain.creative import Goal, Platform, Style, Tempo, Tone
 from omnigen.shared.domain.jobs import AspectRatio, Job, JobOptions, JobRequest
@@ -94,6 +94,11 @@ class SubmitJob(BaseModel):
         "duration; shot fields optional): no model writes one, and the narration and captions "
         "are exactly its words. Judged by the same rules as a written script.",
     )
+    review: StrictBool = Field(
+        default=False,
+        description="stop once the script is written (stage `awaiting_review`): read it with "
+        "GET /v1/jobs/{id}/script, edit it with PUT (If-Match), then POST /v1/jobs/{id}/render",
+    )
 
     def missing(self) -> tuple[str, str] | None:
         """The field a valid request still lacks, and why, or None."""
@@ -105,7 +110,7 @@ class SubmitJob(BaseModel):
 
     def to_request(self) -> JobRequest:
         options = self.model_dump(
-            exclude={"prompt", "duration", "aspect_ratio", "script", "callback_url"}
+            exclude={"prompt", "duration", "aspect_ratio", "script", "callback_url", "review"}
         )
         fields: dict[str, object] = {
             "prompt": self.prompt,
@@ -113,6 +118,7 @@ class SubmitJob(BaseModel):
             "options": JobOptions(**options),
             "script": self.script,
             "callback_url": self.callback_url,
+            "review": self.review,
         }
         if self.duration is not None:
             fields["duration"] = self.duration
