@@ -393,12 +393,54 @@ def status(
         client = _client()
         job = _follow(client, job_id) if watch else client.get(job_id)
     table = Table(show_header=False)
-    for key in ("job_id", "status", "stage", "progress", "title", "error_message", "video_url"):
+    for key in (
+        "job_id",
+        "status",
+        "stage",
+        "progress",
+        "version",
+        "title",
+        "error_message",
+        "video_url",
+    ):
         if job.get(key) is not None:
             table.add_row(key, str(job[key]))
     console.print(table)
+    _print_scenes(job)
+    _print_versions(job)
     if job["status"] == "failed":
         raise typer.Exit(1)
+
+
+def _print_scenes(job: dict[str, Any]) -> None:
+    """Every scene's state in the newest version's render (once it is planned)."""
+    render = job.get("render")
+    if not render:
+        return
+    table = Table("scene", "state", "attempts", title=f"scenes (version {render['version']})")
+    for scene in render["scenes"]:
+        table.add_row(str(scene["scene_number"]), scene["state"], str(scene["attempts"]))
+    audio = render["audio"]
+    table.add_row("audio", audio["state"], str(audio["attempts"]))
+    console.print(table)
+
+
+def _print_versions(job: dict[str, Any]) -> None:
+    """The job's versions, once a scene was regenerated."""
+    versions = job.get("versions") or []
+    if len(versions) < 2:
+        return
+    table = Table("version", "status", "scene", "changed", "rendered", "created", title="versions")
+    for item in versions:
+        table.add_row(
+            str(item["version"]),
+            item["status"],
+            "" if item.get("scene_number") is None else str(item["scene_number"]),
+            ", ".join(sorted(item.get("changes") or {})),
+            ", ".join(map(str, item.get("scenes_rendered") or [])),
+            item["created_at"],
+        )
+    console.print(table)
 
 
 @app.command("list")
@@ -462,11 +504,49 @@ def usage(
 
 
 @app.command()
-def download(job_id: str, out: Annotated[Path | None, typer.Option()] = None) -> None:
+def download(
+    job_id: str,
+    out: Annotated[Path | None, typer.Option()] = None,
+    version: Annotated[
+        int | None, typer.Option(help="an older version of the video (default: newest)")
+    ] = None,
+) -> None:
     """Save a completed job's MP4."""
     with _api_errors():
-        path = _client().download(job_id, out or Path(f"{job_id}.mp4"))
+        path = _client().download(job_id, out or Path(f"{job_id}.mp4"), version)
     console.print(str(path.resolve()))
+
+
+@app.command()
+def regenerate(
+    job_id: str,
+    scene: Annotated[int, typer.Option(help="the scene to render again (1-based)")],
+    narration: Annotated[str | None, typer.Option(help="new voice-over for it")] = None,
+    prompt: Annotated[str | None, typer.Option(help="new visual description for it")] = None,
+    duration: Annotated[float | None, typer.Option(help="new seconds on screen")] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="retries with the same key make one version")
+    ] = None,
+    watch: Annotated[bool, typer.Option(help="follow until the version ends")] = False,
+) -> None:
+    """Regenerate one scene of a completed job: its next version reuses every other clip
+    (in chain continuity, the scenes after it are rendered again too)."""
+    changes: dict[str, Any] = {}
+    if narration is not None:
+        changes["narration"] = narration
+    if prompt is not None:
+        changes["generation_prompt"] = prompt
+    if duration is not None:
+        changes["duration"] = duration
+    with _api_errors():
+        client = _client()
+        made = client.regenerate(job_id, scene, changes, idempotency_key)
+        console.print(f"{job_id}: version {made['version']} {made['status']} ({made['stage']})")
+        if watch:
+            job = _follow(client, job_id)
+            console.print(f"{job_id} version {job.get('version', 1)}: {job['status']}")
+            if job["status"] == "failed":
+                raise typer.Exit(1)
 
 
 @app.command()

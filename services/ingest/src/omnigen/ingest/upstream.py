@@ -8,7 +8,8 @@ import structlog
 
 from omnigen.ingest.handlers import IngestPorts, handle_job_requested, reject_unparseable
 from omnigen.ingest.trust import UNRESTRICTED, Origin, UpstreamTrust
-from omnigen.shared.domain.events import JobRequested
+from omnigen.ingest.versions import handle_regeneration_requested
+from omnigen.shared.domain.events import JobRequested, RegenerationRequested
 from omnigen.shared.messages import ConsumerSettings, MessageContext
 from omnigen.shared.runtime.consumer import Consumer
 
@@ -42,6 +43,11 @@ def build_consumer(
     async def on_job_requested(event: JobRequested, context: MessageContext) -> None:
         await handle_job_requested(ports, event, origin_of(context))
 
+    async def on_regeneration_requested(
+        event: RegenerationRequested, context: MessageContext
+    ) -> None:
+        await handle_regeneration_requested(ports, event, origin_of(context))
+
     async def on_poison(reason: str, context: MessageContext) -> None:
         # A failed publish raises: the message stays, and is retried until the DLQ takes it.
         if await reject_unparseable(ports, context.body, reason, origin_of(context)):
@@ -63,4 +69,5 @@ def build_consumer(
         sqs=sqs, queue_name=queue_name, settings=settings, on_poison=on_poison, sns_envelopes=True
     )
     consumer.register(JobRequested, on_job_requested)
+    consumer.register(RegenerationRequested, on_regeneration_requested)
     return consumer
