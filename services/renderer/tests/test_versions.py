@@ -43,6 +43,7 @@ from omnigen.shared.ports import scene_clip_key
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
 from omnigen.testing.samples import sample_script
 
+STORM = "A winter storm breaks over the old lighthouse lamp at dusk"
 RENDERER_EVENTS = ("scene.requested", "audio.requested", "compose.requested")
 
 
@@ -149,9 +150,7 @@ async def test_regenerating_one_scene_of_three_in_none_mode_renders_only_that_cl
     v1_bytes = dict(assets.objects)
     clips.rendered.clear()
 
-    started, work = await regenerate(
-        jobs, job, 2, SceneChanges(generation_prompt="A winter storm breaks over the old lighthouse lamp at dusk")
-    )
+    started, work = await regenerate(jobs, job, 2, SceneChanges(generation_prompt=STORM))
     assert started.render_version == 2 and started.status is JobStatus.PROCESSING
     assert started.stage == "scene_3_generating"  # two clips reused: the stage counts them
     assert started.video_key is None
@@ -164,7 +163,7 @@ async def test_regenerating_one_scene_of_three_in_none_mode_renders_only_that_cl
     assert done.status is JobStatus.COMPLETED and done.render_version == 2
     assert done.video_key not in (None, v1_video)
     assert done.scenes is not None
-    assert done.scenes[1].generation_prompt == "A winter storm breaks over the old lighthouse lamp at dusk"
+    assert done.scenes[1].generation_prompt == STORM
     assert done.metadata["v2_scene_2_clip_key"] == scene_clip_key(job.job_id, 2, 2)
     assert done.metadata["v2_scene_1_clip_key"] == scene_clip_key(job.job_id, 1)
     assert done.metadata["v2_audio_key"] == done.metadata["audio_key"]
@@ -193,7 +192,7 @@ async def test_chain_mode_renders_the_scene_and_those_after_it_and_a_new_narrati
     deps, clips, jobs = make_deps()
     job = await completed_job(deps, jobs, "chain")
     clips.rendered.clear()
-    started, work = await regenerate(
+    _, work = await regenerate(
         jobs, job, 2, SceneChanges(narration="The lamp turns for the very last time.")
     )
     assert sorted(e.event_type.value for e in work) == ["audio.requested", "scene.requested"]
