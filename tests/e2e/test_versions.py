@@ -42,9 +42,11 @@ async def test_regenerating_a_scene_makes_version_2_and_keeps_version_1(
         total = first["render"]["scenes_total"]
         v1_bytes = await fetch(client, f"/v1/jobs/{job_id}/video", tmp_path / "v1.mp4")
 
+        # another camera move: the local clip generator draws it, so the clip differs
+        move = "tilt_up" if first["scenes"][1]["camera_move"] != "tilt_up" else "pan_left"
         response = await client.post(
             f"/v1/jobs/{job_id}/scenes/2/regenerate",
-            json={"generation_prompt": NEW_PROMPT},
+            json={"generation_prompt": NEW_PROMPT, "camera_move": move},
             headers={"Idempotency-Key": "e2e-regen-1"},
         )
         assert response.status_code == 202, response.text
