@@ -135,7 +135,13 @@ async def measure(scenes: int, continuity: Continuity, regenerate: int) -> tuple
         options=JobOptions(continuity=continuity),
     )
     job = (await jobs.create_job(user_id="bench", request=request)).job
-    await jobs.embed_script(job.job_id, sample_script(durations), {"scene_count": scenes})
+    script = sample_script(durations)  # its prompts repeat every 4 scenes: make each its own
+    unique = [
+        s.model_copy(update={"generation_prompt": f"{s.generation_prompt}, shot {s.scene_number}"})
+        for s in script.scenes
+    ]
+    script = script.model_copy(update={"scenes": unique})
+    await jobs.embed_script(job.job_id, script, {"scene_count": scenes})
     ready = ScriptReady.create(
         job_id=job.job_id,
         user_id="bench",
