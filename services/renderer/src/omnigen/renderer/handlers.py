@@ -89,7 +89,7 @@ from omnigen.shared.domain.scenes import (
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus, scene_generating
 from omnigen.shared.domain.usage import DEFAULT_PRICE_TABLE, JobUsage, PriceTable, metering
-from omnigen.shared.domain.versions import piece_event_id
+from omnigen.shared.domain.versions import piece_event_id, version_record
 from omnigen.shared.messages import MessageContext, PermanentFailure
 from omnigen.shared.ports import (
     AssetStore,
@@ -550,7 +550,7 @@ async def _compose(
     returns what job.completed says."""
     version = _event.data.version
     if job.render_version != version:  # a late message of a version since superseded
-        raise JobStopped(job.job_id, f"version {version} was superseded")
+        return _superseded(job, version)
     script = job.script
     state = RenderState.of(job.metadata, version=version)
     if script is None or state is None or not state.ready:
@@ -620,6 +620,21 @@ async def _compose(
     log.info("video_completed", seconds=done.video_duration_s, bytes=size_bytes, version=version)
     return _completed_data(
         version, video_key=video, thumbnail_key=poster, duration=done.video_duration_s or 0.0
+    )
+
+
+def _superseded(job: Job, version: int) -> JobCompletedData:
+    """A compose message of an older version, back after a newer one started: nothing is
+    composed; a version that completed is announced again from its record (its job.completed
+    may have been lost with the message's first receive; the same id, so a repeat is known)."""
+    record = version_record(job, version)
+    if record is None or record.get("status") != JobStatus.COMPLETED.value:
+        raise JobStopped(job.job_id, f"version {version} was superseded")
+    return _completed_data(
+        version,
+        video_key=str(record["video_key"]),
+        thumbnail_key=record.get("thumbnail_key"),
+        duration=float(record.get("duration") or job.duration),
     )
 
 
