@@ -5,7 +5,12 @@ downloads; one version at a time under concurrency; the upstream event path."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
+import pytest
+
+from omnigen.ingest.handlers import IngestPorts
+from omnigen.ingest.upstream import build_consumer
 from omnigen.ingest.versions import handle_regeneration_requested
 from omnigen.shared.domain.events import (
     JobRejected,
@@ -16,7 +21,10 @@ from omnigen.shared.domain.events import (
 from omnigen.shared.domain.scenes import Continuity, PieceState, plan_metadata
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import COMPOSING, JobStatus
+from omnigen.shared.messages import ConsumerSettings
 from omnigen.shared.ports import scene_clip_key
+from omnigen.testing.fixtures import Stack
+from omnigen.testing.queues import eventually
 
 from .helpers import Api, drain_events
 from .test_jobs_api import assert_error
@@ -202,3 +210,50 @@ async def test_an_upstream_regeneration_request_starts_a_version_once(
     (rejected,) = await drain_events(stack, stack.spec.outcomes_queue.name, expect=1)
     assert isinstance(rejected, JobRejected) and rejected.data.request_id == "up-2"
     assert rejected.data.reasons[0].field == "changes.shot_type"
+
+
+@pytest.fixture
+async def consumer(stack_now: Stack) -> AsyncIterator[Stack]:
+    """The ingest consumer of the requests topics running for the test's duration."""
+    ports = IngestPorts(
+        repository=await stack_now.repository(),
+        publisher=await stack_now.events_publisher(),
+        assets=await stack_now.assets(),
+    )
+    running = build_consumer(
+        await stack_now.aws.sqs(),
+        stack_now.spec.ingest_queue.name,
+        ports,
+        ConsumerSettings(max_concurrency=4, wait_time_s=1, visibility_timeout_s=10),
+    )
+    task = asyncio.create_task(running.run())
+    yield stack_now
+    running.stop()
+    await asyncio.wait_for(task, timeout=15)
+
+
+async def test_regeneration_requested_on_the_requests_topic_reaches_the_renderer(
+    api: Api, consumer: Stack, sample_script: Script
+) -> None:
+    job_id = await completed_job(api, sample_script)
+    event = RegenerationRequested.create(
+        job_id=job_id,
+        user_id=api.user_id("alice"),
+        data=RegenerationRequestedData(
+            request_id="topic-1", scene_number=2, changes={"camera_angle": "low"}
+        ),
+    )
+    publisher = await consumer.requests_publisher()
+    await publisher.publish(event)
+    await publisher.publish(event)  # at-least-once upstream: the same request twice
+    repository = await consumer.repository()
+
+    async def started() -> bool:
+        return (await repository.get_job(job_id)).render_version == 2
+
+    await eventually(started, timeout=20, what="version 2 started")
+    scenes = await drain_events(consumer, consumer.spec.scenes_queue.name, expect=1)
+    assert {(e.data.scene_number, e.data.version) for e in scenes} == {(2, 2)}  # type: ignore[attr-defined]
+    job = await repository.get_job(job_id)
+    assert job.render_version == 2 and len(job.versions) == 2
+    assert job.scenes is not None and job.scenes[1].camera_angle.value == "low"

@@ -32,7 +32,13 @@ from omnigen.cli.webhook_listener import describe as describe_delivery
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
 from omnigen.shared.bootstrap import apply_spec
-from omnigen.shared.domain.events import JobRequested, JobRequestedData, describe
+from omnigen.shared.domain.events import (
+    JobRequested,
+    JobRequestedData,
+    RegenerationRequested,
+    RegenerationRequestedData,
+    describe,
+)
 from omnigen.shared.logging import configure_logging
 from omnigen.shared.settings import AwsSettings
 
@@ -717,6 +723,51 @@ def publish_job_requested(
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
     console.print(f"published job.requested {event.event_id} to {topic_name}")
+    console.print(f"trace_id {event.trace_id}")
+
+
+@publish_app.command("regeneration.requested")
+def publish_regeneration_requested(
+    job_id: Annotated[str, typer.Option(help="the completed job")],
+    scene: Annotated[int, typer.Option(help="the scene to make again (1-based)")],
+    request_id: Annotated[str, typer.Option(help="your idempotency key for this request")],
+    user: Annotated[str, typer.Option(help="the job's owner")],
+    narration: Annotated[str | None, typer.Option(help="new voice-over")] = None,
+    prompt: Annotated[str | None, typer.Option(help="new visual description")] = None,
+    trace_id: Annotated[
+        str | None, typer.Option(help="answers carry the same one (default: a new one)")
+    ] = None,
+) -> None:
+    """Send a regeneration.requested v1 event to the requests topic, as an upstream system
+    would: the job's next version, scene N made again (docs/integrating.md)."""
+    settings = AwsSettings()
+    changes = {k: v for k, v in {"narration": narration, "generation_prompt": prompt}.items() if v}
+    try:
+        event = RegenerationRequested.create(
+            job_id=job_id,
+            user_id=user,
+            trace_id=trace_id,
+            data=RegenerationRequestedData(
+                request_id=request_id, scene_number=scene, changes=changes
+            ),
+        )
+    except ValidationError as exc:
+        err_console.print(f"[red]not a valid regeneration.requested: {describe(exc)}[/]")
+        raise typer.Exit(2) from None
+
+    async def run() -> str:
+        async with AwsClients(settings) as aws:
+            sns = await aws.sns()
+            topic = await find_topic_arn(sns, settings.resources.requests_topic.name)
+            await SnsEventPublisher(sns, topic).publish(event)
+            return topic.rsplit(":", 1)[-1]
+
+    try:
+        topic_name = asyncio.run(run())
+    except LookupError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"published regeneration.requested {event.event_id} to {topic_name}")
     console.print(f"trace_id {event.trace_id}")
 
 
