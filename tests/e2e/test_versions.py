@@ -7,6 +7,8 @@ removing every version's files."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -70,6 +72,27 @@ async def test_regenerating_a_scene_makes_version_2_and_keeps_version_1(
         assert old == v1_bytes and v2_bytes != v1_bytes  # version 1's file did not change
         info = await probe(tmp_path / "v2.mp4")
         assert abs(info.duration_s - 12.0) <= 0.3
+
+        # the CLI shows every scene's state and the versions
+        process = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "omnigen"),
+            "status",
+            job_id,
+            env={
+                **os.environ,
+                "COLUMNS": "200",
+                "OMNIGEN_API_URL": pipeline.api_url,
+                "OMNIGEN_TOKEN": pipeline.mint_token("e2e-user"),
+            },
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        output = (await asyncio.wait_for(process.communicate(), timeout=60))[0].decode()
+        assert process.returncode == 0, output
+        assert "scenes (version 2)" in output and "versions" in output, output
+        assert (
+            "generation_prompt, camera_move" in output or "camera_move, generation_prompt" in output
+        )
 
         rendered = Counter(r["scene"] for r in log_events(pipeline, "renderer", "scene_rendered"))
         assert rendered == Counter([*range(1, total + 1), 2])  # v1: every scene; v2: scene 2
