@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from omnigen.ingest.handlers import IngestPorts
+from omnigen.ingest.sse import snapshot
 from omnigen.ingest.upstream import build_consumer
 from omnigen.ingest.versions import handle_regeneration_requested
 from omnigen.shared.domain.events import (
@@ -86,6 +87,8 @@ async def test_regenerate_starts_the_next_version_with_only_that_scene(
     assert (v2["version"], v2["status"], v2["scene_number"]) == (2, "processing", 2)
     assert v2["changes"] == body and v2["scenes_rendered"] == [2] and v2["video"] is None
     assert "request_id" not in v2 and "fingerprint" not in v2
+    streamed = snapshot(await (await stack.repository()).get_job(job_id))  # the SSE event
+    assert streamed["version"] == 2 and streamed["scenes"] == ["complete", "pending"]
 
     old = await api.client.get(f"/v1/jobs/{job_id}/video?version=1", headers=api.auth("alice"))
     assert old.status_code == 307 and "renders/r1/video.mp4" in old.headers["location"]

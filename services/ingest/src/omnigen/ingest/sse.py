@@ -142,6 +142,8 @@ def snapshot(job: Job) -> dict[str, Any]:
         "progress": job.progress,
         "error_message": job.error_message,
     }
+    if job.render_version > 1:  # a regenerated scene's version (domain.versions)
+        data["version"] = job.render_version
     render = job.render_summary()
     if render is not None:  # per-scene progress, once the render is planned
         data["scenes"] = [s["state"] for s in render["scenes"]]
