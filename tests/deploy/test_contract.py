@@ -26,6 +26,8 @@ from omnigen.shared.domain.events import (
     JobAcceptedData,
     JobCompleted,
     JobCompletedData,
+    JobCompletedDataV2,
+    JobCompletedV2,
     JobFailed,
     JobFailedData,
     JobRejected,
@@ -35,6 +37,8 @@ from omnigen.shared.domain.events import (
     JobRequested,
     JobRequestedData,
     Problem,
+    RegenerationRequested,
+    RegenerationRequestedData,
     SceneRequested,
     SceneRequestedData,
     ScriptAwaitingReview,
@@ -90,6 +94,18 @@ SAMPLES: dict[tuple[str, int], Event] = {
         job_id="j1",
         user_id="user-1",
         data=JobCompletedData(video_key="jobs/j1/video.mp4", duration=20.0),
+    ),
+    ("job.completed", 2): JobCompletedV2.create(
+        job_id="j1",
+        user_id="user-1",
+        data=JobCompletedDataV2(video_key="jobs/j1/video.mp4", duration=20.0, version=2),
+    ),
+    ("regeneration.requested", 1): RegenerationRequested.create(
+        job_id="j1",
+        user_id="user-1",
+        data=RegenerationRequestedData(
+            request_id="req-2", scene_number=2, changes={"narration": "A new line."}
+        ),
     ),
     ("scene.requested", 1): SceneRequested.create(
         job_id="j1", user_id="user-1", data=SceneRequestedData(scene_number=2, version=1)

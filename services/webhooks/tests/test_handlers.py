@@ -16,6 +16,8 @@ from omnigen.shared.adapters.netguard import UrlGuard
 from omnigen.shared.domain.events import (
     JobCompleted,
     JobCompletedData,
+    JobCompletedDataV2,
+    JobCompletedV2,
     JobFailed,
     JobFailedData,
     ScriptAwaitingReview,
@@ -125,6 +127,24 @@ async def test_a_completed_webhook_links_the_sidecar_captions(listener: WebhookL
     assert got.payload is not None and got.verified_with == 0
     assert got.payload["data"]["captions_srt_url"].startswith(f"memory://jobs/{job_id}/c.srt?")
     assert got.payload["data"]["captions_vtt_url"].startswith(f"memory://jobs/{job_id}/c.vtt?")
+
+
+async def test_a_regenerated_version_is_delivered_again_naming_its_version(
+    listener: WebhookListener,
+) -> None:
+    _store, deps = await signing_user(listener)
+    job_id = await job_with(deps, callback_url=listener.url)
+    await handle_outcome(completed(job_id), context(1), deps=deps)
+    data = JobCompletedDataV2(
+        video_key=f"jobs/{job_id}/v2.mp4", thumbnail_key=None, duration=20.0, version=2
+    )
+    second = JobCompletedV2.create(job_id=job_id, user_id=USER, data=data)
+    await handle_outcome(second, context(1), deps=deps)
+    first, again = listener.received
+    assert first.payload is not None and again.payload is not None
+    assert (first.payload["data"]["version"], again.payload["data"]["version"]) == (1, 2)
+    assert again.webhook_id == str(second.event_id) != first.webhook_id
+    assert again.payload["data"]["video_url"].startswith(f"memory://jobs/{job_id}/v2.mp4")
 
 
 async def test_failures_retry_later_with_growing_delays_then_one_success(

@@ -75,6 +75,18 @@ class ApiClient:
     def render(self, job_id: str) -> dict[str, Any]:
         return self._json(self._http.post(f"/v1/jobs/{job_id}/render"))
 
+    def regenerate(
+        self,
+        job_id: str,
+        scene: int,
+        changes: dict[str, Any],
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """POST /v1/jobs/{id}/scenes/{n}/regenerate: the job's next version."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        url = f"/v1/jobs/{job_id}/scenes/{scene}/regenerate"
+        return self._json(self._http.post(url, json=changes, headers=headers))
+
     def cancel(self, job_id: str) -> int:
         response = self._http.delete(f"/v1/jobs/{job_id}")
         if response.status_code >= 400:
@@ -101,9 +113,11 @@ class ApiClient:
                 return  # ended, or waits for its owner (omnigen script / omnigen render)
             time.sleep(wait)
 
-    def download(self, job_id: str, out: Path) -> Path:
-        """Follow the video redirect to its presigned URL and stream it to `out`."""
-        response = self._http.get(f"/v1/jobs/{job_id}/video")
+    def download(self, job_id: str, out: Path, version: int | None = None) -> Path:
+        """Follow the video redirect to its presigned URL and stream it to `out` (the newest
+        version, or `version`)."""
+        params = {} if version is None else {"version": version}
+        response = self._http.get(f"/v1/jobs/{job_id}/video", params=params)
         if response.status_code not in (301, 302, 303, 307, 308):
             raise ApiError(response.status_code, _body(response))
         out.parent.mkdir(parents=True, exist_ok=True)

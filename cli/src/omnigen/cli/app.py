@@ -37,7 +37,13 @@ from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
 from omnigen.shared.bootstrap import apply_spec
 from omnigen.shared.domain.creative import Goal, Platform, Style, Tempo, Tone
-from omnigen.shared.domain.events import JobRequested, JobRequestedData, describe
+from omnigen.shared.domain.events import (
+    JobRequested,
+    JobRequestedData,
+    RegenerationRequested,
+    RegenerationRequestedData,
+    describe,
+)
 from omnigen.shared.logging import configure_logging
 from omnigen.shared.settings import AwsSettings
 
@@ -537,12 +543,54 @@ def status(
         client = _client()
         job = _follow(client, job_id) if watch else client.get(job_id)
     table = Table(show_header=False)
-    for key in ("job_id", "status", "stage", "progress", "title", "error_message", "video_url"):
+    for key in (
+        "job_id",
+        "status",
+        "stage",
+        "progress",
+        "version",
+        "title",
+        "error_message",
+        "video_url",
+    ):
         if job.get(key) is not None:
             table.add_row(key, str(job[key]))
     console.print(table)
+    _print_scenes(job)
+    _print_versions(job)
     if job["status"] == "failed":
         raise typer.Exit(1)
+
+
+def _print_scenes(job: dict[str, Any]) -> None:
+    """Every scene's state in the newest version's render (once it is planned)."""
+    render = job.get("render")
+    if not render:
+        return
+    table = Table("scene", "state", "attempts", title=f"scenes (version {render['version']})")
+    for scene in render["scenes"]:
+        table.add_row(str(scene["scene_number"]), scene["state"], str(scene["attempts"]))
+    audio = render["audio"]
+    table.add_row("audio", audio["state"], str(audio["attempts"]))
+    console.print(table)
+
+
+def _print_versions(job: dict[str, Any]) -> None:
+    """The job's versions, once a scene was regenerated."""
+    versions = job.get("versions") or []
+    if len(versions) < 2:
+        return
+    table = Table("version", "status", "scene", "changed", "rendered", "created", title="versions")
+    for item in versions:
+        table.add_row(
+            str(item["version"]),
+            item["status"],
+            "" if item.get("scene_number") is None else str(item["scene_number"]),
+            ", ".join(sorted(item.get("changes") or {})),
+            ", ".join(map(str, item.get("scenes_rendered") or [])),
+            item["created_at"],
+        )
+    console.print(table)
 
 
 @app.command("list")
@@ -606,11 +654,49 @@ def usage(
 
 
 @app.command()
-def download(job_id: str, out: Annotated[Path | None, typer.Option()] = None) -> None:
+def download(
+    job_id: str,
+    out: Annotated[Path | None, typer.Option()] = None,
+    version: Annotated[
+        int | None, typer.Option(help="an older version of the video (default: newest)")
+    ] = None,
+) -> None:
     """Save a completed job's MP4."""
     with _api_errors():
-        path = _client().download(job_id, out or Path(f"{job_id}.mp4"))
+        path = _client().download(job_id, out or Path(f"{job_id}.mp4"), version)
     console.print(str(path.resolve()))
+
+
+@app.command()
+def regenerate(
+    job_id: str,
+    scene: Annotated[int, typer.Option(help="the scene to render again (1-based)")],
+    narration: Annotated[str | None, typer.Option(help="new voice-over for it")] = None,
+    prompt: Annotated[str | None, typer.Option(help="new visual description for it")] = None,
+    duration: Annotated[float | None, typer.Option(help="new seconds on screen")] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option(help="retries with the same key make one version")
+    ] = None,
+    watch: Annotated[bool, typer.Option(help="follow until the version ends")] = False,
+) -> None:
+    """Regenerate one scene of a completed job: its next version reuses every other clip
+    (in chain continuity, the scenes after it are rendered again too)."""
+    changes: dict[str, Any] = {}
+    if narration is not None:
+        changes["narration"] = narration
+    if prompt is not None:
+        changes["generation_prompt"] = prompt
+    if duration is not None:
+        changes["duration"] = duration
+    with _api_errors():
+        client = _client()
+        made = client.regenerate(job_id, scene, changes, idempotency_key)
+        console.print(f"{job_id}: version {made['version']} {made['status']} ({made['stage']})")
+        if watch:
+            job = _follow(client, job_id)
+            console.print(f"{job_id} version {job.get('version', 1)}: {job['status']}")
+            if job["status"] == "failed":
+                raise typer.Exit(1)
 
 
 @app.command()
@@ -781,6 +867,51 @@ def publish_job_requested(
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
     console.print(f"published job.requested {event.event_id} to {topic_name}")
+    console.print(f"trace_id {event.trace_id}")
+
+
+@publish_app.command("regeneration.requested")
+def publish_regeneration_requested(
+    job_id: Annotated[str, typer.Option(help="the completed job")],
+    scene: Annotated[int, typer.Option(help="the scene to make again (1-based)")],
+    request_id: Annotated[str, typer.Option(help="your idempotency key for this request")],
+    user: Annotated[str, typer.Option(help="the job's owner")],
+    narration: Annotated[str | None, typer.Option(help="new voice-over")] = None,
+    prompt: Annotated[str | None, typer.Option(help="new visual description")] = None,
+    trace_id: Annotated[
+        str | None, typer.Option(help="answers carry the same one (default: a new one)")
+    ] = None,
+) -> None:
+    """Send a regeneration.requested v1 event to the requests topic, as an upstream system
+    would: the job's next version, scene N made again (docs/integrating.md)."""
+    settings = AwsSettings()
+    changes = {k: v for k, v in {"narration": narration, "generation_prompt": prompt}.items() if v}
+    try:
+        event = RegenerationRequested.create(
+            job_id=job_id,
+            user_id=user,
+            trace_id=trace_id,
+            data=RegenerationRequestedData(
+                request_id=request_id, scene_number=scene, changes=changes
+            ),
+        )
+    except ValidationError as exc:
+        err_console.print(f"[red]not a valid regeneration.requested: {describe(exc)}[/]")
+        raise typer.Exit(2) from None
+
+    async def run() -> str:
+        async with AwsClients(settings) as aws:
+            sns = await aws.sns()
+            topic = await find_topic_arn(sns, settings.resources.requests_topic.name)
+            await SnsEventPublisher(sns, topic).publish(event)
+            return topic.rsplit(":", 1)[-1]
+
+    try:
+        topic_name = asyncio.run(run())
+    except LookupError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"published regeneration.requested {event.event_id} to {topic_name}")
     console.print(f"trace_id {event.trace_id}")
 
 

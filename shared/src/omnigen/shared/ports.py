@@ -14,6 +14,7 @@ from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import SCRIPT_COMPLETE, JobStatus
 from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
+from omnigen.shared.domain.versions import VersionStart
 from omnigen.shared.domain.webhooks import (
     Attempt,
     Delivery,
@@ -163,6 +164,13 @@ class JobRepository(Protocol):
         the caller holds the announcing step from this write."""
         ...
 
+    async def start_version(self, job: Job, start: VersionStart) -> Job:
+        """Start render version `start.version` of the job as read (`domain.versions`): one
+        conditional write, applied only while the job is still `start.from_status` at version
+        `start.version - 1`; else `VersionRaced` carrying the job as it was found (gone:
+        `JobNotFound`). Answers the job as the write left it."""
+        ...
+
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:
         """Note that `event_type` (a `Job.published_key`) was published for the job (also after
         its end). Recording an attempt's announcement (`clears_outbox`) settles its outbox
@@ -222,8 +230,11 @@ def job_prefix(job_id: str) -> str:
     return f"jobs/{job_id}/"
 
 
-def scene_clip_key(job_id: str, scene_number: int) -> str:
-    return f"{job_prefix(job_id)}scenes/scene_{scene_number:03d}.mp4"
+def scene_clip_key(job_id: str, scene_number: int, version: int = 1) -> str:
+    """A scene's clip; a regenerated version's clips go under a folder of their own, so a
+    completed version's clips never change."""
+    folder = "scenes/" if version == 1 else f"scenes/v{version}/"
+    return f"{job_prefix(job_id)}{folder}scene_{scene_number:03d}.mp4"
 
 
 def render_prefix(job_id: str, render_id: str) -> str:

@@ -213,7 +213,7 @@ class Step(Generic[EventT, Outcome]):
     message; a transient one is left to the consumer to retry."""
 
     name: str
-    first_stage: str
+    first_stage: str | None  # None: the claim leaves the stage where it is
     lease_s: float
     finished: Callable[[Job], bool]
     recorded: Callable[[Job], Outcome | None]
@@ -365,14 +365,22 @@ class WriteRacedOut(Exception):
 
 
 async def publish_once(
-    jobs: JobRepository, publisher: EventPublisher, job: Job, event: Event
+    jobs: JobRepository,
+    publisher: EventPublisher,
+    job: Job,
+    event: Event,
+    *,
+    render_version: int = 1,
 ) -> bool:
-    """Publish `event` unless one of its type was already recorded for the job's attempt.
+    """Publish `event` unless one of its type was already recorded for the job's attempt
+    (and, from the second, its render version: `compose.requested@v2`).
 
     Publish first, record second: a crash in between means one duplicate on redelivery
     (at-least-once, and consumers are idempotent), never a lost event.
     """
     kind = job.published_key(event.event_type.value)  # once per attempt
+    if render_version > 1:
+        kind = f"{kind}@v{render_version}"
     if kind in job.published:
         log.info("event_already_published", event_type=kind, job_id=job.job_id)
         return False

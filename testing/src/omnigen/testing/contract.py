@@ -50,7 +50,17 @@ _SUMMARIES: Final[dict[str, str]] = {
     EventType.SCRIPT_READY.value: "The job's script is written and stored; rendering follows.",
     EventType.JOB_COMPLETED.value: (
         "The video and its poster are in the bucket under `data.video_key` and "
-        "`data.thumbnail_key`. Delivered at least once: drop repeats by `event_id`."
+        "`data.thumbnail_key`. Delivered at least once: drop repeats by `event_id`. Once per "
+        "version of the job's video: a job's first version is announced as v1 (as always); "
+        "a regenerated version (a scene made again) as v2, which adds `data.version` (2 and up)."
+    ),
+    EventType.REGENERATION_REQUESTED.value: (
+        "An upstream system asks to regenerate scene `data.scene_number` of the completed job "
+        "`job_id` on behalf of its owner `user_id`, with `data.changes` (the fields of the "
+        "HTTP regenerate body). `data.request_id` is the sender's idempotency key: the same id "
+        "and changes are the same version. Answered by that version's `job.completed` (v2) or "
+        "`job.rejected` (same `data.request_id`; a version running already is a rejection "
+        "naming it)."
     ),
     EventType.SCENE_REQUESTED.value: (
         "The renderer's own work item: render scene `data.scene_number` of the job's render "
@@ -221,8 +231,9 @@ def asyncapi_document(spec: ResourceSpec | None = None) -> dict[str, Any]:
         chosen = [m for m in among if types is None or m.TYPE.value in types]
         return {_message_name(m): _ref("components/messages", _message_name(m)) for m in chosen}
 
-    requests_models = by_type[EventType.JOB_REQUESTED.value]
-    events_models = [m for m in models if m.TYPE is not EventType.JOB_REQUESTED]
+    upstream = (EventType.JOB_REQUESTED, EventType.REGENERATION_REQUESTED)
+    requests_models = [m for m in models if m.TYPE in upstream]
+    events_models = [m for m in models if m.TYPE not in upstream]
     topic_models = {
         spec.requests_topic.name: requests_models,
         spec.events_topic.name: events_models,

@@ -34,7 +34,7 @@ from omnigen.shared.domain.rules import (
     encode_cursor,
     new_job_id,
 )
-from omnigen.shared.domain.scripts import Script
+from omnigen.shared.domain.scripts import AudioSpec, Scene, Script
 from omnigen.shared.domain.stages import (
     AWAITING_REVIEW,
     COMPLETED,
@@ -45,6 +45,7 @@ from omnigen.shared.domain.stages import (
     status_for_stage,
 )
 from omnigen.shared.domain.usage import COUNTED_FIELDS, JobUsage, MonthlyUsage, usage_month
+from omnigen.shared.domain.versions import VersionRaced, VersionStart
 from omnigen.shared.ports import CreatedJob, JobPage
 
 
@@ -307,6 +308,30 @@ class InMemoryJobRepository:
             job = self.jobs.get(job_id)
             if job is not None and job.lease_released_by(step, holder):
                 self._store(job, leases={k: v for k, v in job.leases.items() if k != step})
+
+    async def start_version(self, job: Job, start: VersionStart) -> Job:
+        async with self._lock:
+            current = await self.get_job(job.job_id)
+            if (
+                current.status is not start.from_status
+                or current.render_version != start.version - 1
+            ):
+                raise VersionRaced(current)
+            return self._store(
+                current,
+                status=JobStatus.PROCESSING,
+                stage=start.stage,
+                stage_seq=stage_seq(start.stage),
+                render_version=start.version,
+                versions=start.records,
+                scenes=[Scene.model_validate(scene) for scene in start.scenes],
+                audio_spec=AudioSpec.model_validate(start.audio_spec),
+                metadata=self._merged(current, start.metadata),
+                leases={},
+                video_key=None,
+                completed_at=None,
+                error_message=None,
+            )
 
     async def delete_job(self, job_id: str) -> None:
         if self.jobs.pop(job_id, None) is None:

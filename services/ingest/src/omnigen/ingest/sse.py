@@ -148,6 +148,8 @@ def snapshot(job: Job, now: float | None = None) -> dict[str, Any]:
         "error_message": job.error_message,
         "estimated_completion_seconds": estimated_completion_seconds(job, now),
     }
+    if job.render_version > 1:  # a regenerated scene's version (domain.versions)
+        data["version"] = job.render_version
     render = job.render_summary(now)
     if render is not None:  # per-scene progress, once the render is planned
         data["scenes"] = [s["state"] for s in render["scenes"]]

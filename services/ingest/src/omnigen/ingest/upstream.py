@@ -10,7 +10,8 @@ import structlog
 from omnigen.ingest.handlers import IngestPorts, handle_job_requested, reject_unparseable
 from omnigen.ingest.review import handle_render_requested
 from omnigen.ingest.trust import UNRESTRICTED, Origin, UpstreamTrust
-from omnigen.shared.domain.events import JobRenderRequested, JobRequested
+from omnigen.ingest.versions import handle_regeneration_requested
+from omnigen.shared.domain.events import JobRenderRequested, JobRequested, RegenerationRequested
 from omnigen.shared.messages import ConsumerSettings, MessageContext
 from omnigen.shared.runtime.consumer import Consumer
 
@@ -47,6 +48,11 @@ def build_consumer(
     async def on_render_requested(event: JobRenderRequested, context: MessageContext) -> None:
         await handle_render_requested(ports, event, origin_of(context))
 
+    async def on_regeneration_requested(
+        event: RegenerationRequested, context: MessageContext
+    ) -> None:
+        await handle_regeneration_requested(ports, event, origin_of(context))
+
     async def on_poison(reason: str, context: MessageContext) -> None:
         # A failed publish raises: the message stays, and is retried until the DLQ takes it.
         if await reject_unparseable(ports, context.body, reason, origin_of(context)):
@@ -69,4 +75,5 @@ def build_consumer(
     )
     consumer.register(JobRequested, on_job_requested)
     consumer.register(JobRenderRequested, on_render_requested)
+    consumer.register(RegenerationRequested, on_regeneration_requested)
     return consumer

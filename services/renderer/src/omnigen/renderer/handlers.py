@@ -67,6 +67,8 @@ from omnigen.shared.domain.events import (
     EventType,
     JobCompleted,
     JobCompletedData,
+    JobCompletedDataV2,
+    JobCompletedV2,
     SceneRequested,
     SceneRequestedData,
     ScriptReady,
@@ -85,8 +87,9 @@ from omnigen.shared.domain.scenes import (
     plan_metadata,
 )
 from omnigen.shared.domain.scripts import Script
-from omnigen.shared.domain.stages import COMPOSING, JobStatus, scene_generating
+from omnigen.shared.domain.stages import JobStatus, scene_generating
 from omnigen.shared.domain.usage import DEFAULT_PRICE_TABLE, JobUsage, PriceTable, metering
+from omnigen.shared.domain.versions import piece_event_id, version_record
 from omnigen.shared.messages import MessageContext, PermanentFailure
 from omnigen.shared.ports import (
     AssetStore,
@@ -233,35 +236,33 @@ async def _request_outstanding(
                 user_id=job.user_id,
                 trace_id=trace_id,
                 data=AudioRequestedData(version=VERSION),
-                event_id=_piece_event_id(job, EventType.AUDIO_REQUESTED, "audio"),
+                event_id=piece_event_id(job, VERSION, EventType.AUDIO_REQUESTED, "audio"),
             )
         )
 
 
-def _piece_event_id(job: Job, kind: EventType, piece: str) -> Any:
-    return stable_event_id(f"{job.event_subject}#v{VERSION}#{piece}", kind.value)
-
-
-def _scene_request(job: Job, number: int, trace_id: str) -> SceneRequested:
+def _scene_request(job: Job, number: int, trace_id: str, version: int = VERSION) -> SceneRequested:
     return SceneRequested.create(
         job_id=job.job_id,
         user_id=job.user_id,
         trace_id=trace_id,
-        data=SceneRequestedData(scene_number=number, version=VERSION),
-        event_id=_piece_event_id(job, EventType.SCENE_REQUESTED, f"scene-{number}"),
+        data=SceneRequestedData(scene_number=number, version=version),
+        event_id=piece_event_id(job, version, EventType.SCENE_REQUESTED, f"scene-{number}"),
     )
 
 
-async def _ready_to_compose(deps: RendererDeps, job: Job, trace_id: str) -> None:
+async def _ready_to_compose(
+    deps: RendererDeps, job: Job, trace_id: str, version: int = VERSION
+) -> None:
     """Announce "ready to compose" once per job attempt and render version."""
     event = ComposeRequested.create(
         job_id=job.job_id,
         user_id=job.user_id,
         trace_id=trace_id,
-        data=ComposeRequestedData(version=VERSION),
-        event_id=_piece_event_id(job, EventType.COMPOSE_REQUESTED, "compose"),
+        data=ComposeRequestedData(version=version),
+        event_id=piece_event_id(job, version, EventType.COMPOSE_REQUESTED, "compose"),
     )
-    await publish_once(deps.jobs, deps.publisher, job, event)
+    await publish_once(deps.jobs, deps.publisher, job, event, render_version=version)
 
 
 # -- pieces -------------------------------------------------------------------------------
@@ -271,13 +272,14 @@ async def handle_scene_requested(
     event: SceneRequested, ctx: MessageContext, deps: RendererDeps
 ) -> None:
     number = event.data.scene_number
-    await _piece(deps, event, ctx, number, partial(_render_scene, deps, number))
+    render = partial(_render_scene, deps, number)
+    await _piece(deps, event, ctx, number, render, event.data.version)
 
 
 async def handle_audio_requested(
     event: AudioRequested, ctx: MessageContext, deps: RendererDeps
 ) -> None:
-    await _piece(deps, event, ctx, AUDIO, partial(_render_audio_piece, deps))
+    await _piece(deps, event, ctx, AUDIO, partial(_render_audio_piece, deps), event.data.version)
 
 
 class _Render(Protocol):
@@ -285,10 +287,16 @@ class _Render(Protocol):
 
 
 async def _piece(
-    deps: RendererDeps, event: Event, ctx: MessageContext, number: int, render: _Render
+    deps: RendererDeps,
+    event: Event,
+    ctx: MessageContext,
+    number: int,
+    render: _Render,
+    version: int = VERSION,
 ) -> None:
-    """One piece: claim its lease (recording the attempt), render it unless it is recorded
-    already, record it by one conditional write, then request what follows it."""
+    """One piece of render `version`: claim its lease (recording the attempt), render it
+    unless it is recorded already, record it by one conditional write, then request what
+    follows it. A piece of a version older than the job's newest is dropped."""
     if event.job_id is None:
         raise PermanentFailure(f"{event.event_type.value} names no job")
     label = "audio" if number == AUDIO else f"scene {number}"
@@ -296,17 +304,20 @@ async def _piece(
         async with claim_step(
             deps.jobs,
             event.job_id,
-            piece_step(number, VERSION),
+            piece_step(number, version),
             ctx,
             deps.lease_s,
             stage=None,
-            finished=lambda job: _piece_done(job, number),
-            metadata={key(VERSION, f"{_name(number)}_attempts"): ctx.receive_count},
+            finished=lambda job: _piece_done(job, number, version),
+            metadata={key(version, f"{_name(number)}_attempts"): ctx.receive_count},
         ) as claim:
             job = claim.job
             if job is None:
                 return  # a duplicate: another receive holds or did this piece
-            state = RenderState.of(job.metadata, version=VERSION)
+            if job.render_version != version:
+                log.info("job_stopped", reason=f"version {version} was superseded")
+                return
+            state = RenderState.of(job.metadata, version=version)
             if state is None:
                 raise PermanentFailure(f"job {job.job_id} requested {label} before its plan")
             ready = state.ready
@@ -322,8 +333,8 @@ async def _piece(
                     job,
                     number,
                     piece_key,
-                    version=VERSION,
-                    extra={key(VERSION, f"{_name(number)}_usage"): used.model_dump(mode="json")},
+                    version=version,
+                    extra={key(version, f"{_name(number)}_usage"): used.model_dump(mode="json")},
                 )
                 log.info("piece_recorded", piece=label, ready=ready)
     except JobStopped as stopped:
@@ -335,17 +346,17 @@ async def _piece(
     if state.continuity is Continuity.CHAIN and number not in (AUDIO, state.total):
         nxt = state.scenes.get(number + 1)
         if nxt is not None and nxt.state is not PieceState.COMPLETE:
-            await deps.publisher.publish(_scene_request(job, number + 1, event.trace_id))
+            await deps.publisher.publish(_scene_request(job, number + 1, event.trace_id, version))
     if ready:
-        await _ready_to_compose(deps, job, event.trace_id)
+        await _ready_to_compose(deps, job, event.trace_id, version)
 
 
 def _name(number: int) -> str:
     return "audio" if number == AUDIO else f"scene_{number}"
 
 
-def _piece_done(job: Job, number: int) -> bool:
-    state = RenderState.of(job.metadata, version=VERSION)
+def _piece_done(job: Job, number: int, version: int = VERSION) -> bool:
+    state = RenderState.of(job.metadata, version=version)
     return state is not None and state.piece(number).state is PieceState.COMPLETE
 
 
@@ -422,13 +433,13 @@ async def _make_scene(
         result = await deps.clips.generate(
             scene, size=_frame_size(job, deps.scale), fps=FPS, start_image=start_image, out_dir=work
         )
-    clip_key = scene_clip_key(job.job_id, number)
+    clip_key = scene_clip_key(job.job_id, number, state.version)
     await deps.assets.put_file(clip_key, result.path, "video/mp4")
     log.info("scene_rendered", scene=number, of=state.total)
     return clip_key
 
 
-async def _render_audio_piece(deps: RendererDeps, job: Job, _state: RenderState, work: Path) -> str:
+async def _render_audio_piece(deps: RendererDeps, job: Job, state: RenderState, work: Path) -> str:
     """Narration per scene and the music bed, uploaded as one archive with a manifest."""
     script = job.script
     if script is None:
@@ -460,7 +471,7 @@ async def _render_audio_piece(deps: RendererDeps, job: Job, _state: RenderState,
         info = tarfile.TarInfo("manifest.json")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
-    piece_key = audio_key(job.job_id, VERSION)
+    piece_key = audio_key(job.job_id, state.version)
     await deps.assets.put_file(piece_key, archive, "application/x-tar")
     log.info("audio_rendered", narrations=sum(n is not None for n in narrations))
     return piece_key
@@ -493,11 +504,15 @@ def _unpack_audio(
 async def handle_compose_requested(
     event: ComposeRequested, ctx: MessageContext, deps: RendererDeps
 ) -> None:
+    version = event.data.version
     step = Step(
-        name="compose",
-        first_stage=COMPOSING,
+        # The stage is composing already (the write of the last piece moved it); a claim
+        # that moved it would also move a newer version's stage when an older version's
+        # message comes back late (`_compose` drops that one).
+        name=key(version, "compose"),
+        first_stage=None,
         lease_s=deps.lease_s,
-        finished=lambda job: job.status is JobStatus.COMPLETED,
+        finished=lambda job: job.status is JobStatus.COMPLETED and job.render_version == version,
         recorded=_recorded,
         work=partial(_compose, deps),
         announce=_job_completed,
@@ -511,10 +526,23 @@ def _recorded(job: Job) -> JobCompletedData | None:
     if job.status is not JobStatus.COMPLETED or job.video_key is None:
         return None
     progress = RenderProgress.of(job.metadata)
-    return JobCompletedData(
+    return _completed_data(
+        job.render_version,
         video_key=job.video_key,
         thumbnail_key=progress.thumbnail_key,
         duration=progress.video_duration_s or float(job.duration),
+    )
+
+
+def _completed_data(
+    version: int, *, video_key: str, thumbnail_key: str | None, duration: float
+) -> JobCompletedData:
+    """What job.completed says: v1 of the event for a job's first version, v2 (which names
+    the version) for a regenerated one (`domain.versions`)."""
+    if version == 1:
+        return JobCompletedData(video_key=video_key, thumbnail_key=thumbnail_key, duration=duration)
+    return JobCompletedDataV2(
+        video_key=video_key, thumbnail_key=thumbnail_key, duration=duration, version=version
     )
 
 
@@ -523,8 +551,11 @@ async def _compose(
 ) -> JobCompletedData:
     """Every recorded piece downloaded, one composition, the upload and the completion write;
     returns what job.completed says."""
+    version = _event.data.version
+    if job.render_version != version:  # a late message of a version since superseded
+        return _superseded(job, version)
     script = job.script
-    state = RenderState.of(job.metadata, version=VERSION)
+    state = RenderState.of(job.metadata, version=version)
     if script is None or state is None or not state.ready:
         raise PermanentFailure(f"job {job.job_id} is not ready to compose")
     size = _frame_size(job, deps.scale)
@@ -576,19 +607,37 @@ async def _compose(
     # What the job used: the script's calls as recorded, every piece's as its record says.
     used = job.usage or JobUsage()
     for number in [*state.scenes, AUDIO]:
-        piece = job.metadata.get(key(VERSION, f"{_name(number)}_usage"))
+        piece = job.metadata.get(key(version, f"{_name(number)}_usage"))
         if isinstance(piece, dict):
             used = used.plus(JobUsage.model_validate(piece))
     usage = used.costed(deps.prices, video_seconds=result.duration_s)
     metadata = {**done.metadata(), **sidecars.metadata()}
-    # The conditional write refuses a job cancelled while it was being composed.
-    await deps.jobs.mark_job_complete(job.job_id, video, metadata, usage=usage)
+    # The conditional write refuses a job cancelled while it was being composed. A
+    # regenerated version's usage is recorded beside it (not counted in the month again).
+    if version > 1:
+        metadata[key(version, "usage")] = usage.model_dump(mode="json", exclude_none=True)
+    await deps.jobs.mark_job_complete(
+        job.job_id, video, metadata, usage=usage if version == 1 else None
+    )
     await metrics.count(catalog.JOBS_COMPLETED)
-    log.info("video_completed", seconds=done.video_duration_s, bytes=size_bytes)
-    return JobCompletedData(
-        video_key=video,
-        thumbnail_key=poster,
-        duration=done.video_duration_s or 0.0,
+    log.info("video_completed", seconds=done.video_duration_s, bytes=size_bytes, version=version)
+    return _completed_data(
+        version, video_key=video, thumbnail_key=poster, duration=done.video_duration_s or 0.0
+    )
+
+
+def _superseded(job: Job, version: int) -> JobCompletedData:
+    """A compose message of an older version, back after a newer one started: nothing is
+    composed; a version that completed is announced again from its record (its job.completed
+    may have been lost with the message's first receive; the same id, so a repeat is known)."""
+    record = version_record(job, version)
+    if record is None or record.get("status") != JobStatus.COMPLETED.value:
+        raise JobStopped(job.job_id, f"version {version} was superseded")
+    return _completed_data(
+        version,
+        video_key=str(record["video_key"]),
+        thumbnail_key=record.get("thumbnail_key"),
+        duration=float(record.get("duration") or job.duration),
     )
 
 
@@ -650,7 +699,20 @@ async def _start_image(deps: RendererDeps, job: Job, work: Path) -> Path | None:
     return path
 
 
-def _job_completed(job: Job, outcome: JobCompletedData, event: ComposeRequested) -> JobCompleted:
+def _job_completed(
+    job: Job, outcome: JobCompletedData, event: ComposeRequested
+) -> JobCompleted | JobCompletedV2:
+    """job.completed, once per version: the first version keeps its id and shape (v1)."""
+    if isinstance(outcome, JobCompletedDataV2):
+        return JobCompletedV2.create(
+            job_id=job.job_id,
+            user_id=job.user_id,
+            trace_id=event.trace_id,
+            data=outcome,
+            event_id=stable_event_id(
+                f"{job.event_subject}#v{outcome.version}", EventType.JOB_COMPLETED.value
+            ),
+        )
     return JobCompleted.create(
         job_id=job.job_id,
         user_id=job.user_id,

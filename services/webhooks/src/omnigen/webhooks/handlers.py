@@ -23,7 +23,13 @@ import structlog
 from standardwebhooks.webhooks import Webhook
 
 from omnigen.shared.domain.errors import JobNotFound
-from omnigen.shared.domain.events import Event, JobCompleted, JobFailed, ScriptAwaitingReview
+from omnigen.shared.domain.events import (
+    Event,
+    JobCompleted,
+    JobCompletedV2,
+    JobFailed,
+    ScriptAwaitingReview,
+)
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.webhooks import (
     JOB_CALLBACK,
@@ -174,7 +180,7 @@ async def webhook_payload(event: Event, job: Job, deps: WebhookDeps) -> dict[str
     presigned afresh for every attempt."""
     occurred = event.occurred_at.isoformat()
     body: JobCompletedWebhook | JobFailedWebhook | ScriptAwaitingReviewWebhook
-    if isinstance(event, JobCompleted):
+    if isinstance(event, JobCompleted | JobCompletedV2):
         expires = deps.settings.link_expiry_s
         poster = event.data.thumbnail_key
 
@@ -192,6 +198,7 @@ async def webhook_payload(event: Event, job: Job, deps: WebhookDeps) -> dict[str
                 captions_srt_url=await link(job.metadata.get("captions_srt_key")),
                 captions_vtt_url=await link(job.metadata.get("captions_vtt_key")),
                 links_expire_at=datetime.fromtimestamp(deps.clock() + expires, UTC).isoformat(),
+                version=getattr(event.data, "version", 1),
             ),
         )
     elif isinstance(event, JobFailed):

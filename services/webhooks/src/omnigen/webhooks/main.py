@@ -17,7 +17,7 @@ from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.adapters.netguard import UrlGuard
 from omnigen.shared.adapters.s3 import S3AssetStore
 from omnigen.shared.adapters.webhook_store import DynamoWebhookStore
-from omnigen.shared.domain.events import JobCompleted, JobFailed
+from omnigen.shared.domain.events import JobCompleted, JobCompletedV2, JobFailed
 from omnigen.shared.runtime.consumer import Consumer
 from omnigen.shared.runtime.process import (
     EXIT_BAD_SETTINGS,
@@ -67,6 +67,7 @@ async def serve(
             consumer = Consumer(await aws.sqs(), queue.name, worker.consumer_settings(queue))
             handle = partial(handle_outcome, deps=deps)
             consumer.register(JobCompleted, handle)
+            consumer.register(JobCompletedV2, handle)
             consumer.register(JobFailed, handle)
             await run_until_signalled([consumer])
         finally:

@@ -70,6 +70,7 @@ from omnigen.shared.domain.usage import (
     usage_counter_key,
     usage_month,
 )
+from omnigen.shared.domain.versions import VersionRaced, VersionStart
 from omnigen.shared.ports import CreatedJob, JobPage
 from omnigen.shared.resources import Table
 
@@ -514,6 +515,54 @@ class DynamoJobRepository:
                 raise NotInReview(job_id, found.stage, found.status.value) from None
             raise ScriptChanged(job_id) from None
         return item_to_job(response["Attributes"])
+
+    @_guarded
+    async def start_version(self, job: Job, start: VersionStart) -> Job:
+        """One UpdateItem guarded by the status and render version read: the job running
+        again at `start.version` (its stage and stage_seq afresh for that version), the
+        changed script, the version's render plan merged into `metadata`, the version records,
+        no leases; the newest version's `video_key`, `completed_at` and `error_message` go."""
+        update = (
+            self._stage_update(start.stage)
+            .set("render_version", start.version)
+            .set("versions", start.records)
+            .set("scenes", start.scenes)
+            .set("audio_spec", start.audio_spec)
+            .set("leases", {})
+            .set_in_map("metadata", start.metadata)
+            .remove("video_key")
+            .remove("completed_at")
+            .remove("error_message")
+        )
+        update.names["#render_version"] = "render_version"
+        update.values.update(
+            {
+                ":from_status": {"S": start.from_status.value},
+                ":from_version": {"N": str(start.version - 1)},
+            }
+        )
+        try:
+            response = await self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job.job_id}},
+                UpdateExpression=update.expression,
+                ConditionExpression="attribute_exists(job_id) AND #status = :from_status AND "
+                "(#render_version = :from_version OR "
+                "(attribute_not_exists(#render_version) AND :from_version = :one))",
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues={
+                    k: v for k, v in update.values.items() if k not in (":pending", ":processing")
+                },
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            item = getattr(exc, "response", {}).get("Item")
+            if not item:
+                raise JobNotFound(job.job_id) from None
+            raise VersionRaced(item_to_job(item)) from None
+        log.info("version_started", job_id=job.job_id, version=start.version)
+        return self._remember(item_to_job(response["Attributes"]))
 
     @_guarded
     async def mark_job_complete(

@@ -44,6 +44,8 @@ class EventType(StrEnum):
     SCENE_REQUESTED = "scene.requested"
     AUDIO_REQUESTED = "audio.requested"
     COMPOSE_REQUESTED = "compose.requested"
+    # An upstream system asks to regenerate one scene of a completed job (domain.versions).
+    REGENERATION_REQUESTED = "regeneration.requested"
 
 
 class _Data(BaseModel):
@@ -89,6 +91,22 @@ class JobCompletedData(_Data):
     video_key: str
     thumbnail_key: str | None = None
     duration: float
+
+
+class JobCompletedDataV2(JobCompletedData):
+    """job.completed v2: v1's fields and the render version the video is (a regenerated
+    version is 2 and up). Version 1 of a job is still announced as v1, so subscribers that
+    know only v1 keep working for every job that is not regenerated."""
+
+    version: int = Field(ge=1, description="the job's render version this video is")
+
+
+class RegenerationRequestedData(_Data):
+    request_id: str = Field(min_length=1, max_length=200, description="upstream's idempotency key")
+    scene_number: int = Field(ge=1, le=500)
+    changes: dict[str, Any] = Field(
+        default_factory=dict, description="SceneChanges fields; validated by ingest"
+    )
 
 
 class JobFailedData(_Data):
@@ -213,6 +231,23 @@ class JobCompleted(Event):
     data: JobCompletedData
 
 
+class JobCompletedV2(Event):
+    TYPE = EventType.JOB_COMPLETED
+    VERSION = 2
+    event_type: Literal[EventType.JOB_COMPLETED]
+    schema_version: Literal[2]
+    job_id: LineText = Field(min_length=1, max_length=100)
+    data: JobCompletedDataV2
+
+
+class RegenerationRequested(Event):
+    TYPE = EventType.REGENERATION_REQUESTED
+    event_type: Literal[EventType.REGENERATION_REQUESTED]
+    schema_version: Literal[1]
+    job_id: LineText = Field(min_length=1, max_length=100)
+    data: RegenerationRequestedData
+
+
 class JobFailed(Event):
     TYPE = EventType.JOB_FAILED
     event_type: Literal[EventType.JOB_FAILED]
@@ -255,10 +290,12 @@ EVENT_MODELS: Final[dict[tuple[str, int], type[Event]]] = {
         ScriptAwaitingReview,
         JobRenderRequested,
         JobCompleted,
+        JobCompletedV2,
         JobFailed,
         SceneRequested,
         AudioRequested,
         ComposeRequested,
+        RegenerationRequested,
     )
 }
 

@@ -314,6 +314,11 @@ class Job(BaseModel):
     def _stored_options(cls, value: Any) -> Any:
         return stored_options(value)
 
+    # Scene regeneration (domain.versions): the newest render version (not `version`, the
+    # optimistic-lock counter) and one record per version once a second one was asked for.
+    render_version: int = 1
+    versions: list[dict[str, Any]] = Field(default_factory=list)
+
     @classmethod
     def new(
         cls,
@@ -436,7 +441,12 @@ class Job(BaseModel):
         return event_type if self.attempt == 1 else f"{event_type}#{self.attempt}"
 
     def retry_refusal(self) -> JobNotRetryable | None:
-        """None when the job may run again (it failed), else why not."""
+        """None when the job may run again (it failed), else why not (a failed regeneration
+        is regenerated again, not retried)."""
+        if self.status is JobStatus.FAILED and self.render_version > 1:
+            return JobNotRetryable(
+                self.job_id, f"version {self.render_version} failed; regenerate the scene again"
+            )
         if self.status is JobStatus.FAILED:
             return None
         why = "it completed" if self.status is JobStatus.COMPLETED else "it is still running"
@@ -541,7 +551,10 @@ class Job(BaseModel):
         """Every piece of the render and its state (a piece whose lease is live at `now` is
         generating), or None before the render is planned."""
         state = RenderState.of(
-            self.metadata, leases=self.leases, now=time.time() if now is None else now
+            self.metadata,
+            version=self.render_version,
+            leases=self.leases,
+            now=time.time() if now is None else now,
         )
         return None if state is None else state.summary()
 

@@ -311,6 +311,9 @@ class CompletedData(_Payload):
         default=None, description="presigned GET of the WebVTT captions (sidecar/both)"
     )
     links_expire_at: str = Field(description="when every link stops working (ISO 8601)")
+    version: int = Field(
+        default=1, description="the job's video version (2 and up: a regenerated scene)"
+    )
 
 
 class FailedData(_Payload):

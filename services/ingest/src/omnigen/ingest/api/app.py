@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from omnigen.ingest.api import batch, health, review, routes, usage, voices, webhooks
+from omnigen.ingest.api import (
+    batch,
+    health,
+    review,
+    routes,
+    usage,
+    versions,
+    voices,
+    webhooks,
+)
 from omnigen.ingest.api.body_limit import BodyLimitMiddleware
 from omnigen.ingest.api.errors import install_error_handlers
 from omnigen.ingest.api.middleware import (
@@ -26,6 +35,7 @@ def create_app(context: IngestContext) -> FastAPI:
     app.include_router(batch.router)  # before /v1/jobs/{job_id}-style routes: no clash, clearer
     app.include_router(routes.router)
     app.include_router(review.router)
+    app.include_router(versions.router)
     app.include_router(usage.router)
     app.include_router(voices.router)
     app.include_router(webhooks.router)

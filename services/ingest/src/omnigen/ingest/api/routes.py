@@ -25,6 +25,7 @@ from omnigen.ingest.api.schemas import (
     links,
     summary,
     timestamp,
+    versions_view,
 )
 from omnigen.ingest.context import IngestContext
 from omnigen.ingest.handlers import (
@@ -53,6 +54,7 @@ from omnigen.shared.domain.progress import RenderProgress
 from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.usage import seconds_until_next_month
+from omnigen.shared.domain.versions import version_record
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -211,6 +213,8 @@ async def get_job(job_id: JobId, ctx: Context, user_id: UserId, response: Respon
     render = job.render_summary()
     detail = JobDetail(
         **summary(job, _base(ctx)).model_dump(),
+        version=job.render_version,
+        versions=versions_view(job, _base(ctx)),
         options=job.options,
         scenes=job.scenes,
         usage=job.usage,
@@ -291,14 +295,33 @@ async def job_event_stream(job_id: JobId, ctx: Context, user_id: UserId) -> Stre
     responses={307: {"description": "to a short-lived presigned URL"}, **_errors(404, 409)},
     summary="Download the video",
 )
-async def video(job_id: JobId, ctx: Context, user_id: UserId) -> RedirectResponse:
+async def video(
+    job_id: JobId,
+    ctx: Context,
+    user_id: UserId,
+    version: Annotated[
+        int | None, Query(ge=1, description="an older version (default: the newest)")
+    ] = None,
+) -> RedirectResponse:
     job = await _owned_job(ctx, job_id, user_id)
-    if job.status is not JobStatus.COMPLETED or not job.video_key:
+    video_key = job.video_key if job.status is JobStatus.COMPLETED else None
+    if version is not None and version != job.render_version:
+        record = version_record(job, version)
+        if record is None:
+            raise ApiError(
+                404, "not_found", f"job {job_id} has no version {version}", field="version"
+            )
+        video_key = record.get("video_key") if record.get("status") == "completed" else None
+        if not video_key:
+            raise ApiError(
+                409, "video_not_ready", f"version {version} has no video", field="version"
+            )
+    if not video_key:
         reason = f": {job.error_message}" if job.error_message else ""
         raise ApiError(
             409, "video_not_ready", f"the job is {job.status.value} ({job.stage}){reason}"
         )
-    url = await ctx.ports.assets.presigned_url(job.video_key, ctx.settings.video_url_expiry_s)
+    url = await ctx.ports.assets.presigned_url(video_key, ctx.settings.video_url_expiry_s)
     return RedirectResponse(url, status_code=307, headers={"Cache-Control": NO_STORE})
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
@@ -14,6 +14,7 @@ from omnigen.shared.domain.scripts import Scene, ScriptDraft
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.text import LineText, ProseText, StrictInt
 from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
+from omnigen.shared.domain.versions import version_history
 
 # Strict JSON types: text is a JSON string (no control characters; prose may hold LF and TAB),
 # `duration` a JSON integer ("30", 30.0 and true are refused with a 422 naming the field).
@@ -186,11 +187,29 @@ class RenderProgressView(BaseModel):
     audio: PieceProgress
 
 
+class VersionView(BaseModel):
+    """One version of the job's video (`POST .../scenes/{n}/regenerate` makes the next)."""
+
+    version: int
+    status: JobStatus
+    scene_number: int | None = Field(default=None, description="the scene regenerated")
+    changes: dict[str, Any] | None = Field(default=None, description="what the request changed")
+    scenes_rendered: list[int] | None = Field(default=None, description="clips rendered anew")
+    audio_redone: bool | None = None
+    created_at: datetime
+    completed_at: datetime | None = None
+    duration: float | None = Field(default=None, description="the video's seconds")
+    video: str | None = Field(default=None, description="its download link, once completed")
+    error_message: str | None = None
+
+
 class JobDetail(JobSummary):
     options: JobOptions = Field(description="the options it runs with")
     estimated_completion_seconds: int | None = Field(
         default=None, ge=1, description="seconds until it is likely done; none once finished"
     )
+    version: int = Field(default=1, description="the newest version (what status describes)")
+    versions: list[VersionView] = Field(default_factory=list, description="oldest first")
     scenes: list[Scene] | None = None
     render: RenderProgressView | None = Field(default=None, description="once it is planned")
     video_url: str | None = Field(default=None, description="presigned; short-lived")
@@ -249,3 +268,28 @@ def summary(job: Job, base: str) -> JobSummary:
         completed_at=timestamp(job.completed_at),
         links=links(base, job.job_id),
     )
+
+
+def versions_view(job: Job, base: str) -> list[VersionView]:
+    """The job's versions as `GET /v1/jobs/{id}` shows them, oldest first."""
+    video = links(base, job.job_id).video
+    views = []
+    for record in version_history(job):
+        number = int(record["version"])
+        completed = record.get("status") == JobStatus.COMPLETED.value and record.get("video_key")
+        views.append(
+            VersionView(
+                version=number,
+                status=JobStatus(record.get("status", JobStatus.COMPLETED.value)),
+                scene_number=record.get("scene_number"),
+                changes=record.get("changes"),
+                scenes_rendered=record.get("scenes_rendered"),
+                audio_redone=record.get("audio_redone"),
+                created_at=datetime.fromtimestamp(float(record["created_at"]), UTC),
+                completed_at=timestamp(record.get("completed_at")),
+                duration=record.get("duration"),
+                video=f"{video}?version={number}" if completed else None,
+                error_message=record.get("error_message"),
+            )
+        )
+    return views
