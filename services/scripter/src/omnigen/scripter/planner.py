@@ -302,7 +302,7 @@ def _quote_beats(reading: Reading, slots: int, audience: str) -> _Beats:
     ]
     opening = quote[0].lines if quote else (f"{sentence_case(reading.topic)}.",)
     ending: Lines = (f"Words by {reading.author}.",) if reading.author else ()
-    ending += ("Words to live by.",) if quote else ("This is your sign.",)
+    ending += ("Words worth remembering.",) if quote else ("This is your sign.",)
     return opening, quote[1:] + _detail_parts(reading), ending
 
 
@@ -435,7 +435,11 @@ def _known(wh: str, aux: str, rest: str) -> str:
     is"; "" when it cannot be turned around with confidence."""
     tokens = rest.split()
     if aux in ("is", "are"):
-        return f"{wh} {rest} {aux}" if wh in ("what", "who") else ""
+        if wh in ("what", "who"):
+            return f"{wh} {rest} {aux}"
+        # "why is the sky blue" -> "why the sky is blue"; longer ones are left alone
+        short = wh in ("why", "how") and 2 <= len(tokens) <= 3 and tokens[-1].islower()
+        return f"{wh} {' '.join(tokens[:-1])} {aux} {tokens[-1]}" if short else ""
     if len(tokens) >= 2 and tokens[-1].isalpha():
         verb = tokens[-1] + ("s" if aux == "does" and not tokens[-1].endswith("s") else "")
         return f"{wh} {' '.join(tokens[:-1])} {verb}"
