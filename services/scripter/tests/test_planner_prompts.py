@@ -34,8 +34,9 @@ GOALS = ("awareness", "sales", "engagement", "signups")
 PLANNER_WORDS = set(
     words(
         "here are is those were that was this the story of introducing made for big news "
-        "announcing spread word see you there tell your friends don't miss it words by to live "
-        "your sign worth remembering ends keep going one step at a time you've got let sink in read again take with "
+        "announcing spread word see you there tell your friends don't miss it words by your sign "
+        "worth remembering ends keep going one step at a time you've got let sink in read again "
+        "take with "
         "first next then after finally and now know how why what explained basics key fits "
         "together everything changes comes moment truth action closer look every detail up close "
         "all stay while breathe find out more today order yours sign up us think comments tip "
@@ -158,9 +159,7 @@ def test_any_options_keep_the_output_readable(
     prompt: str, duration: int, aspect_ratio: AspectRatio, **options: str | None
 ) -> None:
     chosen = {name: value for name, value in options.items() if value is not None}
-    request = _request(prompt, duration, **chosen).model_copy(
-        update={"aspect_ratio": aspect_ratio}
-    )
+    request = _request(prompt, duration, **chosen).model_copy(update={"aspect_ratio": aspect_ratio})
     script = plan_script(request)
 
     assert broken_output(script, request) == []
@@ -206,7 +205,10 @@ def test_a_story_has_a_beginning_a_turn_and_an_end() -> None:
 
 
 def test_a_quote_is_said_word_for_word_and_credited() -> None:
-    prompt = 'An inspirational quote by Maya Angelou: "We may encounter many defeats but we must not be defeated."'
+    prompt = (
+        "An inspirational quote by Maya Angelou: "
+        '"We may encounter many defeats but we must not be defeated."'
+    )
     lines = _lines(plan_script(_request(prompt, 20)))
 
     assert lines[0] == "We may encounter many defeats but we must not be defeated."

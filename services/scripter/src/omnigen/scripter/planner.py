@@ -246,9 +246,10 @@ def _parts(reading: Reading, count: int, *, audience: str, cta: str) -> list[_Pa
     opening, middles, ending = beats(reading, slots, audience)
     middles = (middles + _filler_parts(reading, slots))[:slots]
     topic = reading.topic
-    first = _Part(f"an opening that sets up {topic}", _with_short(opening, topic), 2)
+    shown = mid_sentence(topic)
+    first = _Part(f"an opening that sets up {shown}", _with_short(opening, topic), 2)
     last = _Part(
-        f"a closing image of {topic}, with clean space for the final words",
+        f"a closing image of {shown}, with clean space for the final words",
         _with_cta(ending, cta),
         3 if cta else 1,
     )
@@ -508,7 +509,7 @@ def _filler_parts(reading: Reading, slots: int) -> list[_Part]:
     lines: list[Lines] = [(line, *_LAST_RESORT, "") for line in fillers[:most]]
     lines += [()] * max(0, slots - len(lines))
     return [
-        _Part(f"{reading.topic}, {_FILLER_SHOTS[i % len(_FILLER_SHOTS)]}", said, 0)
+        _Part(f"{mid_sentence(reading.topic)}, {_FILLER_SHOTS[i % len(_FILLER_SHOTS)]}", said, 0)
         for i, said in enumerate(lines[:slots])
     ]
 

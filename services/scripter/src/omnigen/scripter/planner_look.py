@@ -136,6 +136,32 @@ def _first(table: tuple[tuple[str, T], ...], *texts: str) -> T | None:
     return None
 
 
+_PLACE = re.compile(
+    r"\b(?:on|in|at|inside|across|through|beside|near|under|over)\s+(?P<place>"
+    r"(?:a|an|the|our|my)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+|[A-Z][\w-]+(?:\s+[A-Z][\w-]+){0,2})"
+    r"(?=\s*(?:$|[,.;:!?]|\s(?:at|in|on|with|while|during|for|told|this|that)\b))"
+)
+_NOT_PLACES = re.compile(
+    r"\b(?:morning|night|evening|afternoon|day|dawn|dusk|week|weekend|month|year|time|moment|"
+    r"winter|spring|summer|autumn|fall|row|way|minutes?|seconds?|hours?|scenes?|style|mood|"
+    r"home|budget|life|world|mind|future|past|future)$",
+    re.IGNORECASE,
+)
+
+
+def place_in(prompt: str) -> str:
+    """Where the prompt itself sets its scene ("on a stormy island", "through Amsterdam"), in
+    its own words; "" when it names no place."""
+    for match in _PLACE.finditer(prompt):
+        place = match.group("place")
+        if not _NOT_PLACES.search(place) and len(place) <= 60:
+            lead = place.split()[0]
+            return (
+                place[:1].lower() + place[1:] if lead in ("A", "An", "The", "Our", "My") else place
+            )
+    return ""
+
+
 def derive_look(request: JobRequest, *, variant: int, clean: dict[str, str]) -> Look:
     """Choose mood, light, grade, pacing and setting from the request; `variant` breaks ties."""
     prompt, style, tone = request.subject, clean["style"], clean["tone"]
@@ -150,7 +176,11 @@ def derive_look(request: JobRequest, *, variant: int, clean: dict[str, str]) -> 
     )
     if tempo == "steady" and re.search(_SOCIAL, clean["platform"], re.IGNORECASE):
         tempo = "fast"
-    setting = _first(_SETTINGS, prompt) or _DEFAULT_SETTINGS[variant % len(_DEFAULT_SETTINGS)]
+    setting = (
+        place_in(prompt)
+        or _first(_SETTINGS, prompt)
+        or _DEFAULT_SETTINGS[variant % len(_DEFAULT_SETTINGS)]
+    )
     platform = clean["platform"]
     visual_style = _STYLE_LOOKS.get(style.casefold(), style) or (
         "clean commercial look" if tempo != "fast" else "punchy social look"

@@ -296,6 +296,10 @@ def mid_sentence(text: str, *, cased: bool = True) -> str:
 
 
 def sentence_case(text: str) -> str:
+    """`text` to begin a sentence: capital first letter, a small leading number spelt out."""
+    first, _, rest = text.partition(" ")
+    if first.isdigit() and 0 < int(first) < len(NUMBER_WORDS_MORE):
+        text = f"{NUMBER_WORDS_MORE[int(first)]} {rest}".strip()
     return text[:1].upper() + text[1:]
 
 
