@@ -124,7 +124,6 @@ _FILLER_SHOTS: Final = (
     "with the focus pulled to a small detail",
     "seen wide, with room to breathe",
 )
-_LAST_RESORT: Final = ("Look closer.", "Keep watching.", "Almost there.", "Stay with it.")
 _STEP_WORDS: Final = ("First", "Next", "Then", "After that", "Then")
 _GOAL_CTAS: Final = (
     (r"sale|sell|buy|order|purchase|convert", "Order yours today."),
@@ -251,7 +250,7 @@ def _parts(reading: Reading, count: int, *, audience: str, cta: str) -> list[_Pa
     last = _Part(
         f"a closing image of {shown}, with clean space for the final words",
         _with_cta(ending, cta),
-        3 if cta else 1,
+        3 if cta else 0,
     )
     return [first, *middles, last]
 
@@ -289,6 +288,8 @@ def _story_beats(reading: Reading, slots: int, audience: str) -> _Beats:
 def _announcement_beats(reading: Reading, slots: int, audience: str) -> _Beats:
     topic, mid = reading.topic, reading.mid
     opening: Lines = (f"Big news: {mid}.",) if mid else ()
+    if mid and reading.asked == "celebrate":
+        opening = (f"Celebrating {mid}.",)
     if mid and not reading.topic_is_clause:
         opening += (f"Announcing {mid}.",)
     opening += (f"{sentence_case(topic)}.",)
@@ -506,7 +507,7 @@ def _filler_parts(reading: Reading, slots: int) -> list[_Part]:
     most = 1 if kind is Kind.SCENE else MAX_FILLERS
     if kind is Kind.STORY and reading.details:
         most = 0  # a turn of phrase between the user's own events would invent one
-    lines: list[Lines] = [(line, *_LAST_RESORT, "") for line in fillers[:most]]
+    lines: list[Lines] = [(line, "") for line in fillers[:most]]
     lines += [()] * max(0, slots - len(lines))
     return [
         _Part(f"{mid_sentence(reading.topic)}, {_FILLER_SHOTS[i % len(_FILLER_SHOTS)]}", said, 0)
@@ -550,16 +551,16 @@ def _fit(parts: list[_Part], duration: int) -> tuple[list[str], list[float]]:
         if sum(needs) <= duration * 100:
             break
         speaking = sum(1 for text in said if text)
-        shrinkable = [
-            i
+        gains = {
+            i: needs[i] - need(parts[i].lines[choice[i] + 1])
             for i, text in enumerate(said)
             if text
             and choice[i] + 1 < len(parts[i].lines)
             and (speaking > 1 or parts[i].lines[choice[i] + 1])
-        ]
-        if not shrinkable:
+        }
+        if not any(gain > 0 for gain in gains.values()):
             break
-        chosen = min(shrinkable, key=lambda i: (parts[i].priority, -needs[i], i))
+        chosen = min(gains, key=lambda i: (gains[i] <= 0, parts[i].priority, -needs[i], i))
         group = parts[chosen].group
         for i, part in enumerate(parts):
             same = group and part.group == group and choice[i] == choice[chosen]

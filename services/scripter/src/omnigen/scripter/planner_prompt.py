@@ -39,6 +39,7 @@ class Reading:
 
     kind: Kind
     topic: str  # a noun phrase ("three tips for ...") or a clause ("our bakery opens ...")
+    asked: str  # the verb that asked for the video ("celebrate"), lower case; "" when none
     topic_is_clause: bool
     mid: str  # the topic as it reads after other words; "" when its first word's case is unsure
     items: tuple[str, ...]  # list items, steps, quote sentences or story events it names
@@ -74,12 +75,12 @@ _VERBS: Final[tuple[tuple[str, Kind | None], ...]] = (
     (r"tell\s+(?:me\s+|us\s+)?(?:a|the)\s+(?:short\s+)?(?:story|tale)\s+(?:of|about)", Kind.STORY),
     (r"tell\s+(?:me\s+|us\s+)?(?:about)?", Kind.STORY),
     (r"explain(?:\s+to\s+me)?|teach(?:\s+me|\s+us)?|show\s+(?:me\s+|us\s+)?how", Kind.EXPLAINER),
-    (r"announce", Kind.ANNOUNCEMENT),
+    (r"announce|celebrate", Kind.ANNOUNCEMENT),
     (r"promote|advertise|sell|pitch|showcase", Kind.ADVERT),
     (r"share|give\s+(?:me\s+|us\s+)?|list", Kind.LIST),
     (
         r"create|make|generate|produce|write|build|render|design|show(?:\s+me)?|describe|"
-        r"celebrate|present|capture|film|shoot|imagine|visuali[sz]e|depict",
+        r"present|capture|film|shoot|imagine|visuali[sz]e|depict",
         None,
     ),
 )
@@ -173,9 +174,11 @@ _KIND_SIGNS: Final[tuple[tuple[Kind, re.Pattern[str]], ...]] = (
 )
 _BRAND: Final = re.compile(r"(?<!^)\b(?:[A-Z]{2,}[\w-]*|[A-Z][a-z]+[A-Z]\w*)\b")
 _QUOTED: Final = re.compile(r"[\"\u201c\u201e]([^\"\u201c\u201d\u201e]{6,}?)[\"\u201d]")
+_NAME: Final = (
+    r"[A-Z][\w.'-]*(?:\s+(?:(?:da|de|del|di|van|von|der|le|la|bin|al)\s+)?[A-Z][\w.'-]*){0,3}"
+)
 _AUTHOR: Final = re.compile(
-    r"(?:\bby|\bfrom|[-\u2013\u2014])\s+(?P<name>[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*){0,3})|"
-    r"(?P<said>[A-Z][\w.'-]*(?:\s+[A-Z][\w.'-]*){0,3})\s+(?:once\s+)?said\b"
+    rf"(?:\bby|\bfrom|[-\u2013\u2014])\s+(?P<name>{_NAME})|(?P<said>{_NAME})\s+(?:once\s+)?said\b"
 )
 _OPENERS: Final = re.compile(
     r"^(?:once\s+upon\s+a\s+time|one\s+(?:day|night|morning)|long\s+ago|years\s+ago)$", re.I
@@ -214,11 +217,14 @@ def read_prompt(prompt: str) -> Reading:
     text = tidy(text, keep_lines=True)
     bullets, text = _take_bullets(text)
     sentences = [s for s in _sentences(text) if words(s)]
+    while len(sentences) > 1 and _DIRECTION.search(sentences[0]):
+        sentences.pop(0)  # "Make it pop!" says how, not what
     first = sentences[0] if sentences else ""
     rest = [s for s in sentences[1:] if not _DIRECTION.search(s)]
-    asked, hint = _strip_ask(first)
-    cased = asked != first  # after the asking words, a capital is the user's choice: a name
-    first = asked
+    stripped, hint = _strip_ask(first)
+    cased = stripped != first  # after the asking words, a capital is the user's choice: a name
+    asked = words(first[: len(first) - len(stripped)])[:1] if cased else []
+    first = stripped
     first = _TRAILING_DIRECTIONS.sub("", first).strip(" ,;-")
     head, _, after_colon = first.partition(":")
     topic, tails = _split_topic(head)
@@ -239,10 +245,13 @@ def read_prompt(prompt: str) -> Reading:
     if kind is Kind.SCENE:
         topic, more = _scene_parts(topic)
         details = [*more, *details]
+    if kind is Kind.EXPLAINER and not re.match(r"(?:how|why|what|when|where)\b", topic, re.I):
+        topic = re.split(r"\s+(?:to|for)\s+", topic, maxsplit=1)[0]  # "... to ten year olds"
     topic = _trim(topic) or FALLBACK_TOPIC
     return Reading(
         kind=kind,
         topic=topic,
+        asked=asked[0] if asked else "",
         topic_is_clause=is_clause(topic),
         mid=mid_sentence(topic, cased=cased or topic == FALLBACK_TOPIC),
         items=tuple(p for item in items if (p := phrase(item))),
