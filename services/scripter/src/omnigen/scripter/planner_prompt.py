@@ -183,6 +183,9 @@ _AUTHOR: Final = re.compile(
 _OPENERS: Final = re.compile(
     r"^(?:once\s+upon\s+a\s+time|one\s+(?:day|night|morning)|long\s+ago|years\s+ago)$", re.I
 )
+_SEQUENCE_WORD: Final = re.compile(
+    r"^\s*(?:and\s+)?(?:then|next|finally|first(?:ly)?|lastly|after\s+that)\b[,\s]*", re.I
+)
 _BULLET: Final = re.compile(r"^\s*(?:[-*\u2022\u2013]|\d{1,2}[.)])\s+(?P<item>.+)$")
 _CLAUSE_VERBS: Final = _word_set(
     "is are was were will can has have had opens opened launches launched returns arrives "
@@ -254,7 +257,7 @@ def read_prompt(prompt: str) -> Reading:
         asked=asked[0] if asked else "",
         topic_is_clause=is_clause(topic),
         mid=mid_sentence(topic, cased=cased or topic == FALLBACK_TOPIC),
-        items=tuple(p for item in items if (p := phrase(item))),
+        items=tuple(p for item in items if (p := phrase(_SEQUENCE_WORD.sub("", item)))),
         count=count if count is None or count <= MAX_ENUMERATED else None,
         unit=unit,
         details=tuple(d for d in dict.fromkeys(details) if d and d != topic),
