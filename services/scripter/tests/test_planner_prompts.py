@@ -41,7 +41,7 @@ PLANNER_WORDS = set(
         "together everything changes comes moment truth action closer look every detail up close "
         "all stay while breathe find out more today order yours sign up us think comments tip "
         "tips number numbers two three four five six seven eight nine ten it they look keep "
-        "watching almost with to celebrating"
+        "watching almost with to celebrating idea"
     )
 )
 # Words a sentence or a phrase cannot end on.

@@ -346,6 +346,8 @@ def _trim(text: str) -> str:
         tokens = (shortened(" ".join(tokens), TOPIC_MAX_WORDS) or "").split() or tokens[:8]
     while tokens and tokens[-1].casefold().strip(".,;:!?") in DANGLING:
         tokens.pop()
+    while tokens and not words(tokens[0]):
+        tokens.pop(0)
     return " ".join(tokens).strip(" ,;:-\u2013\u2014") if any(words(t) for t in tokens) else ""
 
 
@@ -494,7 +496,7 @@ def _scene_parts(topic: str) -> tuple[str, list[str]]:
     parts = [p.strip() for p in re.split(r"\s+(?:with|and|while|as)\s+", topic) if p.strip()]
     if len(parts) < 2 or any(len(words(p)) < 2 for p in parts):
         return topic, []
-    return parts[0], [sentence_case(p) for p in parts[1:]]
+    return parts[0], [sentence_case(kept) for p in parts[1:] if (kept := phrase(p))]
 
 
 def _narratable(text: str) -> bool:
