@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -559,6 +559,7 @@ def _fit(parts: list[_Part], duration: int) -> tuple[list[str], list[float]]:
             and (speaking > 1 or parts[i].lines[choice[i] + 1])
         }
         if not any(gain > 0 for gain in gains.values()):
+            said, needs = _silenced(said, floor, need)
             break
         chosen = min(gains, key=lambda i: (gains[i] <= 0, parts[i].priority, -needs[i], i))
         group = parts[chosen].group
@@ -571,6 +572,17 @@ def _fit(parts: list[_Part], duration: int) -> tuple[list[str], list[float]]:
     base, extra = divmod(spare, len(parts))
     hundredths = [n + base + (1 if i < extra else 0) for i, n in enumerate(needs)]
     return said, [h / 100 for h in hundredths]
+
+
+def _silenced(
+    said: list[str], floor: int, need: Callable[[str], int]
+) -> tuple[list[str], list[int]]:
+    """The last resort for text that no line can fit (one long run of symbols): lines longer
+    than a floor-length scene go, and a short opening line says the video's subject."""
+    said = [text if need(text) <= floor else "" for text in said]
+    if not any(said):
+        said[0] = f"{sentence_case(FALLBACK_TOPIC)}."
+    return said, [need(text) for text in said]
 
 
 def _scene(

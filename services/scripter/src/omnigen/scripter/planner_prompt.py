@@ -16,6 +16,7 @@ from omnigen.shared.domain.script_rules import words
 
 FALLBACK_TOPIC: Final = "this idea"
 TOPIC_MAX_WORDS: Final = 14
+PHRASE_MAX_CHARS: Final = 120
 MAX_ENUMERATED: Final = 10
 NUMBER_WORDS: Final = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
 NUMBER_WORDS_MORE: Final = (*NUMBER_WORDS, "nine", "ten")
@@ -348,6 +349,10 @@ def _trim(text: str) -> str:
         tokens.pop()
     while tokens and not words(tokens[0]):
         tokens.pop(0)
+    while len(" ".join(tokens)) > PHRASE_MAX_CHARS and len(tokens) > 1:
+        tokens.pop()
+    if tokens and len(tokens[0]) > PHRASE_MAX_CHARS:
+        tokens = [tokens[0][:PHRASE_MAX_CHARS]]
     return " ".join(tokens).strip(" ,;:-\u2013\u2014") if any(words(t) for t in tokens) else ""
 
 
