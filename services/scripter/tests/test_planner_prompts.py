@@ -90,10 +90,10 @@ def broken_output(script: Script, request: JobRequest) -> list[str]:
             found.append(f"not a sentence: {line!r}")
         if re.search(r"[:,] [A-Z][a-z]+ [a-z]", line) and not line.startswith("Once"):
             found.append(f"capital after a colon or comma in {line!r}")
-    subject = extract_subject(request.subject)
-    first, last = subject.split()[0].casefold(), subject.split()[-1].casefold()
-    if first in REQUEST_VERBS or last in DANGLING:
-        found.append(f"subject is not a phrase: {subject!r}")
+    for subject in (extract_subject(request.subject), script.title):
+        first, last = subject.split()[0].casefold(), subject.split()[-1].casefold()
+        if first in REQUEST_VERBS or last in DANGLING:
+            found.append(f"subject or title is not a phrase: {subject!r}")
     return found
 
 
