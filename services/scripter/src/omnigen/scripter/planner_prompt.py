@@ -218,33 +218,20 @@ _LOWER_FIRST: Final = _word_set(
 def read_prompt(prompt: str) -> Reading:
     """The kind, topic, items and narratable sentences of `prompt`."""
     quote_sentences, author, text = _take_quote(prompt)
-    text = tidy(text, keep_lines=True)
-    bullets, text = _take_bullets(text)
-    sentences = [s for s in _sentences(text) if words(s)]
-    while len(sentences) > 1 and _DIRECTION.search(sentences[0]):
-        sentences.pop(0)  # "Make it pop!" says how, not what
-    first = sentences[0] if sentences else ""
-    rest = [s for s in sentences[1:] if not _DIRECTION.search(s)]
+    bullets, text = _take_bullets(tidy(text, keep_lines=True))
+    first, rest = _first_and_rest(text)
     stripped, hint = _strip_ask(first)
     cased = stripped != first  # after the asking words, a capital is the user's choice: a name
     asked = words(first[: len(first) - len(stripped)])[:1] if cased else []
-    first = stripped
-    first = _TRAILING_DIRECTIONS.sub("", first).strip(" ,;-")
-    head, _, after_colon = first.partition(":")
+    head, _, after_colon = _TRAILING_DIRECTIONS.sub("", stripped).strip(" ,;-").partition(":")
     topic, tails = _split_topic(head)
     kind = hint or _detect(topic, prompt)
     count, unit = _count_and_unit(topic)
-    items: list[str] = [*bullets]
     if kind in (Kind.LIST, Kind.EXPLAINER):
-        items = items or _colon_items(after_colon)
-    elif words(after_colon):
-        tails = [*tails, after_colon]
-    if not items and kind in (Kind.LIST, Kind.EXPLAINER):
-        items, tails = _inline_items(tails)
-    if not items and kind in (Kind.LIST, Kind.EXPLAINER) and len(rest) >= max(2, count or 2):
-        items, rest = rest[: count or len(rest)], rest[count or len(rest) :]
-    if kind is Kind.QUOTE and quote_sentences:
-        items = quote_sentences
+        items, tails, rest = _named_items(bullets, after_colon, tails, rest, count)
+    else:
+        items = quote_sentences if kind is Kind.QUOTE else bullets
+        tails = [*tails, after_colon] if words(after_colon) else tails
     details = [phrase(t) for t in tails if _narratable(t)] + [phrase(s) for s in rest]
     if kind is Kind.SCENE:
         topic, more = _scene_parts(topic)
@@ -264,6 +251,30 @@ def read_prompt(prompt: str) -> Reading:
         details=tuple(d for d in dict.fromkeys(details) if d and d != topic),
         author=author,
     )
+
+
+def _first_and_rest(text: str) -> tuple[str, list[str]]:
+    """The sentence that says what the video is about, and the later ones that are not
+    directions to the director ("Make it pop!", "Use upbeat music.")."""
+    sentences = [s for s in _sentences(text) if words(s)]
+    while len(sentences) > 1 and _DIRECTION.search(sentences[0]):
+        sentences.pop(0)
+    first = sentences[0] if sentences else ""
+    return first, [s for s in sentences[1:] if not _DIRECTION.search(s)]
+
+
+def _named_items(
+    bullets: list[str], after_colon: str, tails: list[str], rest: list[str], count: int | None
+) -> tuple[list[str], list[str], list[str]]:
+    """A list's items or an explainer's steps, wherever the prompt names them: bullet lines,
+    after a colon, after "including", or as the sentences that follow; with the phrases and
+    sentences left over."""
+    items = bullets or _colon_items(after_colon)
+    if not items:
+        items, tails = _inline_items(tails)
+    if not items and len(rest) >= max(2, count or 2):
+        items, rest = rest[: count or len(rest)], rest[count or len(rest) :]
+    return items, tails, rest
 
 
 def tidy(text: str, *, keep_lines: bool = False) -> str:
