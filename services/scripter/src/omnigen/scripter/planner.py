@@ -245,10 +245,11 @@ def _parts(reading: Reading, count: int, *, audience: str, cta: str) -> list[_Pa
     opening, middles, ending = beats(reading, slots, audience)
     middles = (middles + _filler_parts(reading, slots))[:slots]
     topic = reading.topic
-    shown = mid_sentence(topic)
-    first = _Part(f"an opening that sets up {shown}", _with_short(opening, topic), 2)
+    quoted = reading.kind is Kind.QUOTE and reading.items
+    shown = reading.items[0] if quoted else mid_sentence(topic)
+    first = _Part(f"{shown}, as the video opens", _with_short(opening, topic), 2)
     last = _Part(
-        f"a closing image of {shown}, with clean space for the final words",
+        f"{shown}, as the video closes, with space for the final words",
         _with_cta(ending, cta),
         3 if cta else 0,
     )
@@ -298,10 +299,7 @@ def _announcement_beats(reading: Reading, slots: int, audience: str) -> _Beats:
 
 
 def _quote_beats(reading: Reading, slots: int, audience: str) -> _Beats:
-    quote = [
-        _Part(f"the words on screen, line {i + 1}", (_sentence(q),), 4)
-        for i, q in enumerate(reading.items)
-    ]
+    quote = [_Part(q, (_sentence(q),), 4) for i, q in enumerate(reading.items)]
     opening = quote[0].lines if quote else (f"{sentence_case(reading.topic)}.",)
     ending: Lines = (f"Words by {reading.author}.",) if reading.author else ()
     ending += ("Words worth remembering.",) if quote else ("This is your sign.",)
@@ -364,11 +362,11 @@ def _list_middles(reading: Reading, slots: int) -> Iterator[_Part]:
             )
             bare = " ".join(_sentence(reading.items[n - 1]) for n in group)
             lines: tuple[str, ...] = (said, bare, _numbers_line(label, numbers, finally_))
-            shown = "; ".join(reading.items[n - 1] for n in group)
+            shown = ": " + "; ".join(reading.items[n - 1] for n in group)
         else:
             lines = (_numbers_line(label, numbers, finally_), _numbers_line(label, numbers, ""))
-            shown = f"{reading.unit or 'point'} {', '.join(numbers)} of {reading.topic}"
-        yield _Part(f"{label.lower()} {', '.join(numbers)}: {shown}", lines, 4, "items")
+            shown = f" of {mid_sentence(reading.topic)}"
+        yield _Part(f"{label.lower()} {', '.join(numbers)}{shown}", lines, 4, "items")
     yield from _detail_parts(reading)
 
 

@@ -322,7 +322,7 @@ def mid_sentence(text: str, *, cased: bool = True) -> str:
 def sentence_case(text: str) -> str:
     """`text` to begin a sentence: capital first letter, a small leading number spelt out."""
     first, _, rest = text.partition(" ")
-    if first.isdigit() and 0 < int(first) < len(NUMBER_WORDS_MORE):
+    if first.isdecimal() and 0 < int(first) < len(NUMBER_WORDS_MORE):
         text = f"{NUMBER_WORDS_MORE[int(first)]} {rest}".strip()
     return text[:1].upper() + text[1:]
 
@@ -414,7 +414,7 @@ def _strip_ask(sentence: str) -> tuple[str, Kind | None]:
             hint = Kind.ANNOUNCEMENT
         return sentence[match.end() :], hint
     for verb, kind in _VERBS:
-        verb_match = re.match(rf"^(?:please\s+)?(?:{verb})\s+", sentence, re.IGNORECASE)
+        verb_match = re.match(rf"^(?:please\s+)?(?:{verb})(?:\s*[:,]\s*|\s+)", sentence, re.I)
         if verb_match and words(sentence[verb_match.end() :]):
             rest = sentence[verb_match.end() :]
             if kind is Kind.EXPLAINER and verb_match.group(0).casefold().rstrip().endswith("how"):
@@ -464,7 +464,7 @@ def _count_and_unit(topic: str) -> tuple[int | None, str]:
     raw = match.group("count").casefold()
     count = (
         int(raw)
-        if raw.isdigit()
+        if raw.isdecimal()
         else (NUMBER_WORDS_MORE.index(raw) if raw in NUMBER_WORDS_MORE else None)
     )
     unit = match.group("unit").casefold()
