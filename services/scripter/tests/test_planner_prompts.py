@@ -261,3 +261,22 @@ def test_style_and_tone_set_the_look() -> None:
     )
     assert dramatic.scenes[0].visual_style.startswith("dramatic, deep shadows")
     assert dramatic.audio_spec.music_style != playful.audio_spec.music_style
+
+
+@pytest.mark.parametrize(
+    ("option", "values"),
+    [
+        ("style", STYLES),
+        ("tone", TONES),
+        ("tempo", TEMPOS),
+        ("platform", PLATFORMS),
+        ("goal", GOALS),
+    ],
+)
+def test_every_option_value_changes_the_script(option: str, values: tuple[str, ...]) -> None:
+    prompt = "Make a promo for a TODO list app that helps busy parents plan the week"
+    plain = plan_script(_request(prompt, 30))
+    scripts = [plan_script(_request(prompt, 30, **{option: value})) for value in values]
+
+    assert all(script != plain for script in scripts)
+    assert len({script.model_dump_json() for script in scripts}) == len(values)

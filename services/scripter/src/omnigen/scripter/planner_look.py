@@ -174,7 +174,8 @@ def derive_look(request: JobRequest, *, variant: int, clean: dict[str, str]) -> 
         if re.search(_FAST, tempo_text, re.IGNORECASE)
         else ("slow" if re.search(_SLOW, tempo_text, re.IGNORECASE) else "steady")
     )
-    if tempo == "steady" and re.search(_SOCIAL, clean["platform"], re.IGNORECASE):
+    social = re.search(_SOCIAL, clean["platform"], re.IGNORECASE)
+    if tempo == "steady" and not clean["tempo"] and social:  # a chosen "medium" stays medium
         tempo = "fast"
     setting = (
         place_in(prompt)
@@ -188,6 +189,8 @@ def derive_look(request: JobRequest, *, variant: int, clean: dict[str, str]) -> 
     if platform:
         visual_style = f"{visual_style}, made for {platform}"
     music = _MUSIC_BY_MOOD[mood] + {"fast": ", quick tempo", "slow": ", slow tempo"}.get(tempo, "")
+    if tone and len(tone) <= 40:
+        music = f"{music}, {tone.casefold()} feel"
     return Look(
         mood=mood,
         lighting=lighting,
