@@ -230,6 +230,8 @@ def _scene_count(duration: int, tempo: str, reading: Reading) -> int:
     base += {"fast": 1, "slow": -1}.get(tempo, 0)
     if reading.kind in (Kind.LIST, Kind.EXPLAINER) and (reading.items or reading.count):
         base = len(reading.items or range(reading.count or 0)) + 2
+    if reading.kind is Kind.STORY and reading.details:
+        base = min(base, len(reading.details) + 1)  # one scene per event the user tells
     most = 6 if duration >= 20 else 5 if duration >= 15 else 4
     return min(most, max(3, base))
 
