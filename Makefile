@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 UV_VERSION := 0.13.9
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-PROMPT ?= A lighthouse keeper's last night on a stormy island, told in four scenes
+PROMPT ?= Three tips for keeping houseplants alive through winter: move them away from cold windows, water less often, and skip the fertiliser until spring
 export UV_PYTHON := 3.11
 
 .PHONY: setup setup-python setup-system setup-emulators lint test test-fast demo clean

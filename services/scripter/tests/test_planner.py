@@ -102,11 +102,14 @@ def test_options_shape_the_script() -> None:
 
     assert script.title == "Our neon sneaker drop"
     assert {s.mood for s in script.scenes} == {Mood.ENERGETIC}
-    assert {s.lighting for s in script.scenes} == {Lighting.NEON}
+    assert {s.lighting for s in script.scenes} == {Lighting.HIGH_KEY}  # the energetic style's
     assert script.scenes[0].shot_type is ShotType.CLOSE_UP  # vertical video opens close
     assert "vertical 9:16" in script.scenes[0].generation_prompt
-    assert all(s.visual_style == "energetic, made for tiktok" for s in script.scenes)
-    assert script.scenes[0].narration == "Meet our neon sneaker drop, made for sneakerheads."
+    assert all(
+        s.visual_style == "energetic, bold colour and quick motion, made for tiktok"
+        for s in script.scenes
+    )
+    assert script.scenes[0].narration == "Introducing our neon sneaker drop, made for sneakerheads."
     assert script.scenes[-1].narration == "Shop the drop."
     assert script.metadata.call_to_action == "Shop the drop"
     assert script.metadata.audience == "sneakerheads"
@@ -126,4 +129,7 @@ def test_subject_drops_the_request_wording() -> None:
         "ACME rocket boots"
     )
     assert extract_subject("A cozy coffee shop on a rainy morning") == "A cozy coffee shop"
+    assert extract_subject("Three tips for keeping houseplants alive through winter") == (
+        "Three tips for keeping houseplants alive through winter"
+    )
     assert extract_subject("?!?!?!?!?!?!") == "this idea"

@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 _MOODS: tuple[tuple[str, Mood], ...] = (
     (r"calm|relax|peace|seren|gentle|soothing|quiet", Mood.CALM),
-    (r"energ|excit|hype|bold|dynamic|intense|action", Mood.ENERGETIC),
+    (r"energ|excit|hype|bold|dynamic|intense|action|edgy", Mood.ENERGETIC),
     (r"dramatic|epic|cinematic|serious|powerful", Mood.DRAMATIC),
     (r"myster|suspense|dark|secret|eerie", Mood.MYSTERIOUS),
     (r"fun|playful|quirky|humou?r|silly|cheeky|whimsical", Mood.PLAYFUL),
@@ -25,22 +25,24 @@ _MOODS: tuple[tuple[str, Mood], ...] = (
     (r"happy|positive|upbeat|friendly|warm|uplift|joy|cheer", Mood.UPLIFTING),
 )
 _LIGHTING: tuple[tuple[str, Lighting], ...] = (
-    (r"neon|cyber|night ?life|club|synthwave", Lighting.NEON),
+    (r"neon|cyber|night ?life|club|synthwave|edgy", Lighting.NEON),
     (r"sunset|sunrise|golden|cozy|cosy|autumn", Lighting.GOLDEN_HOUR),
     (r"dusk|twilight|blue hour|moody", Lighting.BLUE_HOUR),
-    (r"luxur|premium|elegant|noir|dark", Lighting.LOW_KEY),
+    (r"luxur|premium|elegant|noir|dark|dramatic", Lighting.LOW_KEY),
     (r"clean|minimal|corporate|professional|tech|product|studio", Lighting.STUDIO),
-    (r"bright|airy|fresh|pastel", Lighting.HIGH_KEY),
+    (r"bright|airy|fresh|pastel|playful|energetic", Lighting.HIGH_KEY),
     (r"silhouette|dreamy|backlit|romantic", Lighting.BACKLIT),
 )
 _GRADES: tuple[tuple[str, ColorGrade], ...] = (
     (r"black and white|black & white|monochrome|noir", ColorGrade.BLACK_AND_WHITE),
     (r"vintage|retro|film|analog|nostalg", ColorGrade.VINTAGE),
     (r"cinematic|blockbuster|epic", ColorGrade.TEAL_ORANGE),
-    (r"vibrant|colou?rful|bold|pop|fun", ColorGrade.VIBRANT),
+    (r"vibrant|colou?rful|bold|pop|fun|playful|energetic", ColorGrade.VIBRANT),
+    (r"documentary|natural|realis", ColorGrade.NEUTRAL),
     (r"cozy|cosy|warm|sunny", ColorGrade.WARM),
     (r"tech|futur|cool|winter|ice", ColorGrade.COOL),
     (r"muted|minimal|subtle|calm|pastel", ColorGrade.MUTED),
+    (r"dramatic|moody", ColorGrade.COOL),
 )
 _GRADE_BY_MOOD = {
     Mood.UPLIFTING: ColorGrade.WARM,
@@ -85,6 +87,15 @@ _DEFAULT_SETTINGS = (
     "an open outdoor space in soft daylight",
     "a minimal studio set with a seamless backdrop",
 )
+# The closed `style` values, spelled out for a video model; free text is used as written.
+_STYLE_LOOKS = {
+    "cinematic": "cinematic, shallow depth of field and soft anamorphic flares",
+    "documentary": "documentary realism, natural and observational",
+    "energetic": "energetic, bold colour and quick motion",
+    "minimal": "minimal, clean lines and generous negative space",
+    "dramatic": "dramatic, deep shadows and strong contrast",
+    "playful": "playful, bright colour and bouncy motion",
+}
 _FAST = r"fast|quick|snappy|rapid|upbeat|punchy|energetic|hype"
 _SLOW = r"slow|calm|relaxed|gentle|leisurely|lingering|meditative"
 _SOCIAL = r"tiktok|reels?|shorts|instagram|snap"
@@ -125,6 +136,32 @@ def _first(table: tuple[tuple[str, T], ...], *texts: str) -> T | None:
     return None
 
 
+_PLACE = re.compile(
+    r"\b(?:on|in|at|inside|across|through|beside|near|under|over)\s+(?P<place>"
+    r"(?:a|an|the|our|my)\s+(?:[\w'-]+\s+){0,3}?[\w'-]+|[A-Z][\w-]+(?:\s+[A-Z][\w-]+){0,2})"
+    r"(?=\s*(?:$|[,.;:!?]|\s(?:at|in|on|with|while|during|for|told|this|that)\b))"
+)
+_NOT_PLACES = re.compile(
+    r"\b(?:morning|night|evening|afternoon|day|dawn|dusk|week|weekend|month|year|time|moment|"
+    r"winter|spring|summer|autumn|fall|row|way|minutes?|seconds?|hours?|scenes?|style|mood|"
+    r"home|budget|life|world|mind|future|past|future)$",
+    re.IGNORECASE,
+)
+
+
+def place_in(prompt: str) -> str:
+    """Where the prompt itself sets its scene ("on a stormy island", "through Amsterdam"), in
+    its own words; "" when it names no place."""
+    for match in _PLACE.finditer(prompt):
+        place = match.group("place")
+        if not _NOT_PLACES.search(place) and len(place) <= 60:
+            lead = place.split()[0]
+            return (
+                place[:1].lower() + place[1:] if lead in ("A", "An", "The", "Our", "My") else place
+            )
+    return ""
+
+
 def derive_look(request: JobRequest, *, variant: int, clean: dict[str, str]) -> Look:
     """Choose mood, light, grade, pacing and setting from the request; `variant` breaks ties."""
     prompt, style, tone = request.subject, clean["style"], clean["tone"]
@@ -137,14 +174,23 @@ def derive_look(request: JobRequest, *, variant: int, clean: dict[str, str]) -> 
         if re.search(_FAST, tempo_text, re.IGNORECASE)
         else ("slow" if re.search(_SLOW, tempo_text, re.IGNORECASE) else "steady")
     )
-    if tempo == "steady" and re.search(_SOCIAL, clean["platform"], re.IGNORECASE):
+    social = re.search(_SOCIAL, clean["platform"], re.IGNORECASE)
+    if tempo == "steady" and not clean["tempo"] and social:  # a chosen "medium" stays medium
         tempo = "fast"
-    setting = _first(_SETTINGS, prompt) or _DEFAULT_SETTINGS[variant % len(_DEFAULT_SETTINGS)]
+    setting = (
+        place_in(prompt)
+        or _first(_SETTINGS, prompt)
+        or _DEFAULT_SETTINGS[variant % len(_DEFAULT_SETTINGS)]
+    )
     platform = clean["platform"]
-    visual_style = style or ("clean commercial look" if tempo != "fast" else "punchy social look")
+    visual_style = _STYLE_LOOKS.get(style.casefold(), style) or (
+        "clean commercial look" if tempo != "fast" else "punchy social look"
+    )
     if platform:
         visual_style = f"{visual_style}, made for {platform}"
     music = _MUSIC_BY_MOOD[mood] + {"fast": ", quick tempo", "slow": ", slow tempo"}.get(tempo, "")
+    if tone and len(tone) <= 40:
+        music = f"{music}, {tone.casefold()} feel"
     return Look(
         mood=mood,
         lighting=lighting,
