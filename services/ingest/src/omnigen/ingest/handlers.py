@@ -16,6 +16,7 @@ import structlog
 from pydantic import ValidationError
 
 from omnigen.ingest.trust import UNRESTRICTED, Origin
+from omnigen.ingest.uploads import UploadAccess
 from omnigen.ingest.webhooks import WebhookAccess, callback_problem
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -97,6 +98,7 @@ class IngestPorts:
     # offline planner writes English only.
     model_writes_scripts: bool = False
     webhooks: WebhookAccess | None = None  # None: webhooks off (callback_url refused)
+    uploads: UploadAccess | None = None  # None: uploads off (media references refused)
 
 
 @dataclass(frozen=True)

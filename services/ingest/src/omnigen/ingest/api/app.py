@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from omnigen.ingest.api import batch, health, routes, usage, voices, webhooks
+from omnigen.ingest.api import batch, health, routes, uploads, usage, voices, webhooks
 from omnigen.ingest.api.body_limit import BodyLimitMiddleware
 from omnigen.ingest.api.errors import install_error_handlers
 from omnigen.ingest.api.middleware import (
@@ -25,6 +25,7 @@ def create_app(context: IngestContext) -> FastAPI:
     app.state.ingest = context
     app.include_router(batch.router)  # before /v1/jobs/{job_id}-style routes: no clash, clearer
     app.include_router(routes.router)
+    app.include_router(uploads.router)
     app.include_router(usage.router)
     app.include_router(voices.router)
     app.include_router(webhooks.router)
