@@ -80,3 +80,24 @@ def truncated(source: Path, path: Path, keep: float = 0.5) -> Path:
     data = source.read_bytes()
     path.write_bytes(data[: int(len(data) * keep)])
     return path
+
+
+def ahash(path: Path, size: int = 8) -> int:
+    """An average hash: 64 bits of which grey-thumbnail pixels are brighter than their mean
+    (steadier than a difference hash on pictures with large flat areas)."""
+    with Image.open(path) as image:
+        pixels = list(image.convert("L").resize((size, size), Image.Resampling.LANCZOS).getdata())
+    mean = sum(pixels) / len(pixels)
+    bits = 0
+    for value in pixels:
+        bits = bits << 1 | (value > mean)
+    return bits
+
+
+def hash_distance(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def frame_at(video: Path, seconds: float, out: Path) -> Path:
+    ffmpeg("-ss", f"{seconds:.3f}", "-i", str(video), "-frames:v", "1", "-q:v", "2", str(out))
+    return out

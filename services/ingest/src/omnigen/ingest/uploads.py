@@ -59,6 +59,20 @@ async def forget_upload(access: UploadAccess, owner: str, upload_id: str) -> Non
     await access.assets.delete_prefix(upload.key)
 
 
+IMAGES: tuple[UploadKind, ...] = (UploadKind.IMAGE,)
+VISUALS: tuple[UploadKind, ...] = (UploadKind.IMAGE, UploadKind.VIDEO)
+SOUNDS: tuple[UploadKind, ...] = (UploadKind.AUDIO,)
+
+
+def kinds_at(path: str) -> tuple[UploadKind, ...]:
+    """What an upload may be where a request names it (`JobRequest.upload_references`)."""
+    if path == "options.music_track":
+        return SOUNDS
+    if path.endswith(".media"):
+        return VISUALS
+    return IMAGES
+
+
 async def resolve_references(
     access: UploadAccess,
     owner: str,

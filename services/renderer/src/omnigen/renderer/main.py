@@ -120,6 +120,7 @@ async def renderer(
             lease_s=context.lease_s,
             work_dir=own.path,
             prices=provider_settings.prices,
+            uploads=DynamoUploadStore(await context.aws.dynamodb(), context.spec.table),
         )
         yield {
             ScriptReady: partial(handle_script_ready, deps=deps),

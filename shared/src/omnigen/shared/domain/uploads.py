@@ -8,11 +8,9 @@ import hashlib
 import re
 import uuid
 from enum import StrEnum
-from typing import Final
+from typing import Annotated, Final
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from omnigen.shared.domain.jobs import TTL_SECONDS
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class UploadKind(StrEnum):
@@ -53,6 +51,9 @@ MAX_DURATION_S: Final[dict[UploadKind, float]] = {
 MAX_UPLOADS_PER_USER: Final = 200
 POST_EXPIRES_S: Final = 15 * 60
 UPLOAD_ID: Final = re.compile(r"^up_[0-9a-f]{32}$")
+# A reference to an upload in a request (a scene's media, a start image, a music track).
+UploadRef = Annotated[str, StringConstraints(strict=True, pattern=UPLOAD_ID.pattern)]
+TTL_SECONDS: Final = 7 * 24 * 3600  # as a job's (domain.jobs.TTL_SECONDS; a test holds them equal)
 _KEY: Final = re.compile(r"^uploads/[0-9a-f]{32}/(up_[0-9a-f]{32})\.[a-z0-9]{3,4}$")
 
 
@@ -174,6 +175,7 @@ __all__ = [
     "UploadFacts",
     "UploadKind",
     "UploadNotFound",
+    "UploadRef",
     "UploadStatus",
     "kind_of",
     "new_upload_id",
