@@ -6,12 +6,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from omnigen.renderer.media.errors import MediaError
 from omnigen.renderer.media.stills import image_clip, music_bed, video_clip
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.scripts import Scene
 from omnigen.shared.domain.uploads import Upload, UploadKind, UploadStatus
-from omnigen.shared.messages import PermanentFailure
 from omnigen.shared.ports import AssetStore, UploadStore
+
+
+class UploadUnavailable(MediaError):
+    """Permanent: the job's piece names the upload (the handler prefixes the piece)."""
+
+    def __init__(self, upload_id: str, what: str | None = None) -> None:
+        prefix = f"{what}: " if what else ""
+        super().__init__(f"{prefix}upload {upload_id} is no longer available")
 
 
 def scene_media(job: Job, number: int) -> str | None:
@@ -31,7 +39,7 @@ async def fetch_upload(
 ) -> Upload:
     upload = None if uploads is None else await uploads.find_upload(upload_id)
     if upload is None or upload.owner != job.user_id or upload.status is not UploadStatus.READY:
-        raise PermanentFailure(f"{what}: upload {upload_id} is no longer available")
+        raise UploadUnavailable(upload_id, None if what.startswith("scene") else what)
     await assets.get_file(upload.key, path)
     return upload
 
@@ -57,7 +65,7 @@ async def scene_from_upload(
         )
     if upload.kind is UploadKind.VIDEO and upload.facts.has_video is not False:
         return await video_clip(source, out, duration_s=scene.duration, size=size, fps=fps)
-    raise PermanentFailure(f"{what}: upload {upload_id} has no picture to show")
+    raise MediaError(f"upload {upload_id} has no picture to show")
 
 
 async def start_image(
