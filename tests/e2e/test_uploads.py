@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from typer.testing import CliRunner
+
 from omnigen.cli import media as cli_media
 from omnigen.cli.api import ApiClient
+from omnigen.cli.app import app as cli_app
 from omnigen.testing import upload_samples as samples
 from omnigen.testing.e2e import api, download_video, running_pipeline, wait_for_end
 from omnigen.testing.fixtures import Stack
@@ -50,6 +53,28 @@ async def test_photos_become_a_video_that_shows_them(stack: Stack, tmp_path: Pat
             assert kept.json()["status"] == "ready"
         again = await client.post("/v1/jobs", json=body)
         assert again.status_code == 202, again.text
+        env = {
+            "OMNIGEN_API_URL": pipeline.api_url,
+            "OMNIGEN_TOKEN": pipeline.mint_token("cli-user"),
+        }
+        runner = CliRunner()
+        uploaded = await asyncio.to_thread(
+            runner.invoke, cli_app, ["upload", str(photos[0]), str(photos[1])], env=env
+        )
+        assert uploaded.exit_code == 0, uploaded.output
+        cli_ids = uploaded.output.split()
+        assert len(cli_ids) == 2 and all(i.startswith("up_") for i in cli_ids)
+        media = f"1={cli_ids[0]},2={cli_ids[1]}"
+        submitted = await asyncio.to_thread(
+            runner.invoke,
+            cli_app,
+            ["submit", NARRATION, "--duration", "10", "--scene-media", media],
+            env=env,
+        )
+        assert submitted.exit_code == 0, submitted.output
+        refused = await asyncio.to_thread(runner.invoke, cli_app, ["upload", str(fake)], env=env)
+        assert refused.exit_code == 1
+        assert "rejected: the file is not a readable JPEG" in refused.output.replace("\n", " ")
         bob = api(pipeline, "bob")
         async with bob:
             theirs = await bob.post("/v1/jobs", json=body)
