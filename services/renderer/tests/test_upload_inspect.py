@@ -63,6 +63,17 @@ async def test_a_truncated_mp4_is_rejected(tmp_path: Path) -> None:
     assert verdict.reason == "the file is not a readable video file"
 
 
+async def test_a_faststart_mp4_cut_short_is_rejected(tmp_path: Path) -> None:
+    """Its header (at the front) is whole; its data is not."""
+    whole = tmp_path / "fs.mp4"
+    samples.ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25", "-t", "4",
+        "-c:v", "libx264", "-preset", "ultrafast", "-movflags", "+faststart", str(whole),
+    )  # fmt: skip
+    verdict = await inspect_upload(samples.truncated(whole, tmp_path / "t.mp4"), UploadKind.VIDEO)
+    assert verdict.reason == "the file is truncated or damaged (its end does not decode)"
+
+
 async def test_a_two_hour_video_is_rejected(tmp_path: Path) -> None:
     verdict = await inspect_upload(samples.long_clip(tmp_path / "l.mp4"), UploadKind.VIDEO)
     assert verdict.reason == "it lasts 7200 s, more than 600 s"

@@ -12,6 +12,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from omnigen.renderer.media.errors import MediaError
+from omnigen.renderer.media.ffmpeg import run_ffmpeg
 from omnigen.renderer.media.probe import probe
 from omnigen.shared.domain.uploads import (
     MAX_BYTES,
@@ -100,7 +101,23 @@ async def inspect_media(path: Path, kind: UploadKind) -> Verdict:
         return Verdict(
             facts, f"the video is {video.width}x{video.height}, over {MAX_VIDEO_SIDE} a side"
         )
+    if not await _end_decodes(path):
+        return Verdict(facts, "the file is truncated or damaged (its end does not decode)")
     return Verdict(facts)
+
+
+async def _end_decodes(path: Path) -> bool:
+    """A header can be whole while the data is cut (a faststart MP4 cut short): decoding the
+    last second finds it, without decoding the whole file."""
+    try:
+        await run_ffmpeg(
+            ["-xerror", "-sseof", "-1", "-i", path, "-f", "null", "-"],
+            what="decoding an upload's end",
+            timeout_s=120,
+        )
+    except MediaError:
+        return False
+    return True
 
 
 def _short(exc: BaseException) -> str:
