@@ -3,6 +3,7 @@ owner-scoped reads and deletes, and the allowlist of content types."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -183,3 +184,22 @@ async def test_a_malformed_upload_id_is_a_validation_error(api: Api) -> None:
     )
     assert response.status_code == 422
     assert response.json()["error"]["field"] == "script.scenes[0].media"
+
+
+async def test_a_user_past_the_upload_limit_gets_a_409(api: Api) -> None:
+    uploads = api.context.ports.uploads
+    assert uploads is not None
+    api.context.ports = dataclasses.replace(
+        api.context.ports, uploads=dataclasses.replace(uploads, limit=2)
+    )
+    for _ in range(2):
+        await start(api, "alice")
+    refused = await api.client.post(
+        "/v1/uploads", json={"content_type": "image/png"}, headers=api.auth("alice")
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "too_many_uploads"
+    assert (
+        len((await api.client.get("/v1/uploads", headers=api.auth("alice"))).json()["uploads"]) == 2
+    )
+    await start(api, "bob")  # a limit per user
