@@ -292,7 +292,7 @@ class UploadStore(Protocol):
         """Store a new upload; `TooManyUploads` when its owner already has `limit`."""
         ...
 
-    async def uploads(self, owner: str) -> list[Upload]:
+    async def uploads_of(self, owner: str) -> list[Upload]:
         """The owner's uploads, oldest first (expired ones left out)."""
         ...
 

@@ -16,11 +16,11 @@ class InMemoryUploadStore:
         self.uploads_by_id: dict[str, Upload] = {}
 
     async def add_upload(self, upload: Upload, *, limit: int) -> None:
-        if len(await self.uploads(upload.owner)) >= limit:
+        if len(await self.uploads_of(upload.owner)) >= limit:
             raise TooManyUploads(limit)
         self.uploads_by_id[upload.upload_id] = upload
 
-    async def uploads(self, owner: str) -> list[Upload]:
+    async def uploads_of(self, owner: str) -> list[Upload]:
         mine = [u for u in self.uploads_by_id.values() if u.owner == owner]
         return sorted(mine, key=lambda u: (u.created_at, u.upload_id))
 

@@ -91,7 +91,7 @@ class DynamoUploadStore:
         except (BotoCoreError, ClientError) as exc:
             raise storage_error("add_upload", exc) from None
 
-    async def uploads(self, owner: str) -> list[Upload]:
+    async def uploads_of(self, owner: str) -> list[Upload]:
         listing = await self._get(list_key(owner))
         ids = sorted(listing["ids"]["SS"]) if listing and "ids" in listing else []
         found: list[Upload] = []

@@ -131,7 +131,7 @@ async def create_upload(
 
 @router.get("/v1/uploads", response_model=UploadList, responses=_errors(), summary="My uploads")
 async def list_uploads(ctx: Context, user_id: UserId) -> UploadList:
-    uploads = await upload_access(ctx).store.uploads(user_id)
+    uploads = await upload_access(ctx).store.uploads_of(user_id)
     return UploadList(uploads=[UploadOut(**_out(u)) for u in uploads])
 
 
