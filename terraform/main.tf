@@ -107,11 +107,13 @@ module "storage" {
   name_prefix         = var.name_prefix
   bucket_name         = local.bucket_name
   deletion_protection = var.deletion_protection
+  uploads_queue_arn   = module.messaging.queue_arns["uploads"]
 }
 
 module "messaging" {
   source                     = "./modules/messaging"
   name_prefix                = var.name_prefix
+  bucket_arn                 = "arn:aws:s3:::${local.bucket_name}"
   job_request_publisher_arns = var.job_request_publisher_arns
   upstream_publishers        = { for name, publisher in var.upstream_publishers : name => publisher.principal_arns }
 }

@@ -362,9 +362,28 @@ def test_only_the_subscribed_topic_may_send_to_a_queue(modules: dict[str, Module
     assert deny["effect"] == "Deny" and deny["condition"][0]["variable"] == "aws:SecureTransport"
     policy = messaging.resource("aws_sqs_queue_policy", "main")
     assert policy["for_each"] == "${local.subscriptions}"
-    # Every source queue is covered: the subscriptions name each queue once.
+    # Every source queue is covered: the subscriptions name each queue once, and the bucket's
+    # notifications the rest.
     queues = [sub["queue"] for sub in messaging.locals["subscriptions"].values()]
-    assert sorted(queues) == sorted(messaging.locals["queues"])
+    assert sorted([*queues, "uploads"]) == sorted(messaging.locals["queues"])
+
+
+def test_only_the_assets_bucket_may_send_to_the_uploads_queue(
+    root: Module, modules: dict[str, Module], prefix: str
+) -> None:
+    messaging, storage = modules["messaging"], modules["storage"]
+    allow, deny = messaging.data[("aws_iam_policy_document", "uploads_queue")]["statement"]
+    assert allow["principals"] == [{"type": "Service", "identifiers": ["s3.amazonaws.com"]}]
+    assert allow["condition"][0]["values"] == ["${var.bucket_arn}"]
+    assert deny["condition"][0]["variable"] == "aws:SecureTransport"
+    assert root.modules["messaging"]["bucket_arn"] == "arn:aws:s3:::${local.bucket_name}"
+    (notification,) = storage.resource("aws_s3_bucket_notification", "uploads")["queue"]
+    (spec_notice,) = resource_spec(prefix).bucket_notifications
+    assert notification["filter_prefix"] == spec_notice.prefix
+    assert notification["events"] == list(spec_notice.events)
+    assert root.modules["storage"]["uploads_queue_arn"] == (
+        '${module.messaging.queue_arns["uploads"]}'
+    )
 
 
 PUBLISHERS = {
@@ -587,6 +606,7 @@ EXPECTED_ACTIONS: dict[str, dict[str, set[str]]] = {
         "sns": {"sns:Publish", "sns:GetTopicAttributes"},
         "s3_objects": {"s3:GetObject", "s3:DeleteObject"},
         "s3_bucket": {"s3:ListBucket"},
+        "s3_uploads": {"s3:PutObject", "s3:DeleteObject"},  # presigned POSTs; deleting one
         "kms": {"kms:Decrypt", "kms:GenerateDataKey"},
     },
     "scripter": {
@@ -603,6 +623,7 @@ EXPECTED_ACTIONS: dict[str, dict[str, set[str]]] = {
         "sns": {"sns:Publish"},
         "s3_objects": {"s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"},
         "s3_bucket": {"s3:ListBucket"},
+        "s3_uploads": {"s3:GetObject"},  # the upload checker
         "kms": {"kms:Decrypt", "kms:GenerateDataKey"},
     },
     "webhooks": {

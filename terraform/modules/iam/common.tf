@@ -9,7 +9,8 @@ locals {
 
   user_jobs_index_arn = "${var.table_arn}/index/UserJobsIndex"
   outbox_index_arn    = "${var.table_arn}/index/OutboxIndex"
-  job_assets_arn      = "${var.bucket_arn}/jobs/*" # ports.job_prefix: jobs/<job_id>/
+  job_assets_arn      = "${var.bucket_arn}/jobs/*"    # ports.job_prefix: jobs/<job_id>/
+  uploads_arn         = "${var.bucket_arn}/uploads/*" # domain.uploads.owner_prefix
 
   # Data keys are usable only through the AWS services that hold the data.
   data_key_via_services = [for service in ["dynamodb", "s3", "sqs", "sns"] :

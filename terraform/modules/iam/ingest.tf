@@ -33,6 +33,9 @@ locals {
     # ListBucket lists a job's prefix and answers HeadBucket for /readyz.
     s3_objects = ["s3:DeleteObject", "s3:GetObject"]
     s3_bucket  = ["s3:ListBucket"]
+    # Uploads: the presigned POST of a user's file is signed as PutObject; a deleted upload's
+    # object is removed (ListBucket above finds it).
+    s3_uploads = ["s3:DeleteObject", "s3:PutObject"]
     # Data keys behind the table, bucket, queue and topic.
     kms = ["kms:Decrypt", "kms:GenerateDataKey"]
   }
@@ -70,6 +73,12 @@ data "aws_iam_policy_document" "ingest_task" {
     sid       = "JobAssets"
     actions   = local.ingest_actions.s3_objects
     resources = [local.job_assets_arn]
+  }
+
+  statement {
+    sid       = "UserUploads"
+    actions   = local.ingest_actions.s3_uploads
+    resources = [local.uploads_arn]
   }
 
   statement {

@@ -27,6 +27,8 @@ locals {
     # S3 answers that HEAD with 404 for a missing key (AssetStore.exists) only to a caller
     # that may list the bucket; without it the answer is 403 and the resume check fails.
     s3_bucket = ["s3:ListBucket"]
+    # The upload checker reads each arrived upload (and settles it in the table: UpdateItem).
+    s3_uploads = ["s3:GetObject"]
     # Data keys behind the table, bucket, queue and topic.
     kms = ["kms:Decrypt", "kms:GenerateDataKey"]
   }
@@ -65,6 +67,19 @@ data "aws_iam_policy_document" "renderer_task" {
     sid       = "JobAssets"
     actions   = local.renderer_actions.s3_objects
     resources = [local.job_assets_arn]
+  }
+
+  statement {
+    sid       = "ReadUploads"
+    actions   = local.renderer_actions.s3_uploads
+    resources = [local.uploads_arn]
+  }
+
+  # The upload checker's notices from the bucket (no dead-letter watcher: they fail no job).
+  statement {
+    sid       = "UploadNotices"
+    actions   = local.renderer_actions.sqs
+    resources = [var.queue_arns["uploads"]]
   }
 
   statement {

@@ -33,6 +33,21 @@ data "aws_iam_policy_document" "messaging_key" {
     }
   }
 
+  statement {
+    sid       = "S3EncryptsUploadNoticesFromTheAssetsBucket"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [var.bucket_arn]
+    }
+  }
+
   dynamic "statement" {
     for_each = length(local.upstream_principals) > 0 ? [1] : []
     content {

@@ -9,7 +9,7 @@ output "publisher_topic_arns" {
 }
 
 output "queue_arns" {
-  description = "Source queue ARNs by key (ingest_requests, scripter, renderer, job_outcomes, webhooks)."
+  description = "Source queue ARNs by key (ingest_requests, scripter, renderer, scenes, job_outcomes, webhooks, uploads)."
   value       = { for key, queue in aws_sqs_queue.main : key => queue.arn }
 }
 

@@ -114,3 +114,43 @@ resource "aws_sns_topic_subscription" "publisher" {
 
   depends_on = [aws_sqs_queue_policy.main]
 }
+
+# The uploads queue takes S3's notices from the assets bucket alone, and only over TLS
+# (resources.py: BucketNotification; the bucket's side is storage's aws_s3_bucket_notification).
+data "aws_iam_policy_document" "uploads_queue" {
+  statement {
+    sid       = "BucketNotifies"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.main["uploads"].arn]
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [var.bucket_arn]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.main["uploads"].arn]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "uploads" {
+  queue_url = aws_sqs_queue.main["uploads"].id
+  policy    = data.aws_iam_policy_document.uploads_queue.json
+}

@@ -57,6 +57,15 @@ locals {
       message_retention_seconds  = 345600
       dlq_retention_seconds      = 1209600
     }
+    # S3's notices of users' uploads (the bucket sends them, not a topic); the renderer checks.
+    uploads = {
+      name                       = "${var.name_prefix}-uploads"
+      dlq_name                   = "${var.name_prefix}-uploads-dlq"
+      visibility_timeout_seconds = 60
+      max_receive_count          = 3
+      message_retention_seconds  = 345600
+      dlq_retention_seconds      = 1209600
+    }
   }
 
   # Subscriptions filter on the `event_type` message attribute; null event_types: every event.

@@ -1,3 +1,8 @@
+variable "bucket_arn" {
+  description = "The assets bucket, the only sender to the uploads queue (S3 event notifications)."
+  type        = string
+}
+
 variable "name_prefix" {
   description = "Prefix of every topic and queue name (see resources.py)."
   type        = string

@@ -1,7 +1,7 @@
-# The assets bucket: every job's media under jobs/<job_id>/ (see ports.job_prefix).
+# The assets bucket: every job's media under jobs/<job_id>/ (see ports.job_prefix), users' own
+# uploads under uploads/<owner digest>/ (domain.uploads.owner_prefix).
 resource "aws_s3_bucket" "assets" {
   #checkov:skip=CKV_AWS_144:Assets are derived media that can be rendered again; cross-region replication would double storage for no recovery gain.
-  #checkov:skip=CKV2_AWS_62:Nothing reacts to object events: the services talk through SNS/SQS, not S3 notifications.
   bucket = var.bucket_name
 }
 
@@ -55,6 +55,22 @@ resource "aws_s3_bucket_lifecycle_configuration" "assets" {
     }
   }
 
+  # An upload's record expires like a job (longer while a job uses it); its bytes go with the
+  # job assets' age.
+  rule {
+    id     = "expire-user-uploads"
+    status = "Enabled"
+    filter {
+      prefix = "uploads/"
+    }
+    expiration {
+      days = var.asset_expiration_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_days
+    }
+  }
+
   rule {
     id     = "abort-incomplete-multipart-uploads"
     status = "Enabled"
@@ -98,4 +114,14 @@ resource "aws_s3_bucket_logging" "assets" {
   bucket        = aws_s3_bucket.assets.id
   target_bucket = aws_s3_bucket.access_logs.id
   target_prefix = "s3/${var.bucket_name}/"
+}
+
+# A user's upload is checked once its bytes arrive (resources.py: BucketNotification).
+resource "aws_s3_bucket_notification" "uploads" {
+  bucket = aws_s3_bucket.assets.id
+  queue {
+    queue_arn     = var.uploads_queue_arn
+    events        = ["s3:ObjectCreated:*"]
+    filter_prefix = "uploads/"
+  }
 }

@@ -8,6 +8,11 @@ variable "bucket_name" {
   type        = string
 }
 
+variable "uploads_queue_arn" {
+  description = "The queue told of every object created under uploads/ (a user's upload, to check)."
+  type        = string
+}
+
 variable "deletion_protection" {
   description = "Protect the jobs table from deletion (turn off only to tear a test stack down)."
   type        = bool

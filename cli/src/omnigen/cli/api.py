@@ -38,6 +38,39 @@ class ApiClient:
         """POST /v1/jobs:batch; `items` are `{"idempotency_key", "request"}`."""
         return self._json(self._http.post("/v1/jobs:batch", json={"jobs": items}))
 
+    def upload(self, path: Path, content_type: str) -> dict[str, Any]:
+        """POST /v1/uploads, then the file itself to the presigned POST it answers with."""
+        created = self._json(
+            self._http.post(
+                "/v1/uploads", json={"content_type": content_type, "filename": path.name[:200]}
+            )
+        )
+        target = created["upload"]
+        with path.open("rb") as handle:
+            sent = httpx.post(
+                target["url"],
+                data=target["fields"],
+                files={"file": (path.name, handle, content_type)},
+                timeout=self._http.timeout,
+            )
+        if sent.status_code >= 300:
+            raise ApiError(sent.status_code, {"error": {"message": _storage_refusal(sent.text)}})
+        return created
+
+    def get_upload(self, upload_id: str) -> dict[str, Any]:
+        return self._json(self._http.get(f"/v1/uploads/{upload_id}"))
+
+    def wait_checked(
+        self, upload_id: str, *, timeout_s: float = 120.0, poll_s: float = 0.5
+    ) -> dict[str, Any]:
+        """The upload once its check settled it (ready or rejected)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            upload = self.get_upload(upload_id)
+            if upload["status"] != "pending" or time.monotonic() > deadline:
+                return upload
+            time.sleep(poll_s)
+
     def get(self, job_id: str) -> dict[str, Any]:
         return self._json(self._http.get(f"/v1/jobs/{job_id}"))
 
@@ -142,3 +175,9 @@ def _body(response: httpx.Response) -> Any:
         return response.json()
     except ValueError:
         return response.text
+
+
+def _storage_refusal(text: str) -> str:
+    """S3's XML refusal as one line (e.g. EntityTooLarge: the file is over its kind's cap)."""
+    code = text.split("<Code>", 1)[-1].split("</Code>", 1)[0] if "<Code>" in text else ""
+    return f"the storage refused the file ({code or 'no reason given'})"

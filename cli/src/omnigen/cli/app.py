@@ -27,6 +27,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from omnigen.cli import dlq as dlq_ops
+from omnigen.cli import media as own_media
 from omnigen.cli.api import ApiClient, ApiError
 from omnigen.cli.localaws.moto_server import MotoServer
 from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS, SERVICES, LocalPipeline
@@ -87,7 +88,17 @@ Captions = Annotated[
         "classic|bold_box|word_highlight, bottom|middle|top"
     ),
 ]
-Music = Annotated[str | None, typer.Option(help="a mood (calm, energetic, ...) or none")]
+Music = Annotated[
+    str | None,
+    typer.Option(help="a mood (calm, energetic, ...), none, or an uploaded track's id (up_...)"),
+]
+SceneMedia = Annotated[
+    str | None,
+    typer.Option(help="SCENE=UPLOAD_ID,...: scenes that show your uploads (makes a script)"),
+]
+StartImage = Annotated[
+    str | None, typer.Option(help="an uploaded picture's id: the first scene starts on it")
+]
 # The creative options (closed vocabularies: --help lists each one's values).
 Title = Annotated[str | None, typer.Option(help="the video's title (up to 100 characters)")]
 StyleOpt = Annotated[Style | None, typer.Option("--style", help="visual style")]
@@ -113,9 +124,24 @@ def _request_body(
     if isinstance(captions, str):
         names = ("mode", "style", "position")
         body["captions"] = dict(zip(names, captions.split(","), strict=False))
-    if isinstance(music, str):
+    if isinstance(music, str) and own_media.UPLOAD_ID.match(music):
+        body["music_track"] = music
+    elif isinstance(music, str):
         body["music"] = {"mood": music}
     return body
+
+
+def _with_media(body: dict[str, Any], scene_media: str | None) -> dict[str, Any]:
+    """With --scene-media, the prompt becomes a given script's narration over the scenes."""
+    if not scene_media:
+        return body
+    try:
+        media = own_media.parse_scene_media(scene_media)
+    except ValueError as exc:
+        err_console.print(f"[red]--scene-media {exc}[/]")
+        raise typer.Exit(2) from None
+    script = own_media.media_script(body.pop("prompt"), body.pop("duration"), media)
+    return {**body, "script": script}
 
 
 # -- the embedded stack ---------------------------------------------------------------------
@@ -206,6 +232,15 @@ def demo(
     music: Music = None,
     out: Annotated[Path, typer.Option(help="where to save the MP4")] = Path("out"),
     scale: Annotated[float | None, typer.Option(help="render smaller frames (0-1]")] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            help="a folder of photos (JPEG, PNG, WebP): each becomes a scene, in name order, "
+            "and PROMPT is narrated over them; no clip model at all",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Run one prompt through the whole pipeline on this machine; no account, no key."""
     configure_logging("cli", level="WARNING", json_output=False)
@@ -219,6 +254,8 @@ def demo(
                 call_to_action=call_to_action, voice=voice, language=language,
                 speech_rate=speech_rate, captions=captions, music=music,
             )  # fmt: skip
+            if images is not None:
+                body = _photos_job(client, images, body)
             job = client.submit(body)
             console.print(f"Job [bold]{job['job_id']}[/] accepted")
             final = _follow(client, job["job_id"])
@@ -233,6 +270,46 @@ def demo(
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; everything was shut down[/]")
         raise typer.Exit(130) from None
+
+
+def _photos_job(client: ApiClient, folder: Path, body: dict[str, Any]) -> dict[str, Any]:
+    """Upload every photo of `folder`, wait for their checks, one scene per photo."""
+    photos = own_media.images_in(folder)
+    if not photos:
+        console.print(f"[red]no JPEG, PNG or WebP images in {folder}[/]")
+        raise typer.Exit(2)
+    media: dict[int, str] = {}
+    with _status(f"Uploading {len(photos)} photos"):
+        for number, photo in enumerate(photos[:20], start=1):
+            media[number] = _uploaded(client, photo)["id"]
+    script = own_media.media_script(body.pop("prompt"), body.pop("duration"), media)
+    return {**body, "script": script}
+
+
+def _uploaded(client: ApiClient, path: Path) -> dict[str, Any]:
+    """Upload one file and wait for its check; exit 1 when it is refused or rejected."""
+    content_type = own_media.content_type_of(path)
+    if content_type is None:
+        err_console.print(f"[red]{path}: not a JPEG, PNG, WebP, MP4, MOV, MP3, WAV or M4A[/]")
+        raise typer.Exit(2)
+    with _api_errors():
+        created = client.upload(path, content_type)
+        checked = client.wait_checked(created["id"])
+    if checked["status"] != "ready":
+        reason = checked.get("reason") or "its check did not finish"
+        err_console.print(f"[red]{path}: {checked['status']}: {reason}[/]")
+        raise typer.Exit(1)
+    return checked
+
+
+@app.command()
+def upload(
+    files: Annotated[list[Path], typer.Argument(help="images, clips or tracks", exists=True)],
+) -> None:
+    """Upload your own media; prints each file's upload id once its check passed."""
+    client = _client()
+    for path in files:
+        console.print(_uploaded(client, path)["id"])
 
 
 def _follow(client: ApiClient, job_id: str) -> dict[str, Any]:
@@ -356,6 +433,8 @@ def submit(
     speech_rate: SpeechRate = None,
     captions: Captions = None,
     music: Music = None,
+    scene_media: SceneMedia = None,
+    start_image: StartImage = None,
     idempotency_key: Opt = None,
     script: Annotated[
         Path | None,
@@ -388,7 +467,7 @@ def submit(
             prompt or "", duration or 20, aspect_ratio, title=title, style=style, tone=tone,
             tempo=tempo, platform=platform, audience=audience, goal=goal,
             call_to_action=call_to_action, voice=voice, language=language,
-            speech_rate=speech_rate, captions=captions, music=music,
+            speech_rate=speech_rate, captions=captions, music=music, start_image=start_image,
         )  # fmt: skip
         if script is not None:
             del body["prompt"]
@@ -397,7 +476,7 @@ def submit(
                 del body["duration"]  # the scenes' total
         if review:
             body["review"] = True
-        job = _client().submit(body, idempotency_key)
+        job = _client().submit(_with_media(body, scene_media), idempotency_key)
     console.print(job["job_id"])
 
 

@@ -54,6 +54,7 @@ async def apply_spec(aws: AwsClients, spec: ResourceSpec) -> AppliedResources:
         applied.subscription_arns.append(await _ensure_subscription(aws, subscription, applied))
     await _ensure_bucket(aws, spec.bucket.name, aws.settings.region)
     applied.bucket = spec.bucket.name
+    await _ensure_bucket_notifications(aws, spec, applied)
     log.info("bootstrap_applied", prefix=spec.prefix, queues=len(spec.queues))
     return applied
 
@@ -229,6 +230,54 @@ def _queue_policy(queue_arn: str, topic_arns: list[str]) -> dict[str, Any]:
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
                 "Condition": {"ArnEquals": {"aws:SourceArn": topic_arns}},
+            }
+        ],
+    }
+
+
+async def _ensure_bucket_notifications(
+    aws: AwsClients, spec: ResourceSpec, applied: AppliedResources
+) -> None:
+    """The bucket's notifications, exactly the spec's (a put replaces the whole set); each
+    queue first lets the bucket (and only it) send to it, as S3 checks when it is set."""
+    sqs = await aws.sqs()
+    bucket_arn = f"arn:aws:s3:::{spec.bucket.name}"
+    configurations: list[Any] = []
+    for notification in spec.bucket_notifications:
+        queue_arn = applied.queue_arns[notification.queue]
+        policy = _bucket_queue_policy(queue_arn, bucket_arn)
+        await sqs.set_queue_attributes(
+            QueueUrl=applied.queue_urls[notification.queue],
+            Attributes={"Policy": json.dumps(policy)},
+        )
+        configurations.append(
+            {
+                "QueueArn": queue_arn,
+                "Events": list(notification.events),
+                "Filter": {
+                    "Key": {"FilterRules": [{"Name": "prefix", "Value": notification.prefix}]}
+                },
+            }
+        )
+    s3 = await aws.s3()
+    await s3.put_bucket_notification_configuration(
+        Bucket=spec.bucket.name,
+        NotificationConfiguration={"QueueConfigurations": configurations},
+    )
+
+
+def _bucket_queue_policy(queue_arn: str, bucket_arn: str) -> dict[str, Any]:
+    """Only the bucket may send to the queue."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowBucket",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": bucket_arn}},
             }
         ],
     }

@@ -13,6 +13,7 @@ from omnigen.shared.domain.jobs import Job, JobRequest, LeaseClaim
 from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import SCRIPT_COMPLETE, JobStatus
+from omnigen.shared.domain.uploads import Upload, UploadFacts, UploadStatus
 from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
 from omnigen.shared.domain.versions import VersionStart
 from omnigen.shared.domain.webhooks import (
@@ -296,6 +297,63 @@ class WebhookStore(Protocol):
     async def deliveries(self, job_id: str) -> list[Delivery]: ...
 
 
+@dataclass(frozen=True)
+class PresignedPost:
+    """Where and how a client POSTs one file: the form fields go before the file field."""
+
+    url: str
+    fields: dict[str, str]
+
+
+class UploadPresigner(Protocol):
+    async def presigned_post(
+        self, key: str, *, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedPost:
+        """A POST policy for exactly `key`, that `content_type` and at most `max_bytes`."""
+        ...
+
+
+class UploadStore(Protocol):
+    """Users' uploads, kept in the jobs table under keys no job id looks like (`upload#...`,
+    `uploads#<owner>`), without `user_id` so no listing of jobs sees them."""
+
+    async def add_upload(self, upload: Upload, *, limit: int) -> None:
+        """Store a new upload; `TooManyUploads` when its owner already has `limit`."""
+        ...
+
+    async def uploads_of(self, owner: str) -> list[Upload]:
+        """The owner's uploads, oldest first (expired ones left out)."""
+        ...
+
+    async def get_upload(self, owner: str, upload_id: str) -> Upload:
+        """`UploadNotFound` unless `owner` has that upload (someone else's: the same)."""
+        ...
+
+    async def find_upload(self, upload_id: str) -> Upload | None:
+        """Any owner's upload, for the checker that only knows the object key."""
+        ...
+
+    async def record_check(
+        self,
+        upload_id: str,
+        status: UploadStatus,
+        *,
+        reason: str | None,
+        facts: UploadFacts,
+        checked_at: float,
+    ) -> bool:
+        """Settle a pending upload's check; False when it is gone or already settled."""
+        ...
+
+    async def delete_upload(self, owner: str, upload_id: str) -> Upload:
+        """Forget the upload (`UploadNotFound` as `get_upload`); returns it as it was."""
+        ...
+
+    async def keep_until(self, upload_ids: list[str], expires_at: int) -> None:
+        """A job uses these uploads: none expires before `expires_at` (later ones stay)."""
+        ...
+
+
 __all__ = [
     "AssetStore",
     "CreatedJob",
@@ -303,6 +361,9 @@ __all__ = [
     "JobPage",
     "JobRepository",
     "LeaseClaim",
+    "PresignedPost",
+    "UploadPresigner",
+    "UploadStore",
     "WebhookStore",
     "captions_key",
     "job_prefix",

@@ -133,6 +133,16 @@ class Bucket:
 
 
 @dataclass(frozen=True)
+class BucketNotification:
+    """The bucket tells `queue` of every object created under `prefix` (S3's own event JSON,
+    not our envelope): how a user's upload gets checked once its bytes arrive."""
+
+    queue: str
+    prefix: str
+    events: tuple[str, ...] = ("s3:ObjectCreated:*",)
+
+
+@dataclass(frozen=True)
 class ResourceSpec:
     prefix: str
     requests_topic: Topic
@@ -143,9 +153,11 @@ class ResourceSpec:
     outcomes_queue: Queue
     webhooks_queue: Queue
     scenes_queue: Queue  # scene requests: clip work, scaled on its own backlog
+    uploads_queue: Queue  # S3's notices of users' uploads: each is checked by the renderer
     table: Table
     bucket: Bucket
     subscriptions: tuple[Subscription, ...] = field(default=())
+    bucket_notifications: tuple[BucketNotification, ...] = field(default=())
     # One requests topic per upstream publisher, each publishable by that publisher alone.
     publisher_topics: tuple[Topic, ...] = field(default=())
 
@@ -171,6 +183,7 @@ class ResourceSpec:
             self.outcomes_queue,
             self.webhooks_queue,
             self.scenes_queue,
+            self.uploads_queue,
         )
 
 
@@ -206,6 +219,9 @@ def resource_spec(
     # piece and "ready to compose" travel on the renderer queue: one of each per job, and the
     # task that plans a render is as able to make its audio or compose it (see docs).
     scenes = Queue(f"{prefix}-scenes", f"{prefix}-scenes-dlq", 45, 4)
+    # A check decodes one file (a picture, or probes a clip): well under a minute; a file that
+    # fails it three times is a dead letter, and its upload stays `pending` until it expires.
+    uploads = Queue(f"{prefix}-uploads", f"{prefix}-uploads-dlq", 60, 3)
     return ResourceSpec(
         prefix=prefix,
         requests_topic=requests,
@@ -216,6 +232,8 @@ def resource_spec(
         outcomes_queue=outcomes,
         webhooks_queue=webhooks,
         scenes_queue=scenes,
+        uploads_queue=uploads,
+        bucket_notifications=(BucketNotification(uploads.name, "uploads/"),),
         table=Table(f"{prefix}-jobs"),
         bucket=Bucket(bucket_name or f"{prefix}-assets"),
         publisher_topics=publisher_topics,

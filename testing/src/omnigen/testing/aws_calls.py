@@ -18,7 +18,8 @@ a call it misses is a bug in the rule, and an action it adds is at worst a loud 
   (`@router.get(...)`) other than property/staticmethod/contextmanager-like ones.
 - AWS calls: `<expr>.<op>(...)` where `op` is the snake_case name of a dynamodb, sqs, sns or s3
   operation (except `self.<op>` when the class defines `op`), plus `get_paginator("op")`,
-  `generate_presigned_url("op")` and `get_waiter("waiter")` (its operation). A name that
+  `generate_presigned_url("op")`, `generate_presigned_post` (a POST policy signs PutObject)
+  and `get_waiter("waiter")` (its operation). A name that
   several of these services share, or a non-literal paginator/waiter/presign name, fails loudly.
 - Deployed settings: in `<x>.<field> or <fallback>`, the fallback is not walked when `field` is
   in `deployed` (the deployment always sets it; the IAM test checks the Terraform does).
@@ -607,6 +608,8 @@ class _Collector:
                 )
             table = models.waiters if name == "get_waiter" else models.operations
             self.record(node, literal, table.get(literal, frozenset()), name, on_self)
+        elif name == "generate_presigned_post":
+            self.record(node, "put_object", models.operations["put_object"], name, on_self)
         elif name in models.operations:
             self.record(node, name, models.operations[name], None, on_self)
 

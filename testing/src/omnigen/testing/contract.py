@@ -254,7 +254,9 @@ def asyncapi_document(spec: ResourceSpec | None = None) -> dict[str, Any]:
             None if subscription.event_types is None else list(subscription.event_types)
         )
         queue_topic[subscription.queue] = subscription.topic
-    for queue in spec.queues:
+    # The uploads queue carries S3's own notices, not events of ours: not part of the contract.
+    event_queues = [queue for queue in spec.queues if queue.name in queue_topic]
+    for queue in event_queues:
         channels[_channel_id(queue.name)] = {
             "address": _named(queue.name),
             "title": f"SQS queue {queue.name.removeprefix(DEFAULT_PREFIX + '-')}",
@@ -326,7 +328,7 @@ def asyncapi_document(spec: ResourceSpec | None = None) -> dict[str, Any]:
             },
         },
     }
-    for queue in spec.queues:
+    for queue in event_queues:
         channel = _channel_id(queue.name)
         chosen = channels[channel]["messages"]
         operations[f"consume{channel[0].upper()}{channel[1:]}"] = {

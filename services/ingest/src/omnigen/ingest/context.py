@@ -15,6 +15,7 @@ from omnigen.ingest.limits import RateLimiter, TokenBucketLimiter, WindowRateLim
 from omnigen.ingest.readiness import ReadinessProbe
 from omnigen.ingest.settings import IngestSettings
 from omnigen.ingest.sse import SharedJobReads, StreamSlots
+from omnigen.ingest.uploads import UploadAccess
 from omnigen.ingest.webhooks import WebhookAccess
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
@@ -22,6 +23,7 @@ from omnigen.shared.adapters.netguard import UrlGuard
 from omnigen.shared.adapters.rate_windows import DynamoRateWindows
 from omnigen.shared.adapters.s3 import S3AssetStore
 from omnigen.shared.adapters.sns import SnsEventPublisher
+from omnigen.shared.adapters.upload_store import DynamoUploadStore
 from omnigen.shared.adapters.webhook_store import DynamoWebhookStore
 
 
@@ -44,17 +46,21 @@ async def open_context(
     """Adapters over the shared AWS clients, plus the HTTP client that fetches signing keys."""
     spec = settings.resources
     async with httpx.AsyncClient(timeout=settings.auth_jwks_timeout_s) as http:
+        assets = S3AssetStore(await aws.s3(), spec.bucket.name, presigner=await aws.s3_presigner())
         ports = IngestPorts(
             repository=DynamoJobRepository(await aws.dynamodb(), spec.table),
             publisher=SnsEventPublisher(await aws.sns(), events_topic_arn),
-            assets=S3AssetStore(
-                await aws.s3(), spec.bucket.name, presigner=await aws.s3_presigner()
-            ),
+            assets=assets,
             model_writes_scripts=settings.script_writer == "openai",
             webhooks=WebhookAccess(
                 store=DynamoWebhookStore(await aws.dynamodb(), spec.table),
                 guard=UrlGuard(allow_loopback=settings.webhooks_allow_loopback),
                 requeue=await webhook_requeue(aws, spec.webhooks_queue.name),
+            ),
+            uploads=UploadAccess(
+                store=DynamoUploadStore(await aws.dynamodb(), spec.table),
+                presigner=assets,
+                assets=assets,
             ),
         )
         yield IngestContext(

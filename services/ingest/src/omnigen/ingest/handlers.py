@@ -16,6 +16,7 @@ import structlog
 from pydantic import ValidationError
 
 from omnigen.ingest.trust import UNRESTRICTED, Origin
+from omnigen.ingest.uploads import UnusableReference, UploadAccess, kinds_at, resolve_references
 from omnigen.ingest.webhooks import WebhookAccess, callback_problem
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -35,7 +36,13 @@ from omnigen.shared.domain.events import (
     ScriptReadyData,
     stable_event_id,
 )
-from omnigen.shared.domain.jobs import ANNOUNCE_STEP, CANCELLED_REASON, Job, JobRequest
+from omnigen.shared.domain.jobs import (
+    ANNOUNCE_STEP,
+    CANCELLED_REASON,
+    TTL_SECONDS,
+    Job,
+    JobRequest,
+)
 from omnigen.shared.domain.media import unwritable_language
 from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.script_rules import given_script_problems
@@ -88,6 +95,13 @@ class ScriptNotFit(Exception):
         self.problems = problems
 
 
+class UnusableUploads(ScriptNotFit):
+    """The request names an upload it may not use (someone else's, unknown, deleted, still
+    being checked, rejected, or of the wrong kind); nothing is created."""
+
+    code = "unusable_upload"
+
+
 @dataclass(frozen=True)
 class IngestPorts:
     repository: JobRepository
@@ -97,6 +111,7 @@ class IngestPorts:
     # offline planner writes English only.
     model_writes_scripts: bool = False
     webhooks: WebhookAccess | None = None  # None: webhooks off (callback_url refused)
+    uploads: UploadAccess | None = None  # None: uploads off (media references refused)
 
 
 @dataclass(frozen=True)
@@ -136,6 +151,7 @@ async def submit_job(
         problem := unwritable_language(request.options.language, ports.model_writes_scripts)
     ):
         raise UnwritableRequest("language", problem)
+    await _check_uploads(ports, user_id, request)
     holder = uuid.uuid4().hex  # the creator publishes: it holds the lease from the first write
     created = await ports.repository.create_job(
         user_id=user_id,
@@ -160,6 +176,26 @@ async def submit_job(
     if created.created:
         log.info("job_submitted", job_id=job.job_id, user_id=user_id)
     return Submission(job, created.created)
+
+
+async def _check_uploads(ports: IngestPorts, user_id: str, request: JobRequest) -> None:
+    """Every upload the request names must be the user's and ready; those are then kept as
+    long as the job (a retry of the same request keeps them again: harmless)."""
+    references = request.upload_references()
+    if not references:
+        return
+    if ports.uploads is None:
+        path = next(iter(references))
+        raise UnusableUploads([(path, "uploads are not available here")])
+    try:
+        await resolve_references(
+            ports.uploads,
+            user_id,
+            {path: (upload_id, kinds_at(path)) for path, upload_id in references.items()},
+            keep_until=int(ports.uploads.clock()) + TTL_SECONDS,
+        )
+    except UnusableReference as exc:
+        raise UnusableUploads([(exc.field, exc.message)]) from None
 
 
 async def publish_accepted_once(ports: IngestPorts, job: Job) -> Job:

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from omnigen.renderer import own_media
 from omnigen.renderer.media.clips import save_last_frame
 from omnigen.renderer.media.compose import Composition, Presentation, ScenePart, compose
 from omnigen.renderer.media.errors import MediaError
@@ -95,6 +96,7 @@ from omnigen.shared.ports import (
     AssetStore,
     EventPublisher,
     JobRepository,
+    UploadStore,
     job_prefix,
     scene_clip_key,
     thumbnail_key,
@@ -147,6 +149,7 @@ class RendererDeps:
     composer: Composer = compose
     work_dir: Path | None = None  # where renders' temporary directories go; None: system temp
     prices: PriceTable = DEFAULT_PRICE_TABLE  # what a completed job's usage is costed with
+    uploads: UploadStore | None = None  # users' own media (scenes, start image, music track)
 
 
 def audio_key(job_id: str, version: int) -> str:
@@ -417,6 +420,20 @@ async def _make_scene(
     if script is None:
         raise PermanentFailure(f"job {job.job_id} has no script to render")
     scene = script.scenes[number - 1]
+    if (media := own_media.scene_media(job, number)) is not None:  # no clip provider needed
+        clip = await own_media.scene_from_upload(
+            deps.uploads,
+            deps.assets,
+            job,
+            scene,
+            media,
+            size=_frame_size(job, deps.scale),
+            fps=FPS,
+            work=work,
+        )
+        await deps.assets.put_file(scene_clip_key(job.job_id, number), clip, "video/mp4")
+        log.info("scene_rendered", scene=number, of=state.total, source="upload")
+        return scene_clip_key(job.job_id, number)
     start_image: Path | None = None
     if number == 1:
         start_image = await _start_image(deps, job, work)
@@ -674,7 +691,11 @@ async def _make_audio(
             narrations.append(None)
     mood = music_mood(job, script.audio_spec.music_mood)
     music = None
-    if mood is not None:
+    if mood is not None and job.options.music_track is not None:
+        music = await own_media.music_track(
+            deps.uploads, deps.assets, job, script.total_duration, work
+        )
+    elif mood is not None:
         async with metrics.provider_call("music", type(deps.music).__name__):
             music = await deps.music.generate(
                 mood, script.audio_spec.music_style, script.total_duration, work / "music.wav"
@@ -688,6 +709,8 @@ async def _make_audio(
 
 
 async def _start_image(deps: RendererDeps, job: Job, work: Path) -> Path | None:
+    if job.options.start_image is not None:
+        return await own_media.start_image(deps.uploads, deps.assets, job, work)
     key = job.options.start_image_key
     if not key:
         return None

@@ -29,7 +29,9 @@ from omnigen.renderer.handlers import (
 )
 from omnigen.renderer.providers.factory import build_providers
 from omnigen.renderer.providers.settings import ProviderSettings
+from omnigen.renderer.uploads.checker import CheckerDeps, UploadChecker
 from omnigen.shared.adapters.s3 import S3AssetStore
+from omnigen.shared.adapters.upload_store import DynamoUploadStore
 from omnigen.shared.domain.events import (
     AudioRequested,
     ComposeRequested,
@@ -37,7 +39,13 @@ from omnigen.shared.domain.events import (
     SceneRequested,
     ScriptReady,
 )
-from omnigen.shared.runtime.service import Handlers, Route, WorkerContext, run_routes
+from omnigen.shared.runtime.service import (
+    Handlers,
+    Route,
+    Service,
+    WorkerContext,
+    run_routes,
+)
 
 
 class RenderRole(StrEnum):
@@ -112,6 +120,7 @@ async def renderer(
             lease_s=context.lease_s,
             work_dir=own.path,
             prices=provider_settings.prices,
+            uploads=DynamoUploadStore(await context.aws.dynamodb(), context.spec.table),
         )
         yield {
             ScriptReady: partial(handle_script_ready, deps=deps),
@@ -126,12 +135,27 @@ async def renderer(
             await asyncio.to_thread(own.release)
 
 
+async def upload_checkers(
+    context: WorkerContext, settings: tuple[ProviderSettings, RenderSettings]
+) -> Sequence[Service]:
+    """Uploads are checked where plans are made (`all`, `coordinator`), not by clip workers."""
+    if settings[1].role is RenderRole.CLIPS:
+        return []
+    deps = CheckerDeps(
+        store=DynamoUploadStore(await context.aws.dynamodb(), context.spec.table),
+        assets=S3AssetStore(await context.aws.s3(), context.spec.bucket.name),
+    )
+    queue = context.spec.uploads_queue.name
+    return [UploadChecker(await context.aws.sqs(), queue, deps)]
+
+
 def main() -> int:
     return run_routes(
         "renderer",
         settings=lambda: (ProviderSettings(), RenderSettings()),
         routes=routes,
         handlers=renderer,
+        services=upload_checkers,
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from omnigen.shared.adapters.aws import error_code
+from omnigen.shared.ports import PresignedPost
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -98,6 +99,23 @@ class S3AssetStore:
         return await self._presigner.generate_presigned_url(
             "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=expires_in
         )
+
+    async def presigned_post(
+        self, key: str, *, content_type: str, max_bytes: int, expires_in: int
+    ) -> PresignedPost:
+        """The POST policy itself holds the key, the content type and the size range, so S3
+        refuses any other file (offline, like every presign)."""
+        post = await self._presigner.generate_presigned_post(
+            Bucket=self._bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[
+                {"Content-Type": content_type},
+                ["content-length-range", 1, max_bytes],
+            ],
+            ExpiresIn=expires_in,
+        )
+        return PresignedPost(url=post["url"], fields=dict(post["fields"]))
 
     async def list_keys(self, prefix: str) -> AsyncIterator[str]:
         paginator = self._client.get_paginator("list_objects_v2")

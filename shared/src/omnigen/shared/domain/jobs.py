@@ -54,6 +54,7 @@ from omnigen.shared.domain.stages import (
     status_for_stage,
 )
 from omnigen.shared.domain.text import LineText, ProseText, StrictInt
+from omnigen.shared.domain.uploads import UploadRef
 from omnigen.shared.domain.usage import JobUsage
 
 TTL_SECONDS: Final = 7 * 24 * 3600
@@ -114,6 +115,16 @@ class JobOptions(BaseModel):
     start_image_key: LineText | None = Field(
         default=None, max_length=500, description="S3 key of an image the first scene starts on"
     )
+    # Uploads of the user's own (domain.uploads), by id: each must be ready and theirs.
+    start_image: UploadRef | None = Field(
+        default=None, description="an uploaded picture the first scene starts on"
+    )
+    style_reference_image: UploadRef | None = Field(
+        default=None, description="an uploaded picture whose look guides every generated scene"
+    )
+    music_track: UploadRef | None = Field(
+        default=None, description="an uploaded track as the music bed (looped or trimmed)"
+    )
     # Language, narration, captions and music (omnigen.shared.domain.media); None: the default.
     language: LanguageTag | None = Field(default=None, description="BCP 47, e.g. en, pt-BR, ja")
     speech_rate: SpeechRate | None = None
@@ -142,6 +153,9 @@ UNHASHED_WHEN_UNSET: Final = (
     "music",
     "continuity",
     "title",
+    "start_image",
+    "style_reference_image",
+    "music_track",
 )
 
 
@@ -220,6 +234,17 @@ class JobRequest(BaseModel):
             raise ValueError("give a prompt, or a script of your own")
         return self
 
+    def upload_references(self) -> dict[str, str]:
+        """Each upload the request names, by its path in the request (as a 422 names it)."""
+        refs: dict[str, str] = {}
+        for name in ("start_image", "style_reference_image", "music_track"):
+            if (value := getattr(self.options, name)) is not None:
+                refs[f"options.{name}"] = value
+        for index, scene in enumerate(self.script.scenes if self.script else []):
+            if scene.media is not None:
+                refs[f"script.scenes[{index}].media"] = scene.media
+        return refs
+
     @property
     def subject(self) -> str:
         """What the job is about, in the user's words: the prompt, else the script's title."""
@@ -240,6 +265,9 @@ class JobRequest(BaseModel):
                 payload.pop(name, None)
         if not payload.get("review"):
             payload.pop("review", None)
+        for scene in (payload.get("script") or {}).get("scenes", []):
+            if scene.get("media") is None:  # a scene field added later, likewise
+                scene.pop("media", None)
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, model_validator
 
 from omnigen.shared.domain.text import LineText, ProseText, StrictInt
+from omnigen.shared.domain.uploads import UploadRef
 
 START_TIME_TOLERANCE_S = 0.05
 
@@ -191,6 +192,11 @@ class SceneDraft(BaseModel):
     visual_style: LineText | None = Field(default=None, min_length=1, max_length=200)
     transition_in: Transition | None = Field(
         default=None, description="default: cut into the first scene, crossfade after"
+    )
+    media: UploadRef | None = Field(
+        default=None,
+        description="an upload of yours the scene shows instead of a generated clip: a picture "
+        "(moved by camera_move) or a video (trimmed to the scene, its own sound dropped)",
     )
 
 

@@ -116,6 +116,9 @@ class Route:
 
 Handlers = Mapping[type[Event], Handler[Any]]
 RoutesFactory = Callable[[WorkerContext, S], AbstractAsyncContextManager[Handlers]]
+# Further parts a worker runs beside its routes' consumers (e.g. a poll of a queue that
+# carries no events of ours); stopped and drained with them.
+ServicesFactory = Callable[[WorkerContext, S], Awaitable[Sequence[Service]]]
 
 
 async def serve_worker(
@@ -154,9 +157,10 @@ async def serve_routes(
     *,
     routes: Sequence[Route],
     handlers: RoutesFactory[S],
+    services: ServicesFactory[S] | None = None,
 ) -> None:
     """`serve_worker` for a worker of several queues: one consumer and one DLQ watcher per
-    route, the handlers the factory builds shared between them."""
+    route, the handlers the factory builds shared between them, and the `services` parts."""
     spec = aws_settings.resources
     async with AwsClients(aws_settings) as aws:
         jobs = DynamoJobRepository(await aws.dynamodb(), spec.table)
@@ -199,6 +203,8 @@ async def serve_routes(
                     wait_time_s=worker.wait_time_s,
                 )
                 parts += [consumer, watcher]
+            if services is not None:
+                parts += await services(context, service_settings)
             await run_until_signalled(parts)
 
 
@@ -240,6 +246,7 @@ def run_routes(
     settings: Callable[[], S],
     routes: Callable[[S], Sequence[Route]],
     handlers: RoutesFactory[S],
+    services: ServicesFactory[S] | None = None,
 ) -> int:
     """`run_worker` for a worker of several queues (`routes` may depend on its settings)."""
     loaded = start_service(name, lambda: (AwsSettings(), WorkerSettings(), settings()))
@@ -254,6 +261,7 @@ def run_routes(
                 service_settings,
                 routes=routes(service_settings),
                 handlers=handlers,
+                services=services,
             )
         )
     except ResourcesMissing as exc:

@@ -9,6 +9,7 @@ from omnigen.ingest.api import (
     health,
     review,
     routes,
+    uploads,
     usage,
     versions,
     voices,
@@ -36,6 +37,7 @@ def create_app(context: IngestContext) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(review.router)
     app.include_router(versions.router)
+    app.include_router(uploads.router)
     app.include_router(usage.router)
     app.include_router(voices.router)
     app.include_router(webhooks.router)

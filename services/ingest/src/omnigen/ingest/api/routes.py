@@ -391,8 +391,11 @@ def request_of(body: SubmitJob) -> JobRequest:
 
 
 def script_not_fit(exc: ScriptNotFit) -> ApiError:
-    message = "; ".join(f"{field}: {message}" for field, message in exc.problems)
-    return ApiError(422, "script_not_fit", message, field=exc.problems[0][0])
+    """422 naming the request's fields: options sit at the top of POST /v1/jobs' body."""
+    problems = [(field.removeprefix("options."), message) for field, message in exc.problems]
+    message = "; ".join(f"{field}: {message}" for field, message in problems)
+    code = getattr(exc, "code", "script_not_fit")  # UnusableUploads: "unusable_upload"
+    return ApiError(422, code, message, field=problems[0][0])
 
 
 def _submitted(ctx: IngestContext, job: Job, response: Response) -> JobSubmitted:

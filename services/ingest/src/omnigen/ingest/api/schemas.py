@@ -13,6 +13,7 @@ from omnigen.shared.domain.media import CaptionOptions, LanguageTag, MusicOption
 from omnigen.shared.domain.scripts import Scene, ScriptDraft
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.text import LineText, ProseText, StrictInt
+from omnigen.shared.domain.uploads import UploadRef
 from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
 from omnigen.shared.domain.versions import version_history
 
@@ -80,6 +81,15 @@ class SubmitJob(BaseModel):
         default=None,
         description="chain: scenes in order, each from the previous one's last frame; none: "
         "every scene in parallel; default: chain where the clip provider takes a start image",
+    )
+    start_image: UploadRef | None = Field(
+        default=None, description="an upload of yours (a picture) the first scene starts on"
+    )
+    style_reference_image: UploadRef | None = Field(
+        default=None, description="an upload of yours (a picture) whose look guides each scene"
+    )
+    music_track: UploadRef | None = Field(
+        default=None, description="an upload of yours (audio): the music bed, looped or trimmed"
     )
     callback_url: Annotated[LineText, StringConstraints(min_length=1, max_length=2000)] | None = (
         Field(

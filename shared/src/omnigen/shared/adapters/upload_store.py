@@ -1,0 +1,212 @@
+"""Users' uploads in the jobs table.
+
+Keys no job id looks like (job ids are 32 hex digits): `upload#<upload id>` per upload and
+`uploads#<owner>` listing an owner's upload ids (a string set, capped by a condition). An
+upload carries `owner`, never `user_id`, so no listing or count of jobs sees it, and the
+table's TTL attribute, so it expires like a job; a job that uses it pushes that back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from omnigen.shared.adapters.codec import deserialize, serialize
+from omnigen.shared.adapters.dynamodb import storage_error
+from omnigen.shared.domain.uploads import (
+    TooManyUploads,
+    Upload,
+    UploadFacts,
+    UploadNotFound,
+    UploadStatus,
+)
+from omnigen.shared.resources import Table
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+KEY: Final = "job_id"
+
+
+def item_key(upload_id: str) -> str:
+    return f"upload#{upload_id}"
+
+
+def list_key(owner: str) -> str:
+    return f"uploads#{owner}"
+
+
+class DynamoUploadStore:
+    def __init__(
+        self, client: DynamoDBClient, table: Table, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._client = client
+        self._table = table.name
+        self._ttl = table.ttl_attribute
+        self._clock = clock
+
+    def _item(self, upload: Upload) -> dict[str, Any]:
+        fields = upload.model_dump(mode="json", exclude_none=True)
+        item = {name: serialize(value, name) for name, value in fields.items()}
+        item[KEY] = {"S": item_key(upload.upload_id)}
+        item[self._ttl] = {"N": str(upload.expires_at)}
+        return item
+
+    def _upload(self, item: dict[str, Any]) -> Upload | None:
+        fields = {n: deserialize(v) for n, v in item.items() if n not in (KEY, self._ttl)}
+        upload = Upload.model_validate(fields)
+        # DynamoDB deletes expired items late (up to days): an expired one is gone already.
+        return None if upload.expires_at <= self._clock() else upload
+
+    async def add_upload(self, upload: Upload, *, limit: int) -> None:
+        try:
+            await self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": self._item(upload),
+                            "ConditionExpression": "attribute_not_exists(job_id)",
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {KEY: {"S": list_key(upload.owner)}},
+                            "UpdateExpression": "ADD ids :id",
+                            "ConditionExpression": "attribute_not_exists(ids) OR size(ids) < :n",
+                            "ExpressionAttributeValues": {
+                                ":id": {"SS": [upload.upload_id]},
+                                ":n": {"N": str(limit)},
+                            },
+                        }
+                    },
+                ]
+            )
+        except self._client.exceptions.TransactionCanceledException:
+            raise TooManyUploads(limit) from None
+        except (BotoCoreError, ClientError) as exc:
+            raise storage_error("add_upload", exc) from None
+
+    async def uploads_of(self, owner: str) -> list[Upload]:
+        listing = await self._get(list_key(owner))
+        ids = sorted(listing["ids"]["SS"]) if listing and "ids" in listing else []
+        found: list[Upload] = []
+        for start in range(0, len(ids), 100):
+            for item in await self._batch_get([item_key(i) for i in ids[start : start + 100]]):
+                upload = self._upload(item)
+                if upload is not None and upload.owner == owner:
+                    found.append(upload)
+        return sorted(found, key=lambda u: (u.created_at, u.upload_id))
+
+    async def get_upload(self, owner: str, upload_id: str) -> Upload:
+        upload = await self.find_upload(upload_id)
+        if upload is None or upload.owner != owner:  # someone else's: as if it did not exist
+            raise UploadNotFound(upload_id)
+        return upload
+
+    async def find_upload(self, upload_id: str) -> Upload | None:
+        item = await self._get(item_key(upload_id))
+        return None if item is None else self._upload(item)
+
+    async def record_check(
+        self,
+        upload_id: str,
+        status: UploadStatus,
+        *,
+        reason: str | None,
+        facts: UploadFacts,
+        checked_at: float,
+    ) -> bool:
+        values = {
+            ":s": status.value,
+            ":f": facts.model_dump(mode="json", exclude_none=True),
+            ":t": checked_at,
+            ":pending": UploadStatus.PENDING.value,
+        }
+        expression = "SET #status = :s, facts = :f, checked_at = :t"
+        if reason is not None:
+            values[":r"] = reason
+            expression += ", reason = :r"
+        try:
+            await self._client.update_item(
+                TableName=self._table,
+                Key={KEY: {"S": item_key(upload_id)}},
+                UpdateExpression=expression,
+                ConditionExpression="#status = :pending",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={k: serialize(v, k) for k, v in values.items()},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        except (BotoCoreError, ClientError) as exc:
+            raise storage_error("record_upload_check", exc) from None
+        return True
+
+    async def delete_upload(self, owner: str, upload_id: str) -> Upload:
+        upload = await self.get_upload(owner, upload_id)
+        try:
+            await self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": {KEY: {"S": item_key(upload_id)}},
+                        }
+                    },
+                    {
+                        "Update": {
+                            "TableName": self._table,
+                            "Key": {KEY: {"S": list_key(owner)}},
+                            "UpdateExpression": "DELETE ids :id",
+                            "ExpressionAttributeValues": {":id": {"SS": [upload_id]}},
+                        }
+                    },
+                ]
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise storage_error("delete_upload", exc) from None
+        return upload
+
+    async def keep_until(self, upload_ids: list[str], expires_at: int) -> None:
+        for upload_id in sorted(set(upload_ids)):
+            try:
+                await self._client.update_item(
+                    TableName=self._table,
+                    Key={KEY: {"S": item_key(upload_id)}},
+                    UpdateExpression="SET expires_at = :e, #ttl = :e",
+                    ConditionExpression="attribute_exists(job_id) AND expires_at < :e",
+                    ExpressionAttributeNames={"#ttl": self._ttl},
+                    ExpressionAttributeValues={":e": {"N": str(expires_at)}},
+                )
+            except self._client.exceptions.ConditionalCheckFailedException:
+                continue  # gone, or kept longer already
+            except (BotoCoreError, ClientError) as exc:
+                raise storage_error("keep_upload", exc) from None
+
+    async def _get(self, key: str) -> dict[str, Any] | None:
+        try:
+            response = await self._client.get_item(
+                TableName=self._table, Key={KEY: {"S": key}}, ConsistentRead=True
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise storage_error("get_upload", exc) from None
+        item = response.get("Item")
+        return dict(item) if item else None
+
+    async def _batch_get(self, keys: list[str]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        pending: dict[str, Any] = {
+            self._table: {"Keys": [{KEY: {"S": k}} for k in keys], "ConsistentRead": True}
+        }
+        while pending:
+            try:
+                response = await self._client.batch_get_item(RequestItems=pending)
+            except (BotoCoreError, ClientError) as exc:
+                raise storage_error("get_uploads", exc) from None
+            found.extend(dict(i) for i in response.get("Responses", {}).get(self._table, []))
+            pending = dict(response.get("UnprocessedKeys") or {})
+        return found
