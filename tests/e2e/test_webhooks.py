@@ -1,6 +1,6 @@
-"""The four services as real processes (`omnigen local up`'s launcher, loopback allowed): a job
-submitted with a callback_url ends in one verified job.completed webhook with working links,
-and the delivery log shows it."""
+"""The four services as real processes (`omnigen local up`'s launcher, loopback allowed), on
+moto and on LocalStack: a job submitted with a callback_url ends in one verified
+job.completed webhook with working links, and the delivery log shows it."""
 
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ from omnigen.testing.fixtures import Stack
 from omnigen.testing.webhooks import eventually
 
 
-async def test_a_callback_url_gets_one_signed_job_completed(
-    moto_stack: Stack, tmp_path: Path
-) -> None:
+async def test_a_callback_url_gets_one_signed_job_completed(stack: Stack, tmp_path: Path) -> None:
     async with (
-        running_pipeline(moto_stack, tmp_path / "services") as pipeline,
+        running_pipeline(stack, tmp_path / "services") as pipeline,
         api(pipeline) as client,
     ):
         key = await client.post("/v1/webhooks/signing-secret", json={})

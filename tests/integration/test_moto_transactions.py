@@ -144,3 +144,68 @@ async def test_two_operations_on_one_item_are_refused_and_change_nothing(dynamod
         )
     assert refused.value.response["Error"]["Code"] == "ValidationException"
     assert await _all(dynamodb) == before
+
+
+# -- `moto_app.ParsedExpressions`: each expression is parsed once, each write still decides --
+
+
+async def test_a_kept_condition_decides_by_the_item_and_the_values_of_each_request(
+    dynamodb: Any,
+) -> None:
+    table = dynamodb.table
+
+    async def take(cap: int) -> bool:
+        try:
+            await dynamodb.update_item(
+                TableName=table,
+                Key={"pk": {"S": "slots"}},
+                UpdateExpression="ADD #n :one",
+                ConditionExpression="attribute_not_exists(#n) OR #n < :cap",
+                ExpressionAttributeNames={"#n": "n"},
+                ExpressionAttributeValues={":one": {"N": "1"}, ":cap": {"N": str(cap)}},
+            )
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    assert [await take(2) for _ in range(3)] == [True, True, False]  # the item, each time
+    assert await take(3) is True  # the same text with another value: that value
+    assert await take(3) is False
+    item = await dynamodb.get_item(TableName=table, Key={"pk": {"S": "slots"}})
+    assert item["Item"]["n"] == {"N": "3"}
+
+
+async def test_a_kept_parse_still_counts_its_names_and_values_as_used(dynamodb: Any) -> None:
+    """moto refuses names an expression does not use; a repeat of a request whose condition
+    uses them must pass again, and one that does not use one is refused again."""
+    table = dynamodb.table
+    for n in range(3):
+        await dynamodb.put_item(
+            TableName=table,
+            Item={"pk": {"S": f"job-{n}"}, "v": {"N": "1"}},
+            ConditionExpression="attribute_not_exists(#pk) OR #v < :v",
+            ExpressionAttributeNames={"#pk": "pk", "#v": "v"},
+            ExpressionAttributeValues={":v": {"N": "0"}},
+        )
+    for _ in range(2):
+        with pytest.raises(dynamodb.exceptions.ClientError, match="unused"):
+            await dynamodb.put_item(
+                TableName=table,
+                Item={"pk": {"S": "job-x"}},
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": "pk", "#v": "v"},
+            )
+
+
+async def test_an_expression_that_does_not_parse_is_refused_every_time(dynamodb: Any) -> None:
+    """(A condition that does not parse is moto's own 500, kept or not: not tried here.)"""
+    for _ in range(2):
+        with pytest.raises(dynamodb.exceptions.ClientError, match="ValidationException"):
+            await dynamodb.update_item(
+                TableName=dynamodb.table,
+                Key={"pk": {"S": "bad"}},
+                UpdateExpression="ADD ADD n :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+    found = await dynamodb.get_item(TableName=dynamodb.table, Key={"pk": {"S": "bad"}})
+    assert "Item" not in found

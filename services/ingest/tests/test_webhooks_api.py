@@ -65,6 +65,30 @@ async def test_every_unsafe_url_is_a_422_naming_the_field(api: Api, url: str) ->
     assert submitted.json()["error"]["field"] == "callback_url"
 
 
+@pytest.mark.parametrize("grace", ["3600", 3600.0, True, None, [3600]], ids=repr)
+async def test_a_mistyped_grace_period_is_a_422_naming_it_and_rotates_nothing(
+    api: Api, grace: object
+) -> None:
+    alice = api.auth("alice")
+    created = await api.client.post(
+        "/v1/webhooks", json={"url": "https://1.1.1.1/hooks"}, headers=alice
+    )
+    assert created.status_code == 201, created.text
+    hook_id = created.json()["id"]
+    for path in (f"/v1/webhooks/{hook_id}/rotate-secret", "/v1/webhooks/signing-secret"):
+        answer = await api.client.post(path, json={"grace_period_s": grace}, headers=alice)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["error"]["field"] == "grace_period_s"
+    one = (await api.client.get(f"/v1/webhooks/{hook_id}", headers=alice)).json()
+    assert one["secrets_expiring_at"] == []
+    wrong = await api.client.post(
+        "/v1/webhooks",
+        json={"url": "https://1.1.1.1/hooks", "event_types": "job.failed"},
+        headers=alice,
+    )
+    assert wrong.status_code == 422 and wrong.json()["error"]["field"] == "event_types"
+
+
 async def test_bad_event_types_and_too_many_webhooks(api: Api) -> None:
     alice = api.auth("alice")
     answer = await api.client.post(

@@ -86,13 +86,17 @@ async def endpoint_for(
 
 
 async def completed_jobs(stack: Stack, owner: str, count: int) -> list[JobCompleted]:
-    """`count` jobs of `owner` and the job.completed event of each (not published)."""
+    """`count` completed jobs of `owner` and the job.completed event of each (not published).
+    Completed in the table too: a job left pending would owe its announcement, and a running
+    ingest's outbox sweeper would send it through the pipeline."""
     repository = await stack.repository()
     events = []
     for _ in range(count):
         request = JobRequest(prompt="A paper boat on a rainy street", duration=10)
         job = (await repository.create_job(user_id=owner, request=request)).job
-        data = JobCompletedData(video_key=f"jobs/{job.job_id}/video.mp4", duration=10.0)
+        video_key = f"jobs/{job.job_id}/video.mp4"
+        await repository.mark_job_complete(job.job_id, video_key)
+        data = JobCompletedData(video_key=video_key, duration=10.0)
         events.append(JobCompleted.create(job_id=job.job_id, user_id=owner, data=data))
     return events
 

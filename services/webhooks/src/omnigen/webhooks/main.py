@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import replace
 from functools import partial
 
 import structlog
@@ -64,7 +65,10 @@ async def serve(
                 sender=sender,
                 settings=settings,
             )
-            consumer = Consumer(await aws.sqs(), queue.name, worker.consumer_settings(queue))
+            consuming = replace(
+                worker.consumer_settings(queue), max_concurrency=settings.concurrency
+            )
+            consumer = Consumer(await aws.sqs(), queue.name, consuming)
             handle = partial(handle_outcome, deps=deps)
             consumer.register(JobCompleted, handle)
             consumer.register(JobCompletedV2, handle)

@@ -8,6 +8,13 @@ from omnigen.shared.settings import WebhookGuardSettings
 
 
 class DeliverySettings(WebhookGuardSettings):
+    concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=64,
+        description="deliveries in flight at once; each mostly waits on its receiver, so this "
+        "worker runs more than OMNIGEN_WORKER_CONCURRENCY, which it does not read",
+    )
     timeout_s: float = Field(
         default=5.0, gt=0, le=30, description="one attempt's whole time: connect, send, answer"
     )

@@ -51,7 +51,7 @@ def _default_events() -> list[EventName]:
 
 
 class NewWebhook(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     url: LineText = Field(
         min_length=1, max_length=MAX_URL_LENGTH, description="https, to a public address"
@@ -62,7 +62,7 @@ class NewWebhook(BaseModel):
 
 
 class Rotation(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # "60", 60.0 and true are no int
 
     grace_period_s: int = Field(
         default=DEFAULT_GRACE_S,
