@@ -24,7 +24,7 @@ from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.music import SynthMusicSource
 from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.media.probe import probe
-from omnigen.renderer.ports import ClipResult
+from omnigen.renderer.ports import ClipLook, ClipResult
 from omnigen.renderer.providers.errors import ProviderFailed
 from omnigen.shared.domain.events import (
     AudioRequested,
@@ -70,6 +70,7 @@ class CountingClips:
         fps: int,
         start_image: Path | None,
         out_dir: Path,
+        look: ClipLook | None = None,
     ) -> ClipResult:
         if self._crash_after is not None and len(self.rendered) >= self._crash_after:
             raise RuntimeError("renderer process died")
@@ -77,7 +78,7 @@ class CountingClips:
             await self._on_scene(scene.scene_number)
         self.rendered.append(scene.scene_number)
         return await self._real.generate(
-            scene, size=size, fps=fps, start_image=start_image, out_dir=out_dir
+            scene, size=size, fps=fps, start_image=start_image, out_dir=out_dir, look=look
         )
 
 
