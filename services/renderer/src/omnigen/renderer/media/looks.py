@@ -107,6 +107,7 @@ class SceneColours:
     far: str
     ground: str
     accent: str
+    glint: str  # a light tint of the palette, for out-of-focus lights
 
 
 def job_hue(seed: str) -> float:
@@ -127,6 +128,7 @@ def scene_colours(scene: Scene, hue: float, style: StyleLook) -> SceneColours:
         far=hls(base + 15, (ground_l + bottom_l) / 2 + lift, sat * 0.6),
         ground=hls(base - 10, ground_l + lift / 2, sat * 0.8),
         accent=hls(base + style.accent_turn, 0.62, min(1.0, sat * 1.3 + 0.15)),
+        glint=hls(base + 50, 0.84, min(1.0, sat * 0.9)),
     )
 
 
@@ -221,10 +223,12 @@ def still_graph(
     if decor is not None:
         layers += [f"{decor}[decor]", f"[{picture}][decor]overlay=format=auto[decorated]"]
         picture = "decorated"
-    land = land_source(scene, style, small, colours, rng)
+    (far, near), top = land_sources(scene, style, small, colours, rng)
     layers += [
-        f"{land}[land]",
-        f"[{picture}][land]overlay=format=auto,{finish(scene, base, style, colours)}[still]",
+        f"{far}[far]",
+        f"{near}[near]",
+        f"[{picture}][far]overlay=y={top}:format=auto[distant]",
+        f"[distant][near]overlay=y={top}:format=auto,{finish(scene, base, style, colours)}[still]",
     ]
     return ";".join(layers)
 
@@ -281,13 +285,12 @@ def sky_sources(
     return sky, glow, (glow_x, glow_y)
 
 
-def _layer(small: tuple[int, int], colour: str | tuple[str, str, str], alpha: str) -> str:
-    """A transparent layer of `small` size painted by `geq`: a colour (or r, g, b
-    expressions) where `alpha` says."""
-    red, green, blue = (str(c) for c in rgb(colour)) if isinstance(colour, str) else colour
-    width, height = small
+def _layer(size: tuple[int, int], colour: str, alpha: str) -> str:
+    """A one-frame transparent layer painted by `geq`: `colour` where `alpha` (0-255) says."""
+    red, green, blue = rgb(colour)
+    width, height = size
     return (
-        f"color=c=black@0:s={width}x{height}:r=1,format=rgba,"
+        f"color=c=black@0:s={width}x{height}:r=1:d=1,format=rgba,"
         f"geq=r='{red}':g='{green}':b='{blue}':a='{alpha}'"
     )
 
@@ -295,7 +298,8 @@ def _layer(small: tuple[int, int], colour: str | tuple[str, str, str], alpha: st
 def _discs(spots: list[tuple[float, float, float]], softness: float) -> str:
     """Coverage (0-1) of soft-edged discs (x, y, radius in pixels)."""
     terms = [
-        f"clip(({r:.1f}-hypot(X-{x:.1f},Y-{y:.1f}))/{max(r * softness, 0.8):.2f},0,1)"
+        f"if(lt(abs(Y-{y:.1f}),{r:.1f})*lt(abs(X-{x:.1f}),{r:.1f}),"
+        f"clip(({r:.1f}-hypot(X-{x:.1f},Y-{y:.1f}))/{max(r * softness, 0.8):.2f},0,1),0)"
         for x, y, r in spots
     ]
     return f"min(1,{'+'.join(terms)})"
@@ -315,7 +319,7 @@ def decor_source(
         case "bokeh":
             spots = [(rng.uniform(0, width), rng.uniform(0, height * 0.7),
                       unit * rng.uniform(0.03, 0.09)) for _ in range(9)]  # fmt: skip
-            return _layer(small, colours.accent, f"110*{_discs(spots, 0.45)}")
+            return _layer(small, colours.glint, f"120*{_discs(spots, 0.45)}")
         case "bubbles":
             spots = [(rng.uniform(0, width), rng.uniform(0, height * 0.8),
                       unit * rng.uniform(0.04, 0.13)) for _ in range(11)]  # fmt: skip
@@ -335,26 +339,33 @@ def decor_source(
     return None
 
 
-def land_source(
+def land_sources(
     scene: Scene, style: StyleLook, small: tuple[int, int], colours: SceneColours,
     rng: random.Random,
-) -> str:  # fmt: skip
-    """Two ridges along the bottom (far, lighter; near, darker); taller for closer shots."""
+) -> tuple[tuple[str, str], int]:  # fmt: skip
+    """Two ridges along the bottom (far, lighter; near, darker), taller for closer shots, as
+    layers of the band they occupy (drawing only there is most of the saving), and its top."""
+    width, height = small
     scale = LAND_SCALE[scene.shot_type]
-    near = _ridge(0.2 * scale, style.ridge_amp, rng)
-    far = _ridge(0.2 * scale + 0.11, style.ridge_amp * 1.4, rng)
-    (nr, ng, nb), (fr, fg, fb) = rgb(colours.ground), rgb(colours.far)
-    near_cover = f"clip(Y-{near}+0.5,0,1)"  # one pixel of anti-aliasing on the edge
-    colour = tuple(f"{f}+({n - f})*{near_cover}" for n, f in ((nr, fr), (ng, fg), (nb, fb)))
-    return _layer(small, (colour[0], colour[1], colour[2]), f"255*clip(Y-{far}+0.5,0,1)")
+    near_h, far_h = 0.2 * scale, 0.2 * scale + 0.11
+    top = max(0, int(height * (1 - far_h - 2 * style.ridge_amp * 1.4)) - 2)
+    band = (width, height - top)
+    near = _ridge(height, top, near_h, style.ridge_amp, rng)
+    far = _ridge(height, top, far_h, style.ridge_amp * 1.4, rng)
+    # One pixel of anti-aliasing on each edge.
+    return (
+        _layer(band, colours.far, f"255*clip(Y-{far}+0.5,0,1)"),
+        _layer(band, colours.ground, f"255*clip(Y-{near}+0.5,0,1)"),
+    ), top
 
 
-def _ridge(height: float, amp: float, rng: random.Random) -> str:
-    """y of a ridge line at column X: `height` of the frame above the bottom, gently rolling."""
+def _ridge(height: int, top: int, share: float, amp: float, rng: random.Random) -> str:
+    """y (within a band starting at `top`) of a ridge line at column X: `share` of the frame's
+    `height` above the bottom, gently rolling."""
     freq, phase = rng.uniform(0.7, 1.6) * 6.2832, rng.uniform(0, 6.2832)
     return (
-        f"(H*{1 - height:.4f}+H*{amp:.4f}*sin(X/W*{freq:.3f}+{phase:.3f})"
-        f"+H*{amp * 0.4:.4f}*sin(X/W*{freq * 2.7:.3f}+{phase * 1.9:.3f}))"
+        f"({height * (1 - share) - top:.2f}+{height * amp:.3f}*sin(X/W*{freq:.3f}+{phase:.3f})"
+        f"+{height * amp * 0.4:.3f}*sin(X/W*{freq * 2.7:.3f}+{phase * 1.9:.3f}))"
     )
 
 
