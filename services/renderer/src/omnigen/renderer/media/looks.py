@@ -42,7 +42,8 @@ class StyleLook:
     ridge_amp: float  # how hilly the ridges are, as a fraction of the height
     finish: str  # a last `eq` on the still
     vignette: str | None = None  # vignette angle; dark moods get one regardless
-    grain: int = 0  # film grain strength baked into the still (0: none)
+    # Film grain baked into the still (0: none); kept light, as grain is costly to encode.
+    grain: int = 0
     letterbox: bool = False  # black bars top and bottom (a wide screen feel)
     title_upper: bool = False  # cased scripts only
     title_left: bool = False  # title flush to the safe zone's start edge, else centred
@@ -55,17 +56,17 @@ STYLE_LOOKS: dict[str, StyleLook] = {
     look.name: look
     for look in (
         StyleLook("cinematic", 0.55, -0.03, 180.0, "bokeh", "ridges", 0.03,
-                  "eq=contrast=1.08:saturation=0.9", vignette="PI/5", grain=7, letterbox=True,
+                  "eq=contrast=1.08:saturation=0.9", vignette="PI/5", grain=4, letterbox=True,
                   title_upper=True, title_spacing=0.12, title_scale=0.85),
         StyleLook("documentary", 0.36, 0.02, 40.0, "none", "ridges", 0.05,
-                  "eq=contrast=0.96:saturation=0.85", grain=10, title_left=True,
+                  "eq=contrast=0.96:saturation=0.85", grain=5, title_left=True,
                   title_scale=0.9),
         StyleLook("energetic", 0.92, 0.02, 120.0, "stripes", "ridges", 0.06,
                   "eq=contrast=1.12:saturation=1.3", title_upper=True, title_scale=1.15),
         StyleLook("minimal", 0.28, 0.08, 180.0, "disc", "flat", 0.0,
                   "eq=contrast=0.98", title_left=True, title_scale=0.8),
         StyleLook("dramatic", 0.6, -0.1, 200.0, "rays", "ridges", 0.045,
-                  "eq=contrast=1.2:saturation=0.95", vignette="PI/3.2", grain=6,
+                  "eq=contrast=1.2:saturation=0.95", vignette="PI/3.2", grain=4,
                   title_upper=True, title_spacing=0.2, title_scale=0.9),
         StyleLook("playful", 0.85, 0.06, 120.0, "bubbles", "ridges", 0.07,
                   "eq=saturation=1.2", title_scale=1.1),
