@@ -97,6 +97,8 @@ MOOD_TONES: dict[Mood, tuple[float, float, float, float, float]] = {
 }
 # Neighbouring scenes turn the job's hue this far apart, so cuts read while the job stays one.
 SCENE_HUE_TURN = 22.0
+# Above this, light colours turn neon (and lose their grade's nuance).
+MAX_SATURATION = 0.8
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ def scene_colours(scene: Scene, hue: float, style: StyleLook) -> SceneColours:
     top_l, bottom_l, ground_l, sat_factor, nudge = MOOD_TONES[scene.mood]
     turn = ((scene.scene_number - 1) % 3 - 1) * SCENE_HUE_TURN
     base = hue + turn + nudge
-    sat = min(1.0, style.saturation * sat_factor)
+    sat = min(MAX_SATURATION, style.saturation * sat_factor)
     lift = style.lightness
     return SceneColours(
         sky_top=hls(base, top_l + lift, sat),
@@ -353,21 +355,19 @@ def land_sources(
     band = (width, height - top)
     near = _ridge(height, top, near_h, style.ridge_amp, rng)
     far = _ridge(height, top, far_h, style.ridge_amp * 1.4, rng)
-    # One pixel of anti-aliasing on each edge.
-    return (
-        _layer(band, colours.far, f"255*clip(Y-{far}+0.5,0,1)"),
-        _layer(band, colours.ground, f"255*clip(Y-{near}+0.5,0,1)"),
-    ), top
+    return (_layer(band, colours.far, far), _layer(band, colours.ground, near)), top
 
 
 def _ridge(height: int, top: int, share: float, amp: float, rng: random.Random) -> str:
-    """y (within a band starting at `top`) of a ridge line at column X: `share` of the frame's
-    `height` above the bottom, gently rolling."""
+    """Alpha (0-255) below a ridge line `share` of the frame's `height` above the bottom, gently
+    rolling, in a band starting at `top`; the edge is anti-aliased by the distance to the line
+    (its vertical distance over the slope's length), so steep slopes do not show steps."""
     freq, phase = rng.uniform(0.7, 1.6) * 6.2832, rng.uniform(0, 6.2832)
-    return (
-        f"({height * (1 - share) - top:.2f}+{height * amp:.3f}*sin(X/W*{freq:.3f}+{phase:.3f})"
-        f"+{height * amp * 0.4:.3f}*sin(X/W*{freq * 2.7:.3f}+{phase * 1.9:.3f}))"
-    )
+    big, small = height * amp, height * amp * 0.4
+    wave, ripple = f"X/W*{freq:.3f}+{phase:.3f}", f"X/W*{freq * 2.7:.3f}+{phase * 1.9:.3f}"
+    line = f"{height * (1 - share) - top:.2f}+{big:.3f}*sin({wave})+{small:.3f}*sin({ripple})"
+    slope = f"({big * freq:.3f}*cos({wave})+{small * freq * 2.7:.3f}*cos({ripple}))/W"
+    return f"255*clip((Y-({line}))/hypot(1,{slope})+0.5,0,1)"
 
 
 def motion_filter(
