@@ -75,7 +75,7 @@ from omnigen.renderer.handlers import (
     handle_script_ready,
 )
 from omnigen.renderer.media.compose import Composition, ScenePart
-from omnigen.renderer.ports import ClipResult, NarrationResult
+from omnigen.renderer.ports import ClipLook, ClipResult, NarrationResult
 from omnigen.scripter.handlers import ScripterDeps, handle_job_accepted
 from omnigen.scripter.planner import OfflinePlanner
 from omnigen.shared.adapters.aws import AwsClients
@@ -149,6 +149,7 @@ class InstantClips:
         fps: int,
         start_image: Path | None,
         out_dir: Path,
+        look: ClipLook | None = None,
     ) -> ClipResult:
         clip, frame = out_dir / f"s{scene.scene_number}.mp4", out_dir / f"s{scene.scene_number}.jpg"
         clip.write_bytes(TINY)

@@ -24,7 +24,7 @@ from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.music import SynthMusicSource
 from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.media.probe import probe
-from omnigen.renderer.ports import ClipResult
+from omnigen.renderer.ports import ClipLook, ClipResult
 from omnigen.renderer.providers.errors import ProviderFailed
 from omnigen.shared.domain.events import (
     AudioRequested,
@@ -35,6 +35,7 @@ from omnigen.shared.domain.events import (
     ScriptReadyData,
 )
 from omnigen.shared.domain.jobs import CANCELLED_REASON, Job, JobOptions, JobRequest
+from omnigen.shared.domain.media import CaptionPosition, safe_zone
 from omnigen.shared.domain.scripts import Scene
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.usage import (
@@ -58,6 +59,7 @@ class CountingClips:
 
     def __init__(self, *, crash_after: int | None = None, on_scene: object = None) -> None:
         self.rendered: list[int] = []
+        self.looks: list[ClipLook | None] = []
         self._real = LocalClipGenerator()
         self._crash_after = crash_after
         self._on_scene = on_scene
@@ -70,14 +72,16 @@ class CountingClips:
         fps: int,
         start_image: Path | None,
         out_dir: Path,
+        look: ClipLook | None = None,
     ) -> ClipResult:
         if self._crash_after is not None and len(self.rendered) >= self._crash_after:
             raise RuntimeError("renderer process died")
         if callable(self._on_scene):
             await self._on_scene(scene.scene_number)
         self.rendered.append(scene.scene_number)
+        self.looks.append(look)
         return await self._real.generate(
-            scene, size=size, fps=fps, start_image=start_image, out_dir=out_dir
+            scene, size=size, fps=fps, start_image=start_image, out_dir=out_dir, look=look
         )
 
 
@@ -271,6 +275,21 @@ async def test_crash_after_two_of_four_scenes_resumes_with_those_two(tmp_path: P
     info = await probe(await video_of(deps, job.job_id, tmp_path))
     assert abs(info.duration_s - 10.0) <= 0.2
     assert published(deps_after) == ["job.completed"]
+
+
+async def test_every_scene_is_drawn_in_the_jobs_one_look() -> None:
+    clips = CountingClips()
+    deps = deps_with(clips)
+    job = await make_job(deps.jobs, (3.0, 3.0, 4.0))  # type: ignore[arg-type]
+    await drive(deps, ready(job))
+    assert clips.rendered == [1, 2, 3]
+    expected = ClipLook(
+        palette_seed=job.job_id,
+        title=sample_script().title,
+        safe_zone=safe_zone("16:9"),
+        caption_position=CaptionPosition.BOTTOM,
+    )
+    assert clips.looks == [expected] * 3
 
 
 async def test_duplicate_script_ready_after_completion_renders_nothing(tmp_path: Path) -> None:

@@ -48,6 +48,7 @@ from omnigen.renderer.ports import (
 )
 from omnigen.renderer.presentation import (
     caption_options,
+    clip_look,
     music_mood,
     presentation_for,
     upload_sidecars,
@@ -448,7 +449,12 @@ async def _make_scene(
         )
     async with metrics.provider_call("clips", type(deps.clips).__name__, scene=number):
         result = await deps.clips.generate(
-            scene, size=_frame_size(job, deps.scale), fps=FPS, start_image=start_image, out_dir=work
+            scene,
+            size=_frame_size(job, deps.scale),
+            fps=FPS,
+            start_image=start_image,
+            out_dir=work,
+            look=clip_look(job, script),
         )
     clip_key = scene_clip_key(job.job_id, number, state.version)
     await deps.assets.put_file(clip_key, result.path, "video/mp4")

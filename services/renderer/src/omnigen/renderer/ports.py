@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from omnigen.shared.domain.media import CaptionPosition, SafeZone
 from omnigen.shared.domain.scripts import Mood, Scene
 
 
@@ -40,6 +41,20 @@ class NarrationResult:
     words: tuple[WordTiming, ...] = ()
 
 
+@dataclass(frozen=True)
+class ClipLook:
+    """What the job says about every scene's picture, so its scenes belong together: one
+    palette (from `palette_seed`), the request's style, and the title card the first scene
+    opens with, in the job's language, clear of the platform's UI and of the captions."""
+
+    palette_seed: str = ""
+    style: str | None = None
+    title: str | None = None
+    language: str | None = None
+    safe_zone: SafeZone | None = None  # None: the default for the frame's shape
+    caption_position: CaptionPosition = CaptionPosition.BOTTOM
+
+
 class ClipGenerator(Protocol):
     async def generate(
         self,
@@ -49,8 +64,10 @@ class ClipGenerator(Protocol):
         fps: int,
         start_image: Path | None,
         out_dir: Path,
+        look: ClipLook | None = None,
     ) -> ClipResult:
-        """Render `scene` at `size` and `fps`, starting from `start_image` when given."""
+        """Render `scene` at `size` and `fps`, starting from `start_image` when given; a
+        generator that draws its own picture follows `look` (a hosted model may ignore it)."""
         ...
 
 

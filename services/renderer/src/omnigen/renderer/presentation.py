@@ -9,11 +9,12 @@ from pathlib import Path
 
 from omnigen.renderer.media.captions import CaptionCue, write_srt, write_vtt
 from omnigen.renderer.media.compose import Presentation
+from omnigen.renderer.ports import ClipLook
 from omnigen.shared.domain.creative import loudness_target
 from omnigen.shared.domain.jobs import Job
 from omnigen.shared.domain.media import CaptionOptions, MusicOptions, safe_zone
 from omnigen.shared.domain.progress import RenderProgress
-from omnigen.shared.domain.scripts import Mood
+from omnigen.shared.domain.scripts import Mood, Script
 from omnigen.shared.ports import AssetStore, captions_key
 
 SIDECAR_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt"}
@@ -43,6 +44,20 @@ def presentation_for(job: Job) -> Presentation:
         music_volume_db=music.volume_db,
         ducking=music.ducking,
         loudness_lufs=loudness_target(job.options.platform),
+    )
+
+
+def clip_look(job: Job, script: Script) -> ClipLook:
+    """One look for all of a job's scenes: its palette comes from the job id, so every scene
+    (and a re-render) shares it; the title card says the job's title, else the script's."""
+    style = getattr(job.options, "style", None)
+    return ClipLook(
+        palette_seed=job.job_id,
+        style=None if style is None else str(getattr(style, "value", style)),
+        title=getattr(job.options, "title", None) or script.title,
+        language=job.options.language,
+        safe_zone=safe_zone(job.aspect_ratio.value, job.options.platform),
+        caption_position=caption_options(job).position,
     )
 
 

@@ -19,7 +19,7 @@ import structlog
 from omnigen.renderer.media.clips import CLIP_ENCODING, fit_filter, frame_count, save_last_frame
 from omnigen.renderer.media.errors import FfmpegFailed
 from omnigen.renderer.media.ffmpeg import run_ffmpeg
-from omnigen.renderer.ports import ClipResult
+from omnigen.renderer.ports import ClipLook, ClipResult
 from omnigen.renderer.providers.errors import ProviderFailed
 from omnigen.renderer.providers.replicate_predictions import PROVIDER, ReplicatePredictions
 from omnigen.shared.domain.scripts import CameraMove, Scene
@@ -67,6 +67,7 @@ class ReplicateClipGenerator:
         fps: int,
         start_image: Path | None,
         out_dir: Path,
+        look: ClipLook | None = None,
     ) -> ClipResult:
         await anyio.Path(out_dir).mkdir(parents=True, exist_ok=True)
         stem = f"scene_{scene.scene_number:02d}"
