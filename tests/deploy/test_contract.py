@@ -32,6 +32,8 @@ from omnigen.shared.domain.events import (
     JobRejectedData,
     JobRequested,
     JobRequestedData,
+    KeyframeRequested,
+    KeyframeRequestedData,
     Problem,
     SceneRequested,
     SceneRequestedData,
@@ -83,6 +85,9 @@ SAMPLES: dict[tuple[str, int], Event] = {
     ),
     ("scene.requested", 1): SceneRequested.create(
         job_id="j1", user_id="user-1", data=SceneRequestedData(scene_number=2, version=1)
+    ),
+    ("keyframe.requested", 1): KeyframeRequested.create(
+        job_id="j1", user_id="user-1", data=KeyframeRequestedData(scene_number=2, version=1)
     ),
     ("audio.requested", 1): AudioRequested.create(
         job_id="j1", user_id="user-1", data=AudioRequestedData(version=1)

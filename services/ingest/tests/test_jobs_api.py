@@ -118,7 +118,6 @@ async def test_invalid_bodies_name_the_offending_field(api: Api) -> None:
         (job_body(aspect_ratio="4:3"), "aspect_ratio"),
         (job_body(style="x" * 101), "style"),
         (job_body(unexpected="field"), "unexpected"),
-        (job_body(continuity="keyframes"), "continuity"),  # reserved, not available yet
         (job_body(continuity="sideways"), "continuity"),
         ({"duration": 20}, "prompt"),
     ]

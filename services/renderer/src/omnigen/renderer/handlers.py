@@ -40,6 +40,7 @@ from omnigen.renderer.media.compose import Composition, Presentation, ScenePart,
 from omnigen.renderer.media.errors import MediaError
 from omnigen.renderer.ports import (
     ClipGenerator,
+    KeyframeGenerator,
     MusicSource,
     NarrationResult,
     Narrator,
@@ -67,12 +68,15 @@ from omnigen.shared.domain.events import (
     EventType,
     JobCompleted,
     JobCompletedData,
+    KeyframeRequested,
+    KeyframeRequestedData,
     SceneRequested,
     SceneRequestedData,
     ScriptReady,
     stable_event_id,
 )
 from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.keyframes import KeyframeState, keyframe_plan, shared_look
 from omnigen.shared.domain.progress import RenderProgress
 from omnigen.shared.domain.scenes import (
     AUDIO,
@@ -144,6 +148,7 @@ class RendererDeps:
     composer: Composer = compose
     work_dir: Path | None = None  # where renders' temporary directories go; None: system temp
     prices: PriceTable = DEFAULT_PRICE_TABLE  # what a completed job's usage is costed with
+    keyframes: KeyframeGenerator | None = None  # keyframes continuity; None: drawn locally
 
 
 def audio_key(job_id: str, version: int) -> str:
@@ -183,10 +188,15 @@ async def _planned(deps: RendererDeps, job: Job, script: Script) -> tuple[Job, R
     if state is not None:
         return job, state
     continuity = job.options.continuity or default_continuity(
-        getattr(deps.clips, "takes_start_image", True)
+        getattr(deps.clips, "takes_start_image", True),
+        getattr(deps.clips, "prefers_keyframes", False),
     )
     reused = await _reusable_clips(deps, job)  # scenes an earlier renderer recorded
     plan = plan_metadata(len(script.scenes), continuity, version=VERSION, reused=reused)
+    if continuity is Continuity.KEYFRAMES:
+        look = shared_look(job.job_id, script, job.options.style)
+        numbers = range(1, len(script.scenes) + 1)
+        plan.update(keyframe_plan(numbers, look, version=VERSION, reused=reused))
     expect = {key(VERSION, "pieces_missing"): None}
     try:
         try:
@@ -221,6 +231,11 @@ async def _request_outstanding(
     missing = [n for n in state.outstanding() if n != AUDIO]
     if state.continuity is Continuity.CHAIN:
         missing = missing[:1]  # each finished scene requests the next
+    keyframes = KeyframeState.of(job.metadata, missing, version=VERSION)
+    if keyframes is not None and not keyframes.ready:  # clips wait for every keyframe
+        for number in keyframes.outstanding():
+            await deps.publisher.publish(_keyframe_request(job, number, trace_id))
+        missing = []
     for number in missing:
         await deps.publisher.publish(_scene_request(job, number, trace_id))
     if state.audio.state is not PieceState.COMPLETE:
@@ -247,6 +262,27 @@ def _scene_request(job: Job, number: int, trace_id: str) -> SceneRequested:
         data=SceneRequestedData(scene_number=number, version=VERSION),
         event_id=_piece_event_id(job, EventType.SCENE_REQUESTED, f"scene-{number}"),
     )
+
+
+def _keyframe_request(job: Job, number: int, trace_id: str) -> KeyframeRequested:
+    return KeyframeRequested.create(
+        job_id=job.job_id,
+        user_id=job.user_id,
+        trace_id=trace_id,
+        data=KeyframeRequestedData(scene_number=number, version=VERSION),
+        event_id=_piece_event_id(job, EventType.KEYFRAME_REQUESTED, f"keyframe-{number}"),
+    )
+
+
+async def request_scenes(deps: RendererDeps, job: Job, trace_id: str) -> None:
+    """Every keyframe is recorded: request the clip of every scene not finished yet (a
+    repeat is recognisable by its stable event id, and dropped by the scene's lease)."""
+    state = RenderState.of(job.metadata, version=VERSION)
+    if state is None:
+        return
+    for number in state.outstanding():
+        if number != AUDIO:
+            await deps.publisher.publish(_scene_request(job, number, trace_id))
 
 
 async def _ready_to_compose(deps: RendererDeps, job: Job, trace_id: str) -> None:
@@ -404,9 +440,11 @@ async def _make_scene(
         raise PermanentFailure(f"job {job.job_id} has no script to render")
     scene = script.scenes[number - 1]
     start_image: Path | None = None
-    if number == 1:
+    if number == 1 and job.options.start_image_key:  # the user's own picture wins
         start_image = await _start_image(deps, job, work)
-    elif state.continuity is Continuity.CHAIN:
+    elif state.continuity is Continuity.KEYFRAMES:
+        start_image = await _keyframe_image(deps, job, number, work)
+    elif state.continuity is Continuity.CHAIN and number > 1:
         previous = state.scenes[number - 1]
         if previous.key is None:
             raise PermanentFailure(f"scene {number} was requested before scene {number - 1}")
@@ -417,12 +455,23 @@ async def _make_scene(
         )
     async with metrics.provider_call("clips", type(deps.clips).__name__, scene=number):
         result = await deps.clips.generate(
-            scene, size=_frame_size(job, deps.scale), fps=FPS, start_image=start_image, out_dir=work
+            scene, size=frame_size(job, deps.scale), fps=FPS, start_image=start_image, out_dir=work
         )
     clip_key = scene_clip_key(job.job_id, number)
     await deps.assets.put_file(clip_key, result.path, "video/mp4")
     log.info("scene_rendered", scene=number, of=state.total)
     return clip_key
+
+
+async def _keyframe_image(deps: RendererDeps, job: Job, number: int, work: Path) -> Path:
+    """Scene `number`'s recorded keyframe, downloaded: the clip starts from it."""
+    keyframes = KeyframeState.of(job.metadata, [number], version=VERSION)
+    recorded = None if keyframes is None else keyframes.keyframes[number].key
+    if recorded is None:
+        raise PermanentFailure(f"scene {number} was requested before its keyframe")
+    path = work / f"keyframe_{number:03d}.jpg"
+    await deps.assets.get_file(recorded, path)
+    return path
 
 
 async def _render_audio_piece(deps: RendererDeps, job: Job, _state: RenderState, work: Path) -> str:
@@ -524,7 +573,7 @@ async def _compose(
     state = RenderState.of(job.metadata, version=VERSION)
     if script is None or state is None or not state.ready:
         raise PermanentFailure(f"job {job.job_id} is not ready to compose")
-    size = _frame_size(job, deps.scale)
+    size = frame_size(job, deps.scale)
     render = ctx.receive_token
     with tempfile.TemporaryDirectory(
         prefix=f"omnigen-render-{job.job_id[:8]}-", dir=deps.work_dir
@@ -657,7 +706,7 @@ def _job_completed(job: Job, outcome: JobCompletedData, event: ComposeRequested)
     )
 
 
-def _frame_size(job: Job, scale: float) -> tuple[int, int]:
+def frame_size(job: Job, scale: float) -> tuple[int, int]:
     width, height = job.aspect_ratio.resolution
     if scale >= 1:
         return width, height

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from omnigen.shared.domain.errors import (
     IdempotencyConflict,
@@ -97,17 +97,11 @@ class JobOptions(BaseModel):
     music: MusicOptions | None = None
     continuity: Continuity | None = Field(
         default=None,
-        description="chain (scenes in order, each from the previous one's last frame) | none "
-        "(all in parallel); default: chain where the clip provider takes a start image, else "
-        "none. keyframes is reserved and refused until it is available",
+        description="chain (scenes in order, each from the previous one's last frame) | "
+        "keyframes (one keyframe image per scene from a shared look, in parallel, then every "
+        "clip from its keyframe, in parallel) | none (all in parallel); default: keyframes for "
+        "a hosted image-to-video provider, chain for the local clips",
     )
-
-    @field_validator("continuity")
-    @classmethod
-    def _available(cls, value: Continuity | None) -> Continuity | None:
-        if value is Continuity.KEYFRAMES:
-            raise ValueError("keyframes is not available yet; use chain or none")
-        return value
 
 
 # Options newer than the first stored jobs (see `JobRequest.fingerprint`).

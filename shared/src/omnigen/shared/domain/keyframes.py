@@ -1,0 +1,179 @@
+"""Keyframe continuity: one keyframe image per scene, drawn in parallel from one shared look,
+then every scene's clip in parallel from its keyframe (image-to-video).
+
+A keyframe is a piece of its own (its own `keyframe.requested` message, lease, attempt count
+and state), so a keyframe whose provider fails transiently is retried alone and a finished one
+is never drawn again. Each finished keyframe is recorded by ONE conditional write expecting the
+`keyframes_missing` count it read (the same protocol as `scenes.RenderState.completion`): the
+write that takes the count to zero is the one that requests every scene's clip, so no clip
+starts before every keyframe exists. Keyframes do not move the job's stage (it stays
+`scene_1_generating` until the first clip is recorded); their state sits beside the scenes'.
+
+Keys (per render version, see `scenes.key`): `keyframes_missing`, `keyframe_look`, and per
+scene `scene_N_keyframe_state`, `scene_N_keyframe_key`, `scene_N_keyframe_attempts`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from omnigen.shared.domain.scenes import Piece, PieceState, PieceWrite, key
+from omnigen.shared.domain.scripts import ColorGrade, Mood, Script
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Look:
+    """What every keyframe of a render shares, so the scenes belong together: the visual style,
+    one palette (a mood) and colour grade, and one seed for the image model."""
+
+    style: str
+    mood: Mood
+    grade: ColorGrade
+    seed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "style": self.style,
+            "mood": self.mood.value,
+            "grade": self.grade.value,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Look:
+        return cls(
+            style=str(raw["style"]),
+            mood=Mood(raw["mood"]),
+            grade=ColorGrade(raw["grade"]),
+            seed=int(raw["seed"]),
+        )
+
+
+def shared_look(job_id: str, script: Script, style: str | None = None) -> Look:
+    """The render's look: the job's style (else the first scene's), the script's most common
+    mood and grade (ties: the earliest), a seed derived from the job (stable across retries)."""
+    scenes = script.scenes
+    digest = hashlib.sha256(f"keyframes|{job_id}".encode()).digest()
+    return Look(
+        style=(style or scenes[0].visual_style).strip(),
+        mood=_most_common(s.mood for s in scenes),
+        grade=_most_common(s.color_grade for s in scenes),
+        seed=int.from_bytes(digest[:4], "big") % 2_147_483_647,
+    )
+
+
+def _most_common(values: Iterable[_T]) -> _T:
+    counts = Counter(values)
+    return max(counts, key=lambda v: counts[v])  # max keeps the first of equal counts
+
+
+def keyframe_name(number: int) -> str:
+    return f"scene_{number}_keyframe"
+
+
+def keyframe_step(number: int, version: int = 1) -> str:
+    """The lease step of scene `number`'s keyframe."""
+    return key(version, keyframe_name(number))
+
+
+@dataclass(frozen=True)
+class KeyframeState:
+    """The keyframes of one render version as recorded in the job's metadata."""
+
+    version: int
+    missing: int
+    look: Look | None
+    keyframes: dict[int, Piece] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls, metadata: Mapping[str, Any], scenes: Iterable[int], *, version: int = 1
+    ) -> KeyframeState | None:
+        """The planned keyframes of `version` for the scene numbers `scenes`; None when the
+        render was not planned with keyframes."""
+        missing = metadata.get(key(version, "keyframes_missing"))
+        if missing is None:
+            return None
+        raw_look = metadata.get(key(version, "keyframe_look"))
+        look = Look.from_dict(raw_look) if isinstance(raw_look, Mapping) else None
+
+        def piece(number: int) -> Piece:
+            name = keyframe_name(number)
+            raw = metadata.get(key(version, f"{name}_state"))
+            state = PieceState(raw) if raw in set(PieceState) else PieceState.PENDING
+            stored = metadata.get(key(version, f"{name}_key"))
+            return Piece(
+                number,
+                state,
+                int(metadata.get(key(version, f"{name}_attempts"), 0) or 0),
+                str(stored) if stored and state is PieceState.COMPLETE else None,
+            )
+
+        return cls(version, int(missing), look, {n: piece(n) for n in scenes})
+
+    @property
+    def ready(self) -> bool:
+        """Every keyframe recorded: the clips may start."""
+        return self.missing == 0
+
+    def outstanding(self) -> list[int]:
+        return [n for n, p in sorted(self.keyframes.items()) if p.state is not PieceState.COMPLETE]
+
+    def completion(self, number: int, image_key: str) -> PieceWrite | None:
+        """The write recording scene `number`'s keyframe at `image_key`; None when recorded
+        already. `ready` is True for the write that records the last missing keyframe."""
+        current = self.keyframes[number]
+        if current.state is PieceState.COMPLETE:
+            return None
+        name = keyframe_name(number)
+        missing = self.missing - 1
+        stored = None if current.state is not PieceState.FAILED else current.state.value
+        return PieceWrite(
+            metadata={
+                key(self.version, f"{name}_state"): PieceState.COMPLETE.value,
+                key(self.version, f"{name}_key"): image_key,
+                key(self.version, "keyframes_missing"): missing,
+            },
+            expect={
+                key(self.version, "keyframes_missing"): self.missing,
+                key(self.version, f"{name}_state"): stored,
+            },
+            stage=None,
+            ready=missing == 0,
+        )
+
+    def failure(self, number: int) -> dict[str, Any]:
+        return {key(self.version, f"{keyframe_name(number)}_state"): PieceState.FAILED.value}
+
+    def summary(self) -> dict[int, str]:
+        """Scene number -> its keyframe's state, for the API."""
+        return {n: p.state.value for n, p in sorted(self.keyframes.items())}
+
+
+def keyframe_plan(
+    scenes: Iterable[int], look: Look, *, version: int = 1, reused: Iterable[int] = ()
+) -> dict[str, Any]:
+    """The metadata planning a keyframe per scene in `scenes`, except those whose clip is
+    `reused` (a finished clip needs no keyframe)."""
+    needed = [n for n in scenes if n not in set(reused)]
+    metadata: dict[str, Any] = {
+        key(version, "keyframes_missing"): len(needed),
+        key(version, "keyframe_look"): look.as_dict(),
+    }
+    return metadata
+
+
+__all__ = [
+    "KeyframeState",
+    "Look",
+    "keyframe_name",
+    "keyframe_plan",
+    "keyframe_step",
+    "shared_look",
+]
