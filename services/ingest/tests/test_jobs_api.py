@@ -328,8 +328,8 @@ async def test_continuity_is_kept_and_scene_progress_shows_once_planned(api: Api
         "scenes_total": 2,
         "scenes_complete": 0,
         "scenes": [
-            {"scene_number": 1, "state": "pending", "attempts": 0},
-            {"scene_number": 2, "state": "generating", "attempts": 0},
+            {"scene_number": 1, "state": "pending", "attempts": 0, "keyframe": None},
+            {"scene_number": 2, "state": "generating", "attempts": 0, "keyframe": None},
         ],
         "audio": {"state": "pending", "attempts": 0},
     }

@@ -2,7 +2,8 @@
 
 It speaks the HTTP API the client uses (bearer auth, problem-details errors, prediction objects
 with starting/processing/succeeded/failed/canceled) and makes real outputs with ffmpeg: a test
-pattern MP4 for video models, a sine WAV for music models, served under `/files/`. Each model
+pattern MP4 for video models, a sine WAV for music models, a test pattern JPEG for image models
+(keyframes), served under `/files/`. Each model
 (or version) gets a scripted `Behaviour`; every request and prediction is recorded.
 """
 
@@ -49,7 +50,7 @@ class Behaviour:
     outcome: Literal["succeed", "fail", "never"] = "succeed"
     polls: int = 1  # GETs answered starting/processing before the outcome
     error: str = "the model crashed"
-    output: Literal["video", "audio"] = "video"
+    output: Literal["video", "audio", "image"] = "video"
     video_size: tuple[int, int] | None = None  # None: a small size matching input aspect_ratio
     video_fps: int = 24
     output_duration_s: float | None = None  # None: input "duration" (seconds), else 5
@@ -284,6 +285,13 @@ class FakeReplicate(ThreadedServer):
             name = f"{prediction.id}.wav"
             source = f"sine=frequency=440:sample_rate=32000:duration={seconds:g}"
             encode = ["-ac", "2", "-c:a", "pcm_s16le"]
+        elif behaviour.output == "image":
+            name = f"{prediction.id}.jpg"
+            aspect = str(prediction.input.get("aspect_ratio", "16:9"))
+            width, height = behaviour.video_size or ASPECT_SIZES.get(aspect, (256, 144))
+            seed = int(prediction.input.get("seed") or 0) % 1000  # the seed shows in the image
+            source = f"testsrc2=size={width}x{height}:rate=1:duration=1,hue=h={seed}"
+            encode = ["-frames:v", "1", "-q:v", "3"]
         else:
             name = f"{prediction.id}.mp4"
             aspect = str(prediction.input.get("aspect_ratio", "16:9"))

@@ -24,6 +24,7 @@ from omnigen.shared.domain.errors import (
     StageRegression,
 )
 from omnigen.shared.domain.events import EventType
+from omnigen.shared.domain.keyframes import KeyframeState
 from omnigen.shared.domain.media import CaptionOptions, LanguageTag, MusicOptions, SpeechRate
 from omnigen.shared.domain.scenes import Continuity, RenderState
 from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptDraft, ScriptMetadata
@@ -446,10 +447,19 @@ class Job(BaseModel):
     def render_summary(self, now: float | None = None) -> dict[str, Any] | None:
         """Every piece of the render and its state (a piece whose lease is live at `now` is
         generating), or None before the render is planned."""
-        state = RenderState.of(
-            self.metadata, leases=self.leases, now=time.time() if now is None else now
+        now = time.time() if now is None else now
+        state = RenderState.of(self.metadata, leases=self.leases, now=now)
+        if state is None:
+            return None
+        summary = state.summary()
+        keyframes = KeyframeState.of(
+            self.metadata, state.scenes, version=state.version, leases=self.leases, now=now
         )
-        return None if state is None else state.summary()
+        if keyframes is not None:  # keyframes continuity: each scene's keyframe beside it
+            drawn = keyframes.summary()
+            for scene in summary["scenes"]:
+                scene["keyframe"] = drawn[scene["scene_number"]]
+        return summary
 
     @property
     def progress(self) -> int:

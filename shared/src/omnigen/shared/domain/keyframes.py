@@ -93,10 +93,17 @@ class KeyframeState:
 
     @classmethod
     def of(
-        cls, metadata: Mapping[str, Any], scenes: Iterable[int], *, version: int = 1
+        cls,
+        metadata: Mapping[str, Any],
+        scenes: Iterable[int],
+        *,
+        version: int = 1,
+        leases: Mapping[str, Any] | None = None,
+        now: float = 0.0,
     ) -> KeyframeState | None:
         """The planned keyframes of `version` for the scene numbers `scenes`; None when the
-        render was not planned with keyframes."""
+        render was not planned with keyframes. A keyframe whose lease is live (`leases` at
+        `now`) is `generating`."""
         missing = metadata.get(key(version, "keyframes_missing"))
         if missing is None:
             return None
@@ -107,6 +114,9 @@ class KeyframeState:
             name = keyframe_name(number)
             raw = metadata.get(key(version, f"{name}_state"))
             state = PieceState(raw) if raw in set(PieceState) else PieceState.PENDING
+            lease = (leases or {}).get(keyframe_step(number, version)) or {}
+            if state is PieceState.PENDING and float(lease.get("until", 0)) >= now > 0:
+                state = PieceState.GENERATING
             stored = metadata.get(key(version, f"{name}_key"))
             return Piece(
                 number,
@@ -151,9 +161,12 @@ class KeyframeState:
     def failure(self, number: int) -> dict[str, Any]:
         return {key(self.version, f"{keyframe_name(number)}_state"): PieceState.FAILED.value}
 
-    def summary(self) -> dict[int, str]:
-        """Scene number -> its keyframe's state, for the API."""
-        return {n: p.state.value for n, p in sorted(self.keyframes.items())}
+    def summary(self) -> dict[int, dict[str, Any]]:
+        """Scene number -> its keyframe's state and attempts, for the API."""
+        return {
+            n: {"state": p.state.value, "attempts": p.attempts}
+            for n, p in sorted(self.keyframes.items())
+        }
 
 
 def keyframe_plan(
