@@ -5,11 +5,13 @@ consumers, one consumer per queue as `omnigen-renderer` runs them).
     .venv/bin/python tests/benchmarks/bench_scenes.py [--latency 20] [--skip-hosted]
 
 1. Hosted: the fake Replicate server (omnigen.testing.fake_replicate) takes L seconds per clip
-   prediction (default L = 20 s); a 60 s job of 6 scenes with 6 clip slots (the scenes
-   consumer's concurrency), once with `continuity=none` (every clip in parallel) and once with
-   `continuity=chain` (in order, each from the previous clip's last frame), same run; prints
-   both and the ratio. Narration and music are local (espeak-ng, synth), composition is the
-   real ffmpeg one at a quarter of the frame size. (`keyframes` is not built yet.)
+   prediction (default L = 20 s) and L/4 per keyframe image; a 60 s job of 6 scenes with 6
+   clip slots (the scenes consumer's concurrency), with `continuity=keyframes` (every keyframe
+   in parallel, then every clip from its keyframe in parallel), `none` (every clip in
+   parallel) and `chain` (in order, each from the previous clip's last frame), same run;
+   prints each, its composition time, and the ratio chain / keyframes (target: keyframes
+   <= 1.5 L + its composition). Narration and music are local (espeak-ng, synth),
+   composition is the real ffmpeg one at a quarter of the frame size.
 2. Embedded default (local providers, 2 clip slots as a default renderer task has): a 30 s
    job end to end through the fan-out, next to the sequential in-process path of the seed
    (scenes in order, then narration and music, one composition; no queue, no table), same run.
@@ -44,6 +46,7 @@ from omnigen.renderer.handlers import (
     handle_scene_requested,
     handle_script_ready,
 )
+from omnigen.renderer.keyframing import handle_keyframe_requested
 from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.compose import ScenePart, compose
 from omnigen.renderer.media.music import SynthMusicSource
@@ -59,6 +62,7 @@ from omnigen.shared.domain.events import (
     AudioRequested,
     ComposeRequested,
     Event,
+    KeyframeRequested,
     SceneRequested,
     ScriptReady,
     ScriptReadyData,
@@ -72,6 +76,7 @@ from omnigen.testing.fake_replicate import Behaviour, FakeReplicate
 from omnigen.testing.samples import sample_script
 
 SCALE = 0.25
+IMAGE_MODEL = "black-forest-labs/flux-schnell"  # the keyframe model (the renderer's default)
 TOKEN = "bench-replicate-token"  # the fake server's own; no real provider is called
 
 
@@ -105,6 +110,17 @@ class DonePublisher(SnsEventPublisher):
         return message_id
 
 
+COMPOSE_S: list[float] = []  # seconds of every composition, in order
+
+
+async def timed_compose(*args: Any, **kwargs: Any) -> Any:
+    began = time.monotonic()
+    try:
+        return await compose(*args, **kwargs)
+    finally:
+        COMPOSE_S.append(time.monotonic() - began)
+
+
 @asynccontextmanager
 async def renderer(
     settings: AwsSettings, topic_arn: str, providers: Any, clip_slots: int
@@ -118,7 +134,7 @@ async def renderer(
     async with AwsClients(settings, session=session) as aws:
         jobs = DynamoJobRepository(await aws.dynamodb(), spec.table)
         publisher = DonePublisher(await aws.sns(), topic_arn)
-        clips, narrator, music = providers
+        clips, narrator, music, *keyframes = providers
         deps = RendererDeps(
             jobs=jobs,
             publisher=publisher,
@@ -128,6 +144,8 @@ async def renderer(
             music=music,
             scale=SCALE,
             lease_s=45,
+            keyframes=keyframes[0] if keyframes else None,
+            composer=timed_compose,
         )
         on_poison, on_failure = failure_hooks(jobs, publisher)
         consumers = []
@@ -141,7 +159,14 @@ async def renderer(
                     ComposeRequested: handle_compose_requested,
                 },
             ),
-            (spec.scenes_queue, clip_slots, {SceneRequested: handle_scene_requested}),
+            (
+                spec.scenes_queue,
+                clip_slots,
+                {
+                    SceneRequested: handle_scene_requested,
+                    KeyframeRequested: handle_keyframe_requested,
+                },
+            ),
         ):
             worker = WorkerSettings(concurrency=slots, wait_time_s=1)
             consumer = Consumer(
@@ -251,6 +276,8 @@ async def main(latency: float, hosted: bool, repeat: int) -> None:
         if hosted:
             with FakeReplicate(Path(tmp) / "replicate", api_token=TOKEN) as fake:
                 fake.behave_by_default(Behaviour(run_s=latency, polls=1))
+                image = Behaviour(output="image", output_as_list=True, run_s=latency / 4, polls=1)
+                fake.behave(IMAGE_MODEL, image)
                 built = build_providers(
                     ProviderSettings(
                         clip_provider="replicate",
@@ -258,26 +285,32 @@ async def main(latency: float, hosted: bool, repeat: int) -> None:
                         replicate_base_url=fake.base_url,
                         replicate_poll_interval_s=0.5,
                         replicate_poll_max_interval_s=1.0,
+                        replicate_image_model=IMAGE_MODEL,
                     )
                 )
-                hosted_providers = (built.clips, local[1], local[2])
+                hosted_providers = (built.clips, local[1], local[2], built.keyframes)
                 six = (10.0,) * 6
                 try:
-                    times = {}
-                    for mode in ("none", "chain"):
+                    times, composed = {}, {}
+                    for mode in ("keyframes", "none", "chain"):
                         times[mode], _, _ = await one_job(
                             settings, topic, hosted_providers, scenes=six, continuity=mode,
                             clip_slots=6,
                         )  # fmt: skip
+                        composed[mode] = COMPOSE_S[-1]
                 finally:
                     await built.aclose()
-            print(f"hosted clips (fake Replicate, L = {latency:g} s per prediction), 60 s job, "
-                  "6 scenes, 6 clip slots:")  # fmt: skip
-            print(f"  continuity=none  (parallel): {times['none']:7.1f} s  "
-                  f"({times['none'] / latency:.2f} L)")  # fmt: skip
-            print(f"  continuity=chain (in order): {times['chain']:7.1f} s  "
-                  f"({times['chain'] / latency:.2f} L)")  # fmt: skip
-            print(f"  chain / none: {times['chain'] / times['none']:.2f}")
+            print(f"hosted (fake Replicate, L = {latency:g} s per clip, {latency / 4:g} s per "
+                  "keyframe image), 60 s job, 6 scenes, 6 clip slots:")  # fmt: skip
+            for mode, what in (("keyframes", "keyframes, then clips"), ("none", "parallel"),
+                               ("chain", "in order")):  # fmt: skip
+                in_l = times[mode] / latency
+                print(f"  continuity={mode:<9} ({what}): {times[mode]:7.1f} s  "
+                      f"({in_l:.2f} L; composition {composed[mode]:.1f} s)")  # fmt: skip
+            budget = 1.5 * latency + composed["keyframes"]
+            verdict = "met" if times["keyframes"] <= budget else "MISSED"
+            print(f"  keyframes target <= 1.5 L + composition = {budget:.1f} s: {verdict}")
+            print(f"  chain / keyframes: {times['chain'] / times['keyframes']:.2f}")
 
         thirty = (7.5, 7.5, 7.5, 7.5)
         runs: dict[str, list[float]] = {"sequential": [], "chain": [], "none": []}
