@@ -108,6 +108,7 @@ from omnigen.shared.workflow import (
     Step,
     claim_step,
     fail_job,
+    publish_all,
     publish_once,
     record_finished_piece,
     run_step,
@@ -231,15 +232,12 @@ async def _request_outstanding(
     missing = [n for n in state.outstanding() if n != AUDIO]
     if state.continuity is Continuity.CHAIN:
         missing = missing[:1]  # each finished scene requests the next
+    requests: list[Event] = [_scene_request(job, number, trace_id) for number in missing]
     keyframes = KeyframeState.of(job.metadata, missing, version=VERSION)
     if keyframes is not None and not keyframes.ready:  # clips wait for every keyframe
-        for number in keyframes.outstanding():
-            await deps.publisher.publish(_keyframe_request(job, number, trace_id))
-        missing = []
-    for number in missing:
-        await deps.publisher.publish(_scene_request(job, number, trace_id))
+        requests = [_keyframe_request(job, n, trace_id) for n in keyframes.outstanding()]
     if state.audio.state is not PieceState.COMPLETE:
-        await deps.publisher.publish(
+        requests.append(
             AudioRequested.create(
                 job_id=job.job_id,
                 user_id=job.user_id,
@@ -248,6 +246,7 @@ async def _request_outstanding(
                 event_id=_piece_event_id(job, EventType.AUDIO_REQUESTED, "audio"),
             )
         )
+    await publish_all(deps.publisher, requests)  # one SNS call for up to ten pieces
 
 
 def _piece_event_id(job: Job, kind: EventType, piece: str) -> Any:
@@ -280,9 +279,8 @@ async def request_scenes(deps: RendererDeps, job: Job, trace_id: str) -> None:
     state = RenderState.of(job.metadata, version=VERSION)
     if state is None:
         return
-    for number in state.outstanding():
-        if number != AUDIO:
-            await deps.publisher.publish(_scene_request(job, number, trace_id))
+    requests = [_scene_request(job, n, trace_id) for n in state.outstanding() if n != AUDIO]
+    await publish_all(deps.publisher, requests)
 
 
 async def _ready_to_compose(deps: RendererDeps, job: Job, trace_id: str) -> None:
