@@ -110,7 +110,16 @@ class DonePublisher(SnsEventPublisher):
         return message_id
 
 
-COMPOSE_S: list[float] = []  # seconds of every composition, in order
+COMPOSE_S: list[float] = []  # seconds of every composition (the encode), in order
+COMPOSE_STEP_S: list[float] = []  # seconds of every compose step (download, encode, upload)
+
+
+async def timed_compose_step(event: Any, ctx: Any, deps: Any) -> None:
+    began = time.monotonic()
+    try:
+        await handle_compose_requested(event, ctx, deps)
+    finally:
+        COMPOSE_STEP_S.append(time.monotonic() - began)
 
 
 async def timed_compose(*args: Any, **kwargs: Any) -> Any:
@@ -156,7 +165,7 @@ async def renderer(
                 {
                     ScriptReady: handle_script_ready,
                     AudioRequested: handle_audio_requested,
-                    ComposeRequested: handle_compose_requested,
+                    ComposeRequested: timed_compose_step,
                 },
             ),
             (
@@ -261,7 +270,7 @@ async def sequential_in_process(scenes: tuple[float, ...], work: Path) -> float:
     return time.monotonic() - began
 
 
-async def main(latency: float, hosted: bool, repeat: int) -> None:
+async def main(latency: float, hosted: bool, repeat: int, *, embedded: bool = True) -> None:
     configure_logging("bench", level="WARNING", json_output=False)
     os.environ.update(EMULATOR_CREDENTIALS)  # the emulator only; never real credentials
     for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE"):
@@ -291,13 +300,13 @@ async def main(latency: float, hosted: bool, repeat: int) -> None:
                 hosted_providers = (built.clips, local[1], local[2], built.keyframes)
                 six = (10.0,) * 6
                 try:
-                    times, composed = {}, {}
+                    times, composed, step = {}, {}, {}
                     for mode in ("keyframes", "none", "chain"):
                         times[mode], _, _ = await one_job(
                             settings, topic, hosted_providers, scenes=six, continuity=mode,
                             clip_slots=6,
                         )  # fmt: skip
-                        composed[mode] = COMPOSE_S[-1]
+                        composed[mode], step[mode] = COMPOSE_S[-1], COMPOSE_STEP_S[-1]
                 finally:
                     await built.aclose()
             print(f"hosted (fake Replicate, L = {latency:g} s per clip, {latency / 4:g} s per "
@@ -306,12 +315,16 @@ async def main(latency: float, hosted: bool, repeat: int) -> None:
                                ("chain", "in order")):  # fmt: skip
                 in_l = times[mode] / latency
                 print(f"  continuity={mode:<9} ({what}): {times[mode]:7.1f} s  "
-                      f"({in_l:.2f} L; composition {composed[mode]:.1f} s)")  # fmt: skip
-            budget = 1.5 * latency + composed["keyframes"]
+                      f"({in_l:.2f} L; composition: encode {composed[mode]:.1f} s, "
+                      f"step {step[mode]:.1f} s)")  # fmt: skip
+            budget = 1.5 * latency + step["keyframes"]
             verdict = "met" if times["keyframes"] <= budget else "MISSED"
-            print(f"  keyframes target <= 1.5 L + composition = {budget:.1f} s: {verdict}")
+            print(f"  keyframes target <= 1.5 L + its composition step (download, encode, "
+                  f"upload, complete) = {budget:.1f} s: {verdict}")  # fmt: skip
             print(f"  chain / keyframes: {times['chain'] / times['keyframes']:.2f}")
 
+        if not embedded:
+            return
         thirty = (7.5, 7.5, 7.5, 7.5)
         runs: dict[str, list[float]] = {"sequential": [], "chain": [], "none": []}
         for attempt in range(repeat):  # interleaved, so a slow spell of the machine hits all
@@ -352,6 +365,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--latency", type=float, default=20.0, help="L: seconds per prediction")
     parser.add_argument("--skip-hosted", action="store_true", help="only the embedded figures")
+    parser.add_argument("--hosted-only", action="store_true", help="only the hosted figures")
     parser.add_argument("--repeat", type=int, default=3, help="embedded runs of each path")
     args = parser.parse_args()
-    asyncio.run(main(args.latency, not args.skip_hosted, args.repeat))
+    asyncio.run(
+        main(args.latency, not args.skip_hosted, args.repeat, embedded=not args.hosted_only)
+    )
