@@ -196,8 +196,7 @@ async def _planned(deps: RendererDeps, job: Job, script: Script) -> tuple[Job, R
     plan = plan_metadata(len(script.scenes), continuity, version=VERSION, reused=reused)
     if continuity is Continuity.KEYFRAMES:
         look = shared_look(job.job_id, script, job.options.style)
-        numbers = range(1, len(script.scenes) + 1)
-        plan.update(keyframe_plan(numbers, look, version=VERSION, reused=reused))
+        plan.update(keyframe_plan(look, version=VERSION))
     expect = {key(VERSION, "pieces_missing"): None}
     try:
         try:

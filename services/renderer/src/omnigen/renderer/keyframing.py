@@ -27,7 +27,7 @@ from omnigen.shared.domain.scenes import PieceState, RenderState, key
 from omnigen.shared.messages import MessageContext, PermanentFailure
 from omnigen.shared.ports import JobRepository, job_prefix
 from omnigen.shared.telemetry import catalog, metrics
-from omnigen.shared.workflow import Claim, JobStopped, WriteRacedOut, claim_step, fail_job
+from omnigen.shared.workflow import Claim, JobStopped, claim_step, fail_job
 
 log = structlog.get_logger()
 _WRITE_ATTEMPTS = 1000  # far beyond any number of keyframes racing for one job
@@ -77,8 +77,11 @@ async def handle_keyframe_requested(
 
 
 def _keyframes(job: Job, number: int) -> KeyframeState:
+    """The keyframes of the scenes whose clip is still to make, and scene `number`'s."""
     state = RenderState.of(job.metadata, version=VERSION)
-    keyframes = KeyframeState.of(job.metadata, state.scenes if state else [], version=VERSION)
+    scenes = state.scenes if state else {}
+    to_make = {n for n, p in scenes.items() if p.state is not PieceState.COMPLETE} | {number}
+    keyframes = KeyframeState.of(job.metadata, sorted(to_make & set(scenes)), version=VERSION)
     if keyframes is None or number not in keyframes.keyframes or keyframes.look is None:
         raise PermanentFailure(f"job {job.job_id} requested scene {number}'s keyframe unplanned")
     return keyframes
@@ -141,21 +144,19 @@ async def _draw(
 
 
 async def record_keyframe(jobs: JobRepository, job: Job, number: int, image_key: str) -> bool:
-    """Record scene `number`'s keyframe by one conditional write on what `job` showed (after a
-    race, decided again on the job as the refusal found it). True for the one write that
-    records the last missing keyframe."""
-    current = job
-    for _ in range(_WRITE_ATTEMPTS):
-        write = _keyframes(current, number).completion(number, image_key)
-        if write is None:
-            log.info("keyframe_already_recorded", scene=number)
-            return False
-        try:
-            await jobs.record_piece(
-                job.job_id, stage=None, metadata=write.metadata, expect=write.expect
-            )
-        except PieceRaced as raced:
-            current = raced.job
-            continue
-        return write.ready
-    raise WriteRacedOut(job.job_id)
+    """Record scene `number`'s keyframe by one conditional write expecting only its own state
+    (so keyframes finishing together take one write each, never a race); the job the write
+    returns says whether every keyframe is now recorded. True for the one write after which
+    they all are (a later write of another keyframe cannot exist: each is recorded once)."""
+    write = _keyframes(job, number).completion(number, image_key)
+    if write is None:
+        log.info("keyframe_already_recorded", scene=number)
+        return False
+    try:
+        written = await jobs.record_and_read_piece(
+            job.job_id, metadata=write.metadata, expect=write.expect
+        )
+    except PieceRaced:  # recorded meanwhile by another receive of this keyframe
+        log.info("keyframe_already_recorded", scene=number)
+        return False
+    return _keyframes(written, number).ready

@@ -3,14 +3,16 @@ then every scene's clip in parallel from its keyframe (image-to-video).
 
 A keyframe is a piece of its own (its own `keyframe.requested` message, lease, attempt count
 and state), so a keyframe whose provider fails transiently is retried alone and a finished one
-is never drawn again. Each finished keyframe is recorded by ONE conditional write expecting the
-`keyframes_missing` count it read (the same protocol as `scenes.RenderState.completion`): the
-write that takes the count to zero is the one that requests every scene's clip, so no clip
-starts before every keyframe exists. Keyframes do not move the job's stage (it stays
-`scene_1_generating` until the first clip is recorded); their state sits beside the scenes'.
+is never drawn again. Each finished keyframe is recorded by ONE conditional write that expects
+only its own state (keyframes finishing together never race each other) and returns the job as
+it left it: the one write after which every keyframe is recorded is the one that requests every
+scene's clip, so no clip starts before every keyframe exists. Keyframes do not move the job's
+stage (it stays `scene_1_generating` until the first clip is recorded); their state sits
+beside the scenes'.
 
-Keys (per render version, see `scenes.key`): `keyframes_missing`, `keyframe_look`, and per
-scene `scene_N_keyframe_state`, `scene_N_keyframe_key`, `scene_N_keyframe_attempts`.
+Keys (per render version, see `scenes.key`): `keyframe_look` (its presence means the render
+has keyframes), and per scene `scene_N_keyframe_state`, `scene_N_keyframe_key`,
+`scene_N_keyframe_attempts`.
 """
 
 from __future__ import annotations
@@ -87,7 +89,6 @@ class KeyframeState:
     """The keyframes of one render version as recorded in the job's metadata."""
 
     version: int
-    missing: int
     look: Look | None
     keyframes: dict[int, Piece] = field(default_factory=dict)
 
@@ -101,14 +102,13 @@ class KeyframeState:
         leases: Mapping[str, Any] | None = None,
         now: float = 0.0,
     ) -> KeyframeState | None:
-        """The planned keyframes of `version` for the scene numbers `scenes`; None when the
-        render was not planned with keyframes. A keyframe whose lease is live (`leases` at
-        `now`) is `generating`."""
-        missing = metadata.get(key(version, "keyframes_missing"))
-        if missing is None:
-            return None
+        """The keyframes of `version` for the scene numbers `scenes` (those whose clip is still
+        to make); None when the render was not planned with keyframes. A keyframe whose lease
+        is live (`leases` at `now`) is `generating`."""
         raw_look = metadata.get(key(version, "keyframe_look"))
-        look = Look.from_dict(raw_look) if isinstance(raw_look, Mapping) else None
+        if not isinstance(raw_look, Mapping):
+            return None
+        look = Look.from_dict(raw_look)
 
         def piece(number: int) -> Piece:
             name = keyframe_name(number)
@@ -125,37 +125,34 @@ class KeyframeState:
                 str(stored) if stored and state is PieceState.COMPLETE else None,
             )
 
-        return cls(version, int(missing), look, {n: piece(n) for n in scenes})
+        return cls(version, look, {n: piece(n) for n in scenes})
 
     @property
     def ready(self) -> bool:
         """Every keyframe recorded: the clips may start."""
-        return self.missing == 0
+        return all(p.state is PieceState.COMPLETE for p in self.keyframes.values())
 
     def outstanding(self) -> list[int]:
         return [n for n, p in sorted(self.keyframes.items()) if p.state is not PieceState.COMPLETE]
 
     def completion(self, number: int, image_key: str) -> PieceWrite | None:
-        """The write recording scene `number`'s keyframe at `image_key`; None when recorded
-        already. `ready` is True for the write that records the last missing keyframe."""
+        """The write recording scene `number`'s keyframe at `image_key`, expecting only its
+        own state; None when recorded already. (Whether it was the last one shows in the job
+        the write returns: `ready` here says so only as far as this state knows.)"""
         current = self.keyframes[number]
         if current.state is PieceState.COMPLETE:
             return None
         name = keyframe_name(number)
-        missing = self.missing - 1
         stored = None if current.state is not PieceState.FAILED else current.state.value
+        others = (p for n, p in self.keyframes.items() if n != number)
         return PieceWrite(
             metadata={
                 key(self.version, f"{name}_state"): PieceState.COMPLETE.value,
                 key(self.version, f"{name}_key"): image_key,
-                key(self.version, "keyframes_missing"): missing,
             },
-            expect={
-                key(self.version, "keyframes_missing"): self.missing,
-                key(self.version, f"{name}_state"): stored,
-            },
+            expect={key(self.version, f"{name}_state"): stored},
             stage=None,
-            ready=missing == 0,
+            ready=all(p.state is PieceState.COMPLETE for p in others),
         )
 
     def failure(self, number: int) -> dict[str, Any]:
@@ -169,17 +166,10 @@ class KeyframeState:
         }
 
 
-def keyframe_plan(
-    scenes: Iterable[int], look: Look, *, version: int = 1, reused: Iterable[int] = ()
-) -> dict[str, Any]:
-    """The metadata planning a keyframe per scene in `scenes`, except those whose clip is
-    `reused` (a finished clip needs no keyframe)."""
-    needed = [n for n in scenes if n not in set(reused)]
-    metadata: dict[str, Any] = {
-        key(version, "keyframes_missing"): len(needed),
-        key(version, "keyframe_look"): look.as_dict(),
-    }
-    return metadata
+def keyframe_plan(look: Look, *, version: int = 1) -> dict[str, Any]:
+    """The metadata planning keyframes: one per scene whose clip is still to make (a reused
+    clip needs none), all in `look`."""
+    return {key(version, "keyframe_look"): look.as_dict()}
 
 
 __all__ = [
