@@ -30,7 +30,6 @@ from omnigen.shared.telemetry import catalog, metrics
 from omnigen.shared.workflow import Claim, JobStopped, claim_step, fail_job
 
 log = structlog.get_logger()
-_WRITE_ATTEMPTS = 1000  # far beyond any number of keyframes racing for one job
 
 
 def keyframe_key(job_id: str, number: int, version: int = VERSION) -> str:
