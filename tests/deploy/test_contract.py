@@ -36,6 +36,8 @@ from omnigen.shared.domain.events import (
     JobRenderRequestedData,
     JobRequested,
     JobRequestedData,
+    KeyframeRequested,
+    KeyframeRequestedData,
     Problem,
     RegenerationRequested,
     RegenerationRequestedData,
@@ -109,6 +111,9 @@ SAMPLES: dict[tuple[str, int], Event] = {
     ),
     ("scene.requested", 1): SceneRequested.create(
         job_id="j1", user_id="user-1", data=SceneRequestedData(scene_number=2, version=1)
+    ),
+    ("keyframe.requested", 1): KeyframeRequested.create(
+        job_id="j1", user_id="user-1", data=KeyframeRequestedData(scene_number=2, version=1)
     ),
     ("audio.requested", 1): AudioRequested.create(
         job_id="j1", user_id="user-1", data=AudioRequestedData(version=1)

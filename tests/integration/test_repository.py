@@ -935,6 +935,33 @@ async def test_pieces_finishing_at_once_are_each_recorded_once_and_ready_once(
         )
 
 
+async def test_pieces_recorded_by_their_own_state_at_once_see_the_last_once(
+    new_repository: NewRepository,
+) -> None:
+    """Six keyframes recorded concurrently, each twice (a duplicate delivery), each write
+    expecting only its own state and reading the job it left: one write per keyframe (no
+    sibling races another), every duplicate refused, exactly one write sees them all."""
+    repo = new_repository()
+    job = (await repo.create_job(user_id="u", request=REQUEST)).job
+    names = [f"scene_{n}_keyframe_state" for n in range(1, 7)]
+
+    async def record(name: str) -> bool | None:
+        try:
+            written = await repo.record_and_read_piece(
+                job.job_id, metadata={name: "complete"}, expect={name: None}
+            )
+        except PieceRaced:
+            return None
+        return all(written.metadata.get(other) == "complete" for other in names)
+
+    seen_all = await asyncio.gather(*(record(name) for name in names * 2))
+    assert seen_all.count(None) == 6  # every duplicate refused
+    assert seen_all.count(True) == 1 and seen_all.count(False) == 5
+    await repo.mark_job_failed(job.job_id, "cancelled")
+    with pytest.raises(JobAlreadyFinished):
+        await repo.record_and_read_piece(job.job_id, metadata={"x": 1}, expect={})
+
+
 async def test_a_piece_of_a_cancelled_job_is_refused(new_repository: NewRepository) -> None:
     repo = new_repository()
     job = (await repo.create_job(user_id="u", request=REQUEST)).job

@@ -123,7 +123,6 @@ async def test_invalid_bodies_name_the_offending_field(api: Api) -> None:
         (job_body(title="t" * 101), "title"),
         (job_body(call_to_action="c" * 101), "call_to_action"),
         (job_body(unexpected="field"), "unexpected"),
-        (job_body(continuity="keyframes"), "continuity"),  # reserved, not available yet
         (job_body(continuity="sideways"), "continuity"),
         ({"duration": 20}, "prompt"),
     ]
@@ -382,8 +381,8 @@ async def test_continuity_is_kept_and_scene_progress_shows_once_planned(api: Api
         "scenes_total": 2,
         "scenes_complete": 0,
         "scenes": [
-            {"scene_number": 1, "state": "pending", "attempts": 0},
-            {"scene_number": 2, "state": "generating", "attempts": 0},
+            {"scene_number": 1, "state": "pending", "attempts": 0, "keyframe": None},
+            {"scene_number": 2, "state": "generating", "attempts": 0, "keyframe": None},
         ],
         "audio": {"state": "pending", "attempts": 0},
     }

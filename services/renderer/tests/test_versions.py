@@ -19,7 +19,7 @@ from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.music import SynthMusicSource
 from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.media.probe import probe
-from omnigen.renderer.ports import ClipResult
+from omnigen.renderer.ports import ClipLook, ClipResult
 from omnigen.shared.domain.events import (
     AudioRequested,
     ComposeRequested,
@@ -54,11 +54,11 @@ class CountingClips:
 
     async def generate(
         self, scene: Scene, *, size: tuple[int, int], fps: int, start_image: Path | None,
-        out_dir: Path,
+        out_dir: Path, look: ClipLook | None = None,
     ) -> ClipResult:  # fmt: skip
         self.rendered.append(scene.scene_number)
         return await self._real.generate(
-            scene, size=size, fps=fps, start_image=start_image, out_dir=out_dir
+            scene, size=size, fps=fps, start_image=start_image, out_dir=out_dir, look=look
         )
 
 

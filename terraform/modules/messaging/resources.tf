@@ -95,7 +95,7 @@ locals {
     scenes = {
       topic                = "job_events"
       queue                = "scenes"
-      event_types          = ["scene.requested"]
+      event_types          = ["scene.requested", "keyframe.requested"]
       raw_message_delivery = true
     }
     job_outcomes = {

@@ -138,6 +138,14 @@ class JobRepository(Protocol):
         holds its value (None: absent); else `PieceRaced` carrying the job as it was found."""
         ...
 
+    async def record_and_read_piece(
+        self, job_id: str, *, metadata: Mapping[str, Any], expect: Mapping[str, Any]
+    ) -> Job:
+        """`record_piece` without a stage, returning the job as this write left it (no read:
+        the write's own result), so a piece that expects only its own state never races
+        its siblings and still sees whether it was the last."""
+        ...
+
     async def mark_job_complete(
         self,
         job_id: str,

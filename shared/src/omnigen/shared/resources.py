@@ -255,7 +255,11 @@ def resource_spec(
                     EventType.COMPOSE_REQUESTED.value,
                 ),
             ),
-            Subscription(events.name, scenes.name, (EventType.SCENE_REQUESTED.value,)),
+            Subscription(
+                events.name,
+                scenes.name,
+                (EventType.SCENE_REQUESTED.value, EventType.KEYFRAME_REQUESTED.value),
+            ),
             Subscription(
                 events.name,
                 outcomes.name,

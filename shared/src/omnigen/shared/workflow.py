@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -460,3 +460,14 @@ def failure_hooks(jobs: JobRepository, publisher: EventPublisher) -> tuple[Poiso
             )
 
     return on_poison, on_failure
+
+
+async def publish_all(publisher: EventPublisher, events: Sequence[Event]) -> None:
+    """Publish `events` together: in batches where the publisher can (one SNS call for up to
+    ten work items instead of one each), else one by one."""
+    batch = getattr(publisher, "publish_all", None)
+    if batch is not None and len(events) > 1:
+        await batch(events)
+        return
+    for event in events:
+        await publisher.publish(event)

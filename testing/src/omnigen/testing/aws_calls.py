@@ -67,6 +67,7 @@ _SPECIAL_ACTIONS: Final[dict[tuple[str, str], frozenset[str]]] = {
     ("sqs", "DeleteMessageBatch"): frozenset({"sqs:DeleteMessage"}),
     ("sqs", "ChangeMessageVisibilityBatch"): frozenset({"sqs:ChangeMessageVisibility"}),
     ("sqs", "SendMessageBatch"): frozenset({"sqs:SendMessage"}),
+    ("sns", "PublishBatch"): frozenset({"sns:Publish"}),
     # HEAD needs GetObject; S3 answers 404 for a missing key (which the code tests for) only to
     # a caller that may also list the bucket, otherwise 403.
     ("s3", "HeadObject"): frozenset({"s3:GetObject", "s3:ListBucket"}),

@@ -66,6 +66,11 @@ _SUMMARIES: Final[dict[str, str]] = {
         "The renderer's own work item: render scene `data.scene_number` of the job's render "
         "`data.version` (on the scenes queue; any renderer or clip-only task takes it)."
     ),
+    EventType.KEYFRAME_REQUESTED.value: (
+        "The renderer's own work item in `keyframes` continuity: draw the keyframe image of "
+        "scene `data.scene_number` of render `data.version` from the render's shared look (on "
+        "the scenes queue); the write recording the last keyframe requests every scene's clip."
+    ),
     EventType.AUDIO_REQUESTED.value: (
         "The renderer's own work item: make the narration and music of render `data.version`."
     ),

@@ -2,7 +2,8 @@
 
 It speaks the HTTP API the client uses (bearer auth, problem-details errors, prediction objects
 with starting/processing/succeeded/failed/canceled) and makes real outputs with ffmpeg: a test
-pattern MP4 for video models, a sine WAV for music models, served under `/files/`. Each model
+pattern MP4 for video models, a sine WAV for music models, a test pattern JPEG for image models
+(keyframes), served under `/files/`. Each model
 (or version) gets a scripted `Behaviour`; every request and prediction is recorded.
 """
 
@@ -12,6 +13,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import os
 import threading
 import time
 import uuid
@@ -49,7 +51,7 @@ class Behaviour:
     outcome: Literal["succeed", "fail", "never"] = "succeed"
     polls: int = 1  # GETs answered starting/processing before the outcome
     error: str = "the model crashed"
-    output: Literal["video", "audio"] = "video"
+    output: Literal["video", "audio", "image"] = "video"
     video_size: tuple[int, int] | None = None  # None: a small size matching input aspect_ratio
     video_fps: int = 24
     output_duration_s: float | None = None  # None: input "duration" (seconds), else 5
@@ -75,6 +77,7 @@ class FakePrediction:
     created_monotonic: float = field(default_factory=time.monotonic)
     started_at: str | None = None
     completed_at: str | None = None
+    output_task: asyncio.Task[str] | None = None  # made while it "runs", as Replicate does
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ class FakeReplicate(ThreadedServer):
         self._throttle_retry_after_s = 1.0
         self.throttled = 0  # creates answered 429 by `throttle_for`
         self.requests: list[ReceivedRequest] = []
+        # One encode per distinct output (kind, size, length, seed); predictions get links to
+        # it, so the fake's own ffmpeg time does not add to what it serves.
+        self._made: dict[tuple[str, ...], asyncio.Task[Path]] = {}
 
     @property
     def base_url(self) -> str:
@@ -227,6 +233,10 @@ class FakeReplicate(ThreadedServer):
                 behaviour=behaviour,
             )
             self._predictions[prediction.id] = prediction
+        if behaviour.outcome == "succeed":
+            prediction.output_task = asyncio.get_running_loop().create_task(
+                self._make_output(prediction)
+            )
         return web.json_response(self._json(prediction), status=201)
 
     async def _get(self, request: web.Request) -> web.Response:
@@ -273,7 +283,8 @@ class FakeReplicate(ThreadedServer):
             prediction.status = "failed"
             prediction.error = behaviour.error
             return
-        url = await self._make_output(prediction)
+        task = prediction.output_task
+        url = await task if task is not None else await self._make_output(prediction)
         prediction.output = [url] if behaviour.output_as_list else url
         prediction.status = "succeeded"
 
@@ -284,6 +295,13 @@ class FakeReplicate(ThreadedServer):
             name = f"{prediction.id}.wav"
             source = f"sine=frequency=440:sample_rate=32000:duration={seconds:g}"
             encode = ["-ac", "2", "-c:a", "pcm_s16le"]
+        elif behaviour.output == "image":
+            name = f"{prediction.id}.jpg"
+            aspect = str(prediction.input.get("aspect_ratio", "16:9"))
+            width, height = behaviour.video_size or ASPECT_SIZES.get(aspect, (256, 144))
+            seed = int(prediction.input.get("seed") or 0) % 1000  # the seed shows in the image
+            source = f"testsrc2=size={width}x{height}:rate=1:duration=1,hue=h={seed}"
+            encode = ["-frames:v", "1", "-q:v", "3"]
         else:
             name = f"{prediction.id}.mp4"
             aspect = str(prediction.input.get("aspect_ratio", "16:9"))
@@ -292,15 +310,13 @@ class FakeReplicate(ThreadedServer):
                 f"testsrc2=size={width}x{height}:rate={behaviour.video_fps}:duration={seconds:g}"
             )
             encode = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
-        proc = await asyncio.create_subprocess_exec(
-            FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
-            *encode, str(self._workdir / name),
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, stderr = await proc.communicate()
-        if proc.returncode != 0:
-            raise RuntimeError(f"fake output failed: {stderr.decode(errors='replace')}")
+        suffix = Path(name).suffix
+        made_key = (source, *encode, suffix)
+        made = self._made.get(made_key)
+        if made is None:
+            target = self._workdir / f"made-{len(self._made)}{suffix}"
+            made = self._made[made_key] = asyncio.ensure_future(_encode(source, encode, target))
+        await asyncio.to_thread(os.link, await made, self._workdir / name)
         return f"{self.origin}/files/{name}"
 
     async def _record(self, request: web.Request) -> Any:
@@ -352,6 +368,19 @@ class FakeReplicate(ThreadedServer):
                 "web": f"{self.origin}/p/{prediction.id}",
             },
         }
+
+
+async def _encode(source: str, encode: list[str], target: Path) -> Path:
+    proc = await asyncio.create_subprocess_exec(
+        FFMPEG, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source,
+        *encode, str(target),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"fake output failed: {stderr.decode(errors='replace')}")
+    return target
 
 
 def version_id(model: str) -> str:

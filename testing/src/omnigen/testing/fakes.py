@@ -168,6 +168,11 @@ class InMemoryJobRepository:
     ) -> None:
         await self._write(job_id, stage, metadata, {}, expect=expect)
 
+    async def record_and_read_piece(
+        self, job_id: str, *, metadata: Mapping[str, Any], expect: Mapping[str, Any]
+    ) -> Job:
+        return await self._write(job_id, None, metadata, {}, expect=expect)
+
     async def embed_script(
         self,
         job_id: str,

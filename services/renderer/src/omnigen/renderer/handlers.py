@@ -41,6 +41,7 @@ from omnigen.renderer.media.compose import Composition, Presentation, ScenePart,
 from omnigen.renderer.media.errors import MediaError
 from omnigen.renderer.ports import (
     ClipGenerator,
+    KeyframeGenerator,
     MusicSource,
     NarrationResult,
     Narrator,
@@ -71,12 +72,15 @@ from omnigen.shared.domain.events import (
     JobCompletedData,
     JobCompletedDataV2,
     JobCompletedV2,
+    KeyframeRequested,
+    KeyframeRequestedData,
     SceneRequested,
     SceneRequestedData,
     ScriptReady,
     stable_event_id,
 )
 from omnigen.shared.domain.jobs import Job
+from omnigen.shared.domain.keyframes import KeyframeState, keyframe_plan, shared_look
 from omnigen.shared.domain.progress import RenderProgress
 from omnigen.shared.domain.scenes import (
     AUDIO,
@@ -110,6 +114,7 @@ from omnigen.shared.workflow import (
     Step,
     claim_step,
     fail_job,
+    publish_all,
     publish_once,
     record_finished_piece,
     run_step,
@@ -151,6 +156,7 @@ class RendererDeps:
     work_dir: Path | None = None  # where renders' temporary directories go; None: system temp
     prices: PriceTable = DEFAULT_PRICE_TABLE  # what a completed job's usage is costed with
     uploads: UploadStore | None = None  # users' own media (scenes, start image, music track)
+    keyframes: KeyframeGenerator | None = None  # keyframes continuity; None: drawn locally
 
 
 def audio_key(job_id: str, version: int) -> str:
@@ -193,10 +199,14 @@ async def _planned(deps: RendererDeps, job: Job, script: Script) -> tuple[Job, R
     if state is not None:
         return job, state
     continuity = job.options.continuity or default_continuity(
-        getattr(deps.clips, "takes_start_image", True)
+        getattr(deps.clips, "takes_start_image", True),
+        getattr(deps.clips, "prefers_keyframes", False),
     )
     reused = await _reusable_clips(deps, job)  # scenes an earlier renderer recorded
     plan = plan_metadata(len(script.scenes), continuity, version=VERSION, reused=reused)
+    if continuity is Continuity.KEYFRAMES:
+        look = shared_look(job.job_id, script, job.options.style)
+        plan.update(keyframe_plan(look, version=VERSION))
     expect = {key(VERSION, "pieces_missing"): None}
     try:
         try:
@@ -231,10 +241,12 @@ async def _request_outstanding(
     missing = [n for n in state.outstanding() if n != AUDIO]
     if state.continuity is Continuity.CHAIN:
         missing = missing[:1]  # each finished scene requests the next
-    for number in missing:
-        await deps.publisher.publish(_scene_request(job, number, trace_id))
+    requests: list[Event] = [_scene_request(job, number, trace_id) for number in missing]
+    keyframes = KeyframeState.of(job.metadata, missing, version=VERSION)
+    if keyframes is not None and not keyframes.ready:  # clips wait for every keyframe
+        requests = [_keyframe_request(job, n, trace_id) for n in keyframes.outstanding()]
     if state.audio.state is not PieceState.COMPLETE:
-        await deps.publisher.publish(
+        requests.append(
             AudioRequested.create(
                 job_id=job.job_id,
                 user_id=job.user_id,
@@ -243,6 +255,7 @@ async def _request_outstanding(
                 event_id=piece_event_id(job, VERSION, EventType.AUDIO_REQUESTED, "audio"),
             )
         )
+    await publish_all(deps.publisher, requests)  # one SNS call for up to ten pieces
 
 
 def _scene_request(job: Job, number: int, trace_id: str, version: int = VERSION) -> SceneRequested:
@@ -253,6 +266,26 @@ def _scene_request(job: Job, number: int, trace_id: str, version: int = VERSION)
         data=SceneRequestedData(scene_number=number, version=version),
         event_id=piece_event_id(job, version, EventType.SCENE_REQUESTED, f"scene-{number}"),
     )
+
+
+def _keyframe_request(job: Job, number: int, trace_id: str) -> KeyframeRequested:
+    return KeyframeRequested.create(
+        job_id=job.job_id,
+        user_id=job.user_id,
+        trace_id=trace_id,
+        data=KeyframeRequestedData(scene_number=number, version=VERSION),
+        event_id=piece_event_id(job, VERSION, EventType.KEYFRAME_REQUESTED, f"keyframe-{number}"),
+    )
+
+
+async def request_scenes(deps: RendererDeps, job: Job, trace_id: str) -> None:
+    """Every keyframe is recorded: request the clip of every scene not finished yet (a
+    repeat is recognisable by its stable event id, and dropped by the scene's lease)."""
+    state = RenderState.of(job.metadata, version=VERSION)
+    if state is None:
+        return
+    requests = [_scene_request(job, n, trace_id) for n in state.outstanding() if n != AUDIO]
+    await publish_all(deps.publisher, requests)
 
 
 async def _ready_to_compose(
@@ -428,17 +461,20 @@ async def _make_scene(
             job,
             scene,
             media,
-            size=_frame_size(job, deps.scale),
+            size=frame_size(job, deps.scale),
             fps=FPS,
             work=work,
         )
-        await deps.assets.put_file(scene_clip_key(job.job_id, number), clip, "video/mp4")
+        clip_key = scene_clip_key(job.job_id, number, state.version)
+        await deps.assets.put_file(clip_key, clip, "video/mp4")
         log.info("scene_rendered", scene=number, of=state.total, source="upload")
-        return scene_clip_key(job.job_id, number)
+        return clip_key
     start_image: Path | None = None
-    if number == 1:
+    if number == 1 and job.options.start_image_key:  # the user's own picture wins
         start_image = await _start_image(deps, job, work)
-    elif state.continuity is Continuity.CHAIN:
+    elif state.continuity is Continuity.KEYFRAMES:
+        start_image = await _keyframe_image(deps, job, number, work)
+    elif state.continuity is Continuity.CHAIN and number > 1:
         previous = state.scenes[number - 1]
         if previous.key is None:
             raise PermanentFailure(f"scene {number} was requested before scene {number - 1}")
@@ -450,7 +486,7 @@ async def _make_scene(
     async with metrics.provider_call("clips", type(deps.clips).__name__, scene=number):
         result = await deps.clips.generate(
             scene,
-            size=_frame_size(job, deps.scale),
+            size=frame_size(job, deps.scale),
             fps=FPS,
             start_image=start_image,
             out_dir=work,
@@ -460,6 +496,17 @@ async def _make_scene(
     await deps.assets.put_file(clip_key, result.path, "video/mp4")
     log.info("scene_rendered", scene=number, of=state.total)
     return clip_key
+
+
+async def _keyframe_image(deps: RendererDeps, job: Job, number: int, work: Path) -> Path:
+    """Scene `number`'s recorded keyframe, downloaded: the clip starts from it."""
+    keyframes = KeyframeState.of(job.metadata, [number], version=VERSION)
+    recorded = None if keyframes is None else keyframes.keyframes[number].key
+    if recorded is None:
+        raise PermanentFailure(f"scene {number} was requested before its keyframe")
+    path = work / f"keyframe_{number:03d}.jpg"
+    await deps.assets.get_file(recorded, path)
+    return path
 
 
 async def _render_audio_piece(deps: RendererDeps, job: Job, state: RenderState, work: Path) -> str:
@@ -581,7 +628,7 @@ async def _compose(
     state = RenderState.of(job.metadata, version=version)
     if script is None or state is None or not state.ready:
         raise PermanentFailure(f"job {job.job_id} is not ready to compose")
-    size = _frame_size(job, deps.scale)
+    size = frame_size(job, deps.scale)
     render = ctx.receive_token
     with tempfile.TemporaryDirectory(
         prefix=f"omnigen-render-{job.job_id[:8]}-", dir=deps.work_dir
@@ -751,7 +798,7 @@ def _job_completed(
     )
 
 
-def _frame_size(job: Job, scale: float) -> tuple[int, int]:
+def frame_size(job: Job, scale: float) -> tuple[int, int]:
     width, height = job.aspect_ratio.resolution
     if scale >= 1:
         return width, height

@@ -2,8 +2,9 @@
 
 Roles (`OMNIGEN_RENDER_ROLE`): `all` (the default) consumes the renderer queue (script.ready
 plans a render, audio.requested, compose.requested) and the scenes queue (scene.requested:
-clip work); `clips` consumes only the scenes queue, so clip workers deploy and scale on that
-queue's backlog alone; `coordinator` only the renderer queue."""
+clip work; keyframe.requested: keyframe images); `clips` consumes only the scenes queue, so
+clip workers deploy and scale on that queue's backlog alone; `coordinator` only the renderer
+queue."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from omnigen.renderer.handlers import (
     handle_scene_requested,
     handle_script_ready,
 )
+from omnigen.renderer.keyframing import handle_keyframe_requested
 from omnigen.renderer.providers.factory import build_providers
 from omnigen.renderer.providers.settings import ProviderSettings
 from omnigen.renderer.uploads.checker import CheckerDeps, UploadChecker
@@ -36,6 +38,7 @@ from omnigen.shared.domain.events import (
     AudioRequested,
     ComposeRequested,
     Event,
+    KeyframeRequested,
     SceneRequested,
     ScriptReady,
 )
@@ -71,6 +74,8 @@ class RenderSettings(BaseSettings):
 
 def _scene_work(event: Event) -> str:
     number = getattr(event.data, "scene_number", None)
+    if isinstance(event, KeyframeRequested):
+        return f"drawing the keyframe of scene {number}"
     return f"rendering scene {number}" if number is not None else "rendering a scene"
 
 
@@ -90,7 +95,7 @@ def routes(settings: tuple[ProviderSettings, RenderSettings]) -> Sequence[Route]
         (ScriptReady, AudioRequested, ComposeRequested),
         _coordinator_work,
     )
-    clips = Route(lambda spec: spec.scenes_queue, (SceneRequested,), _scene_work)
+    clips = Route(lambda spec: spec.scenes_queue, (SceneRequested, KeyframeRequested), _scene_work)
     return {
         RenderRole.ALL: [coordinator, clips],
         RenderRole.CLIPS: [clips],
@@ -121,10 +126,12 @@ async def renderer(
             work_dir=own.path,
             prices=provider_settings.prices,
             uploads=DynamoUploadStore(await context.aws.dynamodb(), context.spec.table),
+            keyframes=providers.keyframes,
         )
         yield {
             ScriptReady: partial(handle_script_ready, deps=deps),
             SceneRequested: partial(handle_scene_requested, deps=deps),
+            KeyframeRequested: partial(handle_keyframe_requested, deps=deps),
             AudioRequested: partial(handle_audio_requested, deps=deps),
             ComposeRequested: partial(handle_compose_requested, deps=deps),
         }

@@ -1,4 +1,4 @@
-"""The renderer's provider ports: scene clips, narration and music.
+"""The renderer's provider ports: scene clips, keyframes, narration and music.
 
 Each has a local adapter in `omnigen.renderer.media` (ffmpeg, espeak-ng) and may have a hosted
 one (Replicate, OpenAI-compatible speech). Results are small frozen dataclasses of local files.
@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from omnigen.shared.domain.keyframes import Look
 from omnigen.shared.domain.media import CaptionPosition, SafeZone
 from omnigen.shared.domain.scripts import Mood, Scene
 
@@ -89,4 +90,13 @@ class Narrator(Protocol):
 class MusicSource(Protocol):
     async def generate(self, mood: Mood, style: str, duration_s: float, out_path: Path) -> Path:
         """Write a music bed of at least `duration_s` matching `mood` and `style`."""
+        ...
+
+
+class KeyframeGenerator(Protocol):
+    async def generate(
+        self, scene: Scene, *, look: Look, size: tuple[int, int], out_path: Path
+    ) -> Path:
+        """Draw `scene`'s keyframe (its first frame) at `size` in the render's shared `look`,
+        as a JPEG at `out_path`."""
         ...

@@ -413,6 +413,39 @@ class DynamoJobRepository:
             raise refusal from None
 
     @_guarded
+    async def record_and_read_piece(
+        self, job_id: str, *, metadata: Mapping[str, Any], expect: Mapping[str, Any]
+    ) -> Job:
+        update = _Update(self._clock()).set_in_map("metadata", metadata)
+        checks = []
+        for index, (name, value) in enumerate(expect.items()):
+            update.names["#metadata"] = "metadata"
+            update.names[f"#expect_{index}"] = name
+            if value is None:
+                checks.append(f"attribute_not_exists(#metadata.#expect_{index})")
+            else:
+                update.values[f":expect_{index}"] = serialize(value, f"metadata.{name}")
+                checks.append(f"#metadata.#expect_{index} = :expect_{index}")
+        try:
+            response = await self._client.update_item(
+                TableName=self._table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=update.expression,
+                ConditionExpression=_active_condition(update, None, " AND ".join(checks) or None),
+                ExpressionAttributeNames=update.names,
+                ExpressionAttributeValues=update.values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self._client.exceptions.ConditionalCheckFailedException as exc:
+            item = getattr(exc, "response", {}).get("Item")
+            refusal = _refusal(job_id, item, None, None, 0.0)
+            if isinstance(refusal, WriteRaced) and item:
+                raise PieceRaced(job_id, item_to_job(item)) from None
+            raise refusal from None
+        return item_to_job(response["Attributes"])
+
+    @_guarded
     async def embed_script(
         self,
         job_id: str,

@@ -42,6 +42,7 @@ class EventType(StrEnum):
     # The renderer's own work items (issue 12): one per scene, one for the audio, and the
     # "ready to compose" announcement made once per render version.
     SCENE_REQUESTED = "scene.requested"
+    KEYFRAME_REQUESTED = "keyframe.requested"  # keyframes continuity: a scene's keyframe image
     AUDIO_REQUESTED = "audio.requested"
     COMPOSE_REQUESTED = "compose.requested"
     # An upstream system asks to regenerate one scene of a completed job (domain.versions).
@@ -115,6 +116,11 @@ class JobFailedData(_Data):
 
 
 class SceneRequestedData(_Data):
+    scene_number: int = Field(ge=1, le=500)
+    version: int = Field(default=1, ge=1, description="the job's render version")
+
+
+class KeyframeRequestedData(_Data):
     scene_number: int = Field(ge=1, le=500)
     version: int = Field(default=1, ge=1, description="the job's render version")
 
@@ -264,6 +270,14 @@ class SceneRequested(Event):
     data: SceneRequestedData
 
 
+class KeyframeRequested(Event):
+    TYPE = EventType.KEYFRAME_REQUESTED
+    event_type: Literal[EventType.KEYFRAME_REQUESTED]
+    schema_version: Literal[1]
+    job_id: LineText = Field(min_length=1, max_length=100)
+    data: KeyframeRequestedData
+
+
 class AudioRequested(Event):
     TYPE = EventType.AUDIO_REQUESTED
     event_type: Literal[EventType.AUDIO_REQUESTED]
@@ -293,6 +307,7 @@ EVENT_MODELS: Final[dict[tuple[str, int], type[Event]]] = {
         JobCompletedV2,
         JobFailed,
         SceneRequested,
+        KeyframeRequested,
         AudioRequested,
         ComposeRequested,
         RegenerationRequested,

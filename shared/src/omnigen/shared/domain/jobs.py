@@ -41,6 +41,7 @@ from omnigen.shared.domain.errors import (
     StageRegression,
 )
 from omnigen.shared.domain.events import EventType
+from omnigen.shared.domain.keyframes import KeyframeState
 from omnigen.shared.domain.media import CaptionOptions, LanguageTag, MusicOptions, SpeechRate
 from omnigen.shared.domain.scenes import Continuity, RenderState
 from omnigen.shared.domain.scripts import AudioSpec, Scene, Script, ScriptDraft, ScriptMetadata
@@ -132,17 +133,11 @@ class JobOptions(BaseModel):
     music: MusicOptions | None = None
     continuity: Continuity | None = Field(
         default=None,
-        description="chain (scenes in order, each from the previous one's last frame) | none "
-        "(all in parallel); default: chain where the clip provider takes a start image, else "
-        "none. keyframes is reserved and refused until it is available",
+        description="chain (scenes in order, each from the previous one's last frame) | "
+        "keyframes (one keyframe image per scene from a shared look, in parallel, then every "
+        "clip from its keyframe, in parallel) | none (all in parallel); default: keyframes for "
+        "a hosted image-to-video provider, chain for the local clips",
     )
-
-    @field_validator("continuity")
-    @classmethod
-    def _available(cls, value: Continuity | None) -> Continuity | None:
-        if value is Continuity.KEYFRAMES:
-            raise ValueError("keyframes is not available yet; use chain or none")
-        return value
 
 
 # Options newer than the first stored jobs (see `JobRequest.fingerprint`).
@@ -578,13 +573,21 @@ class Job(BaseModel):
     def render_summary(self, now: float | None = None) -> dict[str, Any] | None:
         """Every piece of the render and its state (a piece whose lease is live at `now` is
         generating), or None before the render is planned."""
+        now = time.time() if now is None else now
         state = RenderState.of(
-            self.metadata,
-            version=self.render_version,
-            leases=self.leases,
-            now=time.time() if now is None else now,
+            self.metadata, version=self.render_version, leases=self.leases, now=now
         )
-        return None if state is None else state.summary()
+        if state is None:
+            return None
+        summary = state.summary()
+        keyframes = KeyframeState.of(
+            self.metadata, state.scenes, version=state.version, leases=self.leases, now=now
+        )
+        if keyframes is not None:  # keyframes continuity: each scene's keyframe beside it
+            drawn = keyframes.summary()
+            for scene in summary["scenes"]:
+                scene["keyframe"] = drawn[scene["scene_number"]]
+        return summary
 
     @property
     def progress(self) -> int:

@@ -40,8 +40,12 @@ class Continuity(StrEnum):
     NONE = "none"
 
 
-def default_continuity(takes_start_image: bool) -> Continuity:
-    """The default for a clip provider: chain where it can start from an image."""
+def default_continuity(takes_start_image: bool, prefers_keyframes: bool = False) -> Continuity:
+    """The default for a clip provider: keyframes for a hosted image-to-video model (every clip
+    in parallel, about one prediction's time instead of N, and the shared look keeps the scenes
+    together), chain where it can start from an image, else none."""
+    if takes_start_image and prefers_keyframes:
+        return Continuity.KEYFRAMES
     return Continuity.CHAIN if takes_start_image else Continuity.NONE
 
 

@@ -77,10 +77,12 @@ class SubmitJob(BaseModel):
         default=None, description="default: burned in, classic style, at the bottom"
     )
     music: MusicOptions | None = Field(default=None, description="default: the script's mood")
-    continuity: Literal["chain", "none"] | None = Field(
+    continuity: Literal["chain", "keyframes", "none"] | None = Field(
         default=None,
-        description="chain: scenes in order, each from the previous one's last frame; none: "
-        "every scene in parallel; default: chain where the clip provider takes a start image",
+        description="chain: scenes in order, each from the previous one's last frame; "
+        "keyframes: one keyframe image per scene from a shared look, then every clip from its "
+        "keyframe, all in parallel; none: every scene in parallel; default: keyframes for a "
+        "hosted image-to-video provider, chain for the local clips",
     )
     start_image: UploadRef | None = Field(
         default=None, description="an upload of yours (a picture) the first scene starts on"
@@ -183,6 +185,9 @@ class PieceProgress(BaseModel):
 
 class SceneProgress(PieceProgress):
     scene_number: int
+    keyframe: PieceProgress | None = Field(
+        default=None, description="keyframes continuity: the scene's keyframe image"
+    )
 
 
 class RenderProgressView(BaseModel):

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from omnigen.renderer.ports import ClipGenerator, MusicSource, Narrator
+from omnigen.renderer.ports import ClipGenerator, KeyframeGenerator, MusicSource, Narrator
 from omnigen.renderer.providers.replicate_predictions import PredictionBudget, ReplicatePredictions
 from omnigen.renderer.providers.settings import ProviderSettings
 
 
 class Providers(NamedTuple):
-    """The three ports, plus `aclose` for the HTTP clients the hosted ones hold."""
+    """The four ports, plus `aclose` for the HTTP clients the hosted ones hold."""
 
     clips: ClipGenerator
     narrator: Narrator
     music: MusicSource
+    keyframes: KeyframeGenerator | None = None  # None: drawn locally
 
     async def aclose(self) -> None:
         for provider in self:
@@ -34,11 +35,12 @@ def build_providers(settings: ProviderSettings) -> Providers:
         clips=_clips(settings, predictions),
         narrator=_narrator(settings),
         music=_music(settings, predictions),
+        keyframes=_keyframes(settings, predictions),
     )
 
 
 def _uses_replicate(settings: ProviderSettings) -> bool:
-    return "replicate" in (settings.clip_provider, settings.music_provider)
+    return "replicate" in (settings.clip_provider, settings.music_provider, settings.keyframes)
 
 
 def _replicate(settings: ProviderSettings) -> ReplicatePredictions:
@@ -94,3 +96,19 @@ def _music(settings: ProviderSettings, predictions: ReplicatePredictions | None)
     from omnigen.renderer.media.music import SynthMusicSource
 
     return SynthMusicSource()
+
+
+def _keyframes(
+    settings: ProviderSettings, predictions: ReplicatePredictions | None
+) -> KeyframeGenerator:
+    if settings.keyframes == "replicate" and predictions is not None:
+        from omnigen.renderer.providers.replicate_keyframes import ReplicateKeyframeGenerator
+
+        return ReplicateKeyframeGenerator(
+            predictions,
+            model=settings.replicate_image_model,
+            extra_input=settings.replicate_image_extra_input,
+        )
+    from omnigen.renderer.media.keyframes import LocalKeyframeGenerator
+
+    return LocalKeyframeGenerator()

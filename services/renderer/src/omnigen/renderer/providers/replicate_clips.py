@@ -37,6 +37,10 @@ MODEL_ASPECT_RATIOS: dict[str, float] = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 
 class ReplicateClipGenerator:
     """The hosted ClipGenerator; the job's scene text becomes the model's prompt."""
 
+    # Image-to-video: `keyframes` continuity is its default (every clip in parallel from its
+    # keyframe, about one prediction's time for the job, instead of one per scene in `chain`).
+    prefers_keyframes = True
+
     def __init__(
         self,
         predictions: ReplicatePredictions,

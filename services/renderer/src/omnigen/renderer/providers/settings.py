@@ -55,6 +55,18 @@ class ProviderSettings(ProviderRetrySettings):
     replicate_video_extra_input: dict[str, Any] = Field(
         default_factory=dict, description='model-specific inputs, e.g. {"mode": "standard"}'
     )
+    keyframe_provider: Literal["local", "replicate"] | None = Field(
+        default=None,
+        description="who draws keyframes (keyframes continuity); unset: replicate when the "
+        "clips are, else local",
+    )
+    replicate_image_model: str = Field(
+        default="black-forest-labs/flux-schnell",
+        description="the keyframe image model: owner/name, or owner/name:version",
+    )
+    replicate_image_extra_input: dict[str, Any] = Field(
+        default_factory=dict, description='model-specific inputs, e.g. {"go_fast": true}'
+    )
     replicate_music_model: str = "meta/musicgen"
     replicate_music_max_duration_s: int = Field(
         default=30, ge=1, description="longest bed the music model makes; longer beds loop it"
@@ -92,7 +104,11 @@ class ProviderSettings(ProviderRetrySettings):
 
     @model_validator(mode="after")
     def _hosted_providers_have_credentials(self) -> ProviderSettings:
-        uses_replicate = "replicate" in (self.clip_provider, self.music_provider)
+        uses_replicate = "replicate" in (
+            self.clip_provider,
+            self.music_provider,
+            self.keyframe_provider,
+        )
         if uses_replicate and not _has_secret(self.replicate_api_token):
             raise ValueError("OMNIGEN_REPLICATE_API_TOKEN is required for the Replicate providers")
         if self.narration_provider == "openai" and not _has_secret(self.speech_api_key):
@@ -100,6 +116,11 @@ class ProviderSettings(ProviderRetrySettings):
         if self.replicate_poll_max_interval_s < self.replicate_poll_interval_s:
             raise ValueError("replicate_poll_max_interval_s must be >= replicate_poll_interval_s")
         return self
+
+    @property
+    def keyframes(self) -> Literal["local", "replicate"]:
+        """Who draws keyframes: as configured, else whoever makes the clips."""
+        return self.keyframe_provider or self.clip_provider
 
     @property
     def prices(self) -> PriceTable:

@@ -1,0 +1,220 @@
+"""`keyframes` continuity with in-memory ports and the real local providers: every keyframe
+before any clip, each clip from its own keyframe, a keyframe's transient failure retried alone,
+a permanent one failing the job with the scene named."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from omnigen.renderer.handlers import (
+    RendererDeps,
+    handle_audio_requested,
+    handle_compose_requested,
+    handle_scene_requested,
+    handle_script_ready,
+)
+from omnigen.renderer.keyframing import handle_keyframe_requested, keyframe_key
+from omnigen.renderer.media.clips import LocalClipGenerator
+from omnigen.renderer.media.keyframes import LocalKeyframeGenerator
+from omnigen.renderer.media.music import SynthMusicSource
+from omnigen.renderer.media.narration import EspeakNarrator
+from omnigen.renderer.media.probe import probe
+from omnigen.renderer.ports import ClipLook, ClipResult
+from omnigen.renderer.providers.errors import ProviderFailed
+from omnigen.shared.domain.events import (
+    AudioRequested,
+    ComposeRequested,
+    Event,
+    KeyframeRequested,
+    SceneRequested,
+    ScriptReady,
+    ScriptReadyData,
+)
+from omnigen.shared.domain.jobs import Job, JobOptions, JobRequest
+from omnigen.shared.domain.keyframes import KeyframeState, Look, shared_look
+from omnigen.shared.domain.scenes import Continuity, default_continuity
+from omnigen.shared.domain.scripts import Scene
+from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.messages import MessageContext
+from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
+from omnigen.testing.samples import sample_script
+
+SCALE = 0.25
+CTX = MessageContext("m-1", "r-1", 1, 4, "{}")
+
+
+class RecordingClips:
+    """The local clip generator, keeping the start image each scene was given."""
+
+    def __init__(self) -> None:
+        self.started_from: dict[int, bytes | None] = {}
+        self._real = LocalClipGenerator()
+
+    async def generate(
+        self, scene: Scene, *, size: tuple[int, int], fps: int, start_image: Path | None,
+        out_dir: Path, look: ClipLook | None = None,
+    ) -> ClipResult:  # fmt: skip
+        self.started_from[scene.scene_number] = start_image.read_bytes() if start_image else None
+        return await self._real.generate(
+            scene, size=size, fps=fps, start_image=start_image, out_dir=out_dir, look=look
+        )
+
+
+class FlakyKeyframes:
+    """The local keyframes; the scenes in `fail` raise `error` on their first `times` draws."""
+
+    def __init__(self, fail: set[int], error: Exception, times: int = 1) -> None:
+        self.drawn: list[int] = []
+        self.attempts: list[int] = []
+        self._fail, self._error, self._times = fail, error, times
+        self._real = LocalKeyframeGenerator()
+
+    async def generate(
+        self, scene: Scene, *, look: Look, size: tuple[int, int], out_path: Path
+    ) -> Path:
+        self.attempts.append(scene.scene_number)
+        if scene.scene_number in self._fail and self.attempts.count(scene.scene_number) <= (
+            self._times
+        ):
+            raise self._error
+        self.drawn.append(scene.scene_number)
+        return await self._real.generate(scene, look=look, size=size, out_path=out_path)
+
+
+def deps_with(clips: object, keyframes: object = None) -> RendererDeps:
+    return RendererDeps(
+        jobs=InMemoryJobRepository(),
+        publisher=RecordingPublisher(),
+        assets=InMemoryAssetStore(),
+        clips=clips,  # type: ignore[arg-type]
+        narrator=EspeakNarrator(),
+        music=SynthMusicSource(),
+        scale=SCALE,
+        keyframes=keyframes,  # type: ignore[arg-type]
+    )
+
+
+async def keyframes_job(deps: RendererDeps, scenes: tuple[float, ...]) -> Job:
+    jobs: InMemoryJobRepository = deps.jobs  # type: ignore[assignment]
+    request = JobRequest(
+        prompt="A lighthouse keeper's last night",
+        duration=max(10, round(sum(scenes))),
+        options=JobOptions(continuity=Continuity.KEYFRAMES),
+    )
+    job = (await jobs.create_job(user_id="u1", request=request, trace_id="trace-k")).job
+    await jobs.embed_script(job.job_id, sample_script(scenes), {"scene_count": len(scenes)})
+    job = await jobs.get_job(job.job_id)
+    ready = ScriptReady.create(
+        job_id=job.job_id,
+        user_id="u1",
+        trace_id="trace-k",
+        data=ScriptReadyData(title="t", scene_count=len(scenes)),
+    )
+    await handle_script_ready(ready, CTX, deps)
+    return job
+
+
+def of_type(deps: RendererDeps, kind: type[Event]) -> list[Event]:
+    return [e for e in deps.publisher.events if isinstance(e, kind)]  # type: ignore[attr-defined]
+
+
+async def deliver(event: Event, deps: RendererDeps, receive: int = 1, copy: str = "a") -> None:
+    ctx = MessageContext(f"m-{copy}-{event.event_id}", f"r-{copy}-{receive}", receive, 4, "{}")
+    if isinstance(event, KeyframeRequested):
+        await handle_keyframe_requested(event, ctx, deps)
+    elif isinstance(event, SceneRequested):
+        await handle_scene_requested(event, ctx, deps)
+    elif isinstance(event, AudioRequested):
+        await handle_audio_requested(event, ctx, deps)
+    elif isinstance(event, ComposeRequested):
+        await handle_compose_requested(event, ctx, deps)
+
+
+async def test_every_keyframe_is_drawn_before_any_clip_and_each_clip_starts_from_its_own(
+    tmp_path: Path,
+) -> None:
+    clips = RecordingClips()
+    deps = deps_with(clips)
+    job = await keyframes_job(deps, (2.5, 2.5, 2.5))
+    keyframe_requests = of_type(deps, KeyframeRequested)
+    assert sorted(e.data.scene_number for e in keyframe_requests) == [1, 2, 3]  # type: ignore[attr-defined]
+    assert of_type(deps, SceneRequested) == []  # no clip before every keyframe
+    # Every keyframe delivered twice at the same time; all finish concurrently.
+    await asyncio.gather(
+        *(deliver(e, deps, copy=c) for e in keyframe_requests for c in ("a", "b")),
+        *(deliver(e, deps) for e in of_type(deps, AudioRequested)),
+    )
+    assert clips.started_from == {}
+    scene_requests = of_type(deps, SceneRequested)
+    assert sorted(e.data.scene_number for e in scene_requests) == [1, 2, 3]  # type: ignore[attr-defined]
+    await asyncio.gather(*(deliver(e, deps) for e in scene_requests))
+    objects = deps.assets.objects  # type: ignore[attr-defined]
+    for number in (1, 2, 3):
+        assert clips.started_from[number] == objects[keyframe_key(job.job_id, number)]
+    (compose,) = of_type(deps, ComposeRequested)
+    await deliver(compose, deps)
+    done = await deps.jobs.get_job(job.job_id)
+    assert done.status is JobStatus.COMPLETED
+    assert [e.event_type.value for e in deps.publisher.events].count("job.completed") == 1  # type: ignore[attr-defined]
+    video = tmp_path / "video.mp4"
+    assert done.video_key is not None
+    video.write_bytes(objects[done.video_key])
+    assert abs((await probe(video)).duration_s - 7.5) <= 0.2
+    keyframes = KeyframeState.of(done.metadata, [1, 2, 3])
+    assert keyframes is not None and all(
+        k["state"] == "complete" and k["attempts"] == 1 for k in keyframes.summary().values()
+    )
+    render = done.render_summary()
+    assert render is not None and render["scenes"][0]["keyframe"]["state"] == "complete"
+
+
+async def test_a_transient_keyframe_failure_retries_that_keyframe_alone() -> None:
+    outage = ProviderFailed("replicate: 503 Service Unavailable", provider="replicate",
+                            transient=True)  # fmt: skip
+    keyframes = FlakyKeyframes({2}, outage)
+    deps = deps_with(RecordingClips(), keyframes)
+    job = await keyframes_job(deps, (2.5, 2.5, 2.5))
+    requests = {e.data.scene_number: e for e in of_type(deps, KeyframeRequested)}  # type: ignore[attr-defined]
+    for number in (1, 3):
+        await deliver(requests[number], deps)
+    with pytest.raises(ProviderFailed):
+        await deliver(requests[2], deps)
+    assert of_type(deps, SceneRequested) == []
+    await deliver(requests[2], deps, receive=2)  # the consumer's retry of that message
+    assert sorted(keyframes.drawn) == [1, 2, 3] and keyframes.attempts.count(2) == 2
+    assert sorted(e.data.scene_number for e in of_type(deps, SceneRequested)) == [1, 2, 3]  # type: ignore[attr-defined]
+    current = await deps.jobs.get_job(job.job_id)
+    assert current.status is JobStatus.PROCESSING
+    assert current.metadata["scene_2_keyframe_attempts"] == 2
+    assert current.metadata["scene_1_keyframe_attempts"] == 1
+
+
+async def test_a_permanent_keyframe_failure_fails_the_job_naming_the_scene() -> None:
+    refused = ProviderFailed("replicate: the model refused the prompt", provider="replicate")
+    deps = deps_with(RecordingClips(), FlakyKeyframes({3}, refused))
+    job = await keyframes_job(deps, (2.5, 2.5, 2.5))
+    for event in of_type(deps, KeyframeRequested):
+        await deliver(event, deps)
+    failed = await deps.jobs.get_job(job.job_id)
+    assert failed.status is JobStatus.FAILED
+    assert failed.error_message == "scene 3 keyframe: replicate: the model refused the prompt"
+    assert of_type(deps, SceneRequested) == []
+    events = [e.event_type.value for e in deps.publisher.events]  # type: ignore[attr-defined]
+    assert events.count("job.failed") == 1
+
+
+def test_the_shared_look_is_one_for_the_whole_render_and_stable() -> None:
+    script = sample_script((2.5, 2.5, 2.5))
+    look = shared_look("job-1", script, "watercolour")
+    assert look == shared_look("job-1", script, "watercolour")
+    assert look.style == "watercolour" and look.seed != shared_look("job-2", script).seed
+    assert Look.from_dict(look.as_dict()) == look
+
+
+def test_hosted_image_to_video_defaults_to_keyframes_local_to_chain() -> None:
+    assert default_continuity(True, prefers_keyframes=True) is Continuity.KEYFRAMES
+    assert default_continuity(True) is Continuity.CHAIN
+    assert default_continuity(False, prefers_keyframes=True) is Continuity.NONE
