@@ -79,6 +79,9 @@ class _NoAws:
     async def s3(self) -> object:
         return object()
 
+    async def dynamodb(self) -> object:
+        return object()
+
 
 def _context() -> WorkerContext:
     return WorkerContext(
