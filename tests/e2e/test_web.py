@@ -33,6 +33,7 @@ from omnigen.testing.fixtures import Stack
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 PROMPT = "A lighthouse keeper's last night on a stormy island, told in three calm scenes"
+EDITED = "The keeper lights the lamp one last time."
 PHONE = (390, 844)
 DESKTOP = (1280, 900)
 
@@ -168,13 +169,23 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         Select(browser.find_element(By.ID, "captions_mode")).select_by_value("both")
         Select(browser.find_element(By.ID, "style")).select_by_value("cinematic")
         browser.find_element(By.ID, "title").send_keys("Lighthouse")
+        browser.find_element(By.ID, "review").click()  # review the script before it renders
         shots.take("03-new-video-filled")
         browser.find_element(By.ID, "submit").click()
         wait_for(browser, lambda d: "#/job/" in d.current_url)
         job_id = re.search(r"#/job/([0-9a-f]{32})", browser.current_url)
         assert job_id is not None
-        wait_for(browser, lambda d: d.find_elements(By.ID, "job-status"))
-        shots.take("04-video-in-progress")
+
+        # the script waits for review: edit scene 1's narration, save (If-Match), render
+        narration = wait_for(
+            browser, lambda d: d.find_elements(By.ID, "script-scenes-0-narration"), timeout=60
+        )[0]
+        shots.take("04-video-review")
+        narration.clear()
+        narration.send_keys(EDITED)
+        browser.find_element(By.CSS_SELECTOR, "#review button[type=submit]").click()
+        wait_for(browser, lambda d: not d.find_elements(By.ID, "script-scenes-0-narration"))
+        shots.take("05-video-in-progress")
         try:
             wait_for(
                 browser,
@@ -182,7 +193,7 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
                 timeout=240,
             )
         except TimeoutException:
-            shots.take("04-video-stuck")
+            shots.take("05-video-stuck")
             raise
         assert text_of(browser, "#job-status") == "completed", text_of(browser, "#job-view")
         assert browser.execute_script("return window.__sameDocument === true"), "page reloaded"
@@ -206,7 +217,12 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
             ),
         )
         browser.execute_script("document.getElementById('player').pause()")
-        shots.take("05-video-completed")
+        shots.take("06-video-completed")
+
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as owner:
+            job = (await owner.get(f"/v1/jobs/{job_id[1]}")).json()
+        assert job["scenes"][0]["narration"] == EDITED
+        assert job["options"]["style"] == "cinematic" and job["title"] == "Lighthouse"
 
         # the download links serve the video and the captions
         href = browser.find_element(By.ID, "download-video").get_attribute("href")
@@ -222,14 +238,14 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         browser.get(f"{base}/#/videos")
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"[data-job='{job_id[1]}']"))
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "img.thumb"))
-        shots.take("06-my-videos")
+        shots.take("07-my-videos")
 
         # phone width: no sideways scrolling on the list and the video page
         browser.set_window_size(*PHONE)
         for name, route in (
-            ("07-phone-my-videos", "#/videos"),
-            ("08-phone-video", f"#/job/{job_id[1]}"),
-            ("09-phone-new", "#/new"),
+            ("08-phone-my-videos", "#/videos"),
+            ("09-phone-video", f"#/job/{job_id[1]}"),
+            ("10-phone-new", "#/new"),
         ):
             browser.get(f"{base}/{route}")
             wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "main h1"))
@@ -250,7 +266,7 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         alert = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#job-view .error"))
         assert "not found" in alert[0].text.lower() or "no job" in alert[0].text.lower()
         assert not browser.find_elements(By.ID, "player")
-        shots.take("10-other-user-denied")
+        shots.take("11-other-user-denied")
 
         refused = "- Failed to load resource: the server responded with a status of"
         # the browser logs the refusals this test provoked (the 422, the other user's 404)

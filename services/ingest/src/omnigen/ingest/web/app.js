@@ -22,7 +22,7 @@ const OPTIONS = {
   captions_position: ["bottom", "middle", "top"],
   music_mood: ["", "none", "uplifting", "calm", "energetic", "dramatic", "mysterious", "playful",
     "melancholic", "inspiring"],
-  status: ["", "pending", "processing", "completed", "failed"],
+  status: [["", "all"], "pending", "processing", "completed", "failed"],
 };
 
 // -- small helpers --------------------------------------------------------------------------

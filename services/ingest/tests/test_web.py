@@ -1,0 +1,128 @@
+"""The web page ingest serves at `/` (public, same origin as the API, a strict CSP that names
+only the storage origin of presigned links besides its own) and the local sign-in: a one-time
+code is exchanged once for an access token, and is never itself accepted as a bearer token."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import jwt
+
+from omnigen.cli.tokens import mint_signin_code
+
+from .helpers import HS_SECRET, Api, ApiFactory, hs_token
+
+
+def signin_code(user_id: str, *, secret: str = HS_SECRET, **claims: Any) -> str:
+    now = int(time.time())
+    payload = {
+        "sub": user_id,
+        "iat": now,
+        "exp": now + 600,
+        "jti": secrets.token_urlsafe(8),
+        "token_use": "signin",
+        **claims,
+    }
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+async def test_the_page_is_public_with_a_strict_policy_naming_the_storage_origin(
+    api: Api,
+) -> None:
+    page = await api.client.get("/")
+
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    directives = dict(part.strip().split(" ", 1) for part in csp.split(";"))
+    assert directives["default-src"] == "'self'"
+    assert directives["script-src"] == "'self'"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "unsafe" not in csp
+    storage = api.stack.settings.endpoint_url
+    assert directives["media-src"] == f"'self' {storage}"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert '<script type="module" src="/web/app.js"></script>' in page.text
+    assert "<script>" not in page.text and " on" not in page.text.split("<body>")[1].split(">")[0]
+
+
+async def test_the_static_files_are_served_and_nothing_else_under_web(api: Api) -> None:
+    for name, kind in (("app.js", "text/javascript"), ("app.css", "text/css")):
+        response = await api.client.get(f"/web/{name}")
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith(kind)
+        assert response.headers["x-content-type-options"] == "nosniff"
+    for path in ("/web/index.py", "/web/..%2Fsignin.py", "/web/%2e%2e/auth.py"):
+        missing = await api.client.get(path)
+        assert missing.status_code == 404, path
+        assert missing.json()["error"]["code"] == "not_found"
+
+
+async def test_a_signin_code_is_exchanged_once_for_a_working_token(api: Api) -> None:
+    user = api.user_id("walt")
+    code = mint_signin_code(HS_SECRET, user)
+
+    first = await api.client.post("/v1/auth/signin", json={"code": code})
+    again = await api.client.post("/v1/auth/signin", json={"code": code})
+
+    assert first.status_code == 200, first.text
+    answer = first.json()
+    assert answer["user_id"] == user and answer["token_type"] == "Bearer"
+    assert answer["expires_in"] > 0
+    mine = await api.client.get(
+        "/v1/jobs", headers={"Authorization": f"Bearer {answer['access_token']}"}
+    )
+    assert mine.status_code == 200
+    assert again.status_code == 400
+    assert again.json()["error"] | {"request_id": None} == {
+        "code": "invalid_signin_code",
+        "message": "this sign-in code was already used; start again for a new one",
+        "field": "code",
+        "request_id": None,
+    }
+
+
+async def test_a_signin_code_is_not_a_bearer_token(api: Api) -> None:
+    response = await api.client.get(
+        "/v1/jobs", headers={"Authorization": f"Bearer {signin_code('walt')}"}
+    )
+
+    assert response.status_code == 401
+    assert "sign-in code" in response.json()["error"]["message"]
+
+
+async def test_bad_codes_are_refused_naming_the_field(api: Api) -> None:
+    now = int(time.time())
+    cases = {
+        "expired": signin_code("walt", iat=now - 700, exp=now - 100),
+        "not a valid": signin_code("walt", secret="another-secret-0123456789abcdef-xyz"),
+        "lives too long": signin_code("walt", exp=now + 3600),
+        "not a sign-in code": hs_token("walt", iat=now, jti="x"),
+        "not a valid ": "garbage",
+    }
+    for reason, code in cases.items():
+        response = await api.client.post("/v1/auth/signin", json={"code": code})
+        assert response.status_code == 400, reason
+        error = response.json()["error"]
+        assert error["field"] == "code" and reason.strip() in error["message"], error
+    empty = await api.client.post("/v1/auth/signin", json={"code": ""})
+    assert empty.status_code == 422 and empty.json()["error"]["field"] == "code"
+
+
+async def test_with_an_identity_provider_there_is_no_local_signin(make_api: ApiFactory) -> None:
+    api = await make_api(
+        auth_jwks_url="http://127.0.0.1:9/.well-known/jwks.json",
+        auth_issuer="https://issuer.example",
+        auth_audience="omnigen",
+        auth_hs256_secret=None,
+    )
+
+    response = await api.client.post(
+        "/v1/auth/signin", json={"code": mint_signin_code(HS_SECRET, "walt")}
+    )
+
+    assert response.status_code == 404
+    assert response.json()["error"]["field"] == "code"
+    assert (await api.client.get("/")).status_code == 200
