@@ -10,28 +10,23 @@ OMNIGEN_SCREENSHOTS is set."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
+from omnigen.testing.browser import Shots, chromium, console_errors, text_of, wait_for
 from omnigen.testing.e2e import running_pipeline
 from omnigen.testing.fixtures import Stack
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 PROMPT = "A lighthouse keeper's last night on a stormy island, told in three calm scenes"
 EDITED = "The keeper lights the lamp one last time."
 PHONE = (390, 844)
@@ -39,80 +34,17 @@ DESKTOP = (1280, 900)
 
 
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        assert os.access(path, os.X_OK), f"{path} missing: run scripts/install-system-deps.sh"
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--autoplay-policy=no-user-gesture-required",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        f"--window-size={DESKTOP[0]},{DESKTOP[1]}",
-    ):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    try:
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    with chromium(tmp_path / "chromium-profile", DESKTOP) as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-class Shots:
-    def __init__(self, driver: WebDriver, folder: Path) -> None:
-        self.driver = driver
-        self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def take(self, name: str) -> None:
-        path = self.folder / f"{name}.png"
-        height = self.driver.execute_script("return document.documentElement.scrollHeight")
-        width = self.driver.get_window_size()["width"]
-        original = self.driver.get_window_size()
-        self.driver.set_window_size(width, max(original["height"], min(int(height) + 140, 4000)))
-        self.driver.save_screenshot(str(path))
-        self.driver.set_window_size(original["width"], original["height"])
-        if os.environ.get("OMNIGEN_SCREENSHOTS"):
-            out = Path("out/screenshots")
-            out.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, out / path.name)
-
-
-def wait_for(driver: WebDriver, check: Callable[[WebDriver], Any], timeout: float = 20) -> Any:
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(check)
 
 
 def heading(driver: WebDriver) -> str:
     return text_of(driver, "main h1")
 
 
-def text_of(driver: WebDriver, selector: str) -> str:
-    """An element's text, read in one step (the page re-renders as the job moves on)."""
-    return str(
-        driver.execute_script(
-            "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''",
-            selector,
-        )
-    )
-
-
-def console_errors(driver: WebDriver, expected: list[str]) -> list[str]:
-    """SEVERE console entries, less the network lines of refusals the test asked for."""
-    entries = driver.get_log("browser")
-    return [
-        entry["message"]
-        for entry in entries
-        if entry["level"] == "SEVERE" and not any(e in entry["message"] for e in expected)
-    ]
-
-
 async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
-    moto_stack: Stack, tmp_path: Path, browser: WebDriver
+    moto_stack: Stack, tmp_path: Path, browser: webdriver.Chrome
 ) -> None:
     shots = Shots(browser, tmp_path / "screenshots")
     async with running_pipeline(moto_stack, tmp_path / "stack") as pipeline:
@@ -225,8 +157,8 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         assert job["options"]["style"] == "cinematic" and job["title"] == "Lighthouse"
 
         # the download links serve the video and the captions
-        href = browser.find_element(By.ID, "download-video").get_attribute("href")
-        srt = browser.find_element(By.ID, "download-srt").get_attribute("href")
+        href = str(browser.find_element(By.ID, "download-video").get_attribute("href"))
+        srt = str(browser.find_element(By.ID, "download-srt").get_attribute("href"))
         async with httpx.AsyncClient(timeout=60) as plain:
             video = await plain.get(href)
             assert video.status_code == 200

@@ -4,13 +4,18 @@ code is exchanged once for an access token, and is never itself accepted as a be
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 import jwt
+from selenium.webdriver.common.by import By
 
 from omnigen.cli.tokens import mint_signin_code
+from omnigen.testing.browser import Shots, chromium, console_errors, text_of, wait_for
+from omnigen.testing.fake_idp import FakeHostedSignIn
 
 from .helpers import HS_SECRET, Api, ApiFactory, hs_token
 
@@ -126,3 +131,60 @@ async def test_with_an_identity_provider_there_is_no_local_signin(make_api: ApiF
     assert response.status_code == 404
     assert response.json()["error"]["field"] == "code"
     assert (await api.client.get("/")).status_code == 200
+
+
+async def test_the_config_names_the_hosted_signin_and_the_page_may_reach_it(
+    make_api: ApiFactory,
+) -> None:
+    api = await make_api(auth_signin_url="https://idp.example", auth_client_id="web-client")
+
+    config = (await api.client.get("/v1/auth/config")).json()
+    csp = (await api.client.get("/")).headers["content-security-policy"]
+
+    assert config == {
+        "local_signin": True,
+        "hosted": {
+            "authorize_url": "https://idp.example/oauth2/authorize",
+            "token_url": "https://idp.example/oauth2/token",
+            "client_id": "web-client",
+            "scope": "openid",
+        },
+    }
+    assert "connect-src 'self' https://idp.example;" in csp
+
+
+async def test_hosted_signin_with_pkce_in_a_real_browser(
+    make_api: ApiFactory, tmp_path: Path
+) -> None:
+    """Debian's headless Chromium: the page's Sign in goes to the identity provider with an
+    S256 challenge, comes back with a code, exchanges it with the verifier at the token
+    endpoint, and calls the API with the ID token; the code leaves the address bar."""
+    with FakeHostedSignIn(client_id="web-client", user="hosted-alice") as idp:
+        api = await make_api(
+            auth_jwks_url=idp.jwks_url,
+            auth_issuer=idp.origin,
+            auth_audience="web-client",
+            auth_hs256_secret=None,
+            auth_signin_url=idp.origin,
+            auth_client_id="web-client",
+        )
+        # the app serves from this event loop: the blocking browser runs in a thread
+        await asyncio.to_thread(sign_in_through_the_browser, api.url, tmp_path)
+        (exchange,) = idp.token_requests
+        assert exchange["grant_type"] == "authorization_code"
+        assert len(exchange["code_verifier"]) >= 43
+
+
+def sign_in_through_the_browser(url: str, tmp_path: Path) -> None:
+    with chromium(tmp_path / "profile", (1024, 768)) as browser:
+        shots = Shots(browser, tmp_path / "screenshots")
+        browser.get(f"{url}/")
+        button = wait_for(browser, lambda d: d.find_elements(By.ID, "hosted-signin"))[0]
+        shots.take("20-hosted-signin")
+        button.click()
+        wait_for(browser, lambda d: text_of(d, "main h1") == "My videos")
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs li"))
+        assert "code=" not in browser.current_url and "state=" not in browser.current_url
+        assert browser.execute_script("return sessionStorage.length") == 0
+        shots.take("21-hosted-signed-in")
+        assert console_errors(browser, []) == []

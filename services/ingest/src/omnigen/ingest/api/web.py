@@ -37,9 +37,12 @@ def _web_dir() -> resources.abc.Traversable:
     return resources.files("omnigen.ingest") / "web"
 
 
-def page_csp(storage_origin: str | None) -> str:
+def page_csp(storage_origin: str | None, signin_origin: str | None = None) -> str:
     media = "'self'" + (f" {storage_origin}" if storage_origin else "")
-    return f"{PAGE_CSP_BASE}; img-src {media} data:; media-src {media}"
+    csp = f"{PAGE_CSP_BASE}; img-src {media} data:; media-src {media}"
+    if signin_origin:  # the page exchanges the hosted sign-in's code at its token endpoint
+        csp = csp.replace("connect-src 'self'", f"connect-src 'self' {signin_origin}")
+    return csp
 
 
 async def _storage_origin(request: Request, ctx: Context) -> str | None:
@@ -59,7 +62,9 @@ async def page(request: Request, ctx: Context) -> HTMLResponse:
     return HTMLResponse(
         html,
         headers={
-            "Content-Security-Policy": page_csp(await _storage_origin(request, ctx)),
+            "Content-Security-Policy": page_csp(
+                await _storage_origin(request, ctx), ctx.settings.auth_signin_url
+            ),
             "Cache-Control": "no-cache",
         },
     )
@@ -72,6 +77,37 @@ async def web_file(name: Annotated[str, Path(max_length=40)]) -> FileResponse:
         raise ApiError(404, "not_found", "no such file", field="name")
     with resources.as_file(_web_dir() / name) as path:
         return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-cache"})
+
+
+class HostedSignIn(BaseModel):
+    authorize_url: str
+    token_url: str
+    client_id: str
+    scope: str = "openid"
+
+
+class AuthConfig(BaseModel):
+    """How the page signs people in (public: the page reads it before anyone is signed in)."""
+
+    local_signin: bool = Field(description="POST /v1/auth/signin takes one-time codes")
+    hosted: HostedSignIn | None = Field(
+        default=None, description="authorization code + PKCE at the identity provider"
+    )
+
+
+@router.get("/v1/auth/config", response_model=AuthConfig, summary="How the web page signs in")
+async def auth_config(request: Request, ctx: Context) -> AuthConfig:
+    settings = ctx.settings
+    hosted = None
+    if settings.auth_signin_url and settings.auth_client_id:
+        base = settings.auth_signin_url
+        hosted = HostedSignIn(
+            authorize_url=f"{base}/oauth2/authorize",
+            token_url=f"{base}/oauth2/token",
+            client_id=settings.auth_client_id,
+        )
+    local = getattr(request.app.state, "local_signin", None) is not None
+    return AuthConfig(local_signin=local, hosted=hosted)
 
 
 class SignInRequest(BaseModel):

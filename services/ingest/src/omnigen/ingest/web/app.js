@@ -7,6 +7,7 @@ const nav = document.getElementById("nav");
 const statusLine = document.getElementById("status");
 
 const session = { token: null, user: null };
+const PKCE_KEY = "omnigen.signin"; // the PKCE verifier and state, across the redirect only
 let leave = () => {}; // stops the current page's streams and timers
 
 const OPTIONS = {
@@ -140,6 +141,64 @@ async function exchange(code) {
   }
 }
 
+// Hosted sign-in: authorization code + PKCE (RFC 7636) at the identity provider (Cognito's
+// hosted UI). Only the verifier and state wait in sessionStorage across the redirect; the
+// tokens stay in memory. The page sends the ID token: its `aud` is the app client id.
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function redirectUri() {
+  return `${location.origin}/`;
+}
+
+async function startHostedSignIn(hosted) {
+  const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
+  const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
+  sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state }));
+  const url = new URL(hosted.authorize_url);
+  url.search = new URLSearchParams({
+    response_type: "code",
+    client_id: hosted.client_id,
+    redirect_uri: redirectUri(),
+    scope: hosted.scope,
+    state,
+    code_challenge: base64url(new Uint8Array(digest)),
+    code_challenge_method: "S256",
+  }).toString();
+  location.assign(url.toString());
+}
+
+async function finishHostedSignIn(hosted) {
+  const params = new URLSearchParams(location.search);
+  history.replaceState(null, "", "/"); // the code leaves the address bar
+  const saved = JSON.parse(sessionStorage.getItem(PKCE_KEY) || "null");
+  sessionStorage.removeItem(PKCE_KEY);
+  if (params.get("error")) return `Sign-in failed: ${params.get("error_description") || params.get("error")}`;
+  if (!saved || saved.state !== params.get("state")) return "Sign-in failed: the answer is not for this tab's request; try again.";
+  try {
+    const response = await fetch(hosted.token_url, {
+      method: "POST",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({
+        grant_type: "authorization_code",
+        client_id: hosted.client_id,
+        code: params.get("code"),
+        redirect_uri: redirectUri(),
+        code_verifier: saved.verifier,
+      }),
+    });
+    if (!response.ok) return `Sign-in failed: the identity provider answered ${response.status}.`;
+    const tokens = await response.json();
+    session.token = tokens.id_token || tokens.access_token;
+  } catch {
+    return "Sign-in failed: the identity provider could not be reached.";
+  }
+  nav.hidden = false;
+  return null;
+}
+
 function signInPage(message) {
   const token = el("textarea", { id: "token", name: "token", rows: 3, autocomplete: "off" });
   const form = el(
@@ -158,14 +217,14 @@ function signInPage(message) {
     field("token", "Access token", token, "The bearer token (OMNIGEN_TOKEN); kept in this tab's memory only."),
     el("button", { type: "submit" }, "Sign in with a token"),
   );
+  const hosted = authConfig.hosted;
   show(
     "Sign in",
     message ? problem(message) : null,
-    el("p", {}, "On the local stack, open the one-time sign-in link that ",
-      el("code", { text: "omnigen local up" }), " printed (it works once, for ten minutes)."),
-    el("p", { class: "muted" },
-      "With a hosted identity provider (Cognito), hosted sign-in in the page is not built yet: " +
-      "paste an access token from it below."),
+    hosted ? el("p", {}, el("button", { type: "button", id: "hosted-signin", onclick: () => startHostedSignIn(hosted) }, "Sign in")) : null,
+    authConfig.local_signin ? el("p", {}, "On the local stack, open the one-time sign-in link that ",
+      el("code", { text: "omnigen local up" }), " printed (it works once, for ten minutes).") : null,
+    el("p", { class: "muted" }, "Or paste an access token:"),
     form,
   );
 }
@@ -645,6 +704,12 @@ function reviewSection(job, setEditing, refresh) {
 async function route() {
   leave();
   leave = () => {};
+  if (authConfig.hosted && new URLSearchParams(location.search).has("state")) {
+    const failure = await finishHostedSignIn(authConfig.hosted);
+    if (failure) return signInPage(failure);
+    location.hash = "#/videos";
+    return;
+  }
   const hash = location.hash || "#/";
   if (hash.startsWith("#signin=")) {
     const code = decodeURIComponent(hash.slice("#signin=".length));
@@ -664,6 +729,15 @@ async function route() {
   return videosPage(params);
 }
 
+async function loadAuthConfig() {
+  try {
+    return (await api("/v1/auth/config")).data;
+  } catch {
+    return { local_signin: false, hosted: null };
+  }
+}
+
+const authConfig = await loadAuthConfig();
 document.getElementById("signout").addEventListener("click", () => signOut("Signed out."));
 window.addEventListener("hashchange", route);
 route();
