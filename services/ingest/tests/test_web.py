@@ -12,6 +12,7 @@ from typing import Any
 
 import jwt
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
 
 from omnigen.cli.tokens import mint_signin_code
 from omnigen.testing.browser import Shots, chromium, console_errors, text_of, wait_for
@@ -187,4 +188,56 @@ def sign_in_through_the_browser(url: str, tmp_path: Path) -> None:
         assert "code=" not in browser.current_url and "state=" not in browser.current_url
         assert browser.execute_script("return sessionStorage.length") == 0
         shots.take("21-hosted-signed-in")
+        assert console_errors(browser, []) == []
+
+
+async def test_my_videos_pages_filters_cancels_and_deletes_in_a_real_browser(
+    api: Api, tmp_path: Path
+) -> None:
+    """Twelve jobs (no workers run here: they stay pending): ten on the first page, two on the
+    next; the status filter; Cancel fails a pending job "cancelled", Delete removes it."""
+    for number in range(12):
+        submitted = await api.submit("pat", prompt=f"Video {number:02d}: a lighthouse at dusk")
+        assert submitted.status_code == 202, submitted.text
+    link = f"{api.url}/#signin={mint_signin_code(HS_SECRET, api.user_id('pat'))}"
+
+    await asyncio.to_thread(browse_my_videos, link, tmp_path)
+
+    jobs = (await api.client.get("/v1/jobs?limit=100", headers=api.auth("pat"))).json()["jobs"]
+    assert len(jobs) == 11
+    assert not [job for job in jobs if job["prompt"].startswith("Video 11")]
+
+
+def rows(driver: Any) -> list[str]:
+    """The listed videos' names, e.g. "Video 11"."""
+    names = driver.execute_script(
+        "return [...document.querySelectorAll('#jobs li[data-job] a')].map(a => a.textContent)"
+    )
+    return [name.split(":")[0] for name in names]
+
+
+def browse_my_videos(link: str, tmp_path: Path) -> None:
+    with chromium(tmp_path / "profile", (1024, 768)) as browser:
+        shots = Shots(browser, tmp_path / "screenshots")
+        browser.get(link)
+        wait_for(browser, lambda d: len(rows(d)) == 10)
+        assert rows(browser)[0] == "Video 11"  # newest first
+        shots.take("30-my-videos-page-1")
+        browser.find_element(By.ID, "older").click()
+        wait_for(browser, lambda d: rows(d) == ["Video 01", "Video 00"])
+        browser.find_element(By.LINK_TEXT, "Newer").click()
+        wait_for(browser, lambda d: len(rows(d)) == 10)
+
+        # cancel the newest: it fails "cancelled" and the failed filter shows it
+        browser.find_element(By.CSS_SELECTOR, "button[aria-label^='Cancel Video 11']").click()
+        browser.switch_to.alert.accept()
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs .badge.failed"))
+        Select(browser.find_element(By.ID, "status-filter")).select_by_value("failed")
+        wait_for(browser, lambda d: rows(d) == ["Video 11"])
+        shots.take("31-my-videos-failed")
+
+        # delete it (finished now): the failed list is empty
+        browser.find_element(By.CSS_SELECTOR, "button[aria-label^='Delete Video 11']").click()
+        browser.switch_to.alert.accept()
+        wait_for(browser, lambda d: rows(d) == [] and d.find_elements(By.CSS_SELECTOR, "#jobs li"))
         assert console_errors(browser, []) == []

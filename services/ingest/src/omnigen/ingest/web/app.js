@@ -395,18 +395,20 @@ async function videosPage(params) {
 function jobRow(job) {
   const thumb = el("div", { class: "thumb", role: "img", "aria-label": "no thumbnail yet" });
   const finished = job.status === "completed" || job.status === "failed";
+  const name = job.title || job.prompt.slice(0, 80);
   const row = el(
     "li",
     { class: "job", "data-job": job.job_id },
     thumb,
     el("div", {},
-      el("a", { href: `#/job/${job.job_id}` }, job.title || job.prompt.slice(0, 80)),
+      el("a", { href: `#/job/${job.job_id}` }, name),
       el("div", { class: "muted" },
         el("span", { class: `badge ${job.status}`, text: job.status }),
         ` ${job.progress}% · ${job.duration} s · ${job.aspect_ratio} · ${when(job.created_at)}`)),
     el("div", { class: "actions" },
-      finished ? null : el("button", { type: "button", class: "secondary", onclick: () => removeJob(job, "Cancel") }, "Cancel"),
-      el("button", { type: "button", class: "danger", onclick: () => removeJob(job, "Delete") }, "Delete")),
+      finished
+        ? el("button", { type: "button", class: "danger", "aria-label": `Delete ${name}`, onclick: () => removeJob(job, "Delete") }, "Delete")
+        : el("button", { type: "button", class: "secondary", "aria-label": `Cancel ${name}`, onclick: () => removeJob(job, "Cancel") }, "Cancel")),
   );
   if (job.status === "completed") loadThumb(job.job_id, thumb);
   return row;
@@ -427,7 +429,7 @@ async function removeJob(job, verb) {
   if (!confirm(`${verb} this video?`)) return;
   try {
     await api(`/v1/jobs/${job.job_id}`, { method: "DELETE" });
-    announce(`${verb}d.`);
+    announce(verb === "Cancel" ? "Cancelled." : "Deleted.");
     route();
   } catch (error) {
     announce(error.message);
