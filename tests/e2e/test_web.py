@@ -29,6 +29,7 @@ from omnigen.testing.fixtures import Stack
 
 PROMPT = "A lighthouse keeper's last night on a stormy island, told in three calm scenes"
 EDITED = "The keeper lights the lamp one last time."
+NEW_PICTURE = "A winter storm breaks over the old lighthouse lamp at dusk, waves on the rocks"
 PHONE = (390, 844)
 DESKTOP = (1280, 900)
 
@@ -166,18 +167,41 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
             captions = await plain.get(srt)
             assert captions.status_code == 200 and "-->" in captions.text
 
+        # regenerate scene 2 with a new picture: version 2 plays, version 1 stays downloadable
+        Select(browser.find_element(By.ID, "regen-scene")).select_by_value("2")
+        picture = browser.find_element(By.ID, "regen-generation_prompt")
+        picture.clear()
+        picture.send_keys(NEW_PICTURE)
+        browser.find_element(By.CSS_SELECTOR, "#regenerate button[type=submit]").click()
+        wait_for(browser, lambda d: "version 2" in text_of(d, "#job-view section"))
+        wait_for(
+            browser,
+            lambda d: text_of(d, "#job-status") == "completed" and d.find_elements(By.ID, "player"),
+            timeout=240,
+        )
+        old = wait_for(
+            browser,
+            lambda d: d.find_elements(By.CSS_SELECTOR, "a[aria-label='Download version 1']"),
+        )[0]
+        assert "v2 (newest)" in text_of(browser, "section[aria-label=versions]")
+        shots.take("07-video-version-2")
+        async with httpx.AsyncClient(timeout=60) as plain:
+            first = await plain.get(str(old.get_attribute("href")))
+            assert first.status_code == 200 and first.content == video.content
+        assert browser.execute_script("return window.__sameDocument === true"), "page reloaded"
+
         # my videos lists it, with its poster
         browser.get(f"{base}/#/videos")
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, f"[data-job='{job_id[1]}']"))
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "img.thumb"))
-        shots.take("07-my-videos")
+        shots.take("08-my-videos")
 
         # phone width: no sideways scrolling on the list and the video page
         browser.set_window_size(*PHONE)
         for name, route in (
-            ("08-phone-my-videos", "#/videos"),
-            ("09-phone-video", f"#/job/{job_id[1]}"),
-            ("10-phone-new", "#/new"),
+            ("09-phone-my-videos", "#/videos"),
+            ("10-phone-video", f"#/job/{job_id[1]}"),
+            ("11-phone-new", "#/new"),
         ):
             browser.get(f"{base}/{route}")
             wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "main h1"))
@@ -198,7 +222,7 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         alert = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#job-view .error"))
         assert "not found" in alert[0].text.lower() or "no job" in alert[0].text.lower()
         assert not browser.find_elements(By.ID, "player")
-        shots.take("11-other-user-denied")
+        shots.take("12-other-user-denied")
 
         refused = "- Failed to load resource: the server responded with a status of"
         # the browser logs the refusals this test provoked (the 422, the other user's 404)

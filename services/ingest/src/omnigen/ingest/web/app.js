@@ -601,11 +601,11 @@ function versionsSection(job) {
     el("td", { text: v.scene_number ? `scene ${v.scene_number} regenerated` : "first render" }),
     el("td", { text: v.duration ? `${v.duration.toFixed(1)} s` : "" }),
     el("td", {}, v.video_url
-      ? el("a", { href: v.video_url, download: `omnigen-v${v.version}.mp4` }, `Download v${v.version}`)
+      ? el("a", { href: v.video_url, download: `omnigen-v${v.version}.mp4`, "aria-label": `Download version ${v.version}` }, "Download")
       : "")));
   return el("section", { "aria-label": "versions" }, el("h2", { text: "Versions" }),
-    el("table", {}, el("thead", {}, el("tr", {}, ["Version", "Status", "Change", "Length", ""].map((h) => el("th", { scope: "col", text: h })))),
-      el("tbody", {}, rows)));
+    el("div", { class: "table-wrap" }, el("table", {}, el("thead", {}, el("tr", {}, ["Version", "Status", "Change", "Length", ""].map((h) => el("th", { scope: "col", text: h })))),
+      el("tbody", {}, rows))));
 }
 
 function regenerateSection(job, refresh) {
