@@ -241,3 +241,56 @@ def browse_my_videos(link: str, tmp_path: Path) -> None:
         browser.switch_to.alert.accept()
         wait_for(browser, lambda d: rows(d) == [] and d.find_elements(By.CSS_SELECTOR, "#jobs li"))
         assert console_errors(browser, []) == []
+
+
+async def test_a_script_of_your_own_from_the_scene_editor_in_a_real_browser(
+    api: Api, tmp_path: Path
+) -> None:
+    """The new-video page's scene editor: a bad scene field shows the API's message next to
+    that scene's control; fixed, the job runs the given script (its length is the scenes')."""
+    link = f"{api.url}/#signin={mint_signin_code(HS_SECRET, api.user_id('sam'))}"
+
+    job_id = await asyncio.to_thread(write_a_script, link, tmp_path)
+
+    job = (await api.client.get(f"/v1/jobs/{job_id}", headers=api.auth("sam"))).json()
+    assert job["duration"] == 10
+    stored = await (await api.stack.repository()).get_job(job_id)
+    assert stored.given_script is not None
+    assert [scene.narration for scene in stored.given_script.scenes] == [
+        "The lamp is lit.",
+        "Then night falls.",
+    ]
+
+
+def write_a_script(link: str, tmp_path: Path) -> str:
+    with chromium(tmp_path / "profile", (1024, 768)) as browser:
+        shots = Shots(browser, tmp_path / "screenshots")
+        browser.get(link)
+        wait_for(browser, lambda d: text_of(d, "main h1") == "My videos")
+        browser.get(link.split("#")[0] + "#/new")
+        wait_for(browser, lambda d: text_of(d, "main h1") == "New video")
+        browser.find_element(By.ID, "own-script").click()
+        browser.find_element(By.ID, "script-title").send_keys("The lamp")
+        browser.find_element(By.ID, "script-scenes-0-narration").send_keys("The lamp is lit.")
+        browser.find_element(By.ID, "script-scenes-0-generation_prompt").send_keys(
+            "A lighthouse lamp glowing at dusk over a calm sea"
+        )
+        browser.find_element(By.ID, "add-scene").click()
+        browser.find_element(By.ID, "script-scenes-1-narration").send_keys("Then night falls.")
+        browser.find_element(By.ID, "script-scenes-1-generation_prompt").send_keys(
+            "Dark waves under a starry sky beside the lighthouse"
+        )
+        seconds = browser.find_element(By.ID, "script-scenes-1-duration")
+        seconds.clear()
+        seconds.send_keys("0")
+        browser.find_element(By.ID, "submit").click()
+        message = wait_for(browser, lambda d: text_of(d, "#script-scenes-1-duration-error"))
+        assert message.startswith("script.scenes[1].duration:"), message
+        shots.take("40-new-video-script-bad-scene")
+        seconds.clear()
+        seconds.send_keys("5")
+        browser.find_element(By.ID, "submit").click()
+        wait_for(browser, lambda d: "#/job/" in d.current_url)
+        refused = "Failed to load resource: the server responded with a status of 422"
+        assert console_errors(browser, [refused]) == []
+        return str(browser.current_url.rsplit("/", 1)[1])

@@ -237,8 +237,9 @@ function newVideoPage() {
   const form = el(
     "form",
     { id: "new-video", novalidate: true, onsubmit: submitNew },
-    field("prompt", "Prompt", el("textarea", { id: "prompt", name: "prompt", required: true }),
-      "What the video is about (10-2000 characters)."),
+    field("prompt", "Prompt", el("textarea", { id: "prompt", name: "prompt" }),
+      "What the video is about (10-2000 characters); optional with a script of your own."),
+    scriptEditor(),
     el("div", { class: "grid3" },
       field("duration", "Duration (seconds)",
         el("input", { type: "number", id: "duration", name: "duration", value: "15", min: "10", max: "60", step: "1" })),
@@ -293,14 +294,71 @@ async function loadVoices(voice, language) {
   await fill();
 }
 
+// A script of your own instead of a prompt: a title and scenes (narration, picture, seconds).
+function scriptEditor() {
+  const scenes = el("div", { id: "script-scenes" });
+  const editor = el("div", { id: "script-editor", hidden: true },
+    field("script-title", "Script title", el("input", { type: "text", id: "script-title", maxlength: "200" })),
+    el("p", { class: "muted", text: "Scenes, in order: what is said, what is shown, for how many seconds." }),
+    scenes,
+    el("button", { type: "button", class: "secondary", id: "add-scene", onclick: () => addScene(scenes) }, "Add a scene"));
+  addScene(scenes);
+  const toggle = el("input", { type: "checkbox", id: "own-script", name: "own-script",
+    onchange: (event) => {
+      editor.hidden = !event.target.checked;
+      document.getElementById("duration").disabled = event.target.checked; // the scenes' total
+    } });
+  return el("fieldset", {}, el("legend", { text: "Your own script" }),
+    el("div", { class: "field check" }, toggle, " ",
+      el("label", { for: "own-script", text: "Use my own script (no model writes one; the narration is exactly these words)" })),
+    editor);
+}
+
+function addScene(scenes, values = { narration: "", generation_prompt: "", duration: "5" }) {
+  const block = el("div", { class: "scene-edit", "data-scene": "" });
+  scenes.append(block);
+  renumberScenes(scenes, values, block);
+}
+
+function renumberScenes(scenes, values, fresh) {
+  const blocks = [...scenes.querySelectorAll("[data-scene]")];
+  blocks.forEach((block, i) => {
+    const read = (name) => (block === fresh ? values[name] : block.querySelector(`[data-name=${name}]`).value);
+    const kept = { narration: read("narration"), generation_prompt: read("generation_prompt"), duration: read("duration") };
+    const id = (name) => `script-scenes-${i}-${name}`;
+    block.replaceChildren(
+      el("h3", { text: `Scene ${i + 1}` }),
+      field(id("narration"), "Narration", el("textarea", { id: id("narration"), "data-name": "narration", rows: 2 }, kept.narration)),
+      field(id("generation_prompt"), "Picture", el("textarea", { id: id("generation_prompt"), "data-name": "generation_prompt", rows: 2 }, kept.generation_prompt)),
+      field(id("duration"), "Seconds", el("input", { type: "number", id: id("duration"), "data-name": "duration", min: "1", max: "60", step: "0.5", value: kept.duration })),
+      blocks.length > 1 ? el("button", { type: "button", class: "danger", "aria-label": `Remove scene ${i + 1}`,
+        onclick: () => { block.remove(); renumberScenes(scenes, values, null); } }, "Remove") : null);
+  });
+}
+
+function scriptOf(form) {
+  const scenes = [...form.querySelectorAll("#script-scenes [data-scene]")].map((block) => {
+    const read = (name) => block.querySelector(`[data-name=${name}]`).value;
+    const seconds = Number(read("duration"));
+    return {
+      narration: read("narration").trim(),
+      generation_prompt: read("generation_prompt").trim(),
+      duration: Number.isNaN(seconds) ? read("duration") : seconds,
+    };
+  });
+  return { title: form.querySelector("#script-title").value.trim(), scenes };
+}
+
 function requestOf(form) {
   const value = (name) => form.elements[name].value.trim();
+  const own = form.elements["own-script"].checked;
   const body = {
-    prompt: value("prompt"),
-    duration: /^\d+$/.test(value("duration")) ? Number(value("duration")) : value("duration"),
     aspect_ratio: value("aspect_ratio"),
     review: form.elements.review.checked,
   };
+  if (value("prompt") || !own) body.prompt = value("prompt");
+  if (!own) body.duration = /^\d+$/.test(value("duration")) ? Number(value("duration")) : value("duration");
+  if (own) body.script = scriptOf(form);
   for (const name of ["title", "style", "tone", "tempo", "platform", "goal", "audience",
     "call_to_action", "voice", "language"]) {
     if (value(name)) body[name] = value(name);
@@ -329,7 +387,8 @@ const FIELD_CONTROLS = { captions: "captions_mode", "captions.mode": "captions_m
 function showFieldError(form, fieldName, message) {
   for (const node of form.querySelectorAll(".error")) node.textContent = "";
   for (const node of form.querySelectorAll("[aria-invalid]")) node.removeAttribute("aria-invalid");
-  const id = FIELD_CONTROLS[fieldName] || fieldName;
+  // `script.scenes[2].narration` -> the control `script-scenes-2-narration`
+  const id = FIELD_CONTROLS[fieldName] || (fieldName || "").replace(/\[(\d+)\]/g, "-$1").replaceAll(".", "-");
   const control = id && form.querySelector(`#${CSS.escape(id)}`);
   const slot = control && form.querySelector(`#${CSS.escape(id)}-error`);
   if (slot) {
