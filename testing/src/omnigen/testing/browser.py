@@ -91,3 +91,16 @@ class Shots:
             out = Path("out/screenshots")
             out.mkdir(parents=True, exist_ok=True)
             shutil.copy(path, out / path.name)
+
+
+def unlabelled_controls(driver: WebDriver) -> list[str]:
+    """The page's visible form controls that have no label (a <label for>, a wrapping label or
+    an aria-label): a screen reader could not name them."""
+    found = driver.execute_script(
+        "return [...document.querySelectorAll('input, select, textarea, button')]"
+        ".filter(e => e.offsetParent !== null)"
+        ".filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')"
+        " && !(e.tagName === 'BUTTON' && e.textContent.trim()))"
+        ".map(e => e.id || e.outerHTML.slice(0, 80))"
+    )
+    return [str(item) for item in found]

@@ -593,7 +593,7 @@ function jobPage(jobId) {
   };
 
   const pause = (ms) => new Promise((resolve) => { timer = setTimeout(resolve, ms); });
-  refresh().then(() => follow());
+  refresh().then((job) => job && follow()); // no such job (or not yours): nothing to follow
 }
 
 async function readEvents(stream, onEvent) {
