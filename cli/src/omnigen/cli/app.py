@@ -338,12 +338,22 @@ def _slug(title: str | None) -> str:
 
 
 def print_connection(
-    out: Console, *, api_url: str, token: str, endpoint_url: str, prefix: str, workdir: Path
+    out: Console,
+    *,
+    api_url: str,
+    token: str,
+    endpoint_url: str,
+    prefix: str,
+    workdir: Path,
+    signin_link: str | None = None,
 ) -> None:
     """What `local up` prints: where things are and the `export` lines to copy. Each export
     line is printed whole (no wrapping at the terminal's width, no markup or highlighting), so
     a copy-paste of it works however narrow the terminal is."""
     out.print(f"API:   {api_url}  (docs: {api_url}/docs)")
+    if signin_link:
+        out.print("Web:   open this one-time sign-in link (works once, for ten minutes):")
+        out.print(f"  {signin_link}", soft_wrap=True, markup=False, highlight=False)
     out.print(f"AWS:   {endpoint_url}  (prefix {prefix})")
     out.print(f"Logs:  {workdir.resolve()}")
     out.print("Use it from another terminal:")
@@ -370,7 +380,9 @@ def local_up(
         bool, typer.Option(help="write CloudWatch EMF metric lines to the service logs")
     ] = False,
 ) -> None:
-    """Start the embedded stack and keep it running until Ctrl-C."""
+    """Start the embedded stack and keep it running until Ctrl-C. Prints the API's address,
+    export lines for the CLI, and a one-time sign-in link for the web page
+    (http://127.0.0.1:PORT/#signin=CODE: it works once, within ten minutes)."""
     configure_logging("cli", level="WARNING", json_output=False)
     try:
         with (
@@ -385,6 +397,7 @@ def local_up(
                 endpoint_url=pipeline.aws.endpoint_url or "",
                 prefix=pipeline.aws.resource_prefix,
                 workdir=workdir,
+                signin_link=pipeline.signin_link("local-user"),
             )
             while all(pipeline.running(name) for name in ("ingest", "scripter", "renderer")):
                 time.sleep(1)

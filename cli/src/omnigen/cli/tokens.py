@@ -39,3 +39,24 @@ def mint_hs256_token(
     if audience:
         claims["aud"] = audience
     return str(jwt.encode(claims, secret, algorithm="HS256"))
+
+
+SIGNIN_CODE_TTL_S = 10 * 60  # ingest refuses a code that lives longer than 15 minutes
+
+
+def mint_signin_code(secret: str, user_id: str, *, ttl_s: int = SIGNIN_CODE_TTL_S) -> str:
+    """A one-time sign-in code for the web page (`<api>/#signin=<code>`): ingest exchanges it
+    once for an access token (POST /v1/auth/signin) and refuses it as a bearer token."""
+    import secrets
+
+    import jwt
+
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "sub": user_id,
+        "iat": now,
+        "exp": now + ttl_s,
+        "jti": secrets.token_urlsafe(16),
+        "token_use": "signin",
+    }
+    return str(jwt.encode(claims, secret, algorithm="HS256"))

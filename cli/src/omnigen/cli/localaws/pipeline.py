@@ -19,7 +19,7 @@ import structlog
 
 from omnigen.cli.localaws.ports import LOOPBACK, free_port
 from omnigen.cli.localaws.process import http_get
-from omnigen.cli.tokens import mint_hs256_token
+from omnigen.cli.tokens import mint_hs256_token, mint_signin_code
 from omnigen.shared.settings import AwsSettings
 
 log = structlog.get_logger()
@@ -217,3 +217,7 @@ class LocalPipeline:
 
     def mint_token(self, user_id: str, ttl_s: int = 3600) -> str:
         return mint_hs256_token(self.jwt_secret, user_id, ttl_s=ttl_s)
+
+    def signin_link(self, user_id: str) -> str:
+        """The web page with a one-time sign-in code for `user_id` (valid ten minutes)."""
+        return f"{self.api_url}/#signin={mint_signin_code(self.jwt_secret, user_id)}"

@@ -13,6 +13,7 @@ import jwt
 import structlog
 
 from omnigen.ingest.settings import IngestSettings
+from omnigen.ingest.signin import SIGNIN_USE
 
 log = structlog.get_logger()
 
@@ -137,6 +138,8 @@ class JwtVerifier:
             raise AuthError(f"token lacks the {exc.claim!r} claim") from exc
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {exc}") from exc
+        if claims.get("token_use") == SIGNIN_USE:
+            raise AuthError("a sign-in code is not an access token; exchange it first")
         return Principal(user_id=_subject(claims))
 
     async def _key(self, header: dict[str, Any]) -> Any:

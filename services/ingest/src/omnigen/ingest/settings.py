@@ -39,6 +39,20 @@ class IngestSettings(AwsSettings):
         default=30.0, ge=0, description="least time between refetches for an unknown key id"
     )
     auth_jwks_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    auth_signin_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#]+$",
+        description="the web page's hosted sign-in (authorization code + PKCE): the identity "
+        "provider's base URL with /oauth2/authorize and /oauth2/token (a Cognito domain, "
+        "https://NAME.auth.REGION.amazoncognito.com); needs OMNIGEN_AUTH_CLIENT_ID",
+    )
+    auth_client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the web page's public app client id (no secret); its callback URL is the "
+        "page's address (https://HOST/)",
+    )
     webhooks_allow_loopback: bool = Field(
         default=False,
         description="accept webhook URLs and job callbacks to loopback addresses (local stack "
@@ -153,4 +167,6 @@ class IngestSettings(AwsSettings):
             raise ValueError("set OMNIGEN_AUTH_JWKS_URL (RS256) or OMNIGEN_AUTH_HS256_SECRET")
         elif len(self.auth_hs256_secret.get_secret_value()) < 32:
             raise ValueError("OMNIGEN_AUTH_HS256_SECRET must be at least 32 characters")
+        if (self.auth_signin_url is None) != (self.auth_client_id is None):
+            raise ValueError("set OMNIGEN_AUTH_SIGNIN_URL and OMNIGEN_AUTH_CLIENT_ID together")
         return self

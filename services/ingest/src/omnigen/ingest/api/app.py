@@ -13,6 +13,7 @@ from omnigen.ingest.api import (
     usage,
     versions,
     voices,
+    web,
     webhooks,
 )
 from omnigen.ingest.api.body_limit import BodyLimitMiddleware
@@ -33,6 +34,7 @@ def create_app(context: IngestContext) -> FastAPI:
         description="Submit prompt-to-video jobs, follow their progress, download the result.",
     )
     app.state.ingest = context
+    app.state.local_signin = web.local_signin(context.settings)
     app.include_router(batch.router)  # before /v1/jobs/{job_id}-style routes: no clash, clearer
     app.include_router(routes.router)
     app.include_router(review.router)
@@ -42,6 +44,7 @@ def create_app(context: IngestContext) -> FastAPI:
     app.include_router(voices.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    app.include_router(web.router)
     install_error_handlers(app)
     app.add_middleware(
         BodyLimitMiddleware,

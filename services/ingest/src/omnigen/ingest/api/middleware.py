@@ -110,19 +110,18 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         csp = _DOCS_CSP if scope["path"] in _DOCS_PATHS else _API_CSP
+        page = scope["path"] == "/"  # the web page sets its own (it names the storage origin)
         https = scope.get("scheme") == "https"
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() not in _SECURITY_HEADER_NAMES
-                ]
+                given = list(message.get("headers", []))
+                own = [v for n, v in given if page and n.lower() == b"content-security-policy"]
+                headers = [(n, v) for n, v in given if n.lower() not in _SECURITY_HEADER_NAMES]
                 headers += [
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
-                    (b"content-security-policy", csp),
+                    (b"content-security-policy", own[0] if own else csp),
                 ]
                 if https:
                     headers.append((b"strict-transport-security", _HSTS))

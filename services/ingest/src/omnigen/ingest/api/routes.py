@@ -54,7 +54,7 @@ from omnigen.shared.domain.progress import RenderProgress
 from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.usage import seconds_until_next_month
-from omnigen.shared.domain.versions import version_record
+from omnigen.shared.domain.versions import version_history, version_record
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -229,7 +229,19 @@ async def get_job(job_id: JobId, ctx: Context, user_id: UserId, response: Respon
         if poster:
             detail.thumbnail_url = await ctx.ports.assets.presigned_url(poster, expiry)
         detail.captions = await _caption_links(ctx, job, expiry)
+    await _version_links(ctx, job, detail)
     return detail
+
+
+async def _version_links(ctx: IngestContext, job: Job, detail: JobDetail) -> None:
+    """Presigned links to every completed version's video (the web page plays them)."""
+    keys = {int(r["version"]): r.get("video_key") for r in version_history(job)}
+    for view in detail.versions:
+        key = keys.get(view.version)
+        if view.video and key:
+            view.video_url = await ctx.ports.assets.presigned_url(
+                key, ctx.settings.video_url_expiry_s
+            )
 
 
 async def _caption_links(ctx: IngestContext, job: Job, expiry: int) -> CaptionLinks | None:

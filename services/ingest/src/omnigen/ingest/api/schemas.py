@@ -215,6 +215,9 @@ class VersionView(BaseModel):
     completed_at: datetime | None = None
     duration: float | None = Field(default=None, description="the video's seconds")
     video: str | None = Field(default=None, description="its download link, once completed")
+    video_url: str | None = Field(
+        default=None, description="presigned, short-lived link to its video (GET /v1/jobs/{id})"
+    )
     error_message: str | None = None
 
 
