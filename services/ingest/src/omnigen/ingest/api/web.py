@@ -2,7 +2,8 @@
 static files under `/web/`, and the local sign-in that exchanges a one-time code for a token.
 
 The page's Content-Security-Policy allows scripts, styles and requests to this origin only;
-images and media also from the storage origin that presigned links point to."""
+images and media also from the storage origin that presigned links point to, and requests to
+it too (the page POSTs a user's upload straight to its presigned POST)."""
 
 from __future__ import annotations
 
@@ -40,9 +41,10 @@ def _web_dir() -> resources.abc.Traversable:
 def page_csp(storage_origin: str | None, signin_origin: str | None = None) -> str:
     media = "'self'" + (f" {storage_origin}" if storage_origin else "")
     csp = f"{PAGE_CSP_BASE}; img-src {media} data:; media-src {media}"
-    if signin_origin:  # the page exchanges the hosted sign-in's code at its token endpoint
-        csp = csp.replace("connect-src 'self'", f"connect-src 'self' {signin_origin}")
-    return csp
+    # uploads go straight to storage (presigned POST); the hosted sign-in's code is exchanged
+    # at the identity provider's token endpoint
+    connect = " ".join(origin for origin in (media, signin_origin) if origin)
+    return csp.replace("connect-src 'self'", f"connect-src {connect}")
 
 
 async def _storage_origin(request: Request, ctx: Context) -> str | None:
