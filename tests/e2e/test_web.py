@@ -18,11 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
+from omnigen.testing import upload_samples as samples
 from omnigen.testing.browser import (
     Shots,
     chromium,
@@ -240,3 +241,109 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         expected = [f"/v1/jobs {refused} 422", f"/v1/jobs/{job_id[1]} {refused} 404"]
         errors = console_errors(browser, expected)
         assert errors == [], errors
+
+
+async def test_the_web_page_uploads_photos_and_makes_a_video_of_them(
+    moto_stack: Stack, tmp_path: Path, browser: webdriver.Chrome
+) -> None:
+    """Two generated JPEGs through the page's file input: each goes to storage by its presigned
+    POST (cross-origin, from the browser), the page follows them to ready, two scenes of a
+    script of one's own show them, the job completes; then one upload is deleted."""
+    shots = Shots(browser, tmp_path / "screenshots")
+    photos = [samples.photo(tmp_path / f"photo-{i}.jpg", 1280, 720, seed=i) for i in range(2)]
+    async with running_pipeline(moto_stack, tmp_path / "stack") as pipeline:
+        base = pipeline.api_url
+        browser.get(pipeline.signin_link("web-uploader"))
+        wait_for(browser, lambda d: heading(d) == "My videos")
+        browser.get(f"{base}/#/new")
+        wait_for(browser, lambda d: heading(d) == "New video")
+        files = browser.find_element(By.ID, "upload-files")
+        files.send_keys("\n".join(str(p) for p in photos))
+        try:
+            wait_for(
+                browser,
+                lambda d: (
+                    [e.text for e in d.find_elements(By.CSS_SELECTOR, "#uploads [data-status]")]
+                    == ["ready", "ready"]
+                ),
+                timeout=90,
+            )
+        except TimeoutException:
+            shots.take("20-uploads-stuck")
+            raise
+        shots.take("20-uploads-ready")
+        assert unlabelled_controls(browser) == []
+        ids = [
+            str(row.get_attribute("data-upload"))
+            for row in browser.find_elements(By.CSS_SELECTOR, "#uploads li")
+        ]
+        assert all(i.startswith("up_") for i in ids), ids
+
+        browser.find_element(By.ID, "own-script").click()
+        browser.find_element(By.ID, "script-title").send_keys("By the sea")
+        browser.find_element(By.ID, "add-scene").click()
+        for i, photo in enumerate(photos):
+            browser.find_element(By.ID, f"script-scenes-{i}-narration").send_keys(
+                f"Our photo number {i + 1}, by the sea."
+            )
+            browser.find_element(By.ID, f"script-scenes-{i}-duration").clear()
+            browser.find_element(By.ID, f"script-scenes-{i}-duration").send_keys("5")
+            Select(browser.find_element(By.ID, f"script-scenes-{i}-media")).select_by_visible_text(
+                f"{photo.name} (image)"
+            )
+        Select(browser.find_element(By.ID, "continuity")).select_by_value("none")
+        Select(browser.find_element(By.ID, "captions_mode")).select_by_value("none")
+        shots.take("21-new-video-with-uploads")
+        browser.find_element(By.ID, "submit").click()
+        try:
+            wait_for(browser, lambda d: "#/job/" in d.current_url)
+        except TimeoutException:
+            errors = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".error") if e.text]
+            raise AssertionError(f"not submitted: {errors}") from None
+        job_id = re.search(r"#/job/([0-9a-f]{32})", browser.current_url)
+        assert job_id is not None
+        try:
+            wait_for(
+                browser,
+                lambda d: text_of(d, "#job-status") in ("completed", "failed"),
+                timeout=240,
+            )
+        except TimeoutException:
+            shots.take("22-video-stuck")
+            raise
+        assert text_of(browser, "#job-status") == "completed", text_of(browser, "#job-view")
+        shots.take("22-video-of-uploads")
+        headers = {"Authorization": f"Bearer {pipeline.mint_token('web-uploader')}"}
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as owner:
+            job = (await owner.get(f"/v1/jobs/{job_id[1]}")).json()
+            by_name = {
+                u["filename"]: u["id"] for u in (await owner.get("/v1/uploads")).json()["uploads"]
+            }
+        # the API does not echo a scene's media; the page describes a scene it fills with an
+        # upload by that upload (only when the scene has one), and the API checked the ids
+        assert [s["generation_prompt"] for s in job["scenes"]] == [
+            f"The user's own image {p.name}, shown full frame as the picture of this scene"
+            for p in photos
+        ]
+        assert set(by_name) == {p.name for p in photos}
+        assert job["options"]["continuity"] == "none"
+
+        # my uploads: delete one
+        browser.get(f"{base}/#/new")
+        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#uploads li")) == 2)
+        first = by_name[photos[0].name]
+
+        def delete_first(d: WebDriver) -> bool:
+            try:  # the list is drawn again as the page learns of the uploads
+                d.find_element(By.CSS_SELECTOR, f"[data-upload='{first}'] button").click()
+            except StaleElementReferenceException:
+                return False
+            return True
+
+        wait_for(browser, delete_first)
+        browser.switch_to.alert.accept()
+        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#uploads li")) == 1)
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as owner:
+            assert (await owner.get(f"/v1/uploads/{first}")).status_code == 404
+        shots.take("23-upload-deleted")
+        assert console_errors(browser, []) == []

@@ -24,7 +24,10 @@ const OPTIONS = {
   music_mood: ["", "none", "uplifting", "calm", "energetic", "dramatic", "mysterious", "playful",
     "melancholic", "inspiring"],
   status: [["", "all"], "pending", "processing", "completed", "failed"],
+  continuity: [["", "(default)"], ["chain", "chain: each scene starts from the last frame"],
+    ["none", "none: each scene on its own"], ["keyframes", "keyframes: one look, scenes in parallel"]],
 };
+const UPLOAD_TYPES = "image/jpeg,image/png,image/webp,video/mp4,video/quicktime,audio/mpeg,audio/wav,audio/mp4";
 
 // -- small helpers --------------------------------------------------------------------------
 
@@ -239,6 +242,7 @@ function newVideoPage() {
     { id: "new-video", novalidate: true, onsubmit: submitNew },
     field("prompt", "Prompt", el("textarea", { id: "prompt", name: "prompt" }),
       "What the video is about (10-2000 characters); optional with a script of your own."),
+    uploadsSection(),
     scriptEditor(),
     el("div", { class: "grid3" },
       field("duration", "Duration (seconds)",
@@ -253,7 +257,9 @@ function newVideoPage() {
         select("captions_mode", "Captions", OPTIONS.captions_mode),
         select("captions_style", "Caption style", OPTIONS.captions_style),
         select("captions_position", "Caption position", OPTIONS.captions_position)),
-      select("music_mood", "Music", OPTIONS.music_mood)),
+      el("div", { class: "grid" },
+        select("music_mood", "Music", OPTIONS.music_mood),
+        uploadPicker("music_track", "Music track (your upload)", "audio"))),
     el("fieldset", {}, el("legend", { text: "Creative direction" }),
       text("title", "Title", { maxlength: "100" }),
       el("div", { class: "grid" },
@@ -263,7 +269,11 @@ function newVideoPage() {
         select("platform", "Platform", OPTIONS.platform),
         select("goal", "Goal", OPTIONS.goal),
         text("audience", "Audience", { maxlength: "200" })),
-      text("call_to_action", "Call to action", { maxlength: "100" })),
+      text("call_to_action", "Call to action", { maxlength: "100" }),
+      el("div", { class: "grid" },
+        uploadPicker("start_image", "Start image (your upload)", "image"),
+        uploadPicker("style_reference_image", "Style reference (your upload)", "image")),
+      select("continuity", "Continuity between scenes", OPTIONS.continuity)),
     el("div", { class: "field check" },
       el("input", { type: "checkbox", id: "review", name: "review" }), " ",
       el("label", { for: "review", text: "Let me review and edit the script before it renders" })),
@@ -272,6 +282,151 @@ function newVideoPage() {
   );
   show("New video", form);
   loadVoices(form.querySelector("#voice"), form.querySelector("#language"));
+  loadUploads();
+}
+
+// -- uploads: the user's own media --------------------------------------------------------------
+// Each file: POST /v1/uploads, then the browser POSTs the file to storage (the presigned POST:
+// its fields, then `file`), then GET /v1/uploads/{id} until the checker says ready or rejected.
+// Ready uploads fill the pickers (scene media, start image, music track).
+
+const uploads = new Map(); // id -> the API's upload, in the order they came
+
+function uploadsSection() {
+  const input = el("input", { type: "file", id: "upload-files", name: "upload-files", multiple: true,
+    accept: UPLOAD_TYPES, onchange: (event) => { addFiles(event.target.files); event.target.value = ""; } });
+  const zone = el("div", { class: "dropzone", id: "dropzone" },
+    field("upload-files", "Add photos, clips or music", input,
+      "Or drop files here. JPEG, PNG, WebP (25 MiB), MP4, MOV (300 MiB), MP3, WAV, M4A (50 MiB)."));
+  zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (event) => {
+    event.preventDefault();
+    zone.classList.remove("over");
+    addFiles(event.dataTransfer.files);
+  });
+  return el("fieldset", {}, el("legend", { text: "My uploads" }), zone,
+    el("ul", { class: "uploads", id: "uploads", "aria-label": "my uploads", "aria-live": "polite" }));
+}
+
+function uploadPicker(id, label, kind) {
+  const control = el("select", { id, name: id, "data-uploads": kind }, el("option", { value: "" }, "(none)"));
+  return field(id, label, control);
+}
+
+async function loadUploads() {
+  try {
+    const { data } = await api("/v1/uploads");
+    uploads.clear();
+    for (const upload of data.uploads) uploads.set(upload.id, upload);
+  } catch (error) {
+    if (error.status !== 401 && error.status !== 503) announce(`uploads: ${error.message}`);
+    return;
+  }
+  showUploads();
+  for (const upload of uploads.values()) if (upload.status === "pending") followUpload(upload.id);
+}
+
+function showUploads() {
+  const list = document.getElementById("uploads");
+  if (!list) return; // the page changed
+  const rows = [...uploads.values()].reverse().map((upload) => {
+    const name = upload.filename || upload.id;
+    const facts = upload.width ? ` · ${upload.width}x${upload.height}` : upload.duration_s ? ` · ${upload.duration_s.toFixed(1)} s` : "";
+    return el("li", { "data-upload": upload.id },
+      el("span", {}, el("strong", { text: name }), " ",
+        el("span", { class: `badge ${upload.status}`, "data-status": "", text: upload.status }),
+        el("span", { class: "muted", text: ` ${upload.kind}${facts}` })),
+      upload.reason ? el("span", { class: "error", text: upload.reason }) : null,
+      upload.id.startsWith("up_") ? el("button", { type: "button", class: "danger", "aria-label": `Delete upload ${name}`,
+        onclick: () => deleteUpload(upload) }, "Delete") : null);
+  });
+  list.replaceChildren(...rows);
+  fillPickers();
+}
+
+function pickerOptions(kind) {
+  const ready = [...uploads.values()].filter((u) => u.status === "ready" && (!kind || u.kind === kind));
+  return [el("option", { value: "" }, "(none)"),
+    ...ready.map((u) => el("option", { value: u.id }, `${u.filename || u.id} (${u.kind})`))];
+}
+
+function fillPickers() {
+  for (const picker of document.querySelectorAll("select[data-uploads]")) {
+    const chosen = picker.value;
+    picker.replaceChildren(...pickerOptions(picker.dataset.uploads));
+    picker.value = [...picker.options].some((o) => o.value === chosen) ? chosen : "";
+  }
+}
+
+async function addFiles(files) {
+  await Promise.all([...files].map(uploadFile));
+}
+
+async function uploadFile(file) {
+  const local = { id: `local-${crypto.randomUUID()}`, filename: file.name, kind: file.type.split("/")[0] || "file",
+    status: "sending", reason: null };
+  uploads.set(local.id, local);
+  showUploads();
+  const fail = (reason) => {
+    local.status = "failed";
+    local.reason = reason;
+    showUploads();
+  };
+  let created;
+  try {
+    ({ data: created } = await api("/v1/uploads", { method: "POST", body: { content_type: file.type, filename: file.name } }));
+  } catch (error) {
+    if (error.status !== 401) fail(error.message);
+    return;
+  }
+  if (file.size > created.upload.max_bytes) {
+    await api(`/v1/uploads/${created.id}`, { method: "DELETE" }).catch(() => {});
+    return fail(`the file is larger than ${Math.floor(created.upload.max_bytes / 1048576)} MiB`);
+  }
+  const form = new FormData();
+  for (const [name, value] of Object.entries(created.upload.fields)) form.append(name, value);
+  form.append("file", file);
+  try {
+    const response = await fetch(created.upload.url, { method: "POST", body: form });
+    if (!response.ok) return fail(`storage refused the file (${response.status})`);
+  } catch {
+    return fail("storage could not be reached");
+  }
+  uploads.delete(local.id);
+  uploads.set(created.id, { ...created, upload: undefined });
+  showUploads();
+  await followUpload(created.id);
+}
+
+async function followUpload(id) {
+  // the checker answers within seconds; stop when it has, or when the page is gone
+  for (let wait = 500; document.getElementById("uploads"); wait = Math.min(wait * 1.5, 4000)) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+    try {
+      const { data } = await api(`/v1/uploads/${id}`);
+      uploads.set(id, data);
+      if (data.status !== "pending") {
+        showUploads();
+        announce(`${data.filename || "upload"}: ${data.status}${data.reason ? ` (${data.reason})` : ""}`);
+        return;
+      }
+    } catch (error) {
+      if (error.status === 404 || error.status === 401) return;
+    }
+  }
+}
+
+async function deleteUpload(upload) {
+  if (!confirm(`Delete ${upload.filename || "this upload"}?`)) return;
+  try {
+    await api(`/v1/uploads/${upload.id}`, { method: "DELETE" });
+    uploads.delete(upload.id);
+    showUploads();
+    announce("Upload deleted.");
+  } catch (error) {
+    announce(error.message);
+  }
 }
 
 async function loadVoices(voice, language) {
@@ -314,7 +469,7 @@ function scriptEditor() {
     editor);
 }
 
-function addScene(scenes, values = { narration: "", generation_prompt: "", duration: "5" }) {
+function addScene(scenes, values = { narration: "", generation_prompt: "", duration: "5", media: "" }) {
   const block = el("div", { class: "scene-edit", "data-scene": "" });
   scenes.append(block);
   renumberScenes(scenes, values, block);
@@ -324,15 +479,19 @@ function renumberScenes(scenes, values, fresh) {
   const blocks = [...scenes.querySelectorAll("[data-scene]")];
   blocks.forEach((block, i) => {
     const read = (name) => (block === fresh ? values[name] : block.querySelector(`[data-name=${name}]`).value);
-    const kept = { narration: read("narration"), generation_prompt: read("generation_prompt"), duration: read("duration") };
+    const kept = { narration: read("narration"), generation_prompt: read("generation_prompt"), duration: read("duration"),
+      media: read("media") };
     const id = (name) => `script-scenes-${i}-${name}`;
     block.replaceChildren(
       el("h3", { text: `Scene ${i + 1}` }),
       field(id("narration"), "Narration", el("textarea", { id: id("narration"), "data-name": "narration", rows: 2 }, kept.narration)),
       field(id("generation_prompt"), "Picture", el("textarea", { id: id("generation_prompt"), "data-name": "generation_prompt", rows: 2 }, kept.generation_prompt)),
       field(id("duration"), "Seconds", el("input", { type: "number", id: id("duration"), "data-name": "duration", min: "1", max: "60", step: "0.5", value: kept.duration })),
+      field(id("media"), "Media (your upload, instead of a generated picture)",
+        el("select", { id: id("media"), "data-name": "media", "data-uploads": "" }, pickerOptions(""))),
       blocks.length > 1 ? el("button", { type: "button", class: "danger", "aria-label": `Remove scene ${i + 1}`,
         onclick: () => { block.remove(); renumberScenes(scenes, values, null); } }, "Remove") : null);
+    block.querySelector("[data-name=media]").value = kept.media || "";
   });
 }
 
@@ -340,11 +499,18 @@ function scriptOf(form) {
   const scenes = [...form.querySelectorAll("#script-scenes [data-scene]")].map((block) => {
     const read = (name) => block.querySelector(`[data-name=${name}]`).value;
     const seconds = Number(read("duration"));
-    return {
+    const scene = {
       narration: read("narration").trim(),
       generation_prompt: read("generation_prompt").trim(),
       duration: Number.isNaN(seconds) ? read("duration") : seconds,
     };
+    if (read("media")) {
+      scene.media = read("media");
+      // the picture is the upload: its description only guides the look of what is around it
+      const upload = uploads.get(scene.media);
+      if (!scene.generation_prompt) scene.generation_prompt = `The user's own ${upload?.kind || "media"} ${upload?.filename || scene.media}, shown full frame as the picture of this scene`;
+    }
+    return scene;
   });
   return { title: form.querySelector("#script-title").value.trim(), scenes };
 }
@@ -360,7 +526,7 @@ function requestOf(form) {
   if (!own) body.duration = /^\d+$/.test(value("duration")) ? Number(value("duration")) : value("duration");
   if (own) body.script = scriptOf(form);
   for (const name of ["title", "style", "tone", "tempo", "platform", "goal", "audience",
-    "call_to_action", "voice", "language"]) {
+    "call_to_action", "voice", "language", "continuity", "start_image", "style_reference_image", "music_track"]) {
     if (value(name)) body[name] = value(name);
   }
   if (value("speech_rate")) {
