@@ -9,6 +9,8 @@ private_subnet_ids = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"]
 public_subnet_ids  = ["subnet-0bbbbbbbbbbbbbbb1", "subnet-0bbbbbbbbbbbbbbb2"]
 alb_ingress_cidrs  = ["0.0.0.0/0"]
 certificate_arn    = "arn:aws:acm:eu-west-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+# the web page's origin: the bucket lets it POST users' uploads (CORS)
+web_origins = ["https://video.example.com"]
 
 image_tags = {
   ingest   = "0.1.0"

@@ -108,6 +108,7 @@ module "storage" {
   bucket_name         = local.bucket_name
   deletion_protection = var.deletion_protection
   uploads_queue_arn   = module.messaging.queue_arns["uploads"]
+  web_origins         = var.web_origins
 }
 
 module "messaging" {

@@ -65,6 +65,12 @@ variable "certificate_arn" {
   type        = string
 }
 
+variable "web_origins" {
+  description = "Origins the web page is served from (https://HOST): the bucket lets them POST users' uploads (CORS)."
+  type        = list(string)
+  default     = []
+}
+
 variable "deletion_protection" {
   description = "Protect the jobs table and the load balancer from deletion."
   type        = bool

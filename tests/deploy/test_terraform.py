@@ -1048,3 +1048,14 @@ def _skip_comment_files() -> Iterator[Path]:
     yield from tf_files()
     for service in SERVICES:
         yield REPO / "services" / service / "Dockerfile"
+
+
+def test_the_web_pages_origins_may_post_uploads_to_the_bucket(
+    root: Module, modules: dict[str, Module]
+) -> None:
+    cors = modules["storage"].resource("aws_s3_bucket_cors_configuration", "assets")
+    assert cors["count"] == "${length(var.web_origins) > 0 ? 1 : 0}"
+    rule = cors["cors_rule"]
+    rule = rule[0] if isinstance(rule, list) else rule
+    assert rule["allowed_methods"] == ["POST"]
+    assert rule["allowed_origins"] == "${var.web_origins}"

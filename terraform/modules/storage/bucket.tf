@@ -20,6 +20,19 @@ resource "aws_s3_bucket_public_access_block" "assets" {
   restrict_public_buckets = true
 }
 
+# The web page POSTs a user's upload straight to its presigned POST: a cross-origin request from
+# the page's origin, allowed here only for POST (the POST policy still decides what may land).
+resource "aws_s3_bucket_cors_configuration" "assets" {
+  count  = length(var.web_origins) > 0 ? 1 : 0
+  bucket = aws_s3_bucket.assets.id
+  cors_rule {
+    allowed_methods = ["POST"]
+    allowed_origins = var.web_origins
+    allowed_headers = ["*"]
+    max_age_seconds = 3600
+  }
+}
+
 resource "aws_s3_bucket_versioning" "assets" {
   bucket = aws_s3_bucket.assets.id
   versioning_configuration {

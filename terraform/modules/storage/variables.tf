@@ -13,6 +13,12 @@ variable "uploads_queue_arn" {
   type        = string
 }
 
+variable "web_origins" {
+  description = "Origins of the web page (https://HOST) allowed to POST uploads to the bucket (CORS); none: no rule."
+  type        = list(string)
+  default     = []
+}
+
 variable "deletion_protection" {
   description = "Protect the jobs table from deletion (turn off only to tear a test stack down)."
   type        = bool
