@@ -246,11 +246,14 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
 async def test_the_web_page_uploads_photos_and_makes_a_video_of_them(
     moto_stack: Stack, tmp_path: Path, browser: webdriver.Chrome
 ) -> None:
-    """Two generated JPEGs through the page's file input: each goes to storage by its presigned
-    POST (cross-origin, from the browser), the page follows them to ready, two scenes of a
-    script of one's own show them, the job completes; then one upload is deleted."""
+    """Two generated JPEGs and a text file named .jpg through the page's file input: each goes
+    to storage by its presigned POST (cross-origin, from the browser), the page follows them to
+    ready (the text file to rejected, with the reason), two scenes of a script of one's own show
+    the photos, the job completes; then one upload is deleted."""
     shots = Shots(browser, tmp_path / "screenshots")
     photos = [samples.photo(tmp_path / f"photo-{i}.jpg", 1280, 720, seed=i) for i in range(2)]
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("a text file renamed .jpg\n" * 40)
     async with running_pipeline(moto_stack, tmp_path / "stack") as pipeline:
         base = pipeline.api_url
         browser.get(pipeline.signin_link("web-uploader"))
@@ -258,13 +261,15 @@ async def test_the_web_page_uploads_photos_and_makes_a_video_of_them(
         browser.get(f"{base}/#/new")
         wait_for(browser, lambda d: heading(d) == "New video")
         files = browser.find_element(By.ID, "upload-files")
-        files.send_keys("\n".join(str(p) for p in photos))
+        files.send_keys("\n".join(str(p) for p in [*photos, fake]))
         try:
             wait_for(
                 browser,
                 lambda d: (
-                    [e.text for e in d.find_elements(By.CSS_SELECTOR, "#uploads [data-status]")]
-                    == ["ready", "ready"]
+                    sorted(
+                        e.text for e in d.find_elements(By.CSS_SELECTOR, "#uploads [data-status]")
+                    )
+                    == ["ready", "ready", "rejected"]
                 ),
                 timeout=90,
             )
@@ -278,6 +283,12 @@ async def test_the_web_page_uploads_photos_and_makes_a_video_of_them(
             for row in browser.find_elements(By.CSS_SELECTOR, "#uploads li")
         ]
         assert all(i.startswith("up_") for i in ids), ids
+        assert "the file is not a readable JPEG" in text_of(browser, "#uploads"), text_of(
+            browser, "#uploads"
+        )
+        # only ready uploads are offered
+        offered = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#start_image option")]
+        assert sorted(offered) == ["(none)", "photo-0.jpg (image)", "photo-1.jpg (image)"]
 
         browser.find_element(By.ID, "own-script").click()
         browser.find_element(By.ID, "script-title").send_keys("By the sea")
@@ -325,12 +336,12 @@ async def test_the_web_page_uploads_photos_and_makes_a_video_of_them(
             f"The user's own image {p.name}, shown full frame as the picture of this scene"
             for p in photos
         ]
-        assert set(by_name) == {p.name for p in photos}
+        assert set(by_name) == {p.name for p in [*photos, fake]}
         assert job["options"]["continuity"] == "none"
 
         # my uploads: delete one
         browser.get(f"{base}/#/new")
-        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#uploads li")) == 2)
+        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#uploads li")) == 3)
         first = by_name[photos[0].name]
 
         def delete_first(d: WebDriver) -> bool:
@@ -342,7 +353,7 @@ async def test_the_web_page_uploads_photos_and_makes_a_video_of_them(
 
         wait_for(browser, delete_first)
         browser.switch_to.alert.accept()
-        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#uploads li")) == 1)
+        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#uploads li")) == 2)
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as owner:
             assert (await owner.get(f"/v1/uploads/{first}")).status_code == 404
         shots.take("23-upload-deleted")
