@@ -210,3 +210,34 @@ async def test_the_local_look_takes_its_hue_from_the_reference(tmp_path: Path) -
     for reddish, bluish in ((clip_red, clip_blue), (key_red, key_blue)):
         (r1, _, b1), (r2, _, b2) = await mean_rgb(reddish), await mean_rgb(bluish)
         assert r1 > b1 + 20 and b2 > r2 + 20, ((r1, b1), (r2, b2))
+
+
+async def test_a_reference_deleted_before_the_render_fails_the_job_naming_it(
+    fake_replicate: FakeReplicate, tmp_path: Path
+) -> None:
+    deps = hosted_deps(fake_replicate)
+    upload_id = await ready_upload(deps, await solid_image(tmp_path / "red.png", "red"))
+    jobs = deps.jobs
+    assert isinstance(jobs, InMemoryJobRepository) and deps.uploads is not None
+    options = JobOptions(continuity=Continuity.KEYFRAMES, style_reference_image=upload_id)
+    request = JobRequest(prompt="A lighthouse keeper's last night", duration=10, options=options)
+    job = (await jobs.create_job(user_id=USER, request=request)).job
+    await jobs.embed_script(job.job_id, sample_script((2.0, 2.0)), {"scene_count": 2})
+    await deps.uploads.delete_upload(USER, upload_id)
+    ready = ScriptReady.create(
+        job_id=job.job_id, user_id=USER, trace_id="t",
+        data=ScriptReadyData(title="t", scene_count=2),
+    )  # fmt: skip
+    await handle_script_ready(ready, ctx(ready), deps)
+    publisher = deps.publisher
+    assert isinstance(publisher, RecordingPublisher)
+    first = next(e for e in publisher.events if isinstance(e, KeyframeRequested))
+    await handle_keyframe_requested(first, ctx(first), deps)
+
+    failed = await jobs.get_job(job.job_id)
+    assert failed.status is JobStatus.FAILED
+    assert failed.error_message is not None
+    assert f"style reference image: upload {upload_id} is no longer available" in (
+        failed.error_message
+    )
+    assert fake_replicate.predictions == []  # no model was asked without the reference
