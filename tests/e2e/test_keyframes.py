@@ -6,6 +6,7 @@ refuses fails the job naming the scene."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from omnigen.cli.api import ApiClient
 from omnigen.shared.ports import job_prefix
+from omnigen.testing import upload_samples as samples
 from omnigen.testing.e2e import api, log_events, running_pipeline, submit, wait_for_end
 from omnigen.testing.fake_replicate import Behaviour, FakeReplicate, decode_data_uri
 from omnigen.testing.fixtures import Stack
@@ -120,3 +123,36 @@ async def test_a_keyframe_the_image_model_refuses_fails_the_job_naming_the_scene
     assert "keyframe" in job["error_message"] and "NSFW" in job["error_message"]
     assert not [p for p in replicate.predictions if p.model == VIDEO_MODEL]  # no clip started
     assert not log_events(pipeline, "renderer", "video_completed")
+
+
+async def test_a_style_reference_reaches_every_keyframe_and_clip_prediction(
+    moto_stack: Stack, tmp_path: Path, replicate: FakeReplicate
+) -> None:
+    """The job's style_reference_image (an upload of the user's) is sent, as uploaded, with
+    every image and video prediction (the video model's input named by the setting)."""
+    jpeg = samples.photo(tmp_path / "reference.jpg", 320, 180)
+    env = hosted_env(replicate)
+    env["renderer"]["OMNIGEN_REPLICATE_VIDEO_STYLE_REFERENCE_FIELD"] = "reference_image"
+    async with (
+        running_pipeline(moto_stack, tmp_path, service_env=env) as pipeline,
+        api(pipeline) as client,
+    ):
+        cli = ApiClient(pipeline.api_url, pipeline.mint_token("e2e-user"))
+
+        def upload() -> dict[str, object]:
+            created = cli.upload(jpeg, "image/jpeg")
+            return cli.wait_checked(str(created["id"]), timeout_s=60)
+
+        checked = await asyncio.to_thread(upload)
+        cli.close()
+        assert checked["status"] == "ready"
+        job_id = await submit(client, duration=10, style_reference_image=checked["id"])
+        job = await wait_for_end(client, job_id)
+    assert job["status"] == "completed", job.get("error_message")
+    images = [p for p in replicate.predictions if p.model == IMAGE_MODEL]
+    clips = [p for p in replicate.predictions if p.model == VIDEO_MODEL]
+    assert images and len(clips) == len(images) == job["render"]["scenes_total"]
+    sent = [decode_data_uri(p.input["image_prompt"]) for p in images] + [
+        decode_data_uri(p.input["reference_image"]) for p in clips
+    ]
+    assert set(sent) == {("image/jpeg", jpeg.read_bytes())}

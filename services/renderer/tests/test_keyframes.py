@@ -73,15 +73,18 @@ class FlakyKeyframes:
         self._real = LocalKeyframeGenerator()
 
     async def generate(
-        self, scene: Scene, *, look: Look, size: tuple[int, int], out_path: Path
-    ) -> Path:
+        self, scene: Scene, *, look: Look, size: tuple[int, int], out_path: Path,
+        style_reference: Path | None = None,
+    ) -> Path:  # fmt: skip
         self.attempts.append(scene.scene_number)
         if scene.scene_number in self._fail and self.attempts.count(scene.scene_number) <= (
             self._times
         ):
             raise self._error
         self.drawn.append(scene.scene_number)
-        return await self._real.generate(scene, look=look, size=size, out_path=out_path)
+        return await self._real.generate(
+            scene, look=look, size=size, out_path=out_path, style_reference=style_reference
+        )
 
 
 def deps_with(clips: object, keyframes: object = None) -> RendererDeps:

@@ -28,7 +28,7 @@ import json
 import tarfile
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -483,6 +483,7 @@ async def _make_scene(
         start_image = await save_last_frame(
             clip, work / "previous_last.jpg", what=f"scene {number - 1} clip"
         )
+    reference = await own_media.style_reference(deps.uploads, deps.assets, job, work)
     async with metrics.provider_call("clips", type(deps.clips).__name__, scene=number):
         result = await deps.clips.generate(
             scene,
@@ -490,7 +491,7 @@ async def _make_scene(
             fps=FPS,
             start_image=start_image,
             out_dir=work,
-            look=clip_look(job, script),
+            look=replace(clip_look(job, script), style_reference=reference),
         )
     clip_key = scene_clip_key(job.job_id, number, state.version)
     await deps.assets.put_file(clip_key, result.path, "video/mp4")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import structlog
 
+from omnigen.renderer import own_media
 from omnigen.renderer.handlers import VERSION, RendererDeps, frame_size, request_scenes
 from omnigen.renderer.media.errors import MediaError
 from omnigen.renderer.media.keyframes import LocalKeyframeGenerator
@@ -111,12 +112,14 @@ async def _draw(
         prefix=f"omnigen-keyframe-{job.job_id[:8]}-", dir=deps.work_dir
     ) as tmp:
         try:
+            reference = await own_media.style_reference(deps.uploads, deps.assets, job, Path(tmp))
             async with metrics.provider_call("keyframes", type(generator).__name__, scene=number):
                 image = await generator.generate(
                     script.scenes[number - 1],
                     look=keyframes.look,
                     size=frame_size(job, deps.scale),
                     out_path=Path(tmp) / f"keyframe_{number:03d}.jpg",
+                    style_reference=reference,
                 )
             image_key = keyframe_key(job.job_id, number)
             await deps.assets.put_file(image_key, image, "image/jpeg")

@@ -4,6 +4,7 @@ permanent failure that names it (the job cannot be made as asked)."""
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from omnigen.renderer.media.errors import MediaError
@@ -74,8 +75,29 @@ async def start_image(
     if job.options.start_image is None:
         return None
     path = work / "start_image_upload"
-    await fetch_upload(uploads, assets, job, job.options.start_image, path, what="start image")
-    return path
+    upload = await fetch_upload(
+        uploads, assets, job, job.options.start_image, path, what="start image"
+    )
+    return _typed(path, upload)
+
+
+def _typed(path: Path, upload: Upload) -> Path:
+    """`path` renamed with the extension of the upload's type, so a model is told the image's
+    type rightly (a PNG sent as a data URI says image/png)."""
+    suffix = mimetypes.guess_extension(upload.content_type)
+    return path.rename(path.with_suffix(suffix)) if suffix else path
+
+
+async def style_reference(
+    uploads: UploadStore | None, assets: AssetStore, job: Job, work: Path
+) -> Path | None:
+    """The job's style reference image, fetched; None when it names none."""
+    if job.options.style_reference_image is None:
+        return None
+    path = work / "style_reference_upload"
+    upload_id = job.options.style_reference_image
+    upload = await fetch_upload(uploads, assets, job, upload_id, path, what="style reference image")
+    return _typed(path, upload)
 
 
 async def music_track(

@@ -45,8 +45,10 @@ class NarrationResult:
 @dataclass(frozen=True)
 class ClipLook:
     """What the job says about every scene's picture, so its scenes belong together: one
-    palette (from `palette_seed`), the request's style, and the title card the first scene
-    opens with, in the job's language, clear of the platform's UI and of the captions."""
+    palette (from `palette_seed`, or the hue of the job's style reference image), the request's
+    style, and the title card the first scene opens with, in the job's language, clear of the
+    platform's UI and of the captions. `style_reference` is that image, fetched for the render:
+    a hosted model that takes one is given it."""
 
     palette_seed: str = ""
     style: str | None = None
@@ -54,6 +56,8 @@ class ClipLook:
     language: str | None = None
     safe_zone: SafeZone | None = None  # None: the default for the frame's shape
     caption_position: CaptionPosition = CaptionPosition.BOTTOM
+    style_reference: Path | None = None
+    hue: float | None = None  # the palette's hue in degrees; None: from `palette_seed`
 
 
 class ClipGenerator(Protocol):
@@ -95,8 +99,14 @@ class MusicSource(Protocol):
 
 class KeyframeGenerator(Protocol):
     async def generate(
-        self, scene: Scene, *, look: Look, size: tuple[int, int], out_path: Path
+        self,
+        scene: Scene,
+        *,
+        look: Look,
+        size: tuple[int, int],
+        out_path: Path,
+        style_reference: Path | None = None,
     ) -> Path:
-        """Draw `scene`'s keyframe (its first frame) at `size` in the render's shared `look`,
-        as a JPEG at `out_path`."""
+        """Draw `scene`'s keyframe (its first frame) at `size` in the render's shared `look`
+        (guided by the job's `style_reference` image when given), as a JPEG at `out_path`."""
         ...

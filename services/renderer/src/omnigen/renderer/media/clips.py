@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import structlog
@@ -15,6 +16,7 @@ from omnigen.renderer.media import looks
 from omnigen.renderer.media.captions import safe_zone_for
 from omnigen.renderer.media.ffmpeg import filter_path, run_ffmpeg
 from omnigen.renderer.media.fonts import CAPTION_FONT, caption_font
+from omnigen.renderer.media.reference import reference_hue
 from omnigen.renderer.media.titles import TitleCard, write_title_card
 from omnigen.renderer.ports import ClipLook, ClipResult
 from omnigen.shared.domain.media import language_info
@@ -65,6 +67,8 @@ class LocalClipGenerator:
         look: ClipLook | None = None,
     ) -> ClipResult:
         look = look or ClipLook()
+        if look.hue is None and look.style_reference is not None:
+            look = replace(look, hue=await reference_hue(look.style_reference))
         stem = f"scene_{scene.scene_number:02d}"
         clip_path, last_frame = out_dir / f"{stem}.mp4", out_dir / f"{stem}_last.jpg"
         title_dir = out_dir / f"{stem}_title"
@@ -138,7 +142,7 @@ def synthetic_picture(
     style = looks.style_look(look.style)
     picture = looks.picture_size(size, style)
     base = looks.base_size(picture)
-    hue = looks.job_hue(look.palette_seed)
+    hue = looks.palette_hue(look.palette_seed, look.hue)
     motion = looks.motion_filter(scene.camera_move, frames, picture, fps)
     last = looks.motion_filter(scene.camera_move, frames, picture, fps, only_frame=frames - 1)
     bars = looks.letterbox_filter(size, picture)
@@ -161,13 +165,14 @@ def prepare_title_card(
     info = language_info(look.language)
     font = caption_font(look.language, [title])
     style = looks.style_look(look.style)
+    hue = looks.palette_hue(look.palette_seed, look.hue)
     card = TitleCard(
         title=title,
         font=font,
         zone=safe_zone_for(size, look.safe_zone),
         caption_position=look.caption_position,
         style=style,
-        accent=looks.scene_colours(scene, looks.job_hue(look.palette_seed), style).accent,
+        accent=looks.scene_colours(scene, hue, style).accent,
         rtl=info.rtl,
         latin=info.script == "Latn",
     )

@@ -14,6 +14,7 @@ import structlog
 
 from omnigen.renderer.media import looks
 from omnigen.renderer.media.ffmpeg import run_ffmpeg
+from omnigen.renderer.media.reference import reference_hue
 from omnigen.shared.domain.keyframes import Look
 from omnigen.shared.domain.scripts import Scene
 
@@ -32,9 +33,16 @@ class LocalKeyframeGenerator:
         self._timeout_s = timeout_s
 
     async def generate(
-        self, scene: Scene, *, look: Look, size: tuple[int, int], out_path: Path
+        self,
+        scene: Scene,
+        *,
+        look: Look,
+        size: tuple[int, int],
+        out_path: Path,
+        style_reference: Path | None = None,
     ) -> Path:
         await anyio.Path(out_path.parent).mkdir(parents=True, exist_ok=True)
+        hue = None if style_reference is None else await reference_hue(style_reference)
         painted = in_look(scene, look)
         style = looks.style_look(look.style)
         picture = looks.picture_size(size, style)
@@ -42,7 +50,7 @@ class LocalKeyframeGenerator:
         seed = str(look.seed)  # the render's one seed: one palette for every keyframe
         width, height = size
         graph = (
-            f"{looks.still_graph(painted, base, style, looks.job_hue(seed), seed)};"
+            f"{looks.still_graph(painted, base, style, looks.palette_hue(seed, hue), seed)};"
             f"[still]trim=end_frame=1,crop={picture[0]}:{picture[1]},setsar=1,"
             f"{looks.letterbox_filter(size, picture)}[keyframe]"
         )

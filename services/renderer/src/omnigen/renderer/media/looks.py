@@ -119,6 +119,11 @@ def job_hue(seed: str) -> float:
     return int.from_bytes(digest[:4], "big") % 360
 
 
+def palette_hue(seed: str, hue: float | None = None) -> float:
+    """The palette's hue: the given one (e.g. a style reference image's), else the job's."""
+    return job_hue(seed) if hue is None else hue % 360
+
+
 def scene_colours(scene: Scene, hue: float, style: StyleLook) -> SceneColours:
     top_l, bottom_l, ground_l, sat_factor, nudge = MOOD_TONES[scene.mood]
     turn = ((scene.scene_number - 1) % 3 - 1) * SCENE_HUE_TURN

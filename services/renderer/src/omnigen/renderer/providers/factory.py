@@ -66,6 +66,7 @@ def _clips(settings: ProviderSettings, predictions: ReplicatePredictions | None)
             model=settings.replicate_video_model,
             durations=settings.replicate_video_durations,
             start_image_field=settings.replicate_video_start_image_field,
+            style_reference_field=settings.replicate_video_style_reference_field,
             extra_input=settings.replicate_video_extra_input,
         )
     from omnigen.renderer.media.clips import LocalClipGenerator
@@ -107,6 +108,7 @@ def _keyframes(
         return ReplicateKeyframeGenerator(
             predictions,
             model=settings.replicate_image_model,
+            style_reference_field=settings.replicate_image_style_reference_field,
             extra_input=settings.replicate_image_extra_input,
         )
     from omnigen.renderer.media.keyframes import LocalKeyframeGenerator

@@ -49,6 +49,7 @@ class ReplicateClipGenerator:
         durations: tuple[int, ...] = (5, 10),
         start_image_field: str = "start_image",
         start_image_max_bytes: int = DATA_URI_MAX_BYTES,
+        style_reference_field: str = "",
         extra_input: dict[str, Any] | None = None,
     ) -> None:
         if not durations:
@@ -58,6 +59,7 @@ class ReplicateClipGenerator:
         self._durations = tuple(sorted(durations))
         self._start_image_field = start_image_field
         self._start_image_max_bytes = start_image_max_bytes
+        self._style_reference_field = style_reference_field
         self._extra_input = dict(extra_input or {})
 
     async def aclose(self) -> None:
@@ -77,7 +79,8 @@ class ReplicateClipGenerator:
         stem = f"scene_{scene.scene_number:02d}"
         clip_path, last_frame = out_dir / f"{stem}.mp4", out_dir / f"{stem}_last.jpg"
         what = f"scene {scene.scene_number} clip"
-        inputs = await self.prediction_input(scene, size, start_image)
+        reference = look.style_reference if look is not None else None
+        inputs = await self.prediction_input(scene, size, start_image, reference)
         raw = await self._predictions.run(
             model=self._model, inputs=inputs, what=what, dest_stem=out_dir / f"{stem}_raw"
         )
@@ -111,9 +114,14 @@ class ReplicateClipGenerator:
         return ClipResult(path=clip_path, last_frame_path=last_frame)
 
     async def prediction_input(
-        self, scene: Scene, size: tuple[int, int], start_image: Path | None
+        self,
+        scene: Scene,
+        size: tuple[int, int],
+        start_image: Path | None,
+        style_reference: Path | None = None,
     ) -> dict[str, Any]:
-        """The model input: operator extras, then the scene's prompt, length, shape and image."""
+        """The model input: operator extras, then the scene's prompt, length, shape, start image
+        and (when the model takes one) the job's style reference image."""
         inputs: dict[str, Any] = {
             **self._extra_input,
             "prompt": clip_prompt(scene),
@@ -123,6 +131,10 @@ class ReplicateClipGenerator:
         if start_image is not None:
             inputs[self._start_image_field] = await image_data_uri(
                 start_image, max_bytes=self._start_image_max_bytes
+            )
+        if style_reference is not None and self._style_reference_field:
+            inputs[self._style_reference_field] = await image_data_uri(
+                style_reference, max_bytes=self._start_image_max_bytes
             )
         return inputs
 

@@ -15,7 +15,7 @@ from omnigen.renderer.media.clips import fit_filter
 from omnigen.renderer.media.errors import FfmpegFailed
 from omnigen.renderer.media.ffmpeg import run_ffmpeg
 from omnigen.renderer.providers.errors import ProviderFailed
-from omnigen.renderer.providers.replicate_clips import model_aspect_ratio
+from omnigen.renderer.providers.replicate_clips import image_data_uri, model_aspect_ratio
 from omnigen.renderer.providers.replicate_predictions import PROVIDER, ReplicatePredictions
 from omnigen.shared.domain.keyframes import Look
 from omnigen.shared.domain.scripts import Scene
@@ -31,23 +31,34 @@ class ReplicateKeyframeGenerator:
         predictions: ReplicatePredictions,
         *,
         model: str,
+        style_reference_field: str = "",
         extra_input: dict[str, Any] | None = None,
     ) -> None:
         self._predictions = predictions
         self._model = model
+        self._style_reference_field = style_reference_field
         self._extra_input = dict(extra_input or {})
 
     async def aclose(self) -> None:
         await self._predictions.aclose()
 
     async def generate(
-        self, scene: Scene, *, look: Look, size: tuple[int, int], out_path: Path
+        self,
+        scene: Scene,
+        *,
+        look: Look,
+        size: tuple[int, int],
+        out_path: Path,
+        style_reference: Path | None = None,
     ) -> Path:
         await anyio.Path(out_path.parent).mkdir(parents=True, exist_ok=True)
         what = f"scene {scene.scene_number} keyframe"
+        inputs = self.prediction_input(scene, look, size)
+        if style_reference is not None and self._style_reference_field:
+            inputs[self._style_reference_field] = await image_data_uri(style_reference)
         raw = await self._predictions.run(
             model=self._model,
-            inputs=self.prediction_input(scene, look, size),
+            inputs=inputs,
             what=what,
             dest_stem=out_path.with_name(f"{out_path.stem}_raw"),
         )

@@ -52,6 +52,12 @@ class ProviderSettings(ProviderRetrySettings):
     replicate_video_start_image_field: str = Field(
         default="start_image", description="the model's input for the first frame (veo: image)"
     )
+    replicate_video_style_reference_field: str = Field(
+        default="",
+        pattern=r"^$|^[a-z][a-z0-9_]{0,39}$",
+        description="the video model's input for the job's style_reference_image (a data URI); "
+        "empty: the model takes none (kling-v2.1 takes none; its keyframes carry the style)",
+    )
     replicate_video_extra_input: dict[str, Any] = Field(
         default_factory=dict, description='model-specific inputs, e.g. {"mode": "standard"}'
     )
@@ -63,6 +69,12 @@ class ProviderSettings(ProviderRetrySettings):
     replicate_image_model: str = Field(
         default="black-forest-labs/flux-schnell",
         description="the keyframe image model: owner/name, or owner/name:version",
+    )
+    replicate_image_style_reference_field: str = Field(
+        default="image_prompt",
+        pattern=r"^$|^[a-z][a-z0-9_]{0,39}$",
+        description="the image model's input for the job's style_reference_image (a data URI; "
+        "FLUX 1.1 pro's image_prompt, which flux-schnell ignores); empty: the model takes none",
     )
     replicate_image_extra_input: dict[str, Any] = Field(
         default_factory=dict, description='model-specific inputs, e.g. {"go_fast": true}'
