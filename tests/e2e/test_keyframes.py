@@ -133,6 +133,7 @@ async def test_a_style_reference_reaches_every_keyframe_and_clip_prediction(
     jpeg = samples.photo(tmp_path / "reference.jpg", 320, 180)
     env = hosted_env(replicate)
     env["renderer"]["OMNIGEN_REPLICATE_VIDEO_STYLE_REFERENCE_FIELD"] = "reference_image"
+    env["renderer"]["OMNIGEN_REPLICATE_IMAGE_STYLE_REFERENCE_FIELD"] = "image_prompt"
     async with (
         running_pipeline(moto_stack, tmp_path, service_env=env) as pipeline,
         api(pipeline) as client,

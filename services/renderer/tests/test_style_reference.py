@@ -45,7 +45,7 @@ USER = "u-style"
 VIDEO_MODEL = "kwaivgi/kling-v2.1"
 IMAGE_MODEL = "black-forest-labs/flux-schnell"
 VIDEO_FIELD = "reference_image"  # set for the test: the default video model takes none
-IMAGE_FIELD = "image_prompt"  # the image model's default
+IMAGE_FIELD = "image_prompt"  # set for the test, as for FLUX 1.1 pro (flux-schnell has none)
 SMALL = (320, 180)
 
 
@@ -88,6 +88,7 @@ def hosted_deps(fake: FakeReplicate) -> RendererDeps:
             replicate_video_model=VIDEO_MODEL,
             replicate_image_model=IMAGE_MODEL,
             replicate_video_style_reference_field=VIDEO_FIELD,
+            replicate_image_style_reference_field=IMAGE_FIELD,
             replicate_poll_interval_s=0.05,
             replicate_poll_max_interval_s=0.2,
         )

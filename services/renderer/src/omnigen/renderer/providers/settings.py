@@ -71,10 +71,11 @@ class ProviderSettings(ProviderRetrySettings):
         description="the keyframe image model: owner/name, or owner/name:version",
     )
     replicate_image_style_reference_field: str = Field(
-        default="image_prompt",
+        default="",
         pattern=r"^$|^[a-z][a-z0-9_]{0,39}$",
-        description="the image model's input for the job's style_reference_image (a data URI; "
-        "FLUX 1.1 pro's image_prompt, which flux-schnell ignores); empty: the model takes none",
+        description="the image model's input for the job's style_reference_image (a data URI), "
+        "e.g. image_prompt for FLUX 1.1 pro; empty (the default flux-schnell has no such "
+        "input): the model takes none",
     )
     replicate_image_extra_input: dict[str, Any] = Field(
         default_factory=dict, description='model-specific inputs, e.g. {"go_fast": true}'
