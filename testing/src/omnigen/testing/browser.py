@@ -47,7 +47,7 @@ def chromium(profile: Path, size: tuple[int, int]) -> Iterator[webdriver.Chrome]
 
 
 def wait_for(driver: WebDriver, check: Callable[[WebDriver], Any], timeout: float = 60) -> Any:
-    """Wait for `check`; the default allows for a loaded host (a page step usually takes under 1 s)."""
+    """Wait for `check`; the default allows for a loaded host (a step usually takes under 1 s)."""
     return WebDriverWait(driver, timeout, poll_frequency=0.2).until(check)
 
 
