@@ -21,6 +21,7 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select
 
 from omnigen.testing import upload_samples as samples
@@ -286,9 +287,21 @@ async def test_the_web_page_uploads_photos_and_makes_a_video_of_them(
         assert "the file is not a readable JPEG" in text_of(browser, "#uploads"), text_of(
             browser, "#uploads"
         )
-        # only ready uploads are offered
-        offered = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#start_image option")]
-        assert sorted(offered) == ["(none)", "photo-0.jpg (image)", "photo-1.jpg (image)"]
+        # only ready uploads are offered (the pickers refresh just after the list does)
+        wanted = ["(none)", "photo-0.jpg (image)", "photo-1.jpg (image)"]
+        try:
+            wait_for(
+                browser,
+                lambda d: (
+                    sorted(o.text for o in d.find_elements(By.CSS_SELECTOR, "#start_image option"))
+                    == wanted
+                ),
+            )
+        except TimeoutException:
+            offered = [
+                o.text for o in browser.find_elements(By.CSS_SELECTOR, "#start_image option")
+            ]
+            raise AssertionError(f"offered {offered}, not {wanted}") from None
 
         browser.find_element(By.ID, "own-script").click()
         browser.find_element(By.ID, "script-title").send_keys("By the sea")
@@ -352,7 +365,7 @@ async def test_the_web_page_uploads_photos_and_makes_a_video_of_them(
             return True
 
         wait_for(browser, delete_first)
-        browser.switch_to.alert.accept()
+        wait_for(browser, expected_conditions.alert_is_present()).accept()
         wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#uploads li")) == 2)
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as owner:
             assert (await owner.get(f"/v1/uploads/{first}")).status_code == 404
