@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
@@ -47,8 +48,11 @@ def chromium(profile: Path, size: tuple[int, int]) -> Iterator[webdriver.Chrome]
 
 
 def wait_for(driver: WebDriver, check: Callable[[WebDriver], Any], timeout: float = 60) -> Any:
-    """Wait for `check`; the default allows for a loaded host (a step usually takes under 1 s)."""
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(check)
+    """Wait for `check`; the default allows for a loaded host (a step usually takes under 1 s).
+    An element the page redrew while `check` read it is read again at the next poll."""
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(check)
 
 
 def text_of(driver: WebDriver, selector: str) -> str:
