@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from omnigen.shared.adapters.codec import deserialize, serialize
 from omnigen.shared.adapters.dynamodb import storage_error
+from omnigen.shared.adapters.table_items import KEY, batch_get_items, get_item
 from omnigen.shared.domain.uploads import (
     TooManyUploads,
     Upload,
@@ -27,8 +28,6 @@ from omnigen.shared.resources import Table
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
-
-KEY: Final = "job_id"
 
 
 def item_key(upload_id: str) -> str:
@@ -188,25 +187,7 @@ class DynamoUploadStore:
                 raise storage_error("keep_upload", exc) from None
 
     async def _get(self, key: str) -> dict[str, Any] | None:
-        try:
-            response = await self._client.get_item(
-                TableName=self._table, Key={KEY: {"S": key}}, ConsistentRead=True
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise storage_error("get_upload", exc) from None
-        item = response.get("Item")
-        return dict(item) if item else None
+        return await get_item(self._client, self._table, key, "get_upload")
 
     async def _batch_get(self, keys: list[str]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        pending: dict[str, Any] = {
-            self._table: {"Keys": [{KEY: {"S": k}} for k in keys], "ConsistentRead": True}
-        }
-        while pending:
-            try:
-                response = await self._client.batch_get_item(RequestItems=pending)
-            except (BotoCoreError, ClientError) as exc:
-                raise storage_error("get_uploads", exc) from None
-            found.extend(dict(i) for i in response.get("Responses", {}).get(self._table, []))
-            pending = dict(response.get("UnprocessedKeys") or {})
-        return found
+        return await batch_get_items(self._client, self._table, keys, "get_uploads")

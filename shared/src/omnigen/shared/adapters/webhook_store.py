@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from omnigen.shared.adapters.codec import deserialize, serialize
 from omnigen.shared.adapters.dynamodb import storage_error
+from omnigen.shared.adapters.table_items import KEY, batch_get_items, get_item
 from omnigen.shared.domain.jobs import TTL_SECONDS
 from omnigen.shared.domain.webhooks import (
     MAX_ATTEMPTS_KEPT,
@@ -33,8 +34,6 @@ from omnigen.shared.resources import Table
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
-
-KEY: Final = "job_id"
 
 
 def endpoint_key(endpoint_id: str) -> str:
@@ -280,14 +279,7 @@ class DynamoWebhookStore:
     # -- plumbing --------------------------------------------------------------------------
 
     async def _get(self, key: str) -> dict[str, Any] | None:
-        try:
-            response = await self._client.get_item(
-                TableName=self._table, Key={KEY: {"S": key}}, ConsistentRead=True
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise storage_error("get_webhook_item", exc) from None
-        item = response.get("Item")
-        return dict(item) if item else None
+        return await get_item(self._client, self._table, key, "get_webhook_item")
 
     async def _ids(self, key: str) -> list[str]:
         item = await self._get(key)
@@ -296,22 +288,7 @@ class DynamoWebhookStore:
         return sorted(item["ids"]["SS"])
 
     async def _batch_get(self, keys: list[str]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(keys), 100):
-            pending: dict[str, Any] = {
-                self._table: {
-                    "Keys": [{KEY: {"S": k}} for k in keys[start : start + 100]],
-                    "ConsistentRead": True,
-                }
-            }
-            while pending:
-                try:
-                    response = await self._client.batch_get_item(RequestItems=pending)
-                except (BotoCoreError, ClientError) as exc:
-                    raise storage_error("get_webhook_items", exc) from None
-                found.extend(dict(i) for i in response.get("Responses", {}).get(self._table, []))
-                pending = dict(response.get("UnprocessedKeys") or {})
-        return found
+        return await batch_get_items(self._client, self._table, keys, "get_webhook_items")
 
     async def _update(
         self,
