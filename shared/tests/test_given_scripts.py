@@ -67,3 +67,27 @@ def test_a_request_needs_a_prompt_or_a_script_and_strict_types_in_the_script() -
     with pytest.raises(ValidationError, match="control characters"):
         scenes = [{**GIVEN["scenes"][0], "narration": "bad\x00text"}, *GIVEN["scenes"][1:]]
         JobRequest.model_validate({"script": {**GIVEN, "scenes": scenes}})
+
+
+def test_a_scene_of_the_users_own_media_needs_no_description_and_is_not_judged_as_a_shot() -> None:
+    upload = "up_" + "a" * 32
+    scenes = [dict(s) for s in GIVEN["scenes"]]
+    scenes[0] = {k: v for k, v in scenes[0].items() if k != "generation_prompt"} | {"media": upload}
+    scenes[1] = scenes[1] | {"generation_prompt": "Me", "media": upload}  # short: not a shot
+    request = _request(script={**GIVEN, "scenes": scenes})
+    assert given_script_problems(request) == []
+    script = request.script.complete() if request.script else None
+    assert script is not None
+    assert upload in script.scenes[0].generation_prompt
+    assert script.scenes[1].generation_prompt == "Me"
+    # a scene of generated video still needs its description, named from the request
+    del scenes[2]["generation_prompt"]
+    missing = given_script_problems(_request(script={**GIVEN, "scenes": scenes}))
+    assert missing == [
+        ("script.scenes[2].generation_prompt", "required unless the scene shows your media")
+    ]
+    # and the same short description without media is refused as before
+    scenes[1] = {k: v for k, v in scenes[1].items() if k != "media"}
+    scenes[2]["generation_prompt"] = GIVEN["scenes"][2]["generation_prompt"]
+    fields = [f for f, _ in given_script_problems(_request(script={**GIVEN, "scenes": scenes}))]
+    assert fields == ["script.scenes[1].generation_prompt"]

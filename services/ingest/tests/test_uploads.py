@@ -136,6 +136,22 @@ async def test_a_job_uses_its_owners_ready_uploads(api: Api) -> None:
     assert kept.json()["expires_at"] >= kept.json()["created_at"]
 
 
+async def test_a_scene_of_ones_own_photo_needs_no_description(api: Api) -> None:
+    photo = (await start(api, "alice", "image/jpeg"))["id"]
+    await settle(api, photo, UploadStatus.READY, width=1200, height=900)
+    script = script_of(photo, None)
+    del script["scenes"][0]["generation_prompt"]
+    accepted = await api.client.post("/v1/jobs", json={"script": script}, headers=api.auth("alice"))
+    assert accepted.status_code == 202, accepted.text
+    # a generated scene without its description is a 422 naming it, and creates nothing
+    del script["scenes"][1]["generation_prompt"]
+    refused = await api.client.post("/v1/jobs", json={"script": script}, headers=api.auth("alice"))
+    assert refused.status_code == 422, refused.text
+    assert "script.scenes[1].generation_prompt" in refused.text
+    listed = await api.client.get("/v1/jobs", headers=api.auth("alice"))
+    assert len(listed.json()["jobs"]) == 1
+
+
 async def test_unusable_uploads_are_a_422_naming_the_field_and_create_nothing(api: Api) -> None:
     theirs = (await start(api, "bob", "image/jpeg"))["id"]
     await settle(api, theirs, UploadStatus.READY, width=10, height=10)

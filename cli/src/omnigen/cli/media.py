@@ -59,15 +59,13 @@ def media_script(text: str, duration: int, media: dict[int, str]) -> dict[str, A
     narration = _sentences(text, count)
     scenes = []
     for number in range(1, count + 1):
-        scene: dict[str, Any] = {
-            "duration": each,
-            "narration": narration[number - 1],
-            "generation_prompt": f"Scene {number} of {count}, a picture of the user's own: {text}"[
-                :2000
-            ],
-        }
+        scene: dict[str, Any] = {"duration": each, "narration": narration[number - 1]}
         if number in media:
-            scene["media"] = media[number]
+            scene["media"] = media[number]  # shown as it is: it needs no description
+        else:
+            scene["generation_prompt"] = f"Scene {number} of {count} of a short video about {text}"[
+                :2000
+            ]
         scenes.append(scene)
     title = text.strip().split(".")[0][:80] or "My media"
     return {"title": title, "scenes": scenes}

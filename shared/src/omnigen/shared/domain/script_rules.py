@@ -70,7 +70,10 @@ def script_problems(script: Script, request: JobRequest) -> list[str]:
     problems: list[str] = []
     problems += _timing_problems(script, request)
     allowed = request_text(request)
-    problems += _prompt_problems(script, allowed)
+    own_media = (
+        {i for i, d in enumerate(request.script.scenes) if d.media} if request.script else set()
+    )
+    problems += _prompt_problems(script, allowed, own_media)
     problems += _narration_problems(script)
     problems += _text_problems(script, request, allowed)
     return problems
@@ -82,6 +85,13 @@ def given_script_problems(request: JobRequest, root: str = "script") -> list[tup
     The same rules as for a written script, so a given one renders like any other."""
     if request.script is None:
         return []
+    unseen = [
+        (f"{root}.scenes[{index}].generation_prompt", "required unless the scene shows your media")
+        for index, draft in enumerate(request.script.scenes)
+        if draft.generation_prompt is None and draft.media is None
+    ]
+    if unseen:
+        return unseen
     try:
         script = request.script.complete(style=request.options.style)
     except ValidationError as exc:
@@ -139,10 +149,14 @@ def _timing_problems(script: Script, request: JobRequest) -> list[str]:
     return problems
 
 
-def _prompt_problems(script: Script, allowed: str) -> list[str]:
+def _prompt_problems(script: Script, allowed: str, own_media: set[int]) -> list[str]:
+    """A generated scene's description must describe a shot; a scene that shows the user's own
+    media (the indexes in `own_media`) is not generated from it, so it is not judged."""
     problems = []
     seen: dict[str, int] = {}
     for index, scene in enumerate(script.scenes):
+        if index in own_media:
+            continue
         field = f"scenes[{index}].generation_prompt"
         prompt = scene.generation_prompt.strip()
         placeholder = find_placeholder(prompt, allowed) or _ellipsis(prompt, allowed)

@@ -178,8 +178,12 @@ class SceneDraft(BaseModel):
     start_time: StrictFloat | None = Field(default=None, ge=0, description="computed if absent")
     duration: StrictFloat = Field(gt=0, le=60, description="seconds on screen, a JSON number")
     narration: ProseText = Field(max_length=1000, description="spoken during the scene; may be ''")
-    generation_prompt: ProseText = Field(
-        min_length=1, max_length=2000, description="what the scene shows (the visual description)"
+    generation_prompt: ProseText | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2000,
+        description="what the scene shows (the visual description); may be left out when the "
+        "scene shows your own `media`",
     )
     location: LineText | None = Field(default=None, min_length=1, max_length=300)
     action: ProseText | None = Field(default=None, min_length=1, max_length=500)
@@ -198,6 +202,17 @@ class SceneDraft(BaseModel):
         description="an upload of yours the scene shows instead of a generated clip: a picture "
         "(moved by camera_move) or a video (trimmed to the scene, its own sound dropped)",
     )
+
+    @property
+    def visual(self) -> str:
+        """What the scene shows: its description, or for a scene of the user's own media
+        without one, a line naming the upload (no model generates from it). Empty when neither
+        is given, which `script_rules.given_script_problems` reports."""
+        if self.generation_prompt is not None:
+            return self.generation_prompt
+        if self.media is not None:
+            return f"The user's own media {self.media}, shown as the picture of this scene"
+        return ""
 
 
 class AudioDraft(BaseModel):
@@ -241,7 +256,7 @@ class ScriptDraft(BaseModel):
         scenes = []
         start = 0.0
         for index, draft in enumerate(self.scenes):
-            visual = draft.generation_prompt
+            visual = draft.visual
             scenes.append(
                 Scene(
                     scene_number=draft.scene_number or index + 1,
