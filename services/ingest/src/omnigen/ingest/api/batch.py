@@ -19,16 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from omnigen.ingest.api.deps import Context, UserId
 from omnigen.ingest.api.errors import ApiError, ErrorBody, ErrorDetail
-from omnigen.ingest.api.routes import request_of, script_not_fit
+from omnigen.ingest.api.routes import SUBMISSION_REFUSALS, request_of, submission_refused
 from omnigen.ingest.api.schemas import JobLinks, SubmitJob, links
 from omnigen.ingest.context import IngestContext
-from omnigen.ingest.handlers import ScriptNotFit, UnwritableRequest, check_callback, submit_job
+from omnigen.ingest.handlers import check_callback, submit_job
 from omnigen.ingest.limits import LimitExceeded
-from omnigen.shared.domain.errors import (
-    IdempotencyConflict,
-    MonthlyQuotaExceeded,
-    RunningJobsLimit,
-)
 from omnigen.shared.domain.eta import estimated_completion_seconds
 from omnigen.shared.domain.stages import JobStatus
 
@@ -40,6 +35,7 @@ MAX_BATCH_ITEMS: Final = 100
 BATCH_PATH: Final = "/v1/jobs:batch"
 
 Outcome = Literal["accepted", "replayed", "conflict", "invalid", "limited"]
+_OUTCOMES: Final[dict[int, Outcome]] = {409: "conflict", 422: "invalid", 429: "limited"}
 
 
 class BatchItem(BaseModel):
@@ -158,17 +154,12 @@ async def _submit_item(
             video_quota_s=ctx.settings.monthly_video_seconds_quota,
         )
         job, created = submission.job, submission.created
-    except RunningJobsLimit as exc:
-        return refused(429, "limited", "too_many_running_jobs", str(exc))
-    except MonthlyQuotaExceeded as exc:
-        return refused(429, "limited", "monthly_quota_exceeded", str(exc), "request.duration")
-    except IdempotencyConflict as exc:
-        return refused(409, "conflict", "idempotency_conflict", str(exc), "idempotency_key")
-    except ScriptNotFit as exc:
-        error = script_not_fit(exc)
-        return refused(422, "invalid", error.code, error.message, f"request.{error.field}")
-    except UnwritableRequest as exc:
-        return refused(422, "invalid", "no_script_writer", str(exc), f"request.{exc.field}")
+    except SUBMISSION_REFUSALS as exc:
+        error = submission_refused(ctx, exc)
+        named = f"request.{error.field}" if error.field else None
+        if error.code == "idempotency_conflict":
+            named = "idempotency_key"  # the item's own, not a header
+        return refused(error.status, _OUTCOMES[error.status], error.code, error.message, named)
     base = (ctx.settings.public_base_url or "").rstrip("/")
     return BatchResult(
         index=index,

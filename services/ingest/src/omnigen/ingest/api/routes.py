@@ -161,24 +161,8 @@ async def _submit(
             video_quota_s=ctx.settings.monthly_video_seconds_quota,
             rate=rate,
         )
-    except RunningJobsLimit as exc:
-        raise _too_many_running(ctx, exc) from None
-    except MonthlyQuotaExceeded as exc:
-        raise ApiError(
-            429,
-            "monthly_quota_exceeded",
-            str(exc),
-            field="duration",
-            headers={"Retry-After": str(seconds_until_next_month(time.time()))},
-        ) from None
-    except RateWindowFull as exc:
-        raise rate_limited(math.ceil(max(exc.retry_after_s, 1.0))) from None
-    except IdempotencyConflict as exc:
-        raise ApiError(409, "idempotency_conflict", str(exc), field="Idempotency-Key") from None
-    except ScriptNotFit as exc:
-        raise script_not_fit(exc) from None
-    except UnwritableRequest as exc:
-        raise ApiError(422, "no_script_writer", str(exc), field=exc.field) from None
+    except SUBMISSION_REFUSALS as exc:
+        raise submission_refused(ctx, exc) from None
     if not submission.created:
         response.headers["Idempotent-Replayed"] = "true"
     return _submitted(ctx, submission.job, response)
@@ -400,6 +384,37 @@ def request_of(body: SubmitJob) -> JobRequest:
         if field == "duration" and body.duration is None:
             field = "script.scenes"  # the duration came from the script's scenes
         raise ApiError(422, "validation_error", f"{field}: {error['msg']}", field=field) from None
+
+
+# What `submit_job` raises for a request it refused (nothing created): `submission_refused`
+# answers each, for POST /v1/jobs and for every item of a batch alike.
+SUBMISSION_REFUSALS: Final = (
+    RunningJobsLimit,
+    MonthlyQuotaExceeded,
+    RateWindowFull,
+    IdempotencyConflict,
+    ScriptNotFit,
+    UnwritableRequest,
+)
+
+
+def submission_refused(ctx: IngestContext, exc: Exception) -> ApiError:
+    """The answer to a refused submission, its field named from the request's body."""
+    if isinstance(exc, RunningJobsLimit):
+        return _too_many_running(ctx, exc)
+    if isinstance(exc, MonthlyQuotaExceeded):
+        retry_after = str(seconds_until_next_month(time.time()))
+        headers = {"Retry-After": retry_after}
+        return ApiError(429, "monthly_quota_exceeded", str(exc), field="duration", headers=headers)
+    if isinstance(exc, RateWindowFull):
+        return rate_limited(math.ceil(max(exc.retry_after_s, 1.0)))
+    if isinstance(exc, IdempotencyConflict):
+        return ApiError(409, "idempotency_conflict", str(exc), field="Idempotency-Key")
+    if isinstance(exc, ScriptNotFit):
+        return script_not_fit(exc)
+    if isinstance(exc, UnwritableRequest):
+        return ApiError(422, "no_script_writer", str(exc), field=exc.field)
+    raise TypeError(f"not a refused submission: {type(exc).__name__}")
 
 
 def script_not_fit(exc: ScriptNotFit) -> ApiError:
