@@ -88,6 +88,11 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         wait_for(browser, lambda d: heading(d) == "My videos")
         assert "signin" not in browser.current_url
         shots.take("01-my-videos-empty")
+        # a reload keeps the user signed in (the tab's one-time resume code), on the same page
+        browser.refresh()
+        wait_for(browser, lambda d: heading(d) == "My videos")
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs li.muted"))
+        assert browser.find_element(By.ID, "signout").is_displayed()
         async with httpx.AsyncClient(base_url=base, timeout=30) as anonymous:
             again = await anonymous.post("/v1/auth/signin", json={"code": code})
             assert again.status_code == 400, again.text
@@ -203,7 +208,8 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         seconds.clear()
         seconds.send_keys(str(job["scenes"][1]["duration"]))
         # then with a new picture and a shot of its own: version 2 plays, version 1 stays
-        Select(browser.find_element(By.ID, "regen-camera_move")).select_by_value("crane")
+        move = "handheld" if job["scenes"][1]["camera_move"] != "handheld" else "static"
+        Select(browser.find_element(By.ID, "regen-camera_move")).select_by_value(move)
         picture = browser.find_element(By.ID, "regen-generation_prompt")
         picture.clear()
         picture.send_keys(NEW_PICTURE)
@@ -223,7 +229,8 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         assert unlabelled_controls(browser) == []
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as owner:
             regenerated = (await owner.get(f"/v1/jobs/{job_id[1]}")).json()
-        assert regenerated["scenes"][1]["camera_move"] == "crane"
+        assert regenerated["scenes"][1]["camera_move"] == move
+        assert regenerated["versions"][-1]["changes"]["camera_move"] == move
         assert regenerated["scenes"][1]["generation_prompt"] == NEW_PICTURE
         async with httpx.AsyncClient(timeout=60) as plain:
             first = await plain.get(str(old.get_attribute("href")))

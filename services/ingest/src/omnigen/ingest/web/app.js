@@ -198,8 +198,9 @@ function keepResumeCode(code) {
 }
 
 // Hosted sign-in: authorization code + PKCE (RFC 7636) at the identity provider (Cognito's
-// hosted UI). Only the verifier and state wait in sessionStorage across the redirect; the
-// tokens stay in memory. The page sends the ID token: its `aud` is the app client id.
+// hosted UI). Only the verifier, state and route wait in sessionStorage across the redirect
+// (and, once signed in, the mark that a reload signs in again); the tokens stay in memory.
+// The page sends the ID token: its `aud` is the app client id.
 function base64url(bytes) {
   return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
