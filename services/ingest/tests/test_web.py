@@ -251,6 +251,42 @@ async def test_hosted_signin_with_pkce_in_a_real_browser(
         assert first["code_verifier"] != after_reload["code_verifier"]
 
 
+async def test_an_ended_hosted_token_signs_in_again_and_comes_back(
+    make_api: ApiFactory, tmp_path: Path
+) -> None:
+    """The ID token ends (here after 12 s, no clock leeway): the API's 401 sends the page
+    through the hosted sign-in again (silent: the provider's session) and back to the page
+    the user asked for, instead of signing out."""
+    with FakeHostedSignIn(client_id="web-client", user="hosted-bo", token_ttl_s=12) as idp:
+        api = await make_api(
+            auth_jwks_url=idp.jwks_url,
+            auth_issuer=idp.origin,
+            auth_audience="web-client",
+            auth_hs256_secret=None,
+            auth_signin_url=idp.origin,
+            auth_client_id="web-client",
+            auth_leeway_s=0.0,
+        )
+        await asyncio.to_thread(outlive_the_token, api.url, tmp_path)
+        assert len(idp.token_requests) == 2
+
+
+def outlive_the_token(url: str, tmp_path: Path) -> None:
+    with chromium(tmp_path / "profile", (1024, 768)) as browser:
+        browser.get(f"{url}/")
+        wait_for(browser, lambda d: d.find_elements(By.ID, "hosted-signin"))[0].click()
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs li"))
+        time.sleep(13.5)  # the token has ended
+        browser.get(f"{url}/#/new")  # the voices' request is refused: sign in again
+        wait_for(
+            browser, lambda d: d.current_url == f"{url}/#/new" and "state=" not in d.current_url
+        )
+        wait_for(browser, lambda d: text_of(d, "main h1") == "New video")
+        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#voice option")) > 1)
+        refused = "the server responded with a status of 401"
+        assert console_errors(browser, [refused]) == []
+
+
 def sign_in_through_the_browser(url: str, tmp_path: Path) -> None:
     with chromium(tmp_path / "profile", (1024, 768)) as browser:
         shots = Shots(browser, tmp_path / "screenshots")

@@ -10,7 +10,9 @@ const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const statusLine = document.getElementById("status");
 
-const session = { token: null, user: null };
+// hosted: the sign-in config once signed in there, and when (an ended token signs in again)
+const session = { token: null, user: null, hosted: null, since: 0 };
+const FRESH_TOKEN_MS = 10 * 1000; // a token refused sooner than this is not an ended one
 const PKCE_KEY = "omnigen.signin"; // the PKCE verifier, state and route, across the redirect only
 const RESUME_KEY = "omnigen.resume"; // local sign-in: the one-time code a reload exchanges
 const HOSTED_KEY = "omnigen.hosted"; // hosted sign-in: "1" once signed in (a reload signs in again)
@@ -130,7 +132,7 @@ async function api(path, { method = "GET", body, headers = {}, signal } = {}) {
   }
   const response = await fetch(path, init);
   if (response.status === 401 && path !== "/v1/auth/signin") {
-    signOut("Your sign-in ended; sign in again.");
+    if (!signInAgain()) signOut("Your sign-in ended; sign in again.");
     throw new ApiError(401, await safeJson(response));
   }
   if (!response.ok) throw new ApiError(response.status, await safeJson(response));
@@ -152,9 +154,23 @@ function problem(text) {
 
 // -- sign-in ----------------------------------------------------------------------------------
 
+// With the hosted sign-in, an ended ID token (Cognito: an hour) runs the sign-in again (silent
+// with the provider's session cookie) and comes back to the same route. Not for a token the
+// API refused as soon as it was issued: that would only loop.
+let reauthenticating = false;
+function signInAgain() {
+  if (reauthenticating) return true; // on the way to the provider already
+  if (!session.hosted || Date.now() - session.since < FRESH_TOKEN_MS) return false;
+  reauthenticating = true;
+  session.token = null;
+  startHostedSignIn(session.hosted);
+  return true;
+}
+
 function signOut(message) {
   session.token = null;
   session.user = null;
+  session.hosted = null;
   clearInterval(renewal);
   sessionStorage.removeItem(RESUME_KEY);
   sessionStorage.removeItem(HOSTED_KEY);
@@ -210,10 +226,10 @@ function redirectUri() {
 }
 
 async function startHostedSignIn(hosted) {
+  const back = location.hash.startsWith("#/") ? location.hash : "#/videos"; // before any await
   const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
   const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
-  const back = location.hash.startsWith("#/") ? location.hash : "#/videos";
   sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state, back }));
   const url = new URL(hosted.authorize_url);
   url.search = new URLSearchParams({
@@ -254,6 +270,8 @@ async function finishHostedSignIn(hosted) {
     return "Sign-in failed: the identity provider could not be reached.";
   }
   sessionStorage.setItem(HOSTED_KEY, "1");
+  session.hosted = hosted;
+  session.since = Date.now();
   nav.hidden = false;
   location.hash = saved.back || "#/videos"; // where the user was before the redirect
   return null;
