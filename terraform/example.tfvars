@@ -43,6 +43,13 @@ ingest_auth = {
   audience = "omnigen-api"
 }
 
+# The web page's hosted sign-in (optional): a hosted UI domain and an app client on this pool;
+# ingest then checks the pool's tokens for that client (ingest_auth may then be left out).
+# web_signin = {
+#   user_pool_id  = "eu-west-1_EXAMPLE"
+#   domain_prefix = "omnigen-video"
+# }
+
 # Any other OMNIGEN_* setting, per service.
 service_environment = {
   ingest = {

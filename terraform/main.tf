@@ -42,9 +42,6 @@ locals {
       OMNIGEN_HOST                = "0.0.0.0"
       OMNIGEN_PORT                = "8000"
       OMNIGEN_FORWARDED_ALLOW_IPS = join(",", sort([for subnet in data.aws_subnet.alb : subnet.cidr_block]))
-      OMNIGEN_AUTH_JWKS_URL       = var.ingest_auth.jwks_url
-      OMNIGEN_AUTH_ISSUER         = var.ingest_auth.issuer
-      OMNIGEN_AUTH_AUDIENCE       = var.ingest_auth.audience
       # Who may request jobs for whom (omnigen.ingest.trust); the topics are the messaging module's.
       OMNIGEN_UPSTREAM_USER_RULES         = jsonencode({ for name, publisher in var.upstream_publishers : name => publisher.user_ids })
       OMNIGEN_UPSTREAM_SHARED_TOPIC_USERS = jsonencode(var.shared_topic_user_ids)
@@ -72,6 +69,7 @@ locals {
     for service in keys(local.entrypoints) : service => merge(
       local.common_environment,
       local.default_service_environment[service],
+      service == "ingest" ? local.ingest_auth_environment : {}, # signin.tf
       lookup(var.service_environment, service, {}),
     )
   }

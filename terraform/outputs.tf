@@ -1,6 +1,21 @@
 output "ingest_url" {
   description = "The ingest API behind its load balancer."
   value       = module.compute.ingest_url
+
+  precondition {
+    condition     = var.ingest_auth != null || var.web_signin != null
+    error_message = "Set ingest_auth (an identity provider's JWKS, issuer, audience) or web_signin (a Cognito user pool): ingest needs to check tokens."
+  }
+}
+
+output "web_signin" {
+  description = "The web page's hosted sign-in (null without web_signin): what ingest got as OMNIGEN_AUTH_SIGNIN_URL and OMNIGEN_AUTH_CLIENT_ID, and the client's callback URLs."
+  value = local.signin_enabled ? {
+    signin_url    = local.signin_url
+    client_id     = aws_cognito_user_pool_client.web[0].id
+    issuer        = local.cognito_issuer
+    callback_urls = local.signin_urls
+  } : null
 }
 
 output "table_name" {

@@ -116,12 +116,27 @@ variable "service_environment" {
 }
 
 variable "ingest_auth" {
-  description = "How ingest checks bearer tokens: RS256 keys (e.g. a Cognito user pool), issuer, audience."
+  description = "How ingest checks bearer tokens: RS256 keys (e.g. a Cognito user pool), issuer, audience. Optional with web_signin, which sets them from its pool and client."
   type = object({
     jwks_url = string
     issuer   = string
     audience = string
   })
+  default = null
+}
+
+variable "web_signin" {
+  description = "The web page's hosted sign-in: a Cognito hosted UI domain (domain_prefix: https://PREFIX.auth.REGION.amazoncognito.com) and a public app client (code + PKCE, no secret, callback = each web_origins entry + \"/\") on user_pool_id; ingest then checks that pool's tokens for that client. null: no hosted sign-in."
+  type = object({
+    user_pool_id  = string
+    domain_prefix = string
+  })
+  default = null
+
+  validation {
+    condition     = var.web_signin == null || can(regex("^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$", var.web_signin.domain_prefix))
+    error_message = "web_signin.domain_prefix: lowercase letters, digits and hyphens (1-63), as Cognito takes them."
+  }
 }
 
 variable "use_openai" {

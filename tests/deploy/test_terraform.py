@@ -1059,3 +1059,42 @@ def test_the_web_pages_origins_may_post_uploads_to_the_bucket(
     rule = rule[0] if isinstance(rule, list) else rule
     assert rule["allowed_methods"] == ["POST"]
     assert rule["allowed_origins"] == "${var.web_origins}"
+
+
+def test_the_hosted_signin_is_a_public_code_client_whose_tokens_ingest_checks(
+    root: Module,
+) -> None:
+    """var.web_signin (optional) adds a Cognito hosted UI domain and an app client: code flow
+    only, no secret (the page sends PKCE S256), callbacks the page's origins; ingest gets the
+    sign-in URL and client id, and checks the pool's tokens with the client as audience."""
+    assert root.variables["web_signin"]["default"] is None
+    assert root.variables["ingest_auth"]["default"] is None  # optional with web_signin
+    domain = root.resource("aws_cognito_user_pool_domain", "web")
+    client = root.resource("aws_cognito_user_pool_client", "web")
+    for resource in (domain, client):
+        assert resource["count"] == "${local.signin_enabled ? 1 : 0}"
+        assert resource["user_pool_id"] == "${var.web_signin.user_pool_id}"
+    assert domain["domain"] == "${var.web_signin.domain_prefix}"
+    assert client["generate_secret"] is False
+    assert client["allowed_oauth_flows"] == ["code"]
+    assert client["allowed_oauth_flows_user_pool_client"] is True
+    assert client["allowed_oauth_scopes"] == ["openid"]
+    assert client["callback_urls"] == "${local.signin_urls}"
+    assert "origin in var.web_origins" in root.locals["signin_urls"]
+
+    environment = root.locals["ingest_auth_environment"]
+    assert "aws_cognito_user_pool_client.web[0].id" in environment
+    for setting in (
+        "OMNIGEN_AUTH_SIGNIN_URL",
+        "OMNIGEN_AUTH_CLIENT_ID",
+        "OMNIGEN_AUTH_JWKS_URL",
+        "OMNIGEN_AUTH_ISSUER",
+        "OMNIGEN_AUTH_AUDIENCE",
+    ):
+        assert setting in environment, setting
+    assert "amazoncognito.com" in root.locals["signin_url"]
+    assert "/.well-known/jwks.json" in environment
+    # only ingest gets them
+    assert 'service == "ingest" ? local.ingest_auth_environment : {}' in str(
+        root.locals["environment"]
+    )

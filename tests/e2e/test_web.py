@@ -20,6 +20,7 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select
@@ -40,6 +41,13 @@ PROMPT = "A lighthouse keeper's last night on a stormy island, told in three cal
 EDITED = "The keeper lights the lamp one last time."
 NEW_PICTURE = "A winter storm breaks over the old lighthouse lamp at dusk, waves on the rocks"
 PHONE = (390, 844)
+# how many scene pictures the job page shows, once each has loaded (null until then)
+PICTURES_SHOWN = (
+    "const p = [...document.querySelectorAll('.scenes .scene-picture:not(.empty)')];"
+    "const loaded = (e) => e.tagName === 'IMG' ? e.complete && e.naturalWidth > 0"
+    " : e.readyState >= 1 && e.videoWidth > 0 && !e.error;"
+    "return p.length && p.every(loaded) ? p.length : null"
+)
 DESKTOP = (1280, 900)
 
 
@@ -80,6 +88,11 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         wait_for(browser, lambda d: heading(d) == "My videos")
         assert "signin" not in browser.current_url
         shots.take("01-my-videos-empty")
+        # a reload keeps the user signed in (the tab's one-time resume code), on the same page
+        browser.refresh()
+        wait_for(browser, lambda d: heading(d) == "My videos")
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs li.muted"))
+        assert browser.find_element(By.ID, "signout").is_displayed()
         async with httpx.AsyncClient(base_url=base, timeout=30) as anonymous:
             again = await anonymous.post("/v1/auth/signin", json={"code": code})
             assert again.status_code == 400, again.text
@@ -168,6 +181,12 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         assert job["scenes"][0]["narration"] == EDITED
         assert job["options"]["style"] == "cinematic" and job["title"] == "Lighthouse"
 
+        # every scene's picture, shown as the scenes finished (the clips, as muted stills)
+        total = job["render"]["scenes_total"]
+        assert [s["picture_kind"] for s in job["render"]["scenes"]] == ["video"] * total
+        shown = wait_for(browser, lambda d: d.execute_script(PICTURES_SHOWN))
+        assert shown == total, f"{shown} scene pictures for {total} scenes"
+
         # the download links serve the video and the captions
         href = str(browser.find_element(By.ID, "download-video").get_attribute("href"))
         srt = str(browser.find_element(By.ID, "download-srt").get_attribute("href"))
@@ -178,8 +197,19 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
             captions = await plain.get(srt)
             assert captions.status_code == 200 and "-->" in captions.text
 
-        # regenerate scene 2 with a new picture: version 2 plays, version 1 stays downloadable
+        # regenerate scene 2: a bad length shows the API's 422 next to the field, nothing made
         Select(browser.find_element(By.ID, "regen-scene")).select_by_value("2")
+        seconds = browser.find_element(By.ID, "regen-duration")
+        seconds.clear()
+        seconds.send_keys("0")
+        browser.find_element(By.CSS_SELECTOR, "#regenerate button[type=submit]").click()
+        message = wait_for(browser, lambda d: d.find_element(By.ID, "regen-duration-error").text)
+        assert message.startswith("duration:") and "greater than 0" in message, message
+        seconds.clear()
+        seconds.send_keys(str(job["scenes"][1]["duration"]))
+        # then with a new picture and a shot of its own: version 2 plays, version 1 stays
+        move = "handheld" if job["scenes"][1]["camera_move"] != "handheld" else "static"
+        Select(browser.find_element(By.ID, "regen-camera_move")).select_by_value(move)
         picture = browser.find_element(By.ID, "regen-generation_prompt")
         picture.clear()
         picture.send_keys(NEW_PICTURE)
@@ -197,6 +227,11 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         assert "v2 (newest)" in text_of(browser, "section[aria-label=versions]")
         shots.take("07-video-version-2")
         assert unlabelled_controls(browser) == []
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as owner:
+            regenerated = (await owner.get(f"/v1/jobs/{job_id[1]}")).json()
+        assert regenerated["scenes"][1]["camera_move"] == move
+        assert regenerated["versions"][-1]["changes"]["camera_move"] == move
+        assert regenerated["scenes"][1]["generation_prompt"] == NEW_PICTURE
         async with httpx.AsyncClient(timeout=60) as plain:
             first = await plain.get(str(old.get_attribute("href")))
             assert first.status_code == 200 and first.content == video.content
@@ -239,7 +274,11 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
 
         refused = "- Failed to load resource: the server responded with a status of"
         # the browser logs the refusals this test provoked (the 422, the other user's 404)
-        expected = [f"/v1/jobs {refused} 422", f"/v1/jobs/{job_id[1]} {refused} 404"]
+        expected = [
+            f"/v1/jobs {refused} 422",
+            f"/v1/jobs/{job_id[1]}/scenes/2/regenerate {refused} 422",
+            f"/v1/jobs/{job_id[1]} {refused} 404",
+        ]
         errors = console_errors(browser, expected)
         assert errors == [], errors
 
@@ -315,6 +354,17 @@ async def test_the_web_page_uploads_photos_and_makes_a_video_of_them(
             Select(browser.find_element(By.ID, f"script-scenes-{i}-media")).select_by_visible_text(
                 f"{photo.name} (image)"
             )
+        # scene 1's shot: the fields fold away under a summary (keyboard: Enter opens it)
+        browser.find_element(By.CSS_SELECTOR, "[data-scene] details.shot summary").send_keys(
+            Keys.ENTER
+        )
+        Select(browser.find_element(By.ID, "script-scenes-0-camera_move")).select_by_value(
+            "pan_left"
+        )
+        Select(browser.find_element(By.ID, "script-scenes-0-lighting")).select_by_value(
+            "golden_hour"
+        )
+        browser.find_element(By.ID, "script-scenes-0-location").send_keys("A pebble beach")
         Select(browser.find_element(By.ID, "continuity")).select_by_value("none")
         Select(browser.find_element(By.ID, "captions_mode")).select_by_value("none")
         shots.take("21-new-video-with-uploads")
@@ -336,6 +386,7 @@ async def test_the_web_page_uploads_photos_and_makes_a_video_of_them(
             shots.take("22-video-stuck")
             raise
         assert text_of(browser, "#job-status") == "completed", text_of(browser, "#job-view")
+        assert wait_for(browser, lambda d: d.execute_script(PICTURES_SHOWN)) == 2
         shots.take("22-video-of-uploads")
         headers = {"Authorization": f"Bearer {pipeline.mint_token('web-uploader')}"}
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as owner:
@@ -351,6 +402,10 @@ async def test_the_web_page_uploads_photos_and_makes_a_video_of_them(
         ]
         assert set(by_name) == {p.name for p in [*photos, fake]}
         assert job["options"]["continuity"] == "none"
+        first_scene = job["scenes"][0]
+        assert (first_scene["camera_move"], first_scene["lighting"]) == ("pan_left", "golden_hour")
+        assert first_scene["location"] == "A pebble beach"
+        assert job["scenes"][1]["camera_move"] == "dolly_in"  # the default, left alone
 
         # my uploads: delete one
         browser.get(f"{base}/#/new")

@@ -10,8 +10,9 @@ import httpx
 from omnigen.shared.adapters.codec import serialize
 from omnigen.shared.domain.events import JobAccepted, JobFailed
 from omnigen.shared.domain.jobs import CANCELLED_REASON
-from omnigen.shared.domain.scenes import Continuity, plan_metadata
-from omnigen.shared.domain.scripts import Script
+from omnigen.shared.domain.keyframes import KeyframeState, Look, keyframe_plan
+from omnigen.shared.domain.scenes import Continuity, RenderState, plan_metadata
+from omnigen.shared.domain.scripts import ColorGrade, Mood, Script
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.ports import job_prefix, scene_clip_key, thumbnail_key, video_key
 
@@ -375,14 +376,55 @@ async def test_continuity_is_kept_and_scene_progress_shows_once_planned(api: Api
     )
     await repo.acquire_lease(job_id, "scene_2", "holder", 60.0)
     detail = (await api.client.get(f"/v1/jobs/{job_id}", headers=api.auth("alice"))).json()
+    no_picture = {"picture_url": None, "picture_kind": None}
     assert detail["render"] == {
         "version": 1,
         "continuity": "none",
         "scenes_total": 2,
         "scenes_complete": 0,
         "scenes": [
-            {"scene_number": 1, "state": "pending", "attempts": 0, "keyframe": None},
-            {"scene_number": 2, "state": "generating", "attempts": 0, "keyframe": None},
+            {"scene_number": n, "state": state, "attempts": 0, "keyframe": None, **no_picture}
+            for n, state in ((1, "pending"), (2, "generating"))
         ],
         "audio": {"state": "pending", "attempts": 0},
     }
+
+
+async def test_a_finished_scene_shows_its_picture_a_keyframe_or_else_its_clip(api: Api) -> None:
+    """The web page's thumbnails as scenes finish: a presigned link to the keyframe image where
+    the render draws keyframes, to the scene's clip otherwise; nothing for an unfinished one."""
+    repo = await api.stack.repository()
+    headers = api.auth("alice")
+    for continuity in (Continuity.NONE, Continuity.KEYFRAMES):
+        job_id = (await api.submit("alice", continuity=continuity.value)).json()["job_id"]
+        plan = plan_metadata(2, continuity)
+        if continuity is Continuity.KEYFRAMES:
+            plan |= keyframe_plan(Look("cinematic", Mood.CALM, ColorGrade.WARM, 7))
+        await repo.record_piece(job_id, stage=None, metadata=plan, expect={})
+        job = await repo.get_job(job_id)
+        state = RenderState.of(job.metadata)
+        assert state is not None
+        keyframes = KeyframeState.of(job.metadata, state.scenes)
+        if keyframes is not None:
+            drawn = keyframes.completion(2, f"{job_prefix(job_id)}keyframes/v1/scene_002.jpg")
+            assert drawn is not None
+            await repo.record_piece(
+                job_id, stage=None, metadata=drawn.metadata, expect=drawn.expect
+            )
+        else:
+            done = state.completion(2, scene_clip_key(job_id, 2))
+            assert done is not None
+            await repo.record_piece(
+                job_id, stage=done.stage, metadata=done.metadata, expect=done.expect
+            )
+
+        response = await api.client.get(f"/v1/jobs/{job_id}", headers=headers)
+
+        assert response.headers["cache-control"] == "no-store"
+        first, second = response.json()["render"]["scenes"]
+        assert (first["picture_url"], first["picture_kind"]) == (None, None)
+        kind = "image" if continuity is Continuity.KEYFRAMES else "video"
+        assert second["picture_kind"] == kind
+        path = "keyframes/v1/scene_002.jpg" if kind == "image" else "scene_002"
+        assert job_id in second["picture_url"] and path in second["picture_url"]
+        assert "Signature" in second["picture_url"] or "X-Amz-" in second["picture_url"]

@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 from structlog.testing import capture_logs
 
-from omnigen.shared.domain.scenes import Continuity, plan_metadata
-from omnigen.shared.domain.scripts import Script
+from omnigen.shared.domain.keyframes import KeyframeState, Look, keyframe_plan
+from omnigen.shared.domain.scenes import Continuity, RenderState, plan_metadata
+from omnigen.shared.domain.scripts import ColorGrade, Mood, Script
 from omnigen.shared.ports import video_key
 from omnigen.shared.workflow import record_finished_piece
 from omnigen.testing.queues import eventually
@@ -214,3 +215,34 @@ async def test_the_stream_shows_each_scene_starting_and_finishing(
         "scene_1_complete",
         "scene_1_complete",
     ]
+
+
+async def test_a_keyframe_finishing_is_an_update_of_its_own(
+    api: Api, sample_script: Script
+) -> None:
+    """Keyframes do not move the stage; the page still hears of each one (it shows the image
+    as the scene's thumbnail), as the events' `keyframes` list."""
+    job_id = (await api.submit("alice")).json()["job_id"]
+    repository = await api.stack.repository()
+    await repository.embed_script(job_id, sample_script)
+    total = len(sample_script.scenes)
+    look = Look("cinematic", Mood.CALM, ColorGrade.WARM, 7)
+    plan = plan_metadata(total, Continuity.KEYFRAMES) | keyframe_plan(look)
+    await repository.record_piece(job_id, stage="scene_1_generating", metadata=plan, expect={})
+    stream = Stream()
+    reader = asyncio.create_task(follow(api, job_id, "alice", stream))
+    await eventually(lambda: len(stream.events) == 1, timeout=10, what="the first event")
+    assert stream.events[0][1]["keyframes"] == ["pending"] * total
+    job = await repository.get_job(job_id)
+    state = RenderState.of(job.metadata)
+    keyframes = KeyframeState.of(job.metadata, state.scenes if state else {})
+    assert keyframes is not None
+    drawn = keyframes.completion(1, "jobs/x/keyframes/v1/scene_001.jpg")
+    assert drawn is not None
+    await repository.record_piece(job_id, stage=None, metadata=drawn.metadata, expect=drawn.expect)
+    await eventually(
+        lambda: stream.events[-1][1]["keyframes"][0] == "complete", timeout=10, what="keyframe"
+    )
+    assert stream.events[-1][1]["stage"] == "scene_1_generating"
+    await repository.mark_job_failed(job_id, "cancelled")
+    await asyncio.wait_for(reader, timeout=10)

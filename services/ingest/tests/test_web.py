@@ -91,6 +91,77 @@ async def test_a_signin_code_is_exchanged_once_for_a_working_token(api: Api) -> 
     }
 
 
+async def test_each_exchange_answers_a_fresh_resume_code_that_works_once(api: Api) -> None:
+    """The page keeps the resume code in its tab's storage for a reload: a sign-in code like
+    the link's (once, minutes long, no bearer token), and its exchange answers the next one."""
+    user = api.user_id("walt")
+    answer = (
+        await api.client.post("/v1/auth/signin", json={"code": mint_signin_code(HS_SECRET, user)})
+    ).json()
+    resume = answer["resume_code"]
+    claims = jwt.decode(resume, HS_SECRET, algorithms=["HS256"], options={"verify_aud": False})
+    assert claims["token_use"] == "signin" and claims["sub"] == user
+    assert claims["exp"] - claims["iat"] == 600
+    as_bearer = await api.client.get("/v1/jobs", headers={"Authorization": f"Bearer {resume}"})
+    assert as_bearer.status_code == 401
+
+    resumed = await api.client.post("/v1/auth/signin", json={"code": resume})
+    again = await api.client.post("/v1/auth/signin", json={"code": resume})
+
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["user_id"] == user
+    assert resumed.json()["resume_code"] not in (resume, answer["resume_code"])
+    token = resumed.json()["access_token"]
+    mine = await api.client.get("/v1/jobs", headers={"Authorization": f"Bearer {token}"})
+    assert mine.status_code == 200
+    assert again.status_code == 400 and "already used" in again.json()["error"]["message"]
+
+
+async def test_a_reload_keeps_the_user_signed_in_on_the_local_stack(
+    api: Api, tmp_path: Path
+) -> None:
+    """Debian's headless Chromium: signed in with the link, a reload of the new-video page
+    comes back to it signed in (the tab's resume code, exchanged once); storage never holds
+    an access token, and the code the reload used is spent."""
+    link = f"{api.url}/#signin={mint_signin_code(HS_SECRET, api.user_id('rae'))}"
+
+    before, after = await asyncio.to_thread(reload_signed_in, link, tmp_path)
+
+    for code in (before, after):
+        bearer = {"Authorization": f"Bearer {code}"}
+        assert (await api.client.get("/v1/jobs", headers=bearer)).status_code == 401
+    spent = await api.client.post("/v1/auth/signin", json={"code": before})
+    assert spent.status_code == 400 and "already used" in spent.json()["error"]["message"]
+
+
+def reload_signed_in(link: str, tmp_path: Path) -> tuple[str, str]:
+    with chromium(tmp_path / "profile", (1024, 768)) as browser:
+        shots = Shots(browser, tmp_path / "screenshots")
+        browser.get(link)
+        wait_for(browser, lambda d: text_of(d, "main h1") == "My videos")
+        browser.get(link.split("#")[0] + "#/new")
+        wait_for(browser, lambda d: text_of(d, "main h1") == "New video")
+        stored = browser.execute_script("return Object.keys(sessionStorage)")
+        assert stored == ["omnigen.resume"], stored
+        before = str(browser.execute_script("return sessionStorage.getItem('omnigen.resume')"))
+        for _ in range(2):
+            browser.refresh()
+            wait_for(browser, lambda d: text_of(d, "main h1") == "New video")
+            wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#voice option"))
+        assert browser.current_url.endswith("/#/new")
+        assert not browser.find_element(By.ID, "nav").get_attribute("hidden")
+        shots.take("45-new-video-after-reload")
+        after = str(browser.execute_script("return sessionStorage.getItem('omnigen.resume')"))
+        # signing out forgets it: a reload then shows the sign-in page
+        browser.find_element(By.ID, "signout").click()
+        wait_for(browser, lambda d: text_of(d, "main h1") == "Sign in")
+        assert browser.execute_script("return sessionStorage.length") == 0
+        browser.refresh()
+        wait_for(browser, lambda d: text_of(d, "main h1") == "Sign in")
+        assert console_errors(browser, []) == []
+        return before, after
+
+
 async def test_a_signin_code_is_not_a_bearer_token(api: Api) -> None:
     response = await api.client.get(
         "/v1/jobs", headers={"Authorization": f"Bearer {signin_code('walt')}"}
@@ -173,9 +244,47 @@ async def test_hosted_signin_with_pkce_in_a_real_browser(
         )
         # the app serves from this event loop: the blocking browser runs in a thread
         await asyncio.to_thread(sign_in_through_the_browser, api.url, tmp_path)
-        (exchange,) = idp.token_requests
-        assert exchange["grant_type"] == "authorization_code"
-        assert len(exchange["code_verifier"]) >= 43
+        first, after_reload = idp.token_requests
+        for exchange in (first, after_reload):
+            assert exchange["grant_type"] == "authorization_code"
+            assert len(exchange["code_verifier"]) >= 43
+        assert first["code_verifier"] != after_reload["code_verifier"]
+
+
+async def test_an_ended_hosted_token_signs_in_again_and_comes_back(
+    make_api: ApiFactory, tmp_path: Path
+) -> None:
+    """The ID token ends (here after 12 s, no clock leeway): the API's 401 sends the page
+    through the hosted sign-in again (silent: the provider's session) and back to the page
+    the user asked for, instead of signing out."""
+    with FakeHostedSignIn(client_id="web-client", user="hosted-bo", token_ttl_s=12) as idp:
+        api = await make_api(
+            auth_jwks_url=idp.jwks_url,
+            auth_issuer=idp.origin,
+            auth_audience="web-client",
+            auth_hs256_secret=None,
+            auth_signin_url=idp.origin,
+            auth_client_id="web-client",
+            auth_leeway_s=0.0,
+        )
+        await asyncio.to_thread(outlive_the_token, api.url, tmp_path)
+        assert len(idp.token_requests) == 2
+
+
+def outlive_the_token(url: str, tmp_path: Path) -> None:
+    with chromium(tmp_path / "profile", (1024, 768)) as browser:
+        browser.get(f"{url}/")
+        wait_for(browser, lambda d: d.find_elements(By.ID, "hosted-signin"))[0].click()
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs li"))
+        time.sleep(13.5)  # the token has ended
+        browser.get(f"{url}/#/new")  # the voices' request is refused: sign in again
+        wait_for(
+            browser, lambda d: d.current_url == f"{url}/#/new" and "state=" not in d.current_url
+        )
+        wait_for(browser, lambda d: text_of(d, "main h1") == "New video")
+        wait_for(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#voice option")) > 1)
+        refused = "the server responded with a status of 401"
+        assert console_errors(browser, [refused]) == []
 
 
 def sign_in_through_the_browser(url: str, tmp_path: Path) -> None:
@@ -188,8 +297,19 @@ def sign_in_through_the_browser(url: str, tmp_path: Path) -> None:
         wait_for(browser, lambda d: text_of(d, "main h1") == "My videos")
         wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#jobs li"))
         assert "code=" not in browser.current_url and "state=" not in browser.current_url
-        assert browser.execute_script("return sessionStorage.length") == 0
+        # no token in storage: only the mark that a reload signs in again
+        stored = browser.execute_script("return Object.entries(sessionStorage)")
+        assert stored == [["omnigen.hosted", "1"]], stored
         shots.take("21-hosted-signed-in")
+        # a reload runs the hosted sign-in again (silent: the provider's session) and comes
+        # back to the same page
+        browser.get(f"{url}/#/new")
+        wait_for(browser, lambda d: text_of(d, "main h1") == "New video")
+        browser.refresh()
+        wait_for(browser, lambda d: text_of(d, "main h1") == "New video")
+        wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#voice option"))
+        assert browser.current_url == f"{url}/#/new"
+        shots.take("22-hosted-after-reload")
         assert console_errors(browser, []) == []
 
 

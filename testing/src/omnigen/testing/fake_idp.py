@@ -32,10 +32,11 @@ class _Grant:
 
 
 class FakeHostedSignIn(ThreadedServer):
-    def __init__(self, client_id: str, user: str = "hosted-user") -> None:
+    def __init__(self, client_id: str, user: str = "hosted-user", token_ttl_s: int = 3600) -> None:
         super().__init__()
         self.client_id = client_id
         self.user = user
+        self.token_ttl_s = token_ttl_s
         self.kid = "fake-idp-key"
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._grants: dict[str, _Grant] = {}
@@ -88,7 +89,7 @@ class FakeHostedSignIn(ThreadedServer):
                 grant.user, {"client_id": self.client_id, "token_use": "access"}
             ),
             "token_type": "Bearer",
-            "expires_in": 3600,
+            "expires_in": self.token_ttl_s,
         }
         return web.json_response(answer, headers=cors)
 
@@ -98,5 +99,11 @@ class FakeHostedSignIn(ThreadedServer):
 
     def token(self, user: str, claims: dict[str, Any]) -> str:
         now = int(time.time())
-        payload = {"sub": user, "iss": self.origin, "iat": now, "exp": now + 3600, **claims}
+        payload = {
+            "sub": user,
+            "iss": self.origin,
+            "iat": now,
+            "exp": now + self.token_ttl_s,
+            **claims,
+        }
         return jwt.encode(payload, self._key, algorithm="RS256", headers={"kid": self.kid})

@@ -3,10 +3,16 @@ the HS256 secret) is exchanged once for an access token. Only where ingest signs
 secret (the local stack); with Cognito/JWKS the identity provider signs people in.
 
 A code is a JWT with `token_use: "signin"`, a `jti` and a short life; the bearer check refuses
-such a token, so a code in a link can never be used as an access token."""
+such a token, so a code in a link can never be used as an access token.
+
+Each exchange also answers a fresh code of the same kind (`resume_code`, RESUME_CODE_LIFE_S):
+the page keeps that one in its tab's sessionStorage and exchanges it after a reload, so a
+reload does not sign the user out while the access token itself stays in memory only. Like the
+link's code it works once, is no bearer token, and lives minutes; the open page renews it."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +22,7 @@ import jwt
 
 SIGNIN_USE: Final = "signin"
 MAX_CODE_LIFE_S: Final = 15 * 60  # a code that claims a longer life is refused
+RESUME_CODE_LIFE_S: Final = 10 * 60  # the page renews its resume code well before this
 
 
 class SignInRefused(Exception):
@@ -27,6 +34,7 @@ class SignedIn:
     user_id: str
     access_token: str
     expires_in: int
+    resume_code: str  # a fresh one-time code: exchanged after a reload of the page
 
 
 @dataclass
@@ -48,7 +56,8 @@ class LocalSignIn:
         if jti in self._used:
             raise SignInRefused("this sign-in code was already used; start again for a new one")
         self._used[jti] = float(claims["exp"])
-        return SignedIn(claims["sub"], self._mint(claims["sub"], now), self.token_ttl_s)
+        user = claims["sub"]
+        return SignedIn(user, self._mint(user, now), self.token_ttl_s, self._resume(user, now))
 
     def _now(self) -> float:
         return float(self.clock())
@@ -73,6 +82,17 @@ class LocalSignIn:
         if not (isinstance(sub, str) and sub and isinstance(jti, str) and jti):
             raise SignInRefused("this is not a valid sign-in code")
         return {"sub": sub, "jti": jti, "exp": str(claims["exp"])}
+
+    def _resume(self, user_id: str, now: float) -> str:
+        issued = int(now)
+        claims = {
+            "sub": user_id,
+            "iat": issued,
+            "exp": issued + RESUME_CODE_LIFE_S,
+            "jti": secrets.token_urlsafe(16),
+            "token_use": SIGNIN_USE,
+        }
+        return str(jwt.encode(claims, self.secret, algorithm="HS256"))
 
     def _mint(self, user_id: str, now: float) -> str:
         issued = int(now)

@@ -156,6 +156,8 @@ def snapshot(job: Job, now: float | None = None) -> dict[str, Any]:
         data["scenes_total"] = render["scenes_total"]
         data["scenes_complete"] = render["scenes_complete"]
         data["audio"] = render["audio"]["state"]
+        if any(s.get("keyframe") for s in render["scenes"]):  # keyframes continuity
+            data["keyframes"] = [(s.get("keyframe") or {}).get("state") for s in render["scenes"]]
     return data
 
 
@@ -194,9 +196,15 @@ async def job_events(
                 return
             data = snapshot(job)
             seen = json.dumps(
-                [data["status"], data["stage"], data.get("scenes"), data.get("audio")]
+                [
+                    data["status"],
+                    data["stage"],
+                    data.get("scenes"),
+                    data.get("audio"),
+                    data.get("keyframes"),
+                ]
             )
-            if seen != last:  # a stage moved, or a scene started or finished
+            if seen != last:  # a stage moved, a scene (or its keyframe) started or finished
                 last = seen
                 yield format_event(event_name(job), data, str(job.version))
                 next_beat = clock() + timings.heartbeat_s

@@ -50,8 +50,10 @@ from omnigen.shared.domain.errors import (
 )
 from omnigen.shared.domain.eta import estimated_completion_seconds
 from omnigen.shared.domain.jobs import Job, JobRequest
+from omnigen.shared.domain.keyframes import KeyframeState
 from omnigen.shared.domain.progress import RenderProgress
 from omnigen.shared.domain.rules import RateWindow
+from omnigen.shared.domain.scenes import RenderState
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.usage import seconds_until_next_month
 from omnigen.shared.domain.versions import version_history, version_record
@@ -214,7 +216,30 @@ async def get_job(job_id: JobId, ctx: Context, user_id: UserId, response: Respon
             detail.thumbnail_url = await ctx.ports.assets.presigned_url(poster, expiry)
         detail.captions = await _caption_links(ctx, job, expiry)
     await _version_links(ctx, job, detail)
+    if detail.render is not None:
+        await _scene_pictures(ctx, job, detail.render)
     return detail
+
+
+async def _scene_pictures(ctx: IngestContext, job: Job, render: RenderProgressView) -> None:
+    """Presigned links to each finished scene's picture (the web page's thumbnails as scenes
+    finish): the keyframe image where the render has keyframes, else the scene's clip. Only
+    keys the job already records: no storage call (presigning is local)."""
+    state = RenderState.of(job.metadata, version=render.version)
+    if state is None:
+        return
+    keyframes = KeyframeState.of(job.metadata, state.scenes, version=state.version)
+    expiry = ctx.settings.video_url_expiry_s
+    for scene in render.scenes:
+        keyframe = keyframes.keyframes.get(scene.scene_number) if keyframes else None
+        clip = state.scenes.get(scene.scene_number)
+        if keyframe is not None and keyframe.key:
+            scene.picture_kind, key = "image", keyframe.key
+        elif clip is not None and clip.key:
+            scene.picture_kind, key = "video", clip.key
+        else:
+            continue
+        scene.picture_url = await ctx.ports.assets.presigned_url(key, expiry)
 
 
 async def _version_links(ctx: IngestContext, job: Job, detail: JobDetail) -> None:

@@ -188,6 +188,14 @@ class SceneProgress(PieceProgress):
     keyframe: PieceProgress | None = Field(
         default=None, description="keyframes continuity: the scene's keyframe image"
     )
+    picture_url: str | None = Field(
+        default=None,
+        description="presigned, short-lived link to the scene's picture once there is one: its "
+        "keyframe image (keyframes continuity), else its finished clip",
+    )
+    picture_kind: Literal["image", "video"] | None = Field(
+        default=None, description="image: a JPEG keyframe; video: the scene's clip (MP4)"
+    )
 
 
 class RenderProgressView(BaseModel):

@@ -121,6 +121,11 @@ class SignInAnswer(BaseModel):
     token_type: str = "Bearer"  # noqa: S105 (the scheme's name, not a secret)
     expires_in: int = Field(description="seconds")
     user_id: str
+    resume_code: str = Field(
+        description="a fresh one-time sign-in code (10 minutes): the page keeps it in its "
+        "tab's sessionStorage, exchanges it after a reload and renews it while open; not a "
+        "bearer token"
+    )
 
 
 def local_signin(settings: IngestSettings) -> LocalSignIn | None:
@@ -140,8 +145,9 @@ def local_signin(settings: IngestSettings) -> LocalSignIn | None:
     response_model=SignInAnswer,
     responses={400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}},
     summary="Exchange a one-time sign-in code for an access token (local stack)",
-    description="The code comes from the sign-in link `omnigen local up` prints; it works "
-    "once and expires within minutes. 404 where ingest uses an identity provider (JWKS).",
+    description="The code comes from the sign-in link `omnigen local up` prints, or is the "
+    "`resume_code` of an earlier answer; it works once and expires within minutes. 404 where "
+    "ingest uses an identity provider (JWKS).",
 )
 async def signin(body: SignInRequest, request: Request) -> SignInAnswer:
     exchanger: LocalSignIn | None = getattr(request.app.state, "local_signin", None)
@@ -155,4 +161,5 @@ async def signin(body: SignInRequest, request: Request) -> SignInAnswer:
         access_token=signed_in.access_token,
         expires_in=signed_in.expires_in,
         user_id=signed_in.user_id,
+        resume_code=signed_in.resume_code,
     )

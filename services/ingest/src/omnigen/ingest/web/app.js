@@ -1,13 +1,23 @@
 // omnigen's web page: hash routes over the HTTP API of the same origin. No build step.
-// The access token lives in this module's memory only (never in storage or a URL): a reload
-// signs out. Progress streams with fetch() and the Authorization header (no token in a URL).
+// The access token lives in this module's memory only (never in storage or a URL). A reload
+// keeps the user signed in all the same: on the local stack the tab's sessionStorage holds a
+// one-time resume code (minutes long, no bearer token, renewed while the page is open) that is
+// exchanged again; with the hosted sign-in the page runs it again (the identity provider's
+// session cookie makes it silent) and comes back to the same route. Progress streams with
+// fetch() and the Authorization header (no token in a URL).
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
 const statusLine = document.getElementById("status");
 
-const session = { token: null, user: null };
-const PKCE_KEY = "omnigen.signin"; // the PKCE verifier and state, across the redirect only
+// hosted: the sign-in config once signed in there, and when (an ended token signs in again)
+const session = { token: null, user: null, hosted: null, since: 0 };
+const FRESH_TOKEN_MS = 10 * 1000; // a token refused sooner than this is not an ended one
+const PKCE_KEY = "omnigen.signin"; // the PKCE verifier, state and route, across the redirect only
+const RESUME_KEY = "omnigen.resume"; // local sign-in: the one-time code a reload exchanges
+const HOSTED_KEY = "omnigen.hosted"; // hosted sign-in: "1" once signed in (a reload signs in again)
+const RESUME_RENEW_MS = 4 * 60 * 1000; // the resume code lives 10 minutes
+let renewal = null;
 let leave = () => {}; // stops the current page's streams and timers
 
 const OPTIONS = {
@@ -27,6 +37,26 @@ const OPTIONS = {
   continuity: [["", "(default)"], ["chain", "chain: each scene starts from the last frame"],
     ["none", "none: each scene on its own"], ["keyframes", "keyframes: one look, scenes in parallel"]],
 };
+// A scene's shot (the given script's optional fields, shared/domain/scripts.py's SceneDraft):
+// "" leaves the API's default.
+const SHOT = {
+  shot_type: ["Shot", ["extreme_wide", "wide", "medium", "close_up", "extreme_close_up",
+    "over_the_shoulder", "pov", "aerial"]],
+  camera_angle: ["Camera angle", ["eye_level", "high", "low", "dutch", "birds_eye", "worms_eye"]],
+  camera_move: ["Camera move", ["static", "pan_left", "pan_right", "tilt_up", "tilt_down", "dolly_in",
+    "dolly_out", "tracking", "crane", "handheld"]],
+  lighting: ["Lighting", ["natural", "golden_hour", "blue_hour", "high_key", "low_key", "neon",
+    "studio", "backlit"]],
+  color_grade: ["Colour grade", ["neutral", "warm", "cool", "teal_orange", "black_and_white",
+    "vintage", "vibrant", "muted"]],
+  mood: ["Mood", ["uplifting", "calm", "energetic", "dramatic", "mysterious", "playful",
+    "melancholic", "inspiring"]],
+  transition_in: ["Transition in", ["cut", "fade", "crossfade"]],
+};
+const SHOT_TEXT = { location: ["Location", 300], action: ["Action (what happens)", 500],
+  visual_style: ["Visual style", 200] };
+const SCENE_FIELDS = ["narration", "generation_prompt", "duration", "media", ...Object.keys(SHOT),
+  ...Object.keys(SHOT_TEXT)];
 const UPLOAD_TYPES = "image/jpeg,image/png,image/webp,video/mp4,video/quicktime,audio/mpeg,audio/wav,audio/mp4";
 
 // -- small helpers --------------------------------------------------------------------------
@@ -102,7 +132,7 @@ async function api(path, { method = "GET", body, headers = {}, signal } = {}) {
   }
   const response = await fetch(path, init);
   if (response.status === 401 && path !== "/v1/auth/signin") {
-    signOut("Your sign-in ended; sign in again.");
+    if (!signInAgain()) signOut("Your sign-in ended; sign in again.");
     throw new ApiError(401, await safeJson(response));
   }
   if (!response.ok) throw new ApiError(response.status, await safeJson(response));
@@ -124,9 +154,26 @@ function problem(text) {
 
 // -- sign-in ----------------------------------------------------------------------------------
 
+// With the hosted sign-in, an ended ID token (Cognito: an hour) runs the sign-in again (silent
+// with the provider's session cookie) and comes back to the same route. Not for a token the
+// API refused as soon as it was issued: that would only loop.
+let reauthenticating = false;
+function signInAgain() {
+  if (reauthenticating) return true; // on the way to the provider already
+  if (!session.hosted || Date.now() - session.since < FRESH_TOKEN_MS) return false;
+  reauthenticating = true;
+  session.token = null;
+  startHostedSignIn(session.hosted);
+  return true;
+}
+
 function signOut(message) {
   session.token = null;
   session.user = null;
+  session.hosted = null;
+  clearInterval(renewal);
+  sessionStorage.removeItem(RESUME_KEY);
+  sessionStorage.removeItem(HOSTED_KEY);
   nav.hidden = true;
   location.hash = "#/";
   if (message) announce(message);
@@ -137,16 +184,39 @@ async function exchange(code) {
     const { data } = await api("/v1/auth/signin", { method: "POST", body: { code } });
     session.token = data.access_token;
     session.user = data.user_id;
+    keepResumeCode(data.resume_code);
     nav.hidden = false;
     return null;
   } catch (error) {
+    sessionStorage.removeItem(RESUME_KEY);
     return error.message;
   }
 }
 
+// The resume code: one use, ten minutes, refused as a bearer token. Renewed (and the access
+// token with it) every few minutes, so the code a reload finds is always fresh.
+function keepResumeCode(code) {
+  clearInterval(renewal);
+  if (!code) return;
+  sessionStorage.setItem(RESUME_KEY, code);
+  renewal = setInterval(async () => {
+    const current = sessionStorage.getItem(RESUME_KEY);
+    if (!current || !session.token) return clearInterval(renewal);
+    sessionStorage.removeItem(RESUME_KEY); // used up whatever the answer
+    try {
+      const { data } = await api("/v1/auth/signin", { method: "POST", body: { code: current } });
+      session.token = data.access_token;
+      sessionStorage.setItem(RESUME_KEY, data.resume_code);
+    } catch {
+      clearInterval(renewal); // still signed in until the token ends; a reload would sign out
+    }
+  }, RESUME_RENEW_MS);
+}
+
 // Hosted sign-in: authorization code + PKCE (RFC 7636) at the identity provider (Cognito's
-// hosted UI). Only the verifier and state wait in sessionStorage across the redirect; the
-// tokens stay in memory. The page sends the ID token: its `aud` is the app client id.
+// hosted UI). Only the verifier, state and route wait in sessionStorage across the redirect
+// (and, once signed in, the mark that a reload signs in again); the tokens stay in memory.
+// The page sends the ID token: its `aud` is the app client id.
 function base64url(bytes) {
   return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
@@ -156,10 +226,11 @@ function redirectUri() {
 }
 
 async function startHostedSignIn(hosted) {
+  const back = location.hash.startsWith("#/") ? location.hash : "#/videos"; // before any await
   const verifier = base64url(crypto.getRandomValues(new Uint8Array(32)));
   const state = base64url(crypto.getRandomValues(new Uint8Array(16)));
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier));
-  sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state }));
+  sessionStorage.setItem(PKCE_KEY, JSON.stringify({ verifier, state, back }));
   const url = new URL(hosted.authorize_url);
   url.search = new URLSearchParams({
     response_type: "code",
@@ -198,7 +269,11 @@ async function finishHostedSignIn(hosted) {
   } catch {
     return "Sign-in failed: the identity provider could not be reached.";
   }
+  sessionStorage.setItem(HOSTED_KEY, "1");
+  session.hosted = hosted;
+  session.since = Date.now();
   nav.hidden = false;
+  location.hash = saved.back || "#/videos"; // where the user was before the redirect
   return null;
 }
 
@@ -449,7 +524,8 @@ async function loadVoices(voice, language) {
   await fill();
 }
 
-// A script of your own instead of a prompt: a title and scenes (narration, picture, seconds).
+// A script of your own instead of a prompt: a title and scenes (narration, picture, seconds,
+// and optionally the shot: camera, light, mood, where and what).
 function scriptEditor() {
   const scenes = el("div", { id: "script-scenes" });
   const editor = el("div", { id: "script-editor", hidden: true },
@@ -469,7 +545,7 @@ function scriptEditor() {
     editor);
 }
 
-function addScene(scenes, values = { narration: "", generation_prompt: "", duration: "5", media: "" }) {
+function addScene(scenes, values = { narration: "", generation_prompt: "", duration: "5" }) {
   const block = el("div", { class: "scene-edit", "data-scene": "" });
   scenes.append(block);
   renumberScenes(scenes, values, block);
@@ -478,9 +554,9 @@ function addScene(scenes, values = { narration: "", generation_prompt: "", durat
 function renumberScenes(scenes, values, fresh) {
   const blocks = [...scenes.querySelectorAll("[data-scene]")];
   blocks.forEach((block, i) => {
-    const read = (name) => (block === fresh ? values[name] : block.querySelector(`[data-name=${name}]`).value);
-    const kept = { narration: read("narration"), generation_prompt: read("generation_prompt"), duration: read("duration"),
-      media: read("media") };
+    const read = (name) => (block === fresh ? values[name] || "" : block.querySelector(`[data-name=${name}]`).value);
+    const kept = Object.fromEntries(SCENE_FIELDS.map((name) => [name, read(name)]));
+    const open = block !== fresh && block.querySelector("details").open;
     const id = (name) => `script-scenes-${i}-${name}`;
     block.replaceChildren(
       el("h3", { text: `Scene ${i + 1}` }),
@@ -489,10 +565,26 @@ function renumberScenes(scenes, values, fresh) {
       field(id("duration"), "Seconds", el("input", { type: "number", id: id("duration"), "data-name": "duration", min: "1", max: "60", step: "0.5", value: kept.duration })),
       field(id("media"), "Media (your upload, instead of a generated picture)",
         el("select", { id: id("media"), "data-name": "media", "data-uploads": "" }, pickerOptions(""))),
+      shotFields(id, kept, open),
       blocks.length > 1 ? el("button", { type: "button", class: "danger", "aria-label": `Remove scene ${i + 1}`,
         onclick: () => { block.remove(); renumberScenes(scenes, values, null); } }, "Remove") : null);
     block.querySelector("[data-name=media]").value = kept.media || "";
   });
+}
+
+// The shot of one scene: selects for the camera and the look, texts for where and what.
+function shotFields(id, kept, open) {
+  const selects = Object.entries(SHOT).map(([name, [label, values]]) => {
+    const control = select(id(name), label, ["", ...values], kept[name] || "");
+    control.querySelector("select").dataset.name = name;
+    return control;
+  });
+  const texts = Object.entries(SHOT_TEXT).map(([name, [label, max]]) =>
+    field(id(name), label, el("input", { type: "text", id: id(name), "data-name": name, maxlength: String(max), value: kept[name] || "" })));
+  return el("details", { class: "shot", open },
+    el("summary", { text: "Shot: camera, light, mood (optional)" }),
+    el("div", { class: "grid3" }, selects),
+    el("div", { class: "grid3" }, texts));
 }
 
 function scriptOf(form) {
@@ -504,6 +596,9 @@ function scriptOf(form) {
       generation_prompt: read("generation_prompt").trim(),
       duration: Number.isNaN(seconds) ? read("duration") : seconds,
     };
+    for (const name of [...Object.keys(SHOT), ...Object.keys(SHOT_TEXT)]) {
+      if (read(name).trim()) scene[name] = read(name).trim();
+    }
     if (read("media")) {
       scene.media = read("media");
       // the picture is the upload: its description only guides the look of what is around it
@@ -558,6 +653,8 @@ function showFieldError(form, fieldName, message) {
   const control = id && form.querySelector(`#${CSS.escape(id)}`);
   const slot = control && form.querySelector(`#${CSS.escape(id)}-error`);
   if (slot) {
+    const folded = control.closest("details");
+    if (folded) folded.open = true;
     slot.textContent = message;
     control.setAttribute("aria-invalid", "true");
     control.focus();
@@ -684,6 +781,7 @@ function jobPage(jobId) {
     controller.abort();
     clearTimeout(timer);
   };
+  scenePictures.clear();
   const view = el("div", { id: "job-view" }, el("p", { class: "muted", text: "Loading…" }));
   show("Video", view);
   let last = null;
@@ -789,7 +887,9 @@ function progressSection(job) {
       return el("li", { class: state, "aria-current": state === "current" ? "step" : null }, label);
     });
   const scenes = job.render ? el("ul", { class: "scenes", "aria-label": "scenes" },
-    job.render.scenes.map((s) => el("li", { class: s.state }, `Scene ${s.scene_number}: ${s.state}`)),
+    job.render.scenes.map((s) => el("li", { class: s.state, "data-scene-number": String(s.scene_number) },
+      scenePicture(job.render.version, s),
+      el("span", { text: `Scene ${s.scene_number}: ${s.state}` }))),
     el("li", { class: job.render.audio.state }, `Narration: ${job.render.audio.state}`)) : null;
   const eta = job.estimated_completion_seconds;
   return el("section", { "aria-label": "progress" },
@@ -802,6 +902,28 @@ function progressSection(job) {
     el("ul", { class: "stages", "aria-label": "stages" }, steps),
     scenes,
     job.error_message ? problem(job.error_message) : null);
+}
+
+// A finished scene's picture (its keyframe image, or its clip as a muted still): the element
+// is kept across the page's redraws (each read of the job presigns a new link; reusing the
+// element keeps the picture from loading again and flickering).
+const scenePictures = new Map(); // "version:scene:kind" -> element, for the job on screen
+
+function scenePicture(version, scene) {
+  if (!scene.picture_url) return el("span", { class: "scene-picture empty", "aria-hidden": "true" });
+  const name = `${version}:${scene.scene_number}:${scene.picture_kind}`;
+  let picture = scenePictures.get(name);
+  if (!picture) {
+    const label = `scene ${scene.scene_number} picture`;
+    picture = scene.picture_kind === "image"
+      ? el("img", { class: "scene-picture", src: scene.picture_url, alt: label })
+      // #t=0.1: the browser shows a frame from inside the clip rather than a blank first one
+      : el("video", { class: "scene-picture", src: `${scene.picture_url}#t=0.1`, muted: true,
+        preload: "metadata", playsinline: true, "aria-label": label, tabindex: "-1" });
+    if (picture.tagName === "VIDEO") picture.muted = true;
+    scenePictures.set(name, picture);
+  }
+  return picture;
 }
 
 function playerSection(job) {
@@ -843,16 +965,35 @@ function regenerateSection(job, refresh) {
     narration.value = scene?.narration || "";
     visual.value = scene?.generation_prompt || "";
   };
+  const shot = Object.fromEntries(["shot_type", "camera_angle", "camera_move"].map((name) =>
+    [name, el("select", { id: `regen-${name}`, name: `regen-${name}` },
+      SHOT[name][1].map((v) => el("option", { value: v }, labelOf(v))))]));
+  const seconds = el("input", { type: "number", id: "regen-duration", name: "regen-duration", min: "0.5", max: "60", step: "any" });
+  const fillShot = () => {
+    const scene = job.scenes.find((s) => String(s.scene_number) === number.value);
+    for (const [name, control] of Object.entries(shot)) control.value = scene?.[name] || "";
+    seconds.value = scene ? String(scene.duration) : "";
+  };
   number.addEventListener("change", fillFrom);
+  number.addEventListener("change", fillShot);
   fillFrom();
+  fillShot();
   const form = el("form", {
     id: "regenerate",
+    novalidate: true,
     onsubmit: async (event) => {
       event.preventDefault();
       const scene = job.scenes.find((s) => String(s.scene_number) === number.value);
       const changes = {};
       if (narration.value !== (scene?.narration || "")) changes.narration = narration.value;
       if (visual.value.trim() && visual.value !== scene?.generation_prompt) changes.generation_prompt = visual.value;
+      for (const [name, control] of Object.entries(shot)) {
+        if (control.value && control.value !== scene?.[name]) changes[name] = control.value;
+      }
+      if (seconds.value !== String(scene?.duration ?? "")) {
+        const n = Number(seconds.value);
+        changes.duration = seconds.value === "" || Number.isNaN(n) ? seconds.value : n;
+      }
       try {
         await api(`/v1/jobs/${job.job_id}/scenes/${number.value}/regenerate`, { method: "POST", body: changes });
         announce("A new version is being made.");
@@ -865,6 +1006,11 @@ function regenerateSection(job, refresh) {
   field("regen-scene", "Scene", number),
   field("regen-narration", "Narration", narration),
   field("regen-generation_prompt", "Picture (what the clip shows)", visual),
+  el("div", { class: "grid" },
+    field("regen-shot_type", SHOT.shot_type[0], shot.shot_type),
+    field("regen-camera_angle", SHOT.camera_angle[0], shot.camera_angle),
+    field("regen-camera_move", SHOT.camera_move[0], shot.camera_move),
+    field("regen-duration", "Seconds", seconds)),
   el("div", { class: "error", id: "form-error", role: "alert" }),
   el("button", { type: "submit" }, "Regenerate this scene"));
   return el("section", { "aria-label": "regenerate a scene" },
@@ -933,9 +1079,11 @@ async function route() {
   leave = () => {};
   if (authConfig.hosted && new URLSearchParams(location.search).has("state")) {
     const failure = await finishHostedSignIn(authConfig.hosted);
-    if (failure) return signInPage(failure);
-    location.hash = "#/videos";
-    return;
+    if (failure) {
+      sessionStorage.removeItem(HOSTED_KEY);
+      return signInPage(failure);
+    }
+    return; // finishing set the hash back to the route before the redirect: hashchange routes
   }
   const hash = location.hash || "#/";
   if (hash.startsWith("#signin=")) {
@@ -945,6 +1093,14 @@ async function route() {
     if (failure) return signInPage(failure);
     location.hash = "#/videos";
     return;
+  }
+  if (!session.token && sessionStorage.getItem(RESUME_KEY)) { // a reload, on the local stack
+    const code = sessionStorage.getItem(RESUME_KEY);
+    sessionStorage.removeItem(RESUME_KEY);
+    if (await exchange(code)) return signInPage("Your sign-in ended; sign in again.");
+  }
+  if (!session.token && authConfig.hosted && sessionStorage.getItem(HOSTED_KEY)) {
+    return startHostedSignIn(authConfig.hosted); // a reload: silent with the provider's cookie
   }
   if (!session.token) return signInPage();
   nav.hidden = false;
