@@ -84,3 +84,17 @@ async def test_an_upstream_request_with_a_mistyped_field_is_rejected_naming_it(
     assert isinstance(rejected, JobRejected)
     assert [p.field for p in rejected.data.reasons] == [field]
     assert repository.jobs == {}
+
+
+async def test_a_text_too_short_or_long_says_so_in_characters(api: Api) -> None:
+    short = await api.submit("alice", prompt="Lighthouse")  # 10 characters, fine: then 9
+    assert short.status_code == 202, short.text
+    cases = [
+        ("prompt", "Lighthous", "prompt: String should have at least 10 characters, not 9"),
+        ("title", "t" * 101, "title: String should have at most 100 characters, not 101"),
+    ]
+    for field, value, message in cases:
+        response = await api.submit("bob", **{field: value})
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["message"] == message
+        assert response.json()["error"]["field"] == field

@@ -46,6 +46,7 @@ from omnigen.shared.domain.jobs import (
 from omnigen.shared.domain.media import unwritable_language
 from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.script_rules import given_script_problems
+from omnigen.shared.domain.text import error_message
 from omnigen.shared.ports import (
     AssetStore,
     EventPublisher,
@@ -456,7 +457,7 @@ def _text(value: object, max_length: int) -> str | None:
 def problems(exc: ValidationError, *, default: str = "request") -> list[Problem]:
     """One problem per invalid field, the field named by its dotted path in the request."""
     return [
-        Problem(field=".".join(str(p) for p in err["loc"]) or default, message=err["msg"])
+        Problem(field=".".join(str(p) for p in err["loc"]) or default, message=error_message(err))
         for err in exc.errors()
     ]
 

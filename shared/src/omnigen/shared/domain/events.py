@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Final, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from omnigen.shared.domain.errors import InvalidEvent, UnknownSchemaVersion
-from omnigen.shared.domain.text import LineText
+from omnigen.shared.domain.text import LineText, error_message
 
 MAX_EVENT_BYTES: Final = 256 * 1024
 _STABLE_EVENT_IDS: Final = uuid.UUID("0d7f3c2a-5e8b-4f61-9a0c-1b2e3d4f5a6b")
@@ -346,7 +346,8 @@ def parse_event(body: str | bytes) -> Event:
 def describe(exc: ValidationError) -> str:
     """One line per problem: `field.path: message`."""
     return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '(body)'}: {err['msg']}" for err in exc.errors()
+        f"{'.'.join(str(p) for p in err['loc']) or '(body)'}: {error_message(err)}"
+        for err in exc.errors()
     )
 
 

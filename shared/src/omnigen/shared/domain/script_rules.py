@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from omnigen.shared.domain.jobs import JobRequest
 from omnigen.shared.domain.scripts import START_TIME_TOLERANCE_S, Script
+from omnigen.shared.domain.text import error_message
 
 DURATION_TOLERANCE_S: Final = 0.5
 MIN_SCENE_DURATION_S: Final = 1.5
@@ -110,7 +111,7 @@ def validation_error_problems(error: ValidationError, root: str = "script") -> l
     problems = []
     for item in error.errors(include_url=False):
         path = _field_path(item["loc"]) or root
-        message = str(item["msg"]).removeprefix("Value error, ")
+        message = error_message(item).removeprefix("Value error, ")
         problems.append(f"{path}: {message}")
     return problems
 

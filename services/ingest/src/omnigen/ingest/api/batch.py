@@ -26,6 +26,7 @@ from omnigen.ingest.handlers import check_callback, submit_job
 from omnigen.ingest.limits import LimitExceeded
 from omnigen.shared.domain.eta import estimated_completion_seconds
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.text import error_message
 
 log = structlog.get_logger()
 
@@ -128,7 +129,7 @@ async def _submit_item(
         item = BatchItem.model_validate(raw)
     except ValidationError as exc:
         errors = exc.errors()
-        message = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in errors)
+        message = "; ".join(f"{_field(e['loc'])}: {error_message(e)}" for e in errors)
         return refused(422, "invalid", "validation_error", message, _field(errors[0]["loc"]))
     try:
         job_request = request_of(item.request)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from omnigen.shared.domain.errors import RepositoryError, RepositoryUnavailable
+from omnigen.shared.domain.text import error_message
 
 log = structlog.get_logger()
 
@@ -144,7 +145,7 @@ def _field_of(error: Any) -> str | None:
 
 
 def _message_of(error: Any) -> str:
-    message = str(error.get("msg", "invalid value"))
+    message = error_message(error)
     if error.get("type") == "json_invalid":
         return "request body is not valid JSON"
     return message

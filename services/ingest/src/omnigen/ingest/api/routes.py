@@ -55,6 +55,7 @@ from omnigen.shared.domain.progress import RenderProgress
 from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.scenes import RenderState
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.text import error_message
 from omnigen.shared.domain.usage import seconds_until_next_month
 from omnigen.shared.domain.versions import version_history, version_record
 
@@ -408,7 +409,8 @@ def request_of(body: SubmitJob) -> JobRequest:
         field = ".".join(str(p) for p in error["loc"]) or "script"
         if field == "duration" and body.duration is None:
             field = "script.scenes"  # the duration came from the script's scenes
-        raise ApiError(422, "validation_error", f"{field}: {error['msg']}", field=field) from None
+        message = f"{field}: {error_message(error)}"
+        raise ApiError(422, "validation_error", message, field=field) from None
 
 
 # What `submit_job` raises for a request it refused (nothing created): `submission_refused`
