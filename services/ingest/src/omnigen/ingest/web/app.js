@@ -657,6 +657,10 @@ function showFieldError(form, fieldName, message) {
     if (folded) folded.open = true;
     slot.textContent = message;
     control.setAttribute("aria-invalid", "true");
+    // the message goes once the person changes what it is about
+    const clear = () => { slot.textContent = ""; control.removeAttribute("aria-invalid"); };
+    control.addEventListener("input", clear, { once: true });
+    control.addEventListener("change", clear, { once: true });
     control.focus();
   } else {
     form.querySelector("#form-error").textContent = message;
