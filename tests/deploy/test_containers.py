@@ -487,3 +487,18 @@ def test_every_omnigen_variable_given_to_a_container_is_a_setting(path: str) -> 
     assert given, f"{path} sets no OMNIGEN_* variable"
     unknown = given - known_settings()
     assert not unknown, f"{path} sets variables no service reads: {sorted(unknown)}"
+
+
+def test_compose_bootstrap_allows_the_pages_uploads_from_ingests_address(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The page at the published ingest port POSTs uploads straight to LocalStack's bucket:
+    bootstrap gives the bucket a CORS rule for exactly those origins."""
+    from omnigen.ingest.settings import IngestSettings
+
+    use_environment(monkeypatch, compose["services"]["ingest"]["environment"])
+    port = IngestSettings().port
+    use_environment(monkeypatch, compose["services"]["bootstrap"]["environment"])
+    bucket = AwsSettings().resources.bucket
+    assert set(bucket.web_origins) == {f"http://localhost:{port}", f"http://127.0.0.1:{port}"}
+    assert bucket.cors_rules[0]["AllowedMethods"] == ["POST"]

@@ -19,6 +19,7 @@ from omnigen.cli.localaws.localstack import LocalStackServer
 from omnigen.cli.localaws.moto_server import MotoServer
 from omnigen.ingest.uploads import UploadAccess, start_upload
 from omnigen.shared.adapters.upload_store import DynamoUploadStore
+from omnigen.shared.bootstrap import apply_spec
 from omnigen.testing import upload_samples as samples
 from omnigen.testing.fixtures import Stack, bootstrapped, localstack_settings
 
@@ -102,3 +103,34 @@ async def test_the_pages_origin_may_post_an_upload_and_another_origin_may_not(
     assert "access-control-allow-origin" not in refused.headers
     assert sent.status_code in (200, 201, 204), sent.text
     assert sent.headers["access-control-allow-origin"] == PAGE
+
+
+async def test_bootstrap_gives_the_bucket_terraforms_rule_for_the_web_origins(
+    localstack_server: LocalStackServer, moto_server: MotoServer
+) -> None:
+    """A local stack on LocalStack (docker compose) sets `OMNIGEN_WEB_ORIGINS` for bootstrap,
+    so the page's uploads work there as on AWS: the same rule as Terraform's, applied again
+    unchanged."""
+    settings = localstack_settings(localstack_server, moto_server).model_copy(
+        update={"web_origins": [PAGE, "http://localhost:8000"]}
+    )
+    async for stack in bootstrapped(settings):
+        s3 = await stack.aws.s3()
+        await apply_spec(stack.aws, stack.spec)  # idempotent
+        rules = (await s3.get_bucket_cors(Bucket=stack.spec.bucket.name))["CORSRules"]
+        expected = terraform_cors_rule([PAGE, "http://localhost:8000"])
+        assert [{k: v for k, v in r.items() if k in expected} for r in rules] == [expected]
+        assets = await stack.assets()
+        access = UploadAccess(
+            store=DynamoUploadStore(await stack.aws.dynamodb(), stack.spec.table),
+            presigner=assets,
+            assets=assets,
+        )
+        _, target = await start_upload(access, "alice", "image/jpeg", "a.jpg")
+        async with httpx.AsyncClient(timeout=30) as client:
+            headers = {"Access-Control-Request-Method": "POST"}
+            allowed = await client.options(target.url, headers={"Origin": PAGE, **headers})
+            refused = await client.options(target.url, headers={"Origin": OTHER, **headers})
+        assert allowed.status_code == 200, allowed.text
+        assert allowed.headers["access-control-allow-origin"] == PAGE
+        assert refused.status_code == 403, refused.text

@@ -54,6 +54,12 @@ async def apply_spec(aws: AwsClients, spec: ResourceSpec) -> AppliedResources:
         applied.subscription_arns.append(await _ensure_subscription(aws, subscription, applied))
     await _ensure_bucket(aws, spec.bucket.name, aws.settings.region)
     applied.bucket = spec.bucket.name
+    if spec.bucket.cors_rules:  # none given: an operator's own rule is left as it is
+        s3 = await aws.s3()
+        await s3.put_bucket_cors(
+            Bucket=spec.bucket.name,
+            CORSConfiguration={"CORSRules": spec.bucket.cors_rules},  # type: ignore[typeddict-item]
+        )
     await _ensure_bucket_notifications(aws, spec, applied)
     log.info("bootstrap_applied", prefix=spec.prefix, queues=len(spec.queues))
     return applied

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from omnigen.shared.domain.events import EventType
 from omnigen.shared.domain.webhooks import WEBHOOK_EVENTS
@@ -130,6 +130,23 @@ class Table:
 @dataclass(frozen=True)
 class Bucket:
     name: str
+    # Origins of the web page: its uploads POST straight to the bucket (a presigned POST),
+    # cross-origin, so the bucket allows POST from them (Terraform's `web_origins`, the same rule).
+    web_origins: tuple[str, ...] = ()
+
+    @property
+    def cors_rules(self) -> list[dict[str, Any]]:
+        """The bucket's CORS rules: none without web origins."""
+        if not self.web_origins:
+            return []
+        return [
+            {
+                "AllowedMethods": ["POST"],
+                "AllowedOrigins": list(self.web_origins),
+                "AllowedHeaders": ["*"],
+                "MaxAgeSeconds": 3600,
+            }
+        ]
 
 
 @dataclass(frozen=True)
@@ -191,6 +208,7 @@ def resource_spec(
     prefix: str = DEFAULT_PREFIX,
     bucket_name: str | None = None,
     publishers: Mapping[str, Sequence[str]] | None = None,
+    web_origins: Sequence[str] = (),
 ) -> ResourceSpec:
     """`publishers`: upstream publisher name -> the IAM principals (account root or role ARNs)
     that alone may publish to its own requests topic, `<prefix>-job-requests-<name>`."""
@@ -235,7 +253,7 @@ def resource_spec(
         uploads_queue=uploads,
         bucket_notifications=(BucketNotification(uploads.name, "uploads/"),),
         table=Table(f"{prefix}-jobs"),
-        bucket=Bucket(bucket_name or f"{prefix}-assets"),
+        bucket=Bucket(bucket_name or f"{prefix}-assets", tuple(web_origins)),
         publisher_topics=publisher_topics,
         subscriptions=(
             # No filter: the requests topics carry job requests only, and an upstream sender

@@ -46,6 +46,22 @@ class AwsSettings(BaseSettings):
         "(bootstrap creates it; ingest's OMNIGEN_UPSTREAM_USER_RULES says whom it may act for)",
     )
 
+    web_origins: list[str] = Field(
+        default_factory=list,
+        description='JSON list: origins of the web page (e.g. ["http://localhost:8000"]) '
+        "whose uploads may POST to the bucket: bootstrap gives the bucket the CORS rule "
+        "Terraform's web_origins gives it (empty: bootstrap sets none)",
+    )
+
+    @field_validator("web_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            scheme, _, rest = origin.partition("://")
+            if scheme not in ("http", "https") or not rest or "/" in rest:
+                raise ValueError(f"{origin!r}: an origin is scheme://host[:port], no path")
+        return value
+
     @field_validator("upstream_publishers")
     @classmethod
     def _publisher_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -62,7 +78,9 @@ class AwsSettings(BaseSettings):
 
     @property
     def resources(self) -> ResourceSpec:
-        return resource_spec(self.resource_prefix, self.bucket_name, self.upstream_publishers)
+        return resource_spec(
+            self.resource_prefix, self.bucket_name, self.upstream_publishers, self.web_origins
+        )
 
 
 class LogSettings(BaseSettings):
