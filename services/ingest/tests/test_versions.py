@@ -90,6 +90,7 @@ async def test_regenerate_starts_the_next_version_with_only_that_scene(
     assert v1["video"].endswith(f"/v1/jobs/{job_id}/video?version=1")
     assert (v2["version"], v2["status"], v2["scene_number"]) == (2, "processing", 2)
     assert v2["changes"] == body and v2["scenes_rendered"] == [2] and v2["video"] is None
+    assert v2["rendered_seconds"] == 7.5 and v1["rendered_seconds"] is None
     assert "request_id" not in v2 and "fingerprint" not in v2
     streamed = snapshot(await (await stack.repository()).get_job(job_id))  # the SSE event
     assert streamed["version"] == 2 and streamed["scenes"] == ["complete", "pending"]
