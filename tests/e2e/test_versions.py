@@ -1,18 +1,20 @@
 """Scene regeneration against the real service processes, on both backends: a 3-scene job,
 then version 2 regenerating scene 2 (only that clip rendered again, the audio reused, one new
 composition), a second regenerate refused while version 2 runs, version 1 still downloadable
-and unchanged, job.completed once per version (v1, then v2 naming the version), and a delete
-removing every version's files."""
+and unchanged, job.completed once per version (v1, then v2 naming the version), the month's
+usage counting the version once, and a delete removing every version's files."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import sys
 from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from omnigen.renderer.media.probe import probe
 from omnigen.shared.domain.events import JobCompleted, JobCompletedV2
@@ -103,6 +105,13 @@ async def test_regenerating_a_scene_makes_version_2_and_keeps_version_1(
         assert [type(e) for e in outcomes] == [JobCompleted, JobCompletedV2]
         assert isinstance(outcomes[1], JobCompletedV2) and outcomes[1].data.version == 2
         assert await depth(stack, stack.spec.outcomes_queue.name) == 0  # once per version
+
+        # the month counts the version once: started, completed, the seconds it rendered anew
+        usage = (await client.get("/v1/usage")).json()
+        scene_2 = job["scenes"][1]["duration"]
+        assert (usage["jobs"], usage["versions"], usage["completed_versions"]) == (1, 1, 1)
+        assert usage["requested_seconds"] == 12 + math.ceil(scene_2)
+        assert usage["video_seconds"] == pytest.approx(info.duration_s + scene_2, abs=0.3)
 
         deleted = await client.delete(f"/v1/jobs/{job_id}")
         assert deleted.status_code == 204, deleted.text

@@ -42,7 +42,8 @@ from omnigen.shared.domain.rules import current_window
 from omnigen.shared.domain.scenes import AUDIO, Continuity, RenderState, plan_metadata
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
-from omnigen.shared.domain.usage import DEFAULT_PRICE_TABLE, JobUsage, usage_month
+from omnigen.shared.domain.usage import DEFAULT_PRICE_TABLE, JobUsage, VersionUsage, usage_month
+from omnigen.shared.domain.versions import SceneChanges, VersionRaced, plan_regeneration
 from omnigen.shared.ports import JobRepository, LeaseClaim
 from omnigen.shared.resources import Table
 from omnigen.shared.settings import AwsSettings
@@ -972,3 +973,64 @@ async def test_a_piece_of_a_cancelled_job_is_refused(new_repository: NewReposito
     await repo.mark_job_failed(job.job_id, "cancelled")
     with pytest.raises(JobAlreadyFinished):
         await record_finished_piece(repo, planned, 1, "k")
+
+
+# -- versions: the start counts the version (and holds the quota); the completion its use -----
+
+
+async def test_a_version_start_is_one_write_that_counts_it_and_holds_the_quota(
+    new_repository: NewRepository, sample_script: Script
+) -> None:
+    repo, user = new_repository(), f"version-{uuid.uuid4().hex[:6]}"
+    request = REQUEST.model_copy(update={"duration": 15})
+    job = (await repo.create_job(user_id=user, request=request)).job
+    await repo.update_job_stage_with_metadata(job.job_id, "script_generating")
+    await repo.embed_script(job.job_id, sample_script, {"scene_count": 2})
+    plan = plan_metadata(2, Continuity.NONE, reused={1: "jobs/c1.mp4", 2: "jobs/c2.mp4"})
+    plan.update(audio_state="complete", audio_key="jobs/a.tar", pieces_missing=0)
+    await repo.record_piece(job.job_id, stage="composing", metadata=plan, expect={})
+    await repo.mark_job_complete(job.job_id, "jobs/x/renders/r1/video.mp4")
+    completed = await repo.get_job(job.job_id)
+    start = plan_regeneration(completed, 2, SceneChanges(), now=time.time(), request_id="k")
+    assert start.requested_seconds == 8  # scene 2's 7.5 s, rounded up
+
+    # two starts of the same version at once: one applies, the other is refused by its
+    # condition; only the one that applied counts
+    lease = LeaseClaim("publish_accepted", "starter", 10.0)
+    outcomes = await asyncio.gather(
+        repo.start_version(completed, start, lease=lease, video_quota_s=23),
+        repo.start_version(completed, start, lease=lease, video_quota_s=23),
+        return_exceptions=True,
+    )
+    started = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(started) == 1 and any(isinstance(o, VersionRaced) for o in outcomes), outcomes
+    (job_v2,) = started
+    assert (job_v2.render_version, job_v2.status) == (2, JobStatus.PROCESSING)
+    assert job_v2.outbox == OUTBOX_EVENT and not job_v2.announced  # owes its work items
+    assert job_v2.lease_holder("publish_accepted", time.time()) == "starter"
+    month = usage_month(time.time())
+    totals = await repo.monthly_usage(user, month)
+    assert (totals.jobs, totals.versions, totals.requested_seconds) == (1, 1, 23)
+    recorded = await repo.record_published(job.job_id, job_v2.announcement_key, "e-v2")
+    assert recorded.outbox is None and recorded.announced
+    assert await repo.unannounced_jobs(created_before=time.time() + 60) == []
+
+    used = JobUsage(clip_calls=1, clip_seconds=7.5).costed(DEFAULT_PRICE_TABLE, video_seconds=7.5)
+    counted = VersionUsage(month, used)
+    await repo.mark_job_complete(job.job_id, "jobs/x/renders/r2/video.mp4", version_usage=counted)
+    with pytest.raises(JobAlreadyFinished):  # a redelivered completion adds nothing
+        await repo.mark_job_complete(job.job_id, "jobs/x/v.mp4", version_usage=counted)
+    done = await repo.monthly_usage(user, month)
+    assert (done.completed_versions, done.completed_jobs) == (1, 0)
+    assert (done.clip_seconds, done.video_seconds) == (7.5, 7.5)
+    assert done.cost_usd == pytest.approx(used.cost_usd, abs=1e-9)
+    assert (await repo.get_job(job.job_id)).usage is None  # the job keeps its first render's
+
+    # at the quota the next start is refused, and nothing changes
+    v2 = await repo.get_job(job.job_id)
+    nxt = plan_regeneration(v2, 1, SceneChanges(), now=time.time(), request_id="k2")
+    with pytest.raises(MonthlyQuotaExceeded):
+        await repo.start_version(v2, nxt, video_quota_s=23)
+    after = await repo.get_job(job.job_id)
+    assert (after.render_version, after.status) == (2, JobStatus.COMPLETED)
+    assert await repo.monthly_usage(user, month) == done

@@ -2,7 +2,7 @@
 nobody retries), or by an ingest that died before publishing, is announced by the sweeper once
 SNS is back, exactly once even with two sweepers at work; a job cancelled before it was
 announced never is; a failed job re-opened by a retry while SNS is unreachable is announced
-the same way."""
+the same way, and so is a regeneration's version (its work items)."""
 
 from __future__ import annotations
 
@@ -23,16 +23,19 @@ from omnigen.shared.domain.events import Event, EventType, stable_event_id
 from omnigen.shared.domain.jobs import OUTBOX_EVENT, JobRequest
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.versions import piece_event_id, version_history
 from omnigen.shared.ports import EventPublisher, LeaseClaim
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
 from omnigen.testing.fixtures import Stack
 from omnigen.testing.queues import eventually, take_events
 
-from .helpers import PROMPT, Api, serve_api, settings_for
+from .helpers import PROMPT, Api, drain_events, serve_api, settings_for
+from .test_versions import completed_job, regenerate_url
 
 ACCEPTED = EventType.JOB_ACCEPTED.value
 FAILED = EventType.JOB_FAILED.value
 READY = EventType.SCRIPT_READY.value
+SCENE = EventType.SCENE_REQUESTED.value
 
 
 class CountingPublisher:
@@ -230,6 +233,57 @@ async def test_a_failed_job_retried_while_sns_is_down_is_announced_by_the_sweepe
     assert await repository.unannounced_jobs(created_before=1e12) == []
     assert await outbox.sweeper(age_s=0).sweep() == 0
     assert outbox.up.published[str(resumed)] == 1  # once, although the sweeper kept looking
+
+
+async def test_a_regeneration_while_sns_is_down_is_requested_once_by_the_sweeper(
+    outbox: Outbox, sample_script: Script
+) -> None:
+    """The version's start owes its work items (the outbox marker, set by the same write):
+    SNS unreachable at the regenerate still answers 202, and the sweeper sends the scene's
+    request once, under its stable id; recording it clears the marker; the version completes."""
+    api, ports = outbox.api, outbox.sns_back()
+    repository = ports.repository
+    job_id = await completed_job(api, sample_script, "gale")
+    await outbox.until_tapped({(job_id, ACCEPTED)})
+
+    outbox.sns_down()
+    answer = await api.client.post(
+        regenerate_url(job_id, 2), json={"camera_move": "static"}, headers=api.auth("gale")
+    )
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["version"] == 2 and answer.json()["status"] == "processing"
+    started = await repository.get_job(job_id)
+    assert started.outbox == OUTBOX_EVENT and not started.announced
+    assert await repository.unannounced_jobs(created_before=1e12) == [job_id]
+    assert await outbox.tapped() == []  # nothing reached the topic
+
+    outbox.sns_back()
+    sweeper = outbox.sweeper(interval_s=0.05, age_s=30)
+    running = asyncio.create_task(sweeper.run())
+    try:
+        events = await outbox.until_tapped({(job_id, SCENE)})
+        await asyncio.sleep(0.3)  # a few more passes: none may send it again
+    finally:
+        sweeper.stop()
+        await asyncio.wait_for(running, timeout=15)
+    request = piece_event_id(started, 2, EventType.SCENE_REQUESTED, "scene-2")
+    events += await outbox.tapped()
+    assert [(e.event_type.value, str(e.event_id)) for e in events] == [(SCENE, str(request))]
+    assert outbox.up.published[str(request)] == 1
+    (queued,) = await drain_events(outbox.stack, outbox.stack.spec.scenes_queue.name, expect=1)
+    assert queued.event_id == request and queued.data.version == 2  # type: ignore[attr-defined]
+    announced = await repository.get_job(job_id)
+    assert announced.outbox is None and announced.published["version#2"] == str(request)
+    assert await outbox.sweeper(age_s=0).sweep() == 0
+
+    # the renderer's completing write: version 2 completes, owing nothing
+    await repository.mark_job_complete(job_id, f"jobs/{job_id}/renders/r2/video.mp4", {})
+    done = await repository.get_job(job_id)
+    assert done.status is JobStatus.COMPLETED and done.outbox is None
+    assert [(v["version"], v["status"]) for v in version_history(done)] == [
+        (1, "completed"),
+        (2, "completed"),
+    ]
 
 
 async def test_a_retried_job_is_announced_once_when_sns_is_up() -> None:

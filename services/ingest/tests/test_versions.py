@@ -1,10 +1,12 @@
 """POST /v1/jobs/{id}/scenes/{n}/regenerate against real queues and table (moto): the next
 version's one conditional write and its work items; the history GET shows; older versions'
-downloads; one version at a time under concurrency; the upstream event path."""
+downloads; one version at a time under concurrency; the upstream event path; on both backends,
+a version counted in the month's usage and refused past the monthly quota."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,6 +15,7 @@ from omnigen.ingest.handlers import IngestPorts
 from omnigen.ingest.sse import snapshot
 from omnigen.ingest.upstream import build_consumer
 from omnigen.ingest.versions import handle_regeneration_requested
+from omnigen.shared.domain.errors import JobAlreadyFinished
 from omnigen.shared.domain.events import (
     JobRejected,
     RegenerationRequested,
@@ -22,12 +25,13 @@ from omnigen.shared.domain.events import (
 from omnigen.shared.domain.scenes import Continuity, PieceState, plan_metadata
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import COMPOSING, JobStatus
+from omnigen.shared.domain.usage import JobUsage, VersionUsage, usage_month
 from omnigen.shared.messages import ConsumerSettings
 from omnigen.shared.ports import scene_clip_key
 from omnigen.testing.fixtures import Stack
 from omnigen.testing.queues import eventually
 
-from .helpers import Api, drain_events
+from .helpers import Api, drain_events, serve_api, settings_for
 from .test_jobs_api import assert_error
 
 NEW_PROMPT = "A winter storm breaks over the old lighthouse lamp at dusk"
@@ -86,6 +90,7 @@ async def test_regenerate_starts_the_next_version_with_only_that_scene(
     assert v1["video"].endswith(f"/v1/jobs/{job_id}/video?version=1")
     assert (v2["version"], v2["status"], v2["scene_number"]) == (2, "processing", 2)
     assert v2["changes"] == body and v2["scenes_rendered"] == [2] and v2["video"] is None
+    assert v2["rendered_seconds"] == 7.5 and v1["rendered_seconds"] is None
     assert "request_id" not in v2 and "fingerprint" not in v2
     streamed = snapshot(await (await stack.repository()).get_job(job_id))  # the SSE event
     assert streamed["version"] == 2 and streamed["scenes"] == ["complete", "pending"]
@@ -260,3 +265,49 @@ async def test_regeneration_requested_on_the_requests_topic_reaches_the_renderer
     job = await repository.get_job(job_id)
     assert job.render_version == 2 and len(job.versions) == 2
     assert job.scenes is not None and job.scenes[1].camera_angle.value == "low"
+
+
+async def test_a_version_counts_in_the_month_and_past_the_quota_nothing_starts(
+    stack: Stack, sample_script: Script
+) -> None:
+    """The version's start adds it and the seconds it renders anew (scene 2: 7.5 s, counted as
+    8) to the month in the same transaction that starts it; at the quota a regenerate is a
+    429 naming the field, and nothing starts."""
+    async with serve_api(stack, settings_for(stack, monthly_video_seconds_quota=23)) as api:
+        job_id = await completed_job(api, sample_script, "quinn")  # 15 s requested
+        started = await api.client.post(regenerate_url(job_id, 2), headers=api.auth("quinn"))
+        assert started.status_code == 202, started.text
+        assert started.json()["version"] == 2
+        await drain_events(stack, stack.spec.scenes_queue.name, expect=1)
+        usage = (await api.client.get("/v1/usage", headers=api.auth("quinn"))).json()
+        assert (usage["jobs"], usage["versions"], usage["requested_seconds"]) == (1, 1, 23)
+        assert usage["quota"] == {"video_seconds": 23, "remaining_seconds": 0}
+
+        # the renderer's completing write adds what the version used, once
+        month = usage_month(time.time())
+        used = VersionUsage(
+            month, JobUsage(video_seconds=7.5, clip_calls=1, clip_seconds=7.5, cost_usd=0.375)
+        )
+        repository = await stack.repository()
+        video = f"jobs/{job_id}/renders/r2/video.mp4"
+        await repository.mark_job_complete(job_id, video, {}, version_usage=used)
+        with pytest.raises(JobAlreadyFinished):  # a redelivered completion counts nothing
+            await repository.mark_job_complete(job_id, video, {}, version_usage=used)
+        done = (await api.client.get("/v1/usage", headers=api.auth("quinn"))).json()
+        assert (done["completed_versions"], done["clip_seconds"], done["cost_usd"]) == (
+            1,
+            7.5,
+            0.375,
+        )
+        assert done["video_seconds"] == 7.5
+
+        refused = await api.client.post(regenerate_url(job_id, 1), headers=api.auth("quinn"))
+        assert_error(refused, 429, "monthly_quota_exceeded", "duration")
+        assert "monthly quota of 23 s" in refused.json()["error"]["message"]
+        assert int(refused.headers["Retry-After"]) >= 1
+        job = await repository.get_job(job_id)
+        assert (job.render_version, job.status) == (2, JobStatus.COMPLETED)
+        assert job.outbox is None
+        assert await drain_events(stack, stack.spec.scenes_queue.name) == []
+        after = (await api.client.get("/v1/usage", headers=api.auth("quinn"))).json()
+        assert after == done

@@ -1,12 +1,18 @@
 """`keyframes` continuity with in-memory ports and the real local providers: every keyframe
-before any clip, each clip from its own keyframe, a keyframe's transient failure retried alone,
-a permanent one failing the job with the scene named."""
+before any clip, each clip from its own keyframe (in the clip's hue), a keyframe's transient
+failure retried alone, a permanent one failing the job with the scene named; a regenerated
+scene's keyframe drawn again when its visual changed, reused when only its words did."""
 
 from __future__ import annotations
 
 import asyncio
+import colorsys
+import math
+import subprocess
+import time
 from pathlib import Path
 
+import imageio_ffmpeg
 import pytest
 
 from omnigen.renderer.handlers import (
@@ -36,13 +42,15 @@ from omnigen.shared.domain.events import (
 from omnigen.shared.domain.jobs import Job, JobOptions, JobRequest
 from omnigen.shared.domain.keyframes import KeyframeState, Look, shared_look
 from omnigen.shared.domain.scenes import Continuity, default_continuity
-from omnigen.shared.domain.scripts import Scene
+from omnigen.shared.domain.scripts import ColorGrade, Scene
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.versions import SceneChanges, plan_regeneration, version_requests
 from omnigen.shared.messages import MessageContext
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
 from omnigen.testing.samples import sample_script
 
 SCALE = 0.25
+STORM = "A winter storm breaks over the old lighthouse lamp at dusk"
 CTX = MessageContext("m-1", "r-1", 1, 4, "{}")
 
 
@@ -51,6 +59,7 @@ class RecordingClips:
 
     def __init__(self) -> None:
         self.started_from: dict[int, bytes | None] = {}
+        self.last_frames: dict[int, bytes] = {}
         self._real = LocalClipGenerator()
 
     async def generate(
@@ -58,9 +67,11 @@ class RecordingClips:
         out_dir: Path, look: ClipLook | None = None,
     ) -> ClipResult:  # fmt: skip
         self.started_from[scene.scene_number] = start_image.read_bytes() if start_image else None
-        return await self._real.generate(
+        result = await self._real.generate(
             scene, size=size, fps=fps, start_image=start_image, out_dir=out_dir, look=look
         )
+        self.last_frames[scene.scene_number] = result.last_frame_path.read_bytes()
+        return result
 
 
 class FlakyKeyframes:
@@ -74,7 +85,7 @@ class FlakyKeyframes:
 
     async def generate(
         self, scene: Scene, *, look: Look, size: tuple[int, int], out_path: Path,
-        style_reference: Path | None = None,
+        style_reference: Path | None = None, palette_seed: str = "",
     ) -> Path:  # fmt: skip
         self.attempts.append(scene.scene_number)
         if scene.scene_number in self._fail and self.attempts.count(scene.scene_number) <= (
@@ -83,7 +94,12 @@ class FlakyKeyframes:
             raise self._error
         self.drawn.append(scene.scene_number)
         return await self._real.generate(
-            scene, look=look, size=size, out_path=out_path, style_reference=style_reference
+            scene,
+            look=look,
+            size=size,
+            out_path=out_path,
+            style_reference=style_reference,
+            palette_seed=palette_seed,
         )
 
 
@@ -100,7 +116,9 @@ def deps_with(clips: object, keyframes: object = None) -> RendererDeps:
     )
 
 
-async def keyframes_job(deps: RendererDeps, scenes: tuple[float, ...]) -> Job:
+async def keyframes_job(
+    deps: RendererDeps, scenes: tuple[float, ...], grade: ColorGrade | None = None
+) -> Job:
     jobs: InMemoryJobRepository = deps.jobs  # type: ignore[assignment]
     request = JobRequest(
         prompt="A lighthouse keeper's last night",
@@ -108,7 +126,11 @@ async def keyframes_job(deps: RendererDeps, scenes: tuple[float, ...]) -> Job:
         options=JobOptions(continuity=Continuity.KEYFRAMES),
     )
     job = (await jobs.create_job(user_id="u1", request=request, trace_id="trace-k")).job
-    await jobs.embed_script(job.job_id, sample_script(scenes), {"scene_count": len(scenes)})
+    script = sample_script(scenes)
+    if grade is not None:
+        graded = [scene.model_copy(update={"color_grade": grade}) for scene in script.scenes]
+        script = script.model_copy(update={"scenes": graded})
+    await jobs.embed_script(job.job_id, script, {"scene_count": len(scenes)})
     job = await jobs.get_job(job.job_id)
     ready = ScriptReady.create(
         job_id=job.job_id,
@@ -221,3 +243,104 @@ def test_hosted_image_to_video_defaults_to_keyframes_local_to_chain() -> None:
     assert default_continuity(True, prefers_keyframes=True) is Continuity.KEYFRAMES
     assert default_continuity(True) is Continuity.CHAIN
     assert default_continuity(False, prefers_keyframes=True) is Continuity.NONE
+
+
+def hue(image: bytes, tmp: Path) -> float:
+    """The picture's hue (degrees): the mean of its 16x9 cells' hues, weighted by their
+    chroma (grey and black cells, the letterbox bars, say nothing about it)."""
+    path = tmp / "picture.jpg"
+    path.write_bytes(image)
+    raw = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path),
+         "-vf", "scale=16:9:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    x = y = 0.0
+    for cell in range(0, len(raw), 3):
+        turn, lightness, saturation = colorsys.rgb_to_hls(*(v / 255 for v in raw[cell : cell + 3]))
+        chroma = saturation * (1 - abs(2 * lightness - 1))
+        x += chroma * math.cos(2 * math.pi * turn)
+        y += chroma * math.sin(2 * math.pi * turn)
+    return math.degrees(math.atan2(y, x)) % 360
+
+
+def hue_apart(a: float, b: float) -> float:
+    return min(abs(a - b), 360 - abs(a - b))
+
+
+async def drive_all(deps: RendererDeps, seen: int = 0) -> int:
+    """Deliver every renderer work item published from index `seen` on, each once, until none
+    is left; returns how many events were published then."""
+    events = deps.publisher.events  # type: ignore[attr-defined]
+    while seen < len(events):
+        event = events[seen]
+        seen += 1
+        await deliver(event, deps)
+    return seen
+
+
+async def regenerate(
+    deps: RendererDeps, scene: int, changes: SceneChanges, job_id: str
+) -> list[Event]:
+    """What ingest does: the start write, then the version's work items (published)."""
+    job = await deps.jobs.get_job(job_id)
+    start = plan_regeneration(job, scene, changes, now=time.time(), request_id=f"r{job.version}")
+    started = await deps.jobs.start_version(job, start)
+    work = version_requests(started, start.version, "trace-v")
+    for event in work:
+        await deps.publisher.publish(event)
+    return work
+
+
+async def test_a_keyframe_and_the_clip_it_starts_share_the_jobs_hue(tmp_path: Path) -> None:
+    """The local keyframe takes its palette from the job, as the local clip does: the clip's
+    last frame (long after the keyframe dissolved) has the keyframe's hue. (A vibrant grade
+    keeps the palette's hue; with the image seed's palette they were 17-175 degrees apart.)"""
+    clips = RecordingClips()
+    deps = deps_with(clips)
+    job = await keyframes_job(deps, (3.0, 3.0, 4.0), ColorGrade.VIBRANT)
+    await drive_all(deps)
+    objects = deps.assets.objects  # type: ignore[attr-defined]
+    for number in (1, 2, 3):
+        drawn = hue(objects[keyframe_key(job.job_id, number)], tmp_path)
+        clip = hue(clips.last_frames[number], tmp_path)
+        assert hue_apart(drawn, clip) <= 15, (number, drawn, clip)
+
+
+async def test_a_regenerated_scene_gets_a_new_keyframe_only_when_its_visual_changed() -> None:
+    clips, keyframes = RecordingClips(), FlakyKeyframes(set(), RuntimeError("unused"))
+    deps = deps_with(clips, keyframes)
+    job = await keyframes_job(deps, (4.0, 4.0, 4.0))
+    seen = await drive_all(deps)
+    assert (await deps.jobs.get_job(job.job_id)).status is JobStatus.COMPLETED
+    assert sorted(keyframes.drawn) == [1, 2, 3]
+    objects = deps.assets.objects  # type: ignore[attr-defined]
+    v1_keyframe = objects[keyframe_key(job.job_id, 2)]
+
+    # a new visual prompt and camera: scene 2's keyframe is drawn again, before its clip
+    keyframes.drawn.clear()
+    clips.started_from.clear()
+    changes = SceneChanges(generation_prompt=STORM, camera_angle="dutch")
+    work = await regenerate(deps, 2, changes, job.job_id)
+    assert [(e.event_type.value, e.data.version) for e in work] == [("keyframe.requested", 2)]  # type: ignore[attr-defined]
+    seen = await drive_all(deps, seen)
+    done = await deps.jobs.get_job(job.job_id)
+    assert done.status is JobStatus.COMPLETED and done.render_version == 2
+    assert keyframes.drawn == [2] and list(clips.started_from) == [2]
+    new_keyframe = objects[keyframe_key(job.job_id, 2, 2)]
+    assert done.metadata["v2_scene_2_keyframe_key"] == keyframe_key(job.job_id, 2, 2)
+    assert clips.started_from[2] == new_keyframe != v1_keyframe
+    assert done.versions[-1]["keyframes_redrawn"] == [2]
+    assert done.metadata["v2_keyframe_look"] == done.metadata["keyframe_look"]  # one look
+
+    # only the narration: scene 3's clip again from its recorded keyframe, none drawn
+    keyframes.drawn.clear()
+    clips.started_from.clear()
+    work = await regenerate(deps, 3, SceneChanges(narration="The lamp goes dark."), job.job_id)
+    assert sorted(e.event_type.value for e in work) == ["audio.requested", "scene.requested"]
+    await drive_all(deps, seen)
+    done = await deps.jobs.get_job(job.job_id)
+    assert done.status is JobStatus.COMPLETED and done.render_version == 3
+    assert keyframes.drawn == []
+    assert clips.started_from == {3: objects[keyframe_key(job.job_id, 3)]}
+    assert done.versions[-1]["keyframes_redrawn"] == []

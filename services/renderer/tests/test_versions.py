@@ -1,12 +1,15 @@
 """Scene regeneration through the renderer's handlers with in-memory ports and the real local
 providers: version v+1 re-renders only the scene asked for (chain: and the scenes after it),
 reuses every other clip and the audio where unchanged, composes once, announces job.completed
-v2 once, and leaves version v's files as they were."""
+v2 once, and leaves version v's files as they were; what a version renders counts in its
+month's usage once (and against the quota when it starts)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+
+import pytest
 
 from omnigen.renderer.handlers import (
     RendererDeps,
@@ -20,6 +23,7 @@ from omnigen.renderer.media.music import SynthMusicSource
 from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.media.probe import probe
 from omnigen.renderer.ports import ClipLook, ClipResult
+from omnigen.shared.domain.errors import MonthlyQuotaExceeded
 from omnigen.shared.domain.events import (
     AudioRequested,
     ComposeRequested,
@@ -32,6 +36,7 @@ from omnigen.shared.domain.jobs import Job, JobOptions, JobRequest
 from omnigen.shared.domain.scenes import Continuity
 from omnigen.shared.domain.scripts import Scene
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.usage import DEFAULT_PRICE_TABLE, count_usage, usage_month
 from omnigen.shared.domain.versions import (
     SceneChanges,
     plan_regeneration,
@@ -57,6 +62,7 @@ class CountingClips:
         out_dir: Path, look: ClipLook | None = None,
     ) -> ClipResult:  # fmt: skip
         self.rendered.append(scene.scene_number)
+        count_usage(clip_calls=1, clip_seconds=scene.duration)  # billed as a hosted model is
         return await self._real.generate(
             scene, size=size, fps=fps, start_image=start_image, out_dir=out_dir, look=look
         )
@@ -131,11 +137,15 @@ async def drive(deps: RendererDeps, first: list[Event]) -> list[str]:
 
 
 async def regenerate(
-    jobs: InMemoryJobRepository, job: Job, scene: int, changes: SceneChanges
+    jobs: InMemoryJobRepository,
+    job: Job,
+    scene: int,
+    changes: SceneChanges,
+    quota_s: int | None = None,
 ) -> tuple[Job, list[Event]]:
     """What ingest does: the start write, then the version's work items."""
     start = plan_regeneration(job, scene, changes, now=time.time(), request_id="k1")
-    started = await jobs.start_version(job, start)
+    started = await jobs.start_version(job, start, video_quota_s=quota_s)
     return started, version_requests(started, start.version, "trace-v2")
 
 
@@ -232,3 +242,40 @@ async def test_a_late_message_of_the_older_version_changes_nothing(tmp_path: Pat
     assert clips.rendered == [1]
     completed = publisher.of_type("job.completed")
     assert [e.schema_version for e in completed] == [1, 1, 2]
+
+
+async def test_a_version_counts_what_it_renders_in_its_month_once_and_the_quota_holds() -> None:
+    deps, clips, jobs = make_deps()
+    job = await completed_job(deps, jobs, "none")
+    month = usage_month(time.time())
+    first = jobs.usage[("u1", month)]
+    assert (first.jobs, first.requested_seconds, first.clip_seconds) == (1, 12, 12.0)
+    assert (first.completed_jobs, first.video_seconds) == (1, 12.0)
+
+    # scene 2 (4 s) again: the start counts the version and its 4 s against the quota
+    _, work = await regenerate(jobs, job, 2, SceneChanges(generation_prompt=STORM), quota_s=16)
+    started = jobs.usage[("u1", month)]
+    assert (started.versions, started.requested_seconds) == (1, 16)
+    publisher: RecordingPublisher = deps.publisher  # type: ignore[assignment]
+    await drive(deps, work)
+    (compose,) = publisher.of_type("compose.requested")[1:]
+    await deliver(compose, MessageContext("again", "again-r", 2, 4, "{}"), deps)  # redelivered
+    done = await jobs.get_job(job.job_id)
+    assert done.status is JobStatus.COMPLETED and done.render_version == 2
+    totals = jobs.usage[("u1", month)]
+    assert totals.completed_versions == 1 and totals.completed_jobs == 1
+    assert (totals.clip_calls, totals.clip_seconds) == (4, 16.0)  # 3 clips, then 1
+    assert totals.video_seconds == 16.0  # the job's 12 s, then the 4 s rendered anew
+    version_cost = float(DEFAULT_PRICE_TABLE.clip_per_second) * 4
+    assert totals.cost_usd == pytest.approx(first.cost_usd + version_cost)
+    used = done.metadata["v2_usage"]
+    assert (used["clip_calls"], used["video_seconds"], used["llm_calls"]) == (1, 4.0, 0)
+    assert done.usage is not None and done.usage.clip_calls == 3  # the first render's, kept
+
+    # at the quota: the next version is refused by its start, and nothing starts
+    clips.rendered.clear()
+    with pytest.raises(MonthlyQuotaExceeded):
+        await regenerate(jobs, done, 1, SceneChanges(), quota_s=16)
+    after = await jobs.get_job(job.job_id)
+    assert (after.render_version, after.status) == (2, JobStatus.COMPLETED)
+    assert jobs.usage[("u1", month)] == totals

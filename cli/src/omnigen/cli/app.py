@@ -13,7 +13,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final
@@ -331,6 +331,17 @@ def _follow(client: ApiClient, job_id: str) -> dict[str, Any]:
             progress.update(task, completed=job.get("progress", 0), stage=job["stage"], eta=eta)
             final = job
     return final
+
+
+def _follow_to_end(
+    client: ApiClient, job_id: str, label: Callable[[dict[str, Any]], str] = lambda job: ""
+) -> None:
+    """`_follow` the job until it ends, print how it ended (after `label`, e.g. the version),
+    and exit 1 when it failed: what `--watch` of a regenerate or a retry does."""
+    job = _follow(client, job_id)
+    console.print(f"{job_id}{label(job)}: {job['status']}")
+    if job["status"] == "failed":
+        raise typer.Exit(1)
 
 
 def _slug(title: str | None) -> str:
@@ -711,8 +722,10 @@ def list_jobs(
 
 USAGE_ROWS: Final = (
     ("jobs", "jobs accepted"),
+    ("versions", "scene regenerations started"),
     ("requested_seconds", "seconds of video requested"),
     ("completed_jobs", "jobs completed"),
+    ("completed_versions", "regenerated versions completed"),
     ("video_seconds", "seconds of video made"),
     ("llm_calls", "script model calls"),
     ("llm_tokens_in", "LLM tokens in"),
@@ -785,10 +798,7 @@ def regenerate(
         made = client.regenerate(job_id, scene, changes, idempotency_key)
         console.print(f"{job_id}: version {made['version']} {made['status']} ({made['stage']})")
         if watch:
-            job = _follow(client, job_id)
-            console.print(f"{job_id} version {job.get('version', 1)}: {job['status']}")
-            if job["status"] == "failed":
-                raise typer.Exit(1)
+            _follow_to_end(client, job_id, lambda job: f" version {job.get('version', 1)}")
 
 
 @app.command()
@@ -802,10 +812,7 @@ def retry(
         queued = client.retry(job_id)
         console.print(f"{job_id} runs again from {queued['stage']} ({queued['status']})")
         if watch:
-            job = _follow(client, job_id)
-            console.print(f"{job_id}: {job['status']}")
-            if job["status"] == "failed":
-                raise typer.Exit(1)
+            _follow_to_end(client, job_id)
 
 
 @app.command()

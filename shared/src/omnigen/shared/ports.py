@@ -14,7 +14,7 @@ from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import SCRIPT_COMPLETE, JobStatus
 from omnigen.shared.domain.uploads import Upload, UploadFacts, UploadStatus
-from omnigen.shared.domain.usage import JobUsage, MonthlyUsage
+from omnigen.shared.domain.usage import JobUsage, MonthlyUsage, VersionUsage
 from omnigen.shared.domain.versions import VersionStart
 from omnigen.shared.domain.webhooks import (
     Attempt,
@@ -153,11 +153,13 @@ class JobRepository(Protocol):
         metadata: Mapping[str, Any] | None = None,
         *,
         usage: JobUsage | None = None,
+        version_usage: VersionUsage | None = None,
     ) -> None:
         """Complete an active job and release its running slot in the same write (a repeat
         finds the job ended: `JobAlreadyFinished`, nothing released twice); with `usage`, the
         same write records it on the job and adds it to its user's totals of the month the job
-        was created in (exactly once)."""
+        was created in (exactly once); with `version_usage`, a regenerated version's use is
+        added to its month's totals (exactly once) and not recorded on the job."""
         ...
 
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
@@ -173,11 +175,21 @@ class JobRepository(Protocol):
         the caller holds the announcing step from this write."""
         ...
 
-    async def start_version(self, job: Job, start: VersionStart) -> Job:
+    async def start_version(
+        self,
+        job: Job,
+        start: VersionStart,
+        *,
+        lease: LeaseClaim | None = None,
+        video_quota_s: int | None = None,
+    ) -> Job:
         """Start render version `start.version` of the job as read (`domain.versions`): one
         conditional write, applied only while the job is still `start.from_status` at version
         `start.version - 1`; else `VersionRaced` carrying the job as it was found (gone:
-        `JobNotFound`). Answers the job as the write left it."""
+        `JobNotFound`). The same write makes the job owe the version's work items (the outbox
+        marker; with `lease` the caller holds the announcing step) and counts the version and
+        its requested seconds in the month's usage; with `video_quota_s`, refused with
+        `MonthlyQuotaExceeded` when they would pass it. Answers the job as the write left it."""
         ...
 
     async def record_published(self, job_id: str, event_type: str, event_id: str) -> Job:

@@ -44,7 +44,13 @@ from omnigen.shared.domain.stages import (
     stage_seq,
     status_for_stage,
 )
-from omnigen.shared.domain.usage import COUNTED_FIELDS, JobUsage, MonthlyUsage, usage_month
+from omnigen.shared.domain.usage import (
+    COUNTED_FIELDS,
+    JobUsage,
+    MonthlyUsage,
+    VersionUsage,
+    usage_month,
+)
 from omnigen.shared.domain.versions import VersionRaced, VersionStart
 from omnigen.shared.ports import CreatedJob, JobPage
 
@@ -229,18 +235,25 @@ class InMemoryJobRepository:
         metadata: Mapping[str, Any] | None = None,
         *,
         usage: JobUsage | None = None,
+        version_usage: VersionUsage | None = None,
     ) -> None:
         fields: dict[str, Any] = {"video_key": video_key, "completed_at": self._clock()}
         if usage is not None:
             fields["usage"] = usage
         job = await self._write(job_id, COMPLETED, metadata, fields)  # refused: nothing added
         if usage is not None:
-            key = (job.user_id, usage_month(job.created_at))
-            totals = self.usage.get(key, MonthlyUsage(month=key[1]))
-            added = {name: getattr(totals, name) + getattr(usage, name) for name in COUNTED_FIELDS}
-            added["completed_jobs"] = totals.completed_jobs + 1
-            added["cost_usd"] = round(totals.cost_usd + usage.cost_usd, 6)
-            self.usage[key] = totals.model_copy(update=added)
+            self._count_usage(job.user_id, usage_month(job.created_at), usage, "completed_jobs")
+        if version_usage is not None:
+            self._count_usage(
+                job.user_id, version_usage.month, version_usage.usage, "completed_versions"
+            )
+
+    def _count_usage(self, user_id: str, month: str, usage: JobUsage, completed: str) -> None:
+        totals = self.usage.get((user_id, month), MonthlyUsage(month=month))
+        added = {name: getattr(totals, name) + getattr(usage, name) for name in COUNTED_FIELDS}
+        added[completed] = getattr(totals, completed) + 1
+        added["cost_usd"] = round(totals.cost_usd + usage.cost_usd, 6)
+        self.usage[(user_id, month)] = totals.model_copy(update=added)
 
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
         fields = {
@@ -314,7 +327,14 @@ class InMemoryJobRepository:
             if job is not None and job.lease_released_by(step, holder):
                 self._store(job, leases={k: v for k, v in job.leases.items() if k != step})
 
-    async def start_version(self, job: Job, start: VersionStart) -> Job:
+    async def start_version(
+        self,
+        job: Job,
+        start: VersionStart,
+        *,
+        lease: LeaseClaim | None = None,
+        video_quota_s: int | None = None,
+    ) -> Job:
         async with self._lock:
             current = await self.get_job(job.job_id)
             if (
@@ -322,6 +342,17 @@ class InMemoryJobRepository:
                 or current.render_version != start.version - 1
             ):
                 raise VersionRaced(current)
+            now = self._clock()
+            month = usage_month(now)
+            totals = self.usage.get((job.user_id, month), MonthlyUsage(month=month))
+            asked = start.requested_seconds
+            admit_quota(job.user_id, month, totals.requested_seconds, asked, video_quota_s)
+            self.usage[(job.user_id, month)] = totals.model_copy(
+                update={
+                    "versions": totals.versions + 1,
+                    "requested_seconds": totals.requested_seconds + asked,
+                }
+            )
             return self._store(
                 current,
                 status=JobStatus.PROCESSING,
@@ -332,7 +363,8 @@ class InMemoryJobRepository:
                 scenes=[Scene.model_validate(scene) for scene in start.scenes],
                 audio_spec=AudioSpec.model_validate(start.audio_spec),
                 metadata=self._merged(current, start.metadata),
-                leases={},
+                leases={lease.step: lease.record(now)} if lease else {},
+                outbox=OUTBOX_EVENT,
                 video_key=None,
                 completed_at=None,
                 error_message=None,

@@ -25,6 +25,7 @@ from omnigen.shared.domain.errors import (
     LeaseHeld,
 )
 from omnigen.shared.domain.events import (
+    Event,
     EventType,
     JobAccepted,
     JobAcceptedData,
@@ -47,6 +48,7 @@ from omnigen.shared.domain.media import unwritable_language
 from omnigen.shared.domain.rules import RateWindow
 from omnigen.shared.domain.script_rules import given_script_problems
 from omnigen.shared.domain.text import error_message
+from omnigen.shared.domain.versions import version_requests
 from omnigen.shared.ports import (
     AssetStore,
     EventPublisher,
@@ -227,9 +229,10 @@ async def publish_accepted_once(ports: IngestPorts, job: Job) -> Job:
 async def publish_announcement(ports: IngestPorts, job: Job, holder: str) -> Job:
     """Publish the attempt's announcement as `holder` of its lease and record it (which
     settles the job's outbox marker); a failure hands the lease back and raises."""
-    event = _announcement(job)
+    events = _announcements(job)
     try:
-        await ports.publisher.publish(event)
+        for event in events:
+            await ports.publisher.publish(event)
     except Exception as exc:
         log.error(
             "job_announcement_not_published",
@@ -240,9 +243,8 @@ async def publish_announcement(ports: IngestPorts, job: Job, holder: str) -> Job
         with contextlib.suppress(Exception):  # else the lease simply expires
             await ports.repository.release_lease(job.job_id, ACCEPT_STEP, holder)
         raise NotAnnounced(job.job_id, exc) from exc
-    return await ports.repository.record_published(
-        job.job_id, job.announcement_key, str(event.event_id)
-    )
+    first = str(events[0].event_id) if events else ""
+    return await ports.repository.record_published(job.job_id, job.announcement_key, first)
 
 
 async def retry_job(ports: IngestPorts, job: Job, *, running_cap: int | None = None) -> Job:
@@ -270,6 +272,14 @@ async def retry_job(ports: IngestPorts, job: Job, *, running_cap: int | None = N
             raise NotAnnounced(job.job_id, exc) from exc
     log.info("job_retried", job_id=job.job_id, attempt=job.attempt, resumes=job.resume_event)
     return job
+
+
+def _announcements(job: Job) -> list[Event]:
+    """What announces the job's current attempt (`_announcement`) or, for a regenerated
+    version, the version's work items (`domain.versions.version_requests`)."""
+    if job.render_version > 1:
+        return version_requests(job, job.render_version, job.trace_id)
+    return [_announcement(job)]
 
 
 def _announcement(job: Job) -> JobAccepted | ScriptReady:

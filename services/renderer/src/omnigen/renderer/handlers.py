@@ -94,7 +94,14 @@ from omnigen.shared.domain.scenes import (
 )
 from omnigen.shared.domain.scripts import Script
 from omnigen.shared.domain.stages import JobStatus, scene_generating
-from omnigen.shared.domain.usage import DEFAULT_PRICE_TABLE, JobUsage, PriceTable, metering
+from omnigen.shared.domain.usage import (
+    DEFAULT_PRICE_TABLE,
+    JobUsage,
+    PriceTable,
+    VersionUsage,
+    metering,
+    usage_month,
+)
 from omnigen.shared.domain.versions import piece_event_id, version_record
 from omnigen.shared.messages import MessageContext, PermanentFailure
 from omnigen.shared.ports import (
@@ -278,13 +285,18 @@ def _keyframe_request(job: Job, number: int, trace_id: str) -> KeyframeRequested
     )
 
 
-async def request_scenes(deps: RendererDeps, job: Job, trace_id: str) -> None:
-    """Every keyframe is recorded: request the clip of every scene not finished yet (a
-    repeat is recognisable by its stable event id, and dropped by the scene's lease)."""
-    state = RenderState.of(job.metadata, version=VERSION)
+async def request_scenes(
+    deps: RendererDeps, job: Job, trace_id: str, version: int = VERSION
+) -> None:
+    """Every keyframe of render `version` is recorded: request the clip of every scene not
+    finished yet (a repeat is recognisable by its stable event id, and dropped by the scene's
+    lease)."""
+    state = RenderState.of(job.metadata, version=version)
     if state is None:
         return
-    requests = [_scene_request(job, n, trace_id) for n in state.outstanding() if n != AUDIO]
+    requests = [
+        _scene_request(job, n, trace_id, version) for n in state.outstanding() if n != AUDIO
+    ]
     await publish_all(deps.publisher, requests)
 
 
@@ -473,7 +485,7 @@ async def _make_scene(
     if number == 1 and job.options.start_image_key:  # the user's own picture wins
         start_image = await _start_image(deps, job, work)
     elif state.continuity is Continuity.KEYFRAMES:
-        start_image = await _keyframe_image(deps, job, number, work)
+        start_image = await _keyframe_image(deps, job, number, work, state.version)
     elif state.continuity is Continuity.CHAIN and number > 1:
         previous = state.scenes[number - 1]
         if previous.key is None:
@@ -499,9 +511,12 @@ async def _make_scene(
     return clip_key
 
 
-async def _keyframe_image(deps: RendererDeps, job: Job, number: int, work: Path) -> Path:
-    """Scene `number`'s recorded keyframe, downloaded: the clip starts from it."""
-    keyframes = KeyframeState.of(job.metadata, [number], version=VERSION)
+async def _keyframe_image(
+    deps: RendererDeps, job: Job, number: int, work: Path, version: int = VERSION
+) -> Path:
+    """Scene `number`'s keyframe as render `version` records it (a regenerated version's is
+    version 1's unless the scene's visual changed), downloaded: the clip starts from it."""
+    keyframes = KeyframeState.of(job.metadata, [number], version=version)
     recorded = None if keyframes is None else keyframes.keyframes[number].key
     if recorded is None:
         raise PermanentFailure(f"scene {number} was requested before its keyframe")
@@ -675,26 +690,43 @@ async def _compose(
         narration_s=manifest.get("narration_s"),
         music_mood=manifest.get("music_mood"),
     )
-    # What the job used: the script's calls as recorded, every piece's as its record says.
-    used = job.usage or JobUsage()
-    for number in [*state.scenes, AUDIO]:
-        piece = job.metadata.get(key(version, f"{_name(number)}_usage"))
-        if isinstance(piece, dict):
-            used = used.plus(JobUsage.model_validate(piece))
-    usage = used.costed(deps.prices, video_seconds=result.duration_s)
     metadata = {**done.metadata(), **sidecars.metadata()}
-    # The conditional write refuses a job cancelled while it was being composed. A
-    # regenerated version's usage is recorded beside it (not counted in the month again).
-    if version > 1:
-        metadata[key(version, "usage")] = usage.model_dump(mode="json", exclude_none=True)
-    await deps.jobs.mark_job_complete(
-        job.job_id, video, metadata, usage=usage if version == 1 else None
-    )
+    # The conditional write refuses a job cancelled while it was being composed; it counts
+    # what the job (or the regenerated version) used in its month, once.
+    if version == 1:
+        usage = _used(job, state, version).costed(deps.prices, video_seconds=result.duration_s)
+        await deps.jobs.mark_job_complete(job.job_id, video, metadata, usage=usage)
+    else:
+        used = _version_usage(job, state, version, deps.prices)
+        metadata[key(version, "usage")] = used.usage.model_dump(mode="json", exclude_none=True)
+        await deps.jobs.mark_job_complete(job.job_id, video, metadata, version_usage=used)
     await metrics.count(catalog.JOBS_COMPLETED)
     log.info("video_completed", seconds=done.video_duration_s, bytes=size_bytes, version=version)
     return _completed_data(
         version, video_key=video, thumbnail_key=poster, duration=done.video_duration_s or 0.0
     )
+
+
+def _used(job: Job, state: RenderState, version: int, start: JobUsage | None = None) -> JobUsage:
+    """The provider calls of `start` (the job's first version: its script's, as recorded) and
+    of every piece render `version` made, as each piece's record says."""
+    used = (job.usage or JobUsage()) if start is None else start
+    for number in [*state.scenes, AUDIO]:
+        piece = job.metadata.get(key(version, f"{_name(number)}_usage"))
+        if isinstance(piece, dict):
+            used = used.plus(JobUsage.model_validate(piece))
+    return used
+
+
+def _version_usage(job: Job, state: RenderState, version: int, prices: PriceTable) -> VersionUsage:
+    """What a regenerated version used: only its own pieces' calls (reused clips and audio
+    cost nothing again), its seconds of video those of the scenes it rendered anew, counted
+    in the month it was asked for (`domain.usage`)."""
+    record = version_record(job, version) or {}
+    asked_at = float(record.get("created_at") or job.created_at)
+    seconds = float(record.get("rendered_seconds") or 0.0)
+    usage = _used(job, state, version, JobUsage()).costed(prices, video_seconds=seconds)
+    return VersionUsage(month=usage_month(asked_at), usage=usage)
 
 
 def _superseded(job: Job, version: int) -> JobCompletedData:

@@ -20,6 +20,7 @@ from omnigen.renderer import own_media
 from omnigen.renderer.handlers import VERSION, RendererDeps, frame_size, request_scenes
 from omnigen.renderer.media.errors import MediaError
 from omnigen.renderer.media.keyframes import LocalKeyframeGenerator
+from omnigen.renderer.presentation import clip_look
 from omnigen.shared.domain.errors import JobAlreadyFinished, PieceRaced, ProviderFailed
 from omnigen.shared.domain.events import KeyframeRequested
 from omnigen.shared.domain.jobs import Job
@@ -42,30 +43,33 @@ async def handle_keyframe_requested(
 ) -> None:
     if event.job_id is None:
         raise PermanentFailure("keyframe.requested names no job")
-    number = event.data.scene_number
+    number, version = event.data.scene_number, event.data.version
     try:
         async with claim_step(
             deps.jobs,
             event.job_id,
-            keyframe_step(number, VERSION),
+            keyframe_step(number, version),
             ctx,
             deps.lease_s,
             stage=None,
-            finished=lambda job: _drawn(job, number),
-            metadata={key(VERSION, f"{keyframe_name(number)}_attempts"): ctx.receive_count},
+            finished=lambda job: _drawn(job, number, version),
+            metadata={key(version, f"{keyframe_name(number)}_attempts"): ctx.receive_count},
         ) as claim:
             job = claim.job
             if job is None:
                 return  # a duplicate: another receive holds or drew this keyframe
-            keyframes = _keyframes(job, number)
+            if job.render_version != version:
+                log.info("job_stopped", reason=f"version {version} was superseded")
+                return
+            keyframes = _keyframes(job, number, version)
             ready = keyframes.ready
             drawn = keyframes.keyframes[number].state is PieceState.COMPLETE
             if claim.kind is Claim.WORK and not drawn:
                 image_key = await _draw(deps, job, keyframes, number, event, ctx)
                 if image_key is None:
                     return  # failed the job for good
-                ready = await record_keyframe(deps.jobs, job, number, image_key)
-                log.info("keyframe_recorded", scene=number, ready=ready)
+                ready = await record_keyframe(deps.jobs, job, number, image_key, version)
+                log.info("keyframe_recorded", scene=number, ready=ready, version=version)
     except JobStopped as stopped:
         log.info("job_stopped", reason=str(stopped))
         return
@@ -73,22 +77,22 @@ async def handle_keyframe_requested(
         log.info("job_stopped", reason=ended.error_message or ended.status)
         return
     if ready:  # every keyframe exists: every clip may start
-        await request_scenes(deps, job, event.trace_id)
+        await request_scenes(deps, job, event.trace_id, version)
 
 
-def _keyframes(job: Job, number: int) -> KeyframeState:
+def _keyframes(job: Job, number: int, version: int = VERSION) -> KeyframeState:
     """The keyframes of the scenes whose clip is still to make, and scene `number`'s."""
-    state = RenderState.of(job.metadata, version=VERSION)
+    state = RenderState.of(job.metadata, version=version)
     scenes = state.scenes if state else {}
     to_make = {n for n, p in scenes.items() if p.state is not PieceState.COMPLETE} | {number}
-    keyframes = KeyframeState.of(job.metadata, sorted(to_make & set(scenes)), version=VERSION)
+    keyframes = KeyframeState.of(job.metadata, sorted(to_make & set(scenes)), version=version)
     if keyframes is None or number not in keyframes.keyframes or keyframes.look is None:
         raise PermanentFailure(f"job {job.job_id} requested scene {number}'s keyframe unplanned")
     return keyframes
 
 
-def _drawn(job: Job, number: int) -> bool:
-    keyframes = KeyframeState.of(job.metadata, [number], version=VERSION)
+def _drawn(job: Job, number: int, version: int = VERSION) -> bool:
+    keyframes = KeyframeState.of(job.metadata, [number], version=version)
     return keyframes is not None and keyframes.keyframes[number].state is PieceState.COMPLETE
 
 
@@ -120,8 +124,9 @@ async def _draw(
                     size=frame_size(job, deps.scale),
                     out_path=Path(tmp) / f"keyframe_{number:03d}.jpg",
                     style_reference=reference,
+                    palette_seed=clip_look(job, script).palette_seed,
                 )
-            image_key = keyframe_key(job.job_id, number)
+            image_key = keyframe_key(job.job_id, number, keyframes.version)
             await deps.assets.put_file(image_key, image, "image/jpeg")
             return image_key
         except (ProviderFailed, MediaError) as exc:
@@ -145,12 +150,14 @@ async def _draw(
     return None
 
 
-async def record_keyframe(jobs: JobRepository, job: Job, number: int, image_key: str) -> bool:
+async def record_keyframe(
+    jobs: JobRepository, job: Job, number: int, image_key: str, version: int = VERSION
+) -> bool:
     """Record scene `number`'s keyframe by one conditional write expecting only its own state
     (so keyframes finishing together take one write each, never a race); the job the write
     returns says whether every keyframe is now recorded. True for the one write after which
     they all are (a later write of another keyframe cannot exist: each is recorded once)."""
-    write = _keyframes(job, number).completion(number, image_key)
+    write = _keyframes(job, number, version).completion(number, image_key)
     if write is None:
         log.info("keyframe_already_recorded", scene=number)
         return False
@@ -161,4 +168,4 @@ async def record_keyframe(jobs: JobRepository, job: Job, number: int, image_key:
     except PieceRaced:  # recorded meanwhile by another receive of this keyframe
         log.info("keyframe_already_recorded", scene=number)
         return False
-    return _keyframes(written, number).ready
+    return _keyframes(written, number, version).ready

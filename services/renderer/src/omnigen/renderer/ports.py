@@ -106,7 +106,10 @@ class KeyframeGenerator(Protocol):
         size: tuple[int, int],
         out_path: Path,
         style_reference: Path | None = None,
+        palette_seed: str = "",
     ) -> Path:
         """Draw `scene`'s keyframe (its first frame) at `size` in the render's shared `look`
-        (guided by the job's `style_reference` image when given), as a JPEG at `out_path`."""
+        (guided by the job's `style_reference` image when given), as a JPEG at `out_path`. A
+        generator that draws its own picture takes its palette from `palette_seed`, the
+        clips' (`ClipLook.palette_seed`), so a keyframe and the clip it starts share a hue."""
         ...

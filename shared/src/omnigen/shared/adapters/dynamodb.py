@@ -67,6 +67,7 @@ from omnigen.shared.domain.usage import (
     COUNTED_FIELDS,
     JobUsage,
     MonthlyUsage,
+    VersionUsage,
     usage_counter_key,
     usage_month,
 )
@@ -550,18 +551,30 @@ class DynamoJobRepository:
         return item_to_job(response["Attributes"])
 
     @_guarded
-    async def start_version(self, job: Job, start: VersionStart) -> Job:
-        """One UpdateItem guarded by the status and render version read: the job running
-        again at `start.version` (its stage and stage_seq afresh for that version), the
-        changed script, the version's render plan merged into `metadata`, the version records,
-        no leases; the newest version's `video_key`, `completed_at` and `error_message` go."""
+    async def start_version(
+        self,
+        job: Job,
+        start: VersionStart,
+        *,
+        lease: LeaseClaim | None = None,
+        video_quota_s: int | None = None,
+    ) -> Job:
+        """One transaction: the job's UpdateItem guarded by the status and render version
+        read (the job running again at `start.version`, its stage and stage_seq afresh for that
+        version, the changed script, the version's render plan merged into `metadata`, the
+        version records, owing the version's work items (the outbox marker; with `lease`, the
+        caller holds the announcing step); the newest version's `video_key`, `completed_at`
+        and `error_message` go) and the month's usage item `ADD versions 1,
+        requested_seconds <the version's>` (with a quota: only while it stays within it)."""
+        now = self._clock()
         update = (
             self._stage_update(start.stage)
             .set("render_version", start.version)
             .set("versions", start.records)
             .set("scenes", start.scenes)
             .set("audio_spec", start.audio_spec)
-            .set("leases", {})
+            .set("leases", {lease.step: lease.record(now)} if lease else {})
+            .set(OUTBOX_ATTRIBUTE, OUTBOX_EVENT)
             .set_in_map("metadata", start.metadata)
             .remove("video_key")
             .remove("completed_at")
@@ -574,28 +587,40 @@ class DynamoJobRepository:
                 ":from_version": {"N": str(start.version - 1)},
             }
         )
-        try:
-            response = await self._client.update_item(
-                TableName=self._table,
-                Key={"job_id": {"S": job.job_id}},
-                UpdateExpression=update.expression,
-                ConditionExpression="attribute_exists(job_id) AND #status = :from_status AND "
-                "(#render_version = :from_version OR "
-                "(attribute_not_exists(#render_version) AND :from_version = :one))",
-                ExpressionAttributeNames=update.names,
-                ExpressionAttributeValues={
-                    k: v for k, v in update.values.items() if k not in (":pending", ":processing")
-                },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self._client.exceptions.ConditionalCheckFailedException as exc:
-            item = getattr(exc, "response", {}).get("Item")
-            if not item:
-                raise JobNotFound(job.job_id) from None
-            raise VersionRaced(item_to_job(item)) from None
+        job_update: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"job_id": {"S": job.job_id}},
+            "UpdateExpression": update.expression,
+            "ConditionExpression": "attribute_exists(job_id) AND #status = :from_status AND "
+            "(#render_version = :from_version OR "
+            "(attribute_not_exists(#render_version) AND :from_version = :one))",
+            "ExpressionAttributeNames": update.names,
+            "ExpressionAttributeValues": {
+                k: v for k, v in update.values.items() if k not in (":pending", ":processing")
+            },
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        month = usage_month(now)
+        asked = start.requested_seconds
+        usage = self._count_request(job.user_id, month, asked, video_quota_s, counter="versions")
+        reasons = await self._transact(
+            "start_version",
+            lambda: self._client.transact_write_items(
+                TransactItems=[{"Update": job_update}, {"Update": usage}]  # type: ignore[typeddict-item]
+            ),
+        )
+        if reasons is not None:
+            job_refused, usage_refused = reasons
+            if job_refused is not None:
+                if not job_refused:
+                    raise JobNotFound(job.job_id)
+                raise VersionRaced(item_to_job(job_refused))
+            if usage_refused is not None:
+                requested = usage_refused.get("requested_seconds", {"N": "0"})
+                admit_quota(job.user_id, month, int(deserialize(requested)), asked, video_quota_s)
+            raise WriteRaced("start_version", job.job_id)
         log.info("version_started", job_id=job.job_id, version=start.version)
-        return self._remember(item_to_job(response["Attributes"]))
+        return await self.get_job(job.job_id)
 
     @_guarded
     async def mark_job_complete(
@@ -605,10 +630,12 @@ class DynamoJobRepository:
         metadata: Mapping[str, Any] | None = None,
         *,
         usage: JobUsage | None = None,
+        version_usage: VersionUsage | None = None,
     ) -> None:
         """With `usage`, the same transaction records it on the job and adds it to the
-        month's totals of the job's user (the month it was created in): a repeat finds the
-        job ended and adds nothing."""
+        month's totals of the job's user (the month it was created in); with `version_usage`
+        (a regenerated version's), it adds that to its month's totals as a completed version:
+        a repeat finds the job ended and adds nothing."""
         now = self._clock()
         update = (
             _Update(now)
@@ -622,7 +649,9 @@ class DynamoJobRepository:
         update.values[":completed"] = {"S": JobStatus.COMPLETED.value}
         if usage is not None:
             update.set("usage", usage.model_dump(mode="json", exclude_none=True))
-        await self._end(job_id, update.ended(), stage=COMPLETED, usage=usage)
+        await self._end(
+            job_id, update.ended(), stage=COMPLETED, usage=usage, version_usage=version_usage
+        )
 
     @_guarded
     async def mark_job_failed(self, job_id: str, error_message: str) -> Job:
@@ -706,15 +735,16 @@ class DynamoJobRepository:
         return counter
 
     def _count_request(
-        self, user_id: str, month: str, asked_s: int, quota_s: int | None
+        self, user_id: str, month: str, asked_s: int, quota_s: int | None, counter: str = "jobs"
     ) -> dict[str, Any]:
-        """The usage half of a create: the month's `ADD jobs 1, requested_seconds asked`,
-        with a quota only while `requested_seconds + asked <= quota`."""
+        """The usage half of a create (or of a version's start, `counter` "versions"): the
+        month's `ADD jobs 1, requested_seconds asked`, with a quota only while
+        `requested_seconds + asked <= quota`."""
         update: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"job_id": {"S": usage_counter_key(user_id, month)}},
             "UpdateExpression": "ADD #jobs :one, #requested :asked",
-            "ExpressionAttributeNames": {"#jobs": "jobs", "#requested": "requested_seconds"},
+            "ExpressionAttributeNames": {"#jobs": counter, "#requested": "requested_seconds"},
             "ExpressionAttributeValues": {":one": {"N": "1"}, ":asked": {"N": str(asked_s)}},
         }
         if quota_s is not None:
@@ -917,21 +947,35 @@ class DynamoJobRepository:
         return response
 
     async def _end(
-        self, job_id: str, update: _Update, *, stage: str | None, usage: JobUsage | None = None
+        self,
+        job_id: str,
+        update: _Update,
+        *,
+        stage: str | None,
+        usage: JobUsage | None = None,
+        version_usage: VersionUsage | None = None,
     ) -> Any:
         """A terminal write: on a job holding a running slot (or with `usage` to count), one
         transaction of the job's conditional update, its user's counter `ADD running -1` and
         the month's usage totals `ADD ...` (a repeat finds the job ended and releases and adds
         nothing), answering None; otherwise `_write`'s UpdateItem."""
-        return await self._release_slot(job_id, update, stage=stage, usage=usage)
+        return await self._release_slot(
+            job_id, update, stage=stage, usage=usage, version_usage=version_usage
+        )
 
     async def _release_slot(
-        self, job_id: str, update: _Update, *, stage: str | None, usage: JobUsage | None = None
+        self,
+        job_id: str,
+        update: _Update,
+        *,
+        stage: str | None,
+        usage: JobUsage | None = None,
+        version_usage: VersionUsage | None = None,
     ) -> Any:
         """`update` as a write that gives back the job's running slot, if it holds one: its
         end, or its stop to await review (see `_end`)."""
         owner, holds, month = await self._slot_owner(job_id)
-        if not holds and usage is None:
+        if not holds and usage is None and version_usage is None:
             return await self._write(job_id, update, stage=stage)
         update.sets.append("running_slot = :released")
         update.values[":released"] = {"BOOL": False}
@@ -959,6 +1003,14 @@ class DynamoJobRepository:
             )
         if usage is not None:
             items.append({"Update": self._count_usage(owner, month, usage)})
+        if version_usage is not None:
+            items.append(
+                {
+                    "Update": self._count_usage(
+                        owner, version_usage.month, version_usage.usage, "completed_versions"
+                    )
+                }
+            )
         reasons = await self._transact(
             "end_job",
             lambda: self._client.transact_write_items(TransactItems=items),  # type: ignore[arg-type]
@@ -968,9 +1020,12 @@ class DynamoJobRepository:
         self._slots.pop(job_id, None)
         return None
 
-    def _count_usage(self, user_id: str, month: str, usage: JobUsage) -> dict[str, Any]:
-        """The month's totals `ADD completed_jobs 1, <each counter> <amount>, cost_usd`."""
-        amounts: dict[str, Any] = {"completed_jobs": 1, "cost_usd": usage.cost_usd}
+    def _count_usage(
+        self, user_id: str, month: str, usage: JobUsage, completed: str = "completed_jobs"
+    ) -> dict[str, Any]:
+        """The month's totals `ADD completed_jobs 1, <each counter> <amount>, cost_usd` (a
+        version's: `completed_versions 1`)."""
+        amounts: dict[str, Any] = {completed: 1, "cost_usd": usage.cost_usd}
         amounts.update({name: getattr(usage, name) for name in COUNTED_FIELDS})
         names = {f"#u{i}": name for i, name in enumerate(amounts)}
         values = {f":u{i}": _number(amount) for i, amount in enumerate(amounts.values())}

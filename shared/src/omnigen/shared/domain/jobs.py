@@ -72,14 +72,24 @@ ANNOUNCE_STEP: Final = "publish_accepted"
 # A re-opened attempt is announced by either event: script.ready is the announcement of an
 # attempt that resumes at the renderer, and follows the scripter's receipt of job.accepted.
 _ANNOUNCING: Final = (EventType.JOB_ACCEPTED.value, EventType.SCRIPT_READY.value)
+# A regenerated version (domain.versions) is announced by its work items (the renderer's scene,
+# keyframe and audio requests); their publication is recorded as `version#<v>` in `published`.
+VERSION_ANNOUNCEMENT: Final = "version"
+
+
+def version_announcement_key(version: int) -> str:
+    """Where the publication of render version `version`'s work items is recorded."""
+    return f"{VERSION_ANNOUNCEMENT}#{version}"
 
 
 def clears_outbox(published: str) -> bool:
     """True when recording the publication of `published` (a `Job.announcement_key`) settles
     a job's outbox marker: the first attempt's job.accepted, or a later attempt's job.accepted
     or script.ready (`job.accepted#2`, `script.ready#3`), or the script.ready an approved
-    review owes (`script.ready#1`)."""
+    review owes (`script.ready#1`), or a regenerated version's work items (`version#2`)."""
     kind, _, attempt = published.partition("#")
+    if kind == VERSION_ANNOUNCEMENT:
+        return attempt != ""
     return published == OUTBOX_EVENT or (attempt != "" and kind in _ANNOUNCING)
 
 
@@ -511,7 +521,10 @@ class Job(BaseModel):
     def announcement_key(self) -> str:
         """Where this attempt's announcement is recorded in `published` (recording it settles
         the outbox, `clears_outbox`): `published_key` of its type, but `script.ready#1` for the
-        approval of a reviewed first attempt (its job.accepted was recorded long before)."""
+        approval of a reviewed first attempt (its job.accepted was recorded long before), and
+        `version#<v>` for a regenerated version (its work items)."""
+        if self.render_version > 1:
+            return version_announcement_key(self.render_version)
         kind = self.announcement_type.value
         if self.attempt == 1 and self.review_approved:
             return f"{kind}#1"
@@ -520,8 +533,8 @@ class Job(BaseModel):
     @property
     def announced(self) -> bool:
         """True when this attempt's announcement (or, for a re-opened attempt, the script.ready
-        that follows it) was recorded."""
-        if self.attempt == 1:
+        that follows it) was recorded; for a regenerated version, its work items."""
+        if self.attempt == 1 or self.render_version > 1:
             return self.announcement_key in self.published
         return any(self.published_key(kind) in self.published for kind in _ANNOUNCING)
 

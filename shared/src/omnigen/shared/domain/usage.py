@@ -9,6 +9,11 @@
   the item `user#<user>#usage#<YYYY-MM>`: the create adds the job and its requested seconds
   (and enforces the quota on them), the completing write adds what the job used. Both are the
   job's own conditional writes, so a replay or a redelivery counts nothing twice.
+- A regenerated version (`domain.versions`) is counted the same way, in the month it was asked
+  for: the write that starts it adds `versions 1` and its requested seconds (and enforces the
+  quota on them), the write that completes it adds what it used (`VersionUsage`). Its "seconds
+  of video" are the seconds of the scenes it renders anew (rounded up to whole seconds when
+  requested), not the length of the whole video again: that is the provider work it costs.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextvars
 import datetime as dt
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
@@ -146,14 +152,26 @@ COUNTED_FIELDS: Final = (
 )
 
 
+@dataclass(frozen=True)
+class VersionUsage:
+    """What one regenerated version used (its re-rendered scenes' seconds and provider calls,
+    costed), counted in the totals of `month`, the month the version was asked for."""
+
+    month: str
+    usage: JobUsage
+
+
 class MonthlyUsage(BaseModel):
-    """One user's totals for one month. `jobs`/`requested_seconds` count accepted jobs at
-    submission (what the quota limits); the rest count completed jobs' use."""
+    """One user's totals for one month. `jobs`/`versions`/`requested_seconds` count accepted
+    jobs and started regenerations (what the quota limits); the rest count what completed jobs
+    and versions used."""
 
     month: str
     jobs: int = 0
+    versions: int = 0
     requested_seconds: int = 0
     completed_jobs: int = 0
+    completed_versions: int = 0
     video_seconds: float = 0.0
     llm_calls: int = 0
     llm_tokens_in: int = 0

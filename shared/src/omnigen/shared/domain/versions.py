@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -42,10 +43,13 @@ from omnigen.shared.domain.events import (
     AudioRequestedData,
     Event,
     EventType,
+    KeyframeRequested,
+    KeyframeRequestedData,
     SceneRequested,
     SceneRequestedData,
     stable_event_id,
 )
+from omnigen.shared.domain.keyframes import KeyframeState, keyframe_name, keyframe_plan
 from omnigen.shared.domain.scenes import Continuity, PieceState, RenderState, key, plan_metadata
 from omnigen.shared.domain.script_rules import script_problems, validation_error_problems
 from omnigen.shared.domain.scripts import CameraAngle, CameraMove, Script, ShotType
@@ -149,6 +153,12 @@ class VersionStart:
     metadata: dict[str, Any]
     record: dict[str, Any]  # the new version's own record (the last of `records`)
 
+    @property
+    def requested_seconds(self) -> int:
+        """The seconds of video the version asks for (its re-rendered scenes', rounded up):
+        what the start adds to the month's `requested_seconds` and checks the quota on."""
+        return math.ceil(float(self.record.get("rendered_seconds", 0)))
+
 
 def version_history(job: Job) -> list[dict[str, Any]]:
     """Every version of the job, oldest first; the newest completed from the job itself."""
@@ -225,17 +235,23 @@ def plan_regeneration(
         metadata[key(version, "audio_state")] = PieceState.COMPLETE.value
         metadata[key(version, "audio_key")] = state.audio.key
         metadata[key(version, "pieces_missing")] -= 1
+    redrawn = _keyframes_carried(job, base, version, metadata, script, scene_number, changes)
+    rendered = [n for n in range(1, state.total + 1) if n not in reused]
     record: dict[str, Any] = {
         "version": version,
         "base_version": base,
         "created_at": now,
         "scene_number": scene_number,
         "changes": changes.as_dict(),
-        "scenes_rendered": [n for n in range(1, state.total + 1) if n not in reused],
+        "scenes_rendered": rendered,
         "audio_redone": audio_redone,
+        # what the version costs in seconds of video (`domain.usage`): its scenes rendered anew
+        "rendered_seconds": round(sum(new_script.scenes[n - 1].duration for n in rendered), 3),
         "request_id": request_id,
         "fingerprint": changes.fingerprint(scene_number),
     }
+    if redrawn is not None:
+        record["keyframes_redrawn"] = redrawn
     return VersionStart(
         version=version,
         from_status=job.status,
@@ -246,6 +262,43 @@ def plan_regeneration(
         metadata=metadata,
         record=record,
     )
+
+
+# The fields of a scene its keyframe is drawn from: changing one draws the keyframe again.
+VISUAL_FIELDS: Final = ("generation_prompt", "shot_type", "camera_angle", "camera_move")
+
+
+def _keyframes_carried(
+    job: Job,
+    base: int,
+    version: int,
+    metadata: dict[str, Any],
+    script: Script,
+    number: int,
+    changes: SceneChanges,
+) -> list[int] | None:
+    """`keyframes` continuity: plan `version`'s keyframes into `metadata` in the base
+    version's shared look, every recorded keyframe carried over except scene `number`'s when
+    its visual changed (`VISUAL_FIELDS`) or it has none: that one is drawn again (before its
+    clip). Returns the keyframes to draw; None for a render without keyframes."""
+    total = len(script.scenes)
+    keyframes = KeyframeState.of(job.metadata, range(1, total + 1), version=base)
+    if keyframes is None or keyframes.look is None:
+        return None
+    metadata.update(keyframe_plan(keyframes.look, version=version))
+    scene = script.scenes[number - 1]
+    visual_changed = any(
+        getattr(changes, name) is not None and getattr(changes, name) != getattr(scene, name)
+        for name in VISUAL_FIELDS
+    )
+    for n, piece in keyframes.keyframes.items():
+        if piece.key is None or (n == number and visual_changed):
+            continue
+        name = keyframe_name(n)
+        metadata[key(version, f"{name}_state")] = PieceState.COMPLETE.value
+        metadata[key(version, f"{name}_key")] = piece.key
+    drawn = KeyframeState.of(metadata, [number], version=version)
+    return [] if drawn is None or drawn.ready else [number]
 
 
 def _base_version(job: Job) -> int | None:
@@ -335,6 +388,20 @@ def version_requests(job: Job, version: int, trace_id: str | None) -> list[Event
         )
         for n in missing
     ]
+    keyframes = KeyframeState.of(job.metadata, missing, version=version)
+    if keyframes is not None and not keyframes.ready:  # the clips wait for their keyframes
+        events = [
+            KeyframeRequested.create(
+                job_id=job.job_id,
+                user_id=job.user_id,
+                trace_id=trace_id,
+                data=KeyframeRequestedData(scene_number=n, version=version),
+                event_id=piece_event_id(
+                    job, version, EventType.KEYFRAME_REQUESTED, f"keyframe-{n}"
+                ),
+            )
+            for n in keyframes.outstanding()
+        ]
     if state.audio.state is not PieceState.COMPLETE:
         events.append(
             AudioRequested.create(

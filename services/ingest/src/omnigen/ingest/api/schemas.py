@@ -219,6 +219,13 @@ class VersionView(BaseModel):
     changes: dict[str, Any] | None = Field(default=None, description="what the request changed")
     scenes_rendered: list[int] | None = Field(default=None, description="clips rendered anew")
     audio_redone: bool | None = None
+    rendered_seconds: float | None = Field(
+        default=None,
+        description="seconds of video rendered anew: what the version counts in the month's usage",
+    )
+    keyframes_redrawn: list[int] | None = Field(
+        default=None, description="keyframes continuity: the scenes whose keyframe was redrawn"
+    )
     created_at: datetime
     completed_at: datetime | None = None
     duration: float | None = Field(default=None, description="the video's seconds")
@@ -311,6 +318,8 @@ def versions_view(job: Job, base: str) -> list[VersionView]:
                 changes=record.get("changes"),
                 scenes_rendered=record.get("scenes_rendered"),
                 audio_redone=record.get("audio_redone"),
+                rendered_seconds=record.get("rendered_seconds"),
+                keyframes_redrawn=record.get("keyframes_redrawn"),
                 created_at=datetime.fromtimestamp(float(record["created_at"]), UTC),
                 completed_at=timestamp(record.get("completed_at")),
                 duration=record.get("duration"),

@@ -4,6 +4,7 @@ version history `GET /v1/jobs/{id}` and `GET /v1/jobs/{id}/video?version=k` show
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
@@ -15,7 +16,9 @@ from omnigen.ingest.api.routes import IdempotencyKey, JobId, _base, _owned_job
 from omnigen.ingest.api.schemas import JobLinks, links
 from omnigen.ingest.handlers import NotAnnounced
 from omnigen.ingest.versions import regenerate_scene
+from omnigen.shared.domain.errors import MonthlyQuotaExceeded
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.shared.domain.usage import seconds_until_next_month
 from omnigen.shared.domain.versions import (
     ChangesNotFit,
     SceneChanges,
@@ -54,8 +57,12 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     "(`GET /v1/jobs/{id}/video?version=k`). One version at a time: while one is being made, "
     "409 `version_running` names it. 409 `not_regenerable` for a cancelled job or one "
     "without a completed video. The same Idempotency-Key and body answer the same version "
-    "(`Idempotent-Replayed: true`) and resend its work if that was lost (503 `not_queued`: "
-    "the version was started but its work could not be sent; ask again with the same key).",
+    "(`Idempotent-Replayed: true`) and resend its work if that was lost (a version whose "
+    "work could not be sent at once is sent by the outbox sweeper; 503 `not_queued` only "
+    "when such a resend failed). A version counts in the month's usage like a job: its "
+    "seconds of video are those of the scenes it renders anew, and past "
+    "OMNIGEN_MONTHLY_VIDEO_SECONDS_QUOTA it is refused (429 `monthly_quota_exceeded`, "
+    "field `duration`; nothing is started).",
 )
 async def regenerate(
     job_id: JobId,
@@ -75,7 +82,16 @@ async def regenerate(
             body or SceneChanges(),
             request_id=None if idempotency_key is None else f"api:{idempotency_key}",
             trace_id=None,
+            video_quota_s=ctx.settings.monthly_video_seconds_quota,
         )
+    except MonthlyQuotaExceeded as exc:
+        raise ApiError(
+            429,
+            "monthly_quota_exceeded",
+            str(exc),
+            field="duration",
+            headers={"Retry-After": str(seconds_until_next_month(time.time()))},
+        ) from None
     except ChangesNotFit as exc:
         message = "; ".join(f"{field}: {message}" for field, message in exc.problems)
         raise ApiError(422, "script_not_fit", message, field=exc.problems[0][0]) from None

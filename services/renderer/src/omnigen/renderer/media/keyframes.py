@@ -40,6 +40,7 @@ class LocalKeyframeGenerator:
         size: tuple[int, int],
         out_path: Path,
         style_reference: Path | None = None,
+        palette_seed: str = "",
     ) -> Path:
         await anyio.Path(out_path.parent).mkdir(parents=True, exist_ok=True)
         hue = None if style_reference is None else await reference_hue(style_reference)
@@ -47,7 +48,8 @@ class LocalKeyframeGenerator:
         style = looks.style_look(look.style)
         picture = looks.picture_size(size, style)
         base = looks.base_size(picture)
-        seed = str(look.seed)  # the render's one seed: one palette for every keyframe
+        # the clips' palette seed (the job's), so the keyframe and its clip share one hue
+        seed = palette_seed or str(look.seed)
         width, height = size
         graph = (
             f"{looks.still_graph(painted, base, style, looks.palette_hue(seed, hue), seed)};"

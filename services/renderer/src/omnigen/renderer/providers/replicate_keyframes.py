@@ -50,6 +50,7 @@ class ReplicateKeyframeGenerator:
         size: tuple[int, int],
         out_path: Path,
         style_reference: Path | None = None,
+        palette_seed: str = "",  # the model draws its own palette from `look`
     ) -> Path:
         await anyio.Path(out_path.parent).mkdir(parents=True, exist_ok=True)
         what = f"scene {scene.scene_number} keyframe"
