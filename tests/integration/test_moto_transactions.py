@@ -293,3 +293,27 @@ async def test_a_kept_update_expression_is_refused_each_time_moto_refuses_it(
         await update("ADD n :v", {":v": {"N": "2"}})
     item = await dynamodb.get_item(TableName=table, Key={"pk": {"S": "t"}})
     assert item["Item"] == {"pk": {"S": "t"}, "n": {"N": "5"}}
+
+
+async def test_a_structure_check_that_passed_is_still_made_for_other_names(dynamodb: Any) -> None:
+    """Two names for one path overlap (refused); the same text with two paths is accepted;
+    then the overlapping names again: refused again, whichever came first."""
+    table = dynamodb.table
+
+    async def update(second: str) -> None:
+        await dynamodb.update_item(
+            TableName=table,
+            Key={"pk": {"S": "s"}},
+            UpdateExpression="SET #a = :v, #b = :v",
+            ExpressionAttributeNames={"#a": "x", "#b": second},
+            ExpressionAttributeValues={":v": {"S": "v"}},
+        )
+
+    for _ in range(2):
+        with pytest.raises(dynamodb.exceptions.ClientError, match="overlap"):
+            await update("x")
+        await update("y")
+        with pytest.raises(dynamodb.exceptions.ClientError, match="part of the key"):
+            await update("pk")
+    item = await dynamodb.get_item(TableName=table, Key={"pk": {"S": "s"}})
+    assert item["Item"] == {"pk": {"S": "s"}, "x": {"S": "v"}, "y": {"S": "v"}}

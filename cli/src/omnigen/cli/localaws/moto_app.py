@@ -32,8 +32,12 @@
   `copy.deepcopy`), keeps each processor class's node kinds (the keys of its
   `_processing_map`, class constants in every moto processor), and walks with moto's own
   walk where the two kind tests are answered per (processor class, node class) once
-  (moto registers no virtual subclasses, so `isinstance` is `issubclass` of the class). The
-  same processors run on every update, in the same order, on the same copy.
+  (moto registers no virtual subclasses, so `isinstance` is `issubclass` of the class).
+  Three of the ten processors check the expression's structure alone (its actions counted,
+  overlapping paths, a key attribute updated: given the tree, its names and the table's key
+  attributes, nothing of the item or the values); once they passed for a kept tree with the
+  same names and keys they are not walked again for it (`KeptUpdateValidator`). The other
+  seven run on every update, in moto's order, on the same copy.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
+from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -225,7 +230,8 @@ def _parse_condition(parser: ConditionExpressionParser) -> Any:
 
 
 _updates: dict[str, Any] = {}  # an update expression's text: its tree
-_pickles: dict[int, tuple[Any, bytes]] = {}  # id of a kept tree: the tree, its pickle
+_pickles: dict[int, tuple[Any, bytes, str]] = {}  # id of a kept tree: the tree, pickle, text
+_structure_passed: set[tuple[str, str, tuple[str, ...]]] = set()  # text, names, table keys
 
 
 def _make_update(expression: str) -> Any:
@@ -239,9 +245,10 @@ def _make_update(expression: str) -> Any:
         if len(_updates) >= _PARSES_KEPT:
             _updates.clear()
             _pickles.clear()
+            _structure_passed.clear()
         _updates[expression] = tree
         with contextlib.suppress(Exception):  # not picklable: copied by deepcopy
-            _pickles[id(tree)] = (tree, pickle.dumps(tree, pickle.HIGHEST_PROTOCOL))
+            _pickles[id(tree)] = (tree, pickle.dumps(tree, pickle.HIGHEST_PROTOCOL), expression)
     return tree
 
 
@@ -257,6 +264,7 @@ class FastValidation:
             return
         cls.installed = True
         validators.deepcopy = _copy_tree  # type: ignore[attr-defined,assignment]
+        dynamodb_models.UpdateExpressionValidator = KeptUpdateValidator  # type: ignore[attr-defined]
         DepthFirstTraverser.nodes_to_be_processed = _node_kinds
         DepthFirstTraverser.traverse_node_recursively = _traverse
 
@@ -267,6 +275,46 @@ def _copy_tree(value: Any, memo: dict[int, Any] | None = None) -> Any:
     if kept is not None and kept[0] is value:
         return pickle.loads(kept[1])  # noqa: S301 - our own pickle of a tree moto parsed
     return copy.deepcopy(value, memo)
+
+
+_STRUCTURE_CHECKS: Final = (
+    validators.ActionCountValidator,
+    validators.OverlappingPathsValidator,
+    validators.UpdateHashRangeKeyValidator,
+)
+
+
+class KeptUpdateValidator(validators.UpdateExpressionValidator):
+    """moto's validator of an update expression, which does not walk the checks of the
+    expression's structure alone again once they passed for a kept tree with the same names
+    and table keys (see the module's docstring)."""
+
+    def __init__(
+        self,
+        expression: Any,
+        expression_attribute_names: dict[str, str],
+        expression_attribute_values: dict[str, dict[str, Any]],
+        item: Any,
+        table: Table,
+    ) -> None:
+        super().__init__(
+            expression, expression_attribute_names, expression_attribute_values, item, table
+        )
+        kept = _pickles.get(id(expression))
+        self.structure: tuple[str, str, tuple[str, ...]] | None = None
+        if kept is not None and kept[0] is expression:
+            names = json.dumps(expression_attribute_names, sort_keys=True)
+            self.structure = (kept[2], names, tuple(table.table_key_attrs))
+
+    def validate(self) -> Any:
+        passed = self.structure is not None and self.structure in _structure_passed
+        node = self.node_to_validate
+        for processor in self.processors:
+            if not (passed and isinstance(processor, _STRUCTURE_CHECKS)):
+                node = processor.traverse(node)
+        if self.structure is not None:
+            _structure_passed.add(self.structure)
+        return node
 
 
 _kinds: dict[type, tuple[type, ...]] = {}
