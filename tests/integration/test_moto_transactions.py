@@ -2,7 +2,9 @@
 rolled back item by item instead of by a deep copy of the whole table. Over HTTP on a moto
 server launched as the project launches it: what a cancelled transaction leaves is exactly
 what was there before (an updated item, a new item, a deleted item, a table with many
-items), an applied one applies, and the cancellation reasons are moto's own."""
+items), an applied one applies, and the cancellation reasons are moto's own. Update
+expressions validated from a kept tree (`moto_app.FastValidation`) decide by each request's
+item and values and refuse what moto refuses, every time."""
 
 from __future__ import annotations
 
@@ -209,3 +211,109 @@ async def test_an_expression_that_does_not_parse_is_refused_every_time(dynamodb:
             )
     found = await dynamodb.get_item(TableName=dynamodb.table, Key={"pk": {"S": "bad"}})
     assert "Item" not in found
+
+
+async def test_a_kept_update_expression_applies_to_each_item_with_each_requests_values(
+    dynamodb: Any,
+) -> None:
+    """One text, many items and values: `if_not_exists`, `list_append`, a nested path, ADD to
+    a number and to a set, REMOVE. Each result is the request's own (no copy shares state)."""
+    table = dynamodb.table
+    expression = (
+        "SET #first = if_not_exists(#first, :v), #log = list_append(if_not_exists(#log, :empty),"
+        " :entry), #m.#k = :v ADD #n :one, #tags :tag REMOVE #gone"
+    )
+    names = {
+        "#first": "first",
+        "#log": "log",
+        "#m": "m",
+        "#k": "k",
+        "#n": "n",
+        "#tags": "tags",
+        "#gone": "gone",
+    }
+    for pk in ("a", "b"):
+        await dynamodb.put_item(
+            TableName=table, Item={"pk": {"S": pk}, "m": {"M": {}}, "gone": {"S": "x"}}
+        )
+    for round_, pk in enumerate(["a", "b", "a", "a"]):
+        await dynamodb.update_item(
+            TableName=table,
+            Key={"pk": {"S": pk}},
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                ":v": {"S": f"v{round_}"},
+                ":empty": {"L": []},
+                ":entry": {"L": [{"N": str(round_)}]},
+                ":one": {"N": "1"},
+                ":tag": {"SS": [f"t{round_}"]},
+            },
+        )
+    items = await _all(dynamodb)
+    assert sorted(items["a"].pop("tags")["SS"]) == ["t0", "t2", "t3"]
+    assert items["a"] == {
+        "pk": {"S": "a"},
+        "first": {"S": "v0"},
+        "log": {"L": [{"N": "0"}, {"N": "2"}, {"N": "3"}]},
+        "m": {"M": {"k": {"S": "v3"}}},
+        "n": {"N": "3"},
+    }
+    assert items["b"]["first"] == {"S": "v1"}
+    assert items["b"]["log"] == {"L": [{"N": "1"}]}
+    assert items["b"]["m"] == {"M": {"k": {"S": "v1"}}}
+    assert items["b"]["n"] == {"N": "1"}
+    assert "gone" not in items["b"]
+
+
+async def test_a_kept_update_expression_is_refused_each_time_moto_refuses_it(
+    dynamodb: Any,
+) -> None:
+    """The checks that depend on the item and the values still run from a kept tree: a key
+    attribute, a path into a missing map, a type mismatch; a request moto accepts between
+    them is unaffected."""
+    table = dynamodb.table
+    await dynamodb.put_item(TableName=table, Item={"pk": {"S": "t"}, "n": {"N": "1"}})
+
+    async def update(expression: str, values: dict[str, Any]) -> None:
+        await dynamodb.update_item(
+            TableName=table,
+            Key={"pk": {"S": "t"}},
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
+        )
+
+    for _ in range(2):
+        with pytest.raises(dynamodb.exceptions.ClientError, match="part of the key"):
+            await update("SET pk = :v", {":v": {"S": "other"}})
+        with pytest.raises(dynamodb.exceptions.ClientError, match="ValidationException"):
+            await update("SET missing.inner = :v", {":v": {"S": "x"}})
+        with pytest.raises(dynamodb.exceptions.ClientError, match="ValidationException"):
+            await update("ADD n :v", {":v": {"S": "not a number"}})
+        await update("ADD n :v", {":v": {"N": "2"}})
+    item = await dynamodb.get_item(TableName=table, Key={"pk": {"S": "t"}})
+    assert item["Item"] == {"pk": {"S": "t"}, "n": {"N": "5"}}
+
+
+async def test_a_structure_check_that_passed_is_still_made_for_other_names(dynamodb: Any) -> None:
+    """Two names for one path overlap (refused); the same text with two paths is accepted;
+    then the overlapping names again: refused again, whichever came first."""
+    table = dynamodb.table
+
+    async def update(second: str) -> None:
+        await dynamodb.update_item(
+            TableName=table,
+            Key={"pk": {"S": "s"}},
+            UpdateExpression="SET #a = :v, #b = :v",
+            ExpressionAttributeNames={"#a": "x", "#b": second},
+            ExpressionAttributeValues={":v": {"S": "v"}},
+        )
+
+    for _ in range(2):
+        with pytest.raises(dynamodb.exceptions.ClientError, match="overlap"):
+            await update("x")
+        await update("y")
+        with pytest.raises(dynamodb.exceptions.ClientError, match="part of the key"):
+            await update("pk")
+    item = await dynamodb.get_item(TableName=table, Key={"pk": {"S": "s"}})
+    assert item["Item"] == {"pk": {"S": "s"}, "x": {"S": "v"}, "y": {"S": "v"}}

@@ -1,11 +1,13 @@
 """Uploads on both backends: the bucket tells the uploads queue when a user's file arrives,
-the checker settles it; the POST policy's size range (where the emulator enforces it)."""
+the checker settles it; the POST policy's size range (where the emulator enforces it); a
+user's uploads up to the cap, listed whole past one BatchGetItem's 100 keys."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from omnigen.ingest.uploads import UploadAccess, start_upload
 from omnigen.renderer.uploads.checker import CheckerDeps, UploadChecker
 from omnigen.shared.adapters.upload_store import DynamoUploadStore
-from omnigen.shared.domain.uploads import Upload, UploadStatus
+from omnigen.shared.domain.uploads import MAX_UPLOADS_PER_USER, TooManyUploads, Upload, UploadStatus
 from omnigen.testing import upload_samples as samples
 from omnigen.testing.fixtures import Stack
 
@@ -101,3 +103,41 @@ async def test_the_post_policy_refuses_a_file_over_its_size_range(
         assert other_type.status_code == 403
     else:
         assert big.status_code in (200, 201, 204)  # moto: no policy enforcement
+
+
+async def test_a_users_uploads_up_to_the_cap_are_all_listed(stack: Stack) -> None:
+    """200 uploads (the cap) read back 100 keys a BatchGetItem; the 201st is refused; a delete
+    takes one out of the listing; another user's upload is never in it."""
+    assert MAX_UPLOADS_PER_USER == 200
+    assets = await stack.assets()
+    client = await stack.aws.dynamodb()
+    store = DynamoUploadStore(client, stack.spec.table)
+    access = UploadAccess(store=store, presigner=assets, assets=assets)
+    made = [
+        (await start_upload(access, "carol", "image/jpeg", f"p{i}.jpg"))[0]
+        for i in range(MAX_UPLOADS_PER_USER)
+    ]
+    other, _ = await start_upload(access, "dave", "image/jpeg", "d.jpg")
+    with pytest.raises(TooManyUploads):
+        await start_upload(access, "carol", "image/jpeg", "one-too-many.jpg")
+
+    batches: list[int] = []
+
+    def count_keys(params: dict[str, Any], **_: Any) -> None:
+        batches.extend(len(request["Keys"]) for request in params["RequestItems"].values())
+
+    client.meta.events.register("provide-client-params.dynamodb.BatchGetItem", count_keys)
+    try:
+        listed = await store.uploads_of("carol")
+    finally:
+        client.meta.events.unregister("provide-client-params.dynamodb.BatchGetItem", count_keys)
+    expected = sorted(made, key=lambda u: (u.created_at, u.upload_id))
+    assert [u.upload_id for u in listed] == [u.upload_id for u in expected]
+    assert batches == [100, 100]
+    assert other.upload_id not in {u.upload_id for u in listed}
+
+    await store.delete_upload("carol", made[150].upload_id)
+    left = await store.uploads_of("carol")
+    assert len(left) == MAX_UPLOADS_PER_USER - 1
+    assert made[150].upload_id not in {u.upload_id for u in left}
+    assert [u.upload_id for u in await store.uploads_of("dave")] == [other.upload_id]

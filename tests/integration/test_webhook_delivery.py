@@ -1,6 +1,7 @@
 """Webhook delivery end to end on each backend: job.completed published on the events topic,
 the webhooks queue, the worker's consumer, the real sender, a receiver on 127.0.0.1 verifying
-with the Standard Webhooks library; retries through SQS visibility (short backoff here)."""
+with the Standard Webhooks library; retries through SQS visibility (short backoff here). And
+the store's endpoints with their owner's list: capped, deleted, another owner's apart."""
 
 from __future__ import annotations
 
@@ -9,10 +10,21 @@ import time
 import uuid
 from collections import Counter
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from omnigen.cli.webhook_listener import WebhookListener
-from omnigen.shared.domain.webhooks import DeliveryStatus, new_secret, rotated
+from omnigen.shared.adapters.webhook_store import DynamoWebhookStore
+from omnigen.shared.domain.webhooks import (
+    DeliveryStatus,
+    SigningSecret,
+    TooManyEndpoints,
+    WebhookEndpoint,
+    WebhookNotFound,
+    new_endpoint_id,
+    new_secret,
+    rotated,
+)
 from omnigen.testing.fixtures import Stack
 from omnigen.testing.webhooks import completed_jobs, endpoint_for, eventually, webhook_worker
 
@@ -128,3 +140,42 @@ async def test_dlq_redrive_delivers_what_was_not_delivered_and_leaves_the_job_al
         assert listener.delivered_ids() == [str(event.event_id)]
         job = await repository.get_job(event.job_id or "")
         assert job.status.value == "completed"  # the job was not touched
+
+
+async def test_endpoints_are_capped_per_owner_and_a_delete_takes_one_off_the_list(
+    stack: Stack,
+) -> None:
+    store = DynamoWebhookStore(await stack.aws.dynamodb(), stack.spec.table)
+    now = time.time()
+
+    def endpoint(owner: str, n: int) -> WebhookEndpoint:
+        return WebhookEndpoint(
+            endpoint_id=new_endpoint_id(),
+            owner=owner,
+            url=f"https://hooks.example/{n}",
+            event_types=["job.completed"],
+            secrets=[SigningSecret(secret=new_secret(), created_at=now)],
+            created_at=now + n,
+        )
+
+    owner, other = (f"cap-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    mine = [endpoint(owner, n) for n in range(3)]
+    for e in mine:
+        await store.add_endpoint(e, limit=3)
+    theirs = endpoint(other, 0)
+    await store.add_endpoint(theirs, limit=3)
+    with pytest.raises(TooManyEndpoints):
+        await store.add_endpoint(endpoint(owner, 9), limit=3)
+    assert [e.endpoint_id for e in await store.endpoints(owner)] == [e.endpoint_id for e in mine]
+
+    with pytest.raises(WebhookNotFound):  # someone else's: as if it did not exist
+        await store.delete_webhook(other, mine[1].endpoint_id)
+    await store.delete_webhook(owner, mine[1].endpoint_id)
+    with pytest.raises(WebhookNotFound):
+        await store.get_endpoint(owner, mine[1].endpoint_id)
+    assert [e.endpoint_id for e in await store.endpoints(owner)] == [
+        mine[0].endpoint_id,
+        mine[2].endpoint_id,
+    ]
+    await store.add_endpoint(endpoint(owner, 5), limit=3)  # room again after the delete
+    assert [e.endpoint_id for e in await store.endpoints(other)] == [theirs.endpoint_id]

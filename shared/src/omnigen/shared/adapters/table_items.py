@@ -1,5 +1,7 @@
-"""Reading the side items kept in the jobs table (webhook endpoints, uploads, their owners'
-indexes) by their key: one consistent read, or a batch of them within DynamoDB's limits."""
+"""The side items kept in the jobs table (webhook endpoints, uploads) and their owners'
+indexes (a string set of the items' ids under the owner's key): reading them by their key
+(one consistent read, or a batch of them within DynamoDB's limits), and creating or deleting
+an item together with its id in its owner's index (one transaction each)."""
 
 from __future__ import annotations
 
@@ -49,3 +51,70 @@ async def batch_get_items(
             found.extend(dict(i) for i in response.get("Responses", {}).get(table, []))
             pending = dict(response.get("UnprocessedKeys") or {})
     return found
+
+
+async def add_indexed_item(
+    client: DynamoDBClient,
+    table: str,
+    item: dict[str, Any],
+    *,
+    index_key: str,
+    item_id: str,
+    limit: int,
+    operation: str,
+) -> bool:
+    """One transaction: the Put of `item` (only while its key is free) and `item_id` added
+    to the index at `index_key` (only while it holds fewer than `limit` ids). False when
+    DynamoDB cancels it: the key is taken or the index is full."""
+    try:
+        await client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(job_id)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {KEY: {"S": index_key}},
+                        "UpdateExpression": "ADD ids :id",
+                        "ConditionExpression": "attribute_not_exists(ids) OR size(ids) < :n",
+                        "ExpressionAttributeValues": {
+                            ":id": {"SS": [item_id]},
+                            ":n": {"N": str(limit)},
+                        },
+                    }
+                },
+            ]
+        )
+    except client.exceptions.TransactionCanceledException:
+        return False
+    except (BotoCoreError, ClientError) as exc:
+        raise storage_error(operation, exc) from None
+    return True
+
+
+async def delete_indexed_item(
+    client: DynamoDBClient, table: str, key: str, *, index_key: str, item_id: str, operation: str
+) -> None:
+    """One transaction: the item at `key` deleted and `item_id` taken out of the index at
+    `index_key`."""
+    try:
+        await client.transact_write_items(
+            TransactItems=[
+                {"Delete": {"TableName": table, "Key": {KEY: {"S": key}}}},
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {KEY: {"S": index_key}},
+                        "UpdateExpression": "DELETE ids :id",
+                        "ExpressionAttributeValues": {":id": {"SS": [item_id]}},
+                    }
+                },
+            ]
+        )
+    except (BotoCoreError, ClientError) as exc:
+        raise storage_error(operation, exc) from None

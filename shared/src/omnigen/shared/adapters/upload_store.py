@@ -16,7 +16,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from omnigen.shared.adapters.codec import deserialize, serialize
 from omnigen.shared.adapters.dynamodb import storage_error
-from omnigen.shared.adapters.table_items import KEY, batch_get_items, get_item
+from omnigen.shared.adapters.table_items import (
+    KEY,
+    add_indexed_item,
+    batch_get_items,
+    delete_indexed_item,
+    get_item,
+)
 from omnigen.shared.domain.uploads import (
     TooManyUploads,
     Upload,
@@ -61,44 +67,26 @@ class DynamoUploadStore:
         return None if upload.expires_at <= self._clock() else upload
 
     async def add_upload(self, upload: Upload, *, limit: int) -> None:
-        try:
-            await self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": self._item(upload),
-                            "ConditionExpression": "attribute_not_exists(job_id)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {KEY: {"S": list_key(upload.owner)}},
-                            "UpdateExpression": "ADD ids :id",
-                            "ConditionExpression": "attribute_not_exists(ids) OR size(ids) < :n",
-                            "ExpressionAttributeValues": {
-                                ":id": {"SS": [upload.upload_id]},
-                                ":n": {"N": str(limit)},
-                            },
-                        }
-                    },
-                ]
-            )
-        except self._client.exceptions.TransactionCanceledException:
-            raise TooManyUploads(limit) from None
-        except (BotoCoreError, ClientError) as exc:
-            raise storage_error("add_upload", exc) from None
+        added = await add_indexed_item(
+            self._client,
+            self._table,
+            self._item(upload),
+            index_key=list_key(upload.owner),
+            item_id=upload.upload_id,
+            limit=limit,
+            operation="add_upload",
+        )
+        if not added:
+            raise TooManyUploads(limit)
 
     async def uploads_of(self, owner: str) -> list[Upload]:
         listing = await self._get(list_key(owner))
         ids = sorted(listing["ids"]["SS"]) if listing and "ids" in listing else []
         found: list[Upload] = []
-        for start in range(0, len(ids), 100):
-            for item in await self._batch_get([item_key(i) for i in ids[start : start + 100]]):
-                upload = self._upload(item)
-                if upload is not None and upload.owner == owner:
-                    found.append(upload)
+        for item in await self._batch_get([item_key(i) for i in ids]):  # 100 keys a request
+            upload = self._upload(item)
+            if upload is not None and upload.owner == owner:
+                found.append(upload)
         return sorted(found, key=lambda u: (u.created_at, u.upload_id))
 
     async def get_upload(self, owner: str, upload_id: str) -> Upload:
@@ -147,27 +135,14 @@ class DynamoUploadStore:
 
     async def delete_upload(self, owner: str, upload_id: str) -> Upload:
         upload = await self.get_upload(owner, upload_id)
-        try:
-            await self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Delete": {
-                            "TableName": self._table,
-                            "Key": {KEY: {"S": item_key(upload_id)}},
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {KEY: {"S": list_key(owner)}},
-                            "UpdateExpression": "DELETE ids :id",
-                            "ExpressionAttributeValues": {":id": {"SS": [upload_id]}},
-                        }
-                    },
-                ]
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise storage_error("delete_upload", exc) from None
+        await delete_indexed_item(
+            self._client,
+            self._table,
+            item_key(upload_id),
+            index_key=list_key(owner),
+            item_id=upload_id,
+            operation="delete_upload",
+        )
         return upload
 
     async def keep_until(self, upload_ids: list[str], expires_at: int) -> None:

@@ -17,7 +17,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from omnigen.shared.adapters.codec import deserialize, serialize
 from omnigen.shared.adapters.dynamodb import storage_error
-from omnigen.shared.adapters.table_items import KEY, batch_get_items, get_item
+from omnigen.shared.adapters.table_items import (
+    KEY,
+    add_indexed_item,
+    batch_get_items,
+    delete_indexed_item,
+    get_item,
+)
 from omnigen.shared.domain.jobs import TTL_SECONDS
 from omnigen.shared.domain.webhooks import (
     MAX_ATTEMPTS_KEPT,
@@ -97,34 +103,17 @@ class DynamoWebhookStore:
         """One transaction: the endpoint's item and its id added to its owner's list, only
         while the list holds fewer than `limit`."""
         fields = endpoint.model_dump(mode="json", exclude_none=True)
-        try:
-            await self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": _item(endpoint_key(endpoint.endpoint_id), fields),
-                            "ConditionExpression": "attribute_not_exists(job_id)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {KEY: {"S": endpoints_key(endpoint.owner)}},
-                            "UpdateExpression": "ADD ids :id",
-                            "ConditionExpression": "attribute_not_exists(ids) OR size(ids) < :n",
-                            "ExpressionAttributeValues": {
-                                ":id": {"SS": [endpoint.endpoint_id]},
-                                ":n": {"N": str(limit)},
-                            },
-                        }
-                    },
-                ]
-            )
-        except self._client.exceptions.TransactionCanceledException:
-            raise TooManyEndpoints(limit) from None
-        except (BotoCoreError, ClientError) as exc:
-            raise storage_error("add_webhook", exc) from None
+        added = await add_indexed_item(
+            self._client,
+            self._table,
+            _item(endpoint_key(endpoint.endpoint_id), fields),
+            index_key=endpoints_key(endpoint.owner),
+            item_id=endpoint.endpoint_id,
+            limit=limit,
+            operation="add_webhook",
+        )
+        if not added:
+            raise TooManyEndpoints(limit)
 
     async def endpoints(self, owner: str) -> list[WebhookEndpoint]:
         ids = await self._ids(endpoints_key(owner))
@@ -145,27 +134,14 @@ class DynamoWebhookStore:
 
     async def delete_webhook(self, owner: str, endpoint_id: str) -> None:
         await self.get_endpoint(owner, endpoint_id)
-        try:
-            await self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Delete": {
-                            "TableName": self._table,
-                            "Key": {KEY: {"S": endpoint_key(endpoint_id)}},
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self._table,
-                            "Key": {KEY: {"S": endpoints_key(owner)}},
-                            "UpdateExpression": "DELETE ids :id",
-                            "ExpressionAttributeValues": {":id": {"SS": [endpoint_id]}},
-                        }
-                    },
-                ]
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise storage_error("delete_webhook", exc) from None
+        await delete_indexed_item(
+            self._client,
+            self._table,
+            endpoint_key(endpoint_id),
+            index_key=endpoints_key(owner),
+            item_id=endpoint_id,
+            operation="delete_webhook",
+        )
 
     async def set_endpoint_secrets(
         self, owner: str, endpoint_id: str, secrets: list[SigningSecret]
