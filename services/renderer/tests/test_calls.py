@@ -162,3 +162,21 @@ async def test_a_lost_ready_to_compose_is_announced_by_the_redelivery_and_only_b
     await drive(deps, compose)
     assert (await deps.jobs.get_job(job.job_id)).status is JobStatus.COMPLETED
     assert len(announced(deps, "job.completed")) == 1
+
+
+async def test_kept_pieces_are_bounded_and_a_copy_outlives_its_eviction(tmp_path: Path) -> None:
+    pieces = LocalPieces(tmp_path / "work", max_files=2)
+    for name in ("a", "b", "c"):
+        made = tmp_path / f"{name}.bin"
+        made.write_bytes(name.encode() * 10)
+        await pieces.keep(f"jobs/x/{name}", made)
+        made.unlink()  # the render's directory goes; the kept copy stays
+    assert not await pieces.copy_to("jobs/x/a", tmp_path / "a-again")  # the oldest, dropped
+    assert await pieces.copy_to("jobs/x/b", tmp_path / "b-again")
+    await pieces.keep("jobs/x/d", tmp_path / "b-again")  # b was read last: c goes
+    assert not await pieces.copy_to("jobs/x/c", tmp_path / "c-again")
+    assert (tmp_path / "b-again").read_bytes() == b"b" * 10
+    assets = ReadCountingAssets()
+    assets.objects["jobs/x/c"] = b"from s3"
+    await pieces.fetch(assets, "jobs/x/c", tmp_path / "c-again")
+    assert (tmp_path / "c-again").read_bytes() == b"from s3" and assets.reads == ["jobs/x/c"]

@@ -38,7 +38,7 @@ class LocalPieces:
     """S3 key -> a local copy of what this process uploaded there (least recently used first)."""
 
     def __init__(
-        self, work_dir: Path | None = None, *, max_files: int = 256, max_bytes: int = 2 << 30
+        self, work_dir: Path | None = None, *, max_files: int = 256, max_bytes: int = 1 << 30
     ) -> None:
         self._work_dir = work_dir
         self._max_files = max_files
