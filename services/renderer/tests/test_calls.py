@@ -4,6 +4,7 @@ nor doubled."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from pathlib import Path
 
@@ -180,3 +181,15 @@ async def test_kept_pieces_are_bounded_and_a_copy_outlives_its_eviction(tmp_path
     assets.objects["jobs/x/c"] = b"from s3"
     await pieces.fetch(assets, "jobs/x/c", tmp_path / "c-again")
     assert (tmp_path / "c-again").read_bytes() == b"from s3" and assets.reads == ["jobs/x/c"]
+
+
+async def test_pieces_kept_at_the_same_moment_are_all_kept(tmp_path: Path) -> None:
+    pieces = LocalPieces(tmp_path / "work")
+    made = []
+    for n in range(8):
+        made.append(tmp_path / f"{n}.bin")
+        made[-1].write_bytes(bytes([n]) * 100)
+    await asyncio.gather(*(pieces.keep(f"k{n}", path) for n, path in enumerate(made)))
+    for n in range(8):
+        assert await pieces.copy_to(f"k{n}", tmp_path / f"back{n}")
+        assert (tmp_path / f"back{n}").read_bytes() == bytes([n]) * 100

@@ -50,7 +50,7 @@ class LocalPieces:
     async def keep(self, key: str, path: Path) -> None:
         """Remember `path` as what `key` holds (call it once the upload succeeded)."""
         try:
-            kept = await asyncio.to_thread(self._link_in, path)
+            kept = await asyncio.to_thread(self._link_in, self._directory(), path)
         except OSError as exc:  # a full disk only costs the download later
             log.warning("local_piece_not_kept", error=type(exc).__name__)
             return
@@ -78,12 +78,18 @@ class LocalPieces:
             return False
         return True
 
-    def _link_in(self, path: Path) -> tuple[Path, int]:
+    def _directory(self) -> Path:
+        """The directory of the kept copies, made by the first keep (in the event loop, so
+        two keeps at once cannot make two)."""
         if self._root is None:
             if self._work_dir is not None:
                 self._work_dir.mkdir(parents=True, exist_ok=True)
             self._root = tempfile.TemporaryDirectory(prefix="omnigen-pieces-", dir=self._work_dir)
-        kept = Path(self._root.name) / os.urandom(8).hex()
+        return Path(self._root.name)
+
+    @staticmethod
+    def _link_in(directory: Path, path: Path) -> tuple[Path, int]:
+        kept = directory / os.urandom(8).hex()
         _link_or_copy(path, kept)
         return kept, kept.stat().st_size
 
