@@ -89,15 +89,21 @@ class ConsumerSettings:
     reconnect_max_s: float = 30.0
     # Fewer SQS calls per message: while handlers run, a freed slot waits up to
     # `receive_gather_s` for others so one receive fetches several messages, and successes
-    # are deleted in batches gathered over `delete_flush_s` (far under the visibility timeout).
+    # are deleted in batches gathered over `delete_flush_s` (at most a quarter of the
+    # visibility timeout: a finished message stays hidden until then, and a job's messages
+    # finishing a second or two apart, e.g. its plan and its audio, share one call).
     receive_gather_s: float = 0.5
-    delete_flush_s: float = 0.5
+    delete_flush_s: float = 2.0
     max_receive_count: int | None = None  # default: read from the queue's redrive policy
 
     @property
     def receive_batch(self) -> int:
         """Free slots worth a receive while other handlers still run (SQS gives 10 at most)."""
         return max(1, min(10, self.max_concurrency) // 2)
+
+    @property
+    def delete_window_s(self) -> float:
+        return min(self.delete_flush_s, self.visibility_timeout_s / 4)
 
     @property
     def heartbeat_s(self) -> float:

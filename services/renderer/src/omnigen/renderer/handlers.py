@@ -28,7 +28,7 @@ import json
 import tarfile
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +36,7 @@ from typing import Any, Protocol
 import structlog
 
 from omnigen.renderer import own_media
+from omnigen.renderer.local_pieces import LAST_FRAME, LocalPieces
 from omnigen.renderer.media.clips import save_last_frame
 from omnigen.renderer.media.compose import Composition, Presentation, ScenePart, compose
 from omnigen.renderer.media.errors import MediaError
@@ -164,6 +165,8 @@ class RendererDeps:
     prices: PriceTable = DEFAULT_PRICE_TABLE  # what a completed job's usage is costed with
     uploads: UploadStore | None = None  # users' own media (scenes, start image, music track)
     keyframes: KeyframeGenerator | None = None  # keyframes continuity; None: drawn locally
+    # What this process uploaded, kept locally: its later steps of a job skip the download.
+    pieces: LocalPieces = field(default_factory=LocalPieces)
 
 
 def audio_key(job_id: str, version: int) -> str:
@@ -304,14 +307,18 @@ async def _ready_to_compose(
     deps: RendererDeps, job: Job, trace_id: str, version: int = VERSION
 ) -> None:
     """Announce "ready to compose" once per job attempt and render version."""
-    event = ComposeRequested.create(
+    event = _compose_request(job, trace_id, version)
+    await publish_once(deps.jobs, deps.publisher, job, event, render_version=version)
+
+
+def _compose_request(job: Job, trace_id: str, version: int) -> ComposeRequested:
+    return ComposeRequested.create(
         job_id=job.job_id,
         user_id=job.user_id,
         trace_id=trace_id,
         data=ComposeRequestedData(version=version),
         event_id=piece_event_id(job, version, EventType.COMPOSE_REQUESTED, "compose"),
     )
-    await publish_once(deps.jobs, deps.publisher, job, event, render_version=version)
 
 
 # -- pieces -------------------------------------------------------------------------------
@@ -369,7 +376,8 @@ async def _piece(
             state = RenderState.of(job.metadata, version=version)
             if state is None:
                 raise PermanentFailure(f"job {job.job_id} requested {label} before its plan")
-            ready = state.ready
+            ready, made_ready = state.ready, False
+            mine = _ready_marker(job, ctx)
             if claim.kind is Claim.WORK and state.piece(number).state is not PieceState.COMPLETE:
                 rendered = await _render_piece(
                     deps, job, state, render, number, event, last_try=ctx.is_last_attempt
@@ -383,8 +391,12 @@ async def _piece(
                     number,
                     piece_key,
                     version=version,
-                    extra={key(version, f"{_name(number)}_usage"): used.model_dump(mode="json")},
+                    extra={
+                        key(version, f"{_name(number)}_usage"): used.model_dump(mode="json"),
+                        key(version, READY_MARKER): mine,
+                    },
                 )
+                made_ready = ready
                 log.info("piece_recorded", piece=label, ready=ready)
     except JobStopped as stopped:
         log.info("job_stopped", reason=str(stopped))
@@ -397,7 +409,25 @@ async def _piece(
         if nxt is not None and nxt.state is not PieceState.COMPLETE:
             await deps.publisher.publish(_scene_request(job, number + 1, event.trace_id, version))
     if ready:
-        await _ready_to_compose(deps, job, event.trace_id, version)
+        recorded_by = str(job.metadata.get(key(version, READY_MARKER), ""))
+        # The redelivery of the message that recorded the last piece, before the compose step
+        # claimed the announcement (which then certainly arrived), announces it again.
+        lost = ctx.receive_count > 1 and job.lease_message(key(version, "compose")) is None
+        if made_ready or (recorded_by == mine and lost):
+            await deps.publisher.publish(_compose_request(job, event.trace_id, version))
+        elif not recorded_by.startswith(f"{job.attempt}:"):  # recorded before the marker
+            await _ready_to_compose(deps, job, event.trace_id, version)
+
+
+# Who recorded a render's latest piece, "<attempt>:<message id>", on the piece's own write:
+# once every piece is recorded, the message that recorded the last one alone (and its
+# redelivery, should the publish after the write be lost, until the compose step claims it)
+# announces "ready to compose", so the announcement needs no write of its own.
+READY_MARKER = "last_piece_by"
+
+
+def _ready_marker(job: Job, ctx: MessageContext) -> str:
+    return f"{job.attempt}:{ctx.message_id}"
 
 
 def _name(number: int) -> str:
@@ -479,6 +509,7 @@ async def _make_scene(
         )
         clip_key = scene_clip_key(job.job_id, number, state.version)
         await deps.assets.put_file(clip_key, clip, "video/mp4")
+        await deps.pieces.keep(clip_key, clip)
         log.info("scene_rendered", scene=number, of=state.total, source="upload")
         return clip_key
     start_image: Path | None = None
@@ -487,14 +518,7 @@ async def _make_scene(
     elif state.continuity is Continuity.KEYFRAMES:
         start_image = await _keyframe_image(deps, job, number, work, state.version)
     elif state.continuity is Continuity.CHAIN and number > 1:
-        previous = state.scenes[number - 1]
-        if previous.key is None:
-            raise PermanentFailure(f"scene {number} was requested before scene {number - 1}")
-        clip = work / "previous.mp4"
-        await deps.assets.get_file(previous.key, clip)
-        start_image = await save_last_frame(
-            clip, work / "previous_last.jpg", what=f"scene {number - 1} clip"
-        )
+        start_image = await _previous_last_frame(deps, state, number, work)
     reference = await own_media.style_reference(deps.uploads, deps.assets, job, work)
     async with metrics.provider_call("clips", type(deps.clips).__name__, scene=number):
         result = await deps.clips.generate(
@@ -507,8 +531,27 @@ async def _make_scene(
         )
     clip_key = scene_clip_key(job.job_id, number, state.version)
     await deps.assets.put_file(clip_key, result.path, "video/mp4")
+    await deps.pieces.keep(clip_key, result.path)
+    if await asyncio.to_thread(result.last_frame_path.is_file):
+        await deps.pieces.keep(clip_key + LAST_FRAME, result.last_frame_path)
     log.info("scene_rendered", scene=number, of=state.total)
     return clip_key
+
+
+async def _previous_last_frame(
+    deps: RendererDeps, state: RenderState, number: int, work: Path
+) -> Path:
+    """`chain`: the last frame of scene `number - 1`'s clip, the one this process kept when
+    it rendered that clip, else taken from the clip downloaded."""
+    previous = state.scenes[number - 1]
+    if previous.key is None:
+        raise PermanentFailure(f"scene {number} was requested before scene {number - 1}")
+    frame = work / "previous_last.jpg"
+    if await deps.pieces.copy_to(previous.key + LAST_FRAME, frame):
+        return frame
+    clip = work / "previous.mp4"
+    await deps.pieces.fetch(deps.assets, previous.key, clip)
+    return await save_last_frame(clip, frame, what=f"scene {number - 1} clip")
 
 
 async def _keyframe_image(
@@ -521,7 +564,7 @@ async def _keyframe_image(
     if recorded is None:
         raise PermanentFailure(f"scene {number} was requested before its keyframe")
     path = work / f"keyframe_{number:03d}.jpg"
-    await deps.assets.get_file(recorded, path)
+    await deps.pieces.fetch(deps.assets, recorded, path)
     return path
 
 
@@ -559,6 +602,7 @@ async def _render_audio_piece(deps: RendererDeps, job: Job, state: RenderState, 
         tar.addfile(info, io.BytesIO(data))
     piece_key = audio_key(job.job_id, state.version)
     await deps.assets.put_file(piece_key, archive, "application/x-tar")
+    await deps.pieces.keep(piece_key, archive)
     log.info("audio_rendered", narrations=sum(n is not None for n in narrations))
     return piece_key
 
@@ -650,15 +694,15 @@ async def _compose(
         prefix=f"omnigen-render-{job.job_id[:8]}-", dir=deps.work_dir
     ) as tmp:
         work = Path(tmp)
-        clips: list[Path] = []
-        for scene in script.scenes:
-            clip_key = state.scenes[scene.scene_number].key
-            assert clip_key is not None  # ready: every scene recorded with its key
-            clip = work / f"scene_{scene.scene_number:03d}.mp4"
-            await deps.assets.get_file(clip_key, clip)
-            clips.append(clip)
-        assert state.audio.key is not None
-        await deps.assets.get_file(state.audio.key, work / "audio.tar")
+        clips = [work / f"scene_{scene.scene_number:03d}.mp4" for scene in script.scenes]
+        keys = [state.scenes[scene.scene_number].key for scene in script.scenes]
+        assert state.audio.key is not None and None not in keys  # ready: every key recorded
+        # Every piece at once (this process's own copies, else S3).
+        pairs = zip(keys, clips, strict=True)
+        await asyncio.gather(
+            *(deps.pieces.fetch(deps.assets, str(k), clip) for k, clip in pairs),
+            deps.pieces.fetch(deps.assets, state.audio.key, work / "audio.tar"),
+        )
         narrations, music, manifest = await asyncio.to_thread(
             _unpack_audio, work / "audio.tar", work / "audio"
         )

@@ -128,6 +128,7 @@ async def _draw(
                 )
             image_key = keyframe_key(job.job_id, number, keyframes.version)
             await deps.assets.put_file(image_key, image, "image/jpeg")
+            await deps.pieces.keep(image_key, image)
             return image_key
         except (ProviderFailed, MediaError) as exc:
             if exc.transient and not ctx.is_last_attempt:

@@ -29,6 +29,7 @@ from omnigen.renderer.handlers import (
     handle_script_ready,
 )
 from omnigen.renderer.keyframing import handle_keyframe_requested
+from omnigen.renderer.local_pieces import LocalPieces
 from omnigen.renderer.providers.factory import build_providers
 from omnigen.renderer.providers.settings import ProviderSettings
 from omnigen.renderer.uploads.checker import CheckerDeps, UploadChecker
@@ -127,6 +128,7 @@ async def renderer(
             prices=provider_settings.prices,
             uploads=DynamoUploadStore(await context.aws.dynamodb(), context.spec.table),
             keyframes=providers.keyframes,
+            pieces=LocalPieces(own.path),
         )
         yield {
             ScriptReady: partial(handle_script_ready, deps=deps),

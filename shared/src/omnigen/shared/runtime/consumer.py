@@ -362,13 +362,13 @@ class Consumer:
     # -- deletes and shutdown ---------------------------------------------------------------
 
     async def _delete_loop(self) -> None:
-        """Delete successes in batches of up to 10, gathered for at most `delete_flush_s`
+        """Delete successes in batches of up to 10, gathered for at most `delete_window_s`
         after the first; on the exit marker, flush what is left and return."""
         exiting = False
         while not (exiting and self._deletes.empty()):
             item = self._deletes.get_nowait() if exiting else await self._deletes.get()
             batch: list[MessageContext] = []
-            deadline = time.monotonic() + self.settings.delete_flush_s
+            deadline = time.monotonic() + self.settings.delete_window_s
             while True:
                 if item is _FLUSH_AND_EXIT:
                     exiting = True

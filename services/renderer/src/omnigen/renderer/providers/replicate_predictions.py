@@ -64,8 +64,8 @@ class PredictionBudget:
     """How long one prediction may take and how patiently it is started and watched."""
 
     deadline_s: float = 300.0
-    poll_interval_s: float = 2.0
-    poll_max_interval_s: float = 15.0
+    poll_interval_s: float = 1.0
+    poll_max_interval_s: float = 2.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     download_max_bytes: int = 1_000_000_000
 

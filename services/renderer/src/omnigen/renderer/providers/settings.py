@@ -91,8 +91,19 @@ class ProviderSettings(ProviderRetrySettings):
             "normalization_strategy": "peak",
         }
     )
-    replicate_poll_interval_s: float = Field(default=2.0, gt=0, le=60)
-    replicate_poll_max_interval_s: float = Field(default=15.0, gt=0, le=300)
+    replicate_poll_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="first wait before asking whether a prediction finished (then x1.5)",
+    )
+    replicate_poll_max_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        le=300,
+        description="longest wait between two asks: a finished prediction waits at most this "
+        "long to be noticed (a 15 s cap cost up to 15 s on every clip and keyframe)",
+    )
     replicate_deadline_s: float = Field(
         default=300.0, gt=0, le=3600, description="per prediction, from create to output"
     )
