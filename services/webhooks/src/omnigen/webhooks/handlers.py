@@ -51,6 +51,7 @@ from omnigen.shared.domain.webhooks import (
 )
 from omnigen.shared.messages import MessageContext, PermanentFailure, RetryLater
 from omnigen.shared.ports import AssetStore, JobRepository, WebhookStore
+from omnigen.webhooks.reads import SharedReads
 from omnigen.webhooks.sender import Sender
 from omnigen.webhooks.settings import DeliverySettings
 
@@ -66,6 +67,7 @@ class WebhookDeps:
     settings: DeliverySettings
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
+    reads: SharedReads = field(default_factory=SharedReads)
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,14 @@ async def handle_outcome(event: Event, context: MessageContext, *, deps: Webhook
 
 
 async def targets_for(event: Event, job: Job, deps: WebhookDeps) -> list[Target]:
+    """The job's callback and its owner's endpoints that want the event; the owner's reads are
+    shared with the deliveries asking for them at the same moment (`SharedReads`)."""
+    owner = job.user_id
     found: list[Target] = []
     if job.callback_url:
-        key = await deps.store.signing_key(job.user_id)
+        key = await deps.reads.get(("signing", owner), lambda: deps.store.signing_key(owner))
         found.append(Target(JOB_CALLBACK, job.callback_url, key.secrets if key else []))
-    for endpoint in await deps.store.endpoints(job.user_id):
+    for endpoint in await deps.reads.get(("endpoints", owner), lambda: deps.store.endpoints(owner)):
         if endpoint.wants(event.event_type.value):
             found.append(Target(endpoint.endpoint_id, endpoint.url, endpoint.secrets))
     return found
