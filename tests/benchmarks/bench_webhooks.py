@@ -320,7 +320,7 @@ async def main() -> None:
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--failures", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--pipeline-jobs", type=int, default=4, help="0: skip the pipeline part")
+    parser.add_argument("--pipeline-jobs", type=int, default=8, help="0: skip the pipeline part")
     parser.add_argument("--slow-deliveries", type=int, default=1000)
     parser.add_argument("--slow-s", type=float, default=2.0)
     parser.add_argument(
