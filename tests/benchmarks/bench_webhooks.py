@@ -3,7 +3,8 @@ for N jobs (p50/p95), against a same-run floor (the same queue and consumer with
 only signs and POSTs), and the attempts schedule against a receiver that fails N times.
 
     .venv/bin/python tests/benchmarks/bench_webhooks.py [--jobs 200 --failures 5]
-        [--pipeline-jobs 8 --slow-deliveries 1000 --slow-s 2 --ahead 64] [--skip-latency]
+        [--pipeline-jobs 8 --slow-deliveries 1000 --slow-s 2 --ahead 32 --rounds 1]
+        [--skip-latency]
 
 Each latency run also prints the AWS calls per delivery by operation (counted on the worker's
 own clients) and the CPU per delivery in this process and in moto.
@@ -20,9 +21,9 @@ How the loaded run is made fair, and why:
 - Both runs start from the same table (the receiver's endpoint and its owner's 1000 completed
   jobs), since moto answers an index query by walking the whole table: the loaded run must not
   pay for a bigger table than the run it is compared with.
-- The 1000 events are published as the receiver answers, at most `--ahead` (64) unanswered at a
+- The 1000 events are published as the receiver answers, at most `--ahead` (32) unanswered at a
   time, instead of all at once. The worker stays saturated (its 16 deliveries in flight all the
-  time: it answers about concurrency / slow-s per second), but the queue stays 64 deep rather
+  time: it answers about concurrency / slow-s per second), but the queue stays 32 deep rather
   than 1000. On SQS a receive costs the same whatever the queue's depth; on moto it does not:
   for every message it returns, moto computes all of the queue's attributes, message counts
   included, walking the whole queue several times (moto 5.2.5,
@@ -324,7 +325,13 @@ async def main() -> None:
     parser.add_argument("--slow-deliveries", type=int, default=1000)
     parser.add_argument("--slow-s", type=float, default=2.0)
     parser.add_argument(
-        "--ahead", type=int, default=64, help="slow deliveries queued ahead of the receiver"
+        "--ahead", type=int, default=32, help="slow deliveries queued ahead of the receiver"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="alone/loaded pairs, alternated (the host's load drifts between runs)",
     )
     parser.add_argument("--skip-latency", action="store_true", help="no latency or schedule")
     args = parser.parse_args()
@@ -341,9 +348,18 @@ async def main() -> None:
         if args.pipeline_jobs:
             pipeline_args = (args.pipeline_jobs, args.slow_deliveries, args.slow_s, args.ahead)
             print("pipeline throughput, same run (10 s jobs, the services as processes):")
-            alone = await pipeline_throughput(server, *pipeline_args, loaded=False)
-            loaded = await pipeline_throughput(server, *pipeline_args, loaded=True)
-            print(f"  ratio loaded/alone: {loaded / alone:.2f}")
+            ratios = []
+            for _ in range(args.rounds):
+                alone = await pipeline_throughput(server, *pipeline_args, loaded=False)
+                loaded = await pipeline_throughput(server, *pipeline_args, loaded=True)
+                ratios.append(loaded / alone)
+                print(f"  ratio loaded/alone: {loaded / alone:.2f}")
+            if len(ratios) > 1:
+                print(
+                    f"  ratios over {len(ratios)} rounds: "
+                    + ", ".join(f"{r:.2f}" for r in ratios)
+                    + f"; median {statistics.median(ratios):.2f}"
+                )
 
 
 if __name__ == "__main__":
