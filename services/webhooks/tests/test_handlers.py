@@ -3,6 +3,7 @@ on 127.0.0.1 that verifies every signature with the Standard Webhooks library.""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Iterator
@@ -307,3 +308,37 @@ async def test_a_script_awaiting_review_reaches_the_endpoints_that_ask_for_it(
         "title": "Dawn",
         "scene_count": 3,
     }
+
+
+class CountingStore(InMemoryWebhookStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.endpoint_reads = 0
+
+    async def endpoints(self, owner: str) -> list[WebhookEndpoint]:
+        self.endpoint_reads += 1
+        return await super().endpoints(owner)
+
+
+async def test_deliveries_received_together_share_one_read_of_the_owners_endpoints(
+    listener: WebhookListener,
+) -> None:
+    store = CountingStore()
+    old, new = new_secret(), new_secret()
+    listener.secrets = [old]
+    hook = endpoint(listener.url, old)
+    await store.add_endpoint(hook, limit=10)
+    deps = await make_deps(store)
+    jobs = [await job_with(deps) for _ in range(5)]
+    store.endpoint_reads = 0  # adding the endpoint read them
+    await asyncio.gather(*(handle_outcome(completed(j), context(1), deps=deps) for j in jobs))
+    assert len(listener.delivered_ids()) == 5
+    assert store.endpoint_reads == 1
+
+    # Rotated after that read: the next delivery asks afresh and signs with the new secret too.
+    secrets = rotated(hook.secrets, new, now=time.time(), grace_s=3600)
+    await store.set_endpoint_secrets(USER, hook.endpoint_id, secrets)
+    listener.secrets = [new]
+    await handle_outcome(completed(await job_with(deps)), context(1), deps=deps)
+    assert listener.received[-1].verified_with == 0 and listener.received[-1].status == 204
+    assert store.endpoint_reads == 2

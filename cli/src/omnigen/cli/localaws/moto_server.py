@@ -51,6 +51,11 @@ class MotoServer(Started):
         return f"http://{LOOPBACK}:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id when it runs as a subprocess."""
+        return self._process.pid if self._process else None
+
+    @property
     def log_path(self) -> Path | None:
         return self._process.log_path if self._process else None
 

@@ -12,12 +12,14 @@ resend tries them again).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import structlog
 from standardwebhooks.webhooks import Webhook
@@ -43,6 +45,7 @@ from omnigen.shared.domain.webhooks import (
     JobFailedWebhook,
     ScriptAwaitingReviewWebhook,
     SigningSecret,
+    WebhookEndpoint,
     client_errors,
     decide,
     delivery_id,
@@ -51,10 +54,12 @@ from omnigen.shared.domain.webhooks import (
 )
 from omnigen.shared.messages import MessageContext, PermanentFailure, RetryLater
 from omnigen.shared.ports import AssetStore, JobRepository, WebhookStore
+from omnigen.webhooks.reads import SharedReads
 from omnigen.webhooks.sender import Sender
 from omnigen.webhooks.settings import DeliverySettings
 
 log = structlog.get_logger()
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,6 +71,7 @@ class WebhookDeps:
     settings: DeliverySettings
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
+    reads: SharedReads = field(default_factory=SharedReads)
 
 
 @dataclass(frozen=True)
@@ -79,13 +85,23 @@ async def handle_outcome(event: Event, context: MessageContext, *, deps: Webhook
     """Deliver `event` to each target still owed it; `RetryLater` while any is pending."""
     if event.job_id is None:
         return
+    # The owner's endpoints are read alongside the job (the event names its owner), so the
+    # deliveries of one receive ask for them together and share the read.
+    endpoints = _reading(owner_endpoints(event.user_id, deps))
     try:
         job = await deps.jobs.get_job(event.job_id)
     except JobNotFound:
+        endpoints.cancel()
         log.info("webhook_job_gone", reason="the job was deleted; nothing to deliver")
         return
+    except BaseException:
+        endpoints.cancel()
+        raise
+    if job.user_id != event.user_id:  # the job is the authority on its owner
+        endpoints.cancel()
+        endpoints = _reading(owner_endpoints(job.user_id, deps))
     pending: list[Delivery] = []
-    for target in await targets_for(event, job, deps):
+    for target in await targets_for(event, job, await endpoints, deps):
         delivery = await deps.store.open_delivery(_new_delivery(event, job, target, deps))
         if delivery.status.is_final:
             continue
@@ -107,12 +123,22 @@ async def handle_outcome(event: Event, context: MessageContext, *, deps: Webhook
     raise RetryLater(f"{len(pending)} webhook deliveries pending", delay)
 
 
-async def targets_for(event: Event, job: Job, deps: WebhookDeps) -> list[Target]:
+async def owner_endpoints(owner: str, deps: WebhookDeps) -> list[WebhookEndpoint]:
+    """The owner's endpoints, read together with the deliveries asking at the same moment
+    (`SharedReads`: never an answer older than the request)."""
+    return await deps.reads.get(("endpoints", owner), lambda: deps.store.endpoints(owner))
+
+
+async def targets_for(
+    event: Event, job: Job, endpoints: list[WebhookEndpoint], deps: WebhookDeps
+) -> list[Target]:
+    """The job's callback and its owner's `endpoints` that want the event."""
+    owner = job.user_id
     found: list[Target] = []
     if job.callback_url:
-        key = await deps.store.signing_key(job.user_id)
+        key = await deps.reads.get(("signing", owner), lambda: deps.store.signing_key(owner))
         found.append(Target(JOB_CALLBACK, job.callback_url, key.secrets if key else []))
-    for endpoint in await deps.store.endpoints(job.user_id):
+    for endpoint in endpoints:
         if endpoint.wants(event.event_type.value):
             found.append(Target(endpoint.endpoint_id, endpoint.url, endpoint.secrets))
     return found
@@ -218,6 +244,13 @@ async def webhook_payload(event: Event, job: Job, deps: WebhookDeps) -> dict[str
     else:
         raise PermanentFailure(f"no webhook payload for {event.event_type.value}")
     return body.model_dump(mode="json")
+
+
+def _reading(read: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """`read` under way; should it be dropped, its failure is not reported as unretrieved."""
+    task = asyncio.ensure_future(read)
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return task
 
 
 def _new_delivery(event: Event, job: Job, target: Target, deps: WebhookDeps) -> Delivery:
