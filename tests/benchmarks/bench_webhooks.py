@@ -4,7 +4,7 @@ only signs and POSTs), and the attempts schedule against a receiver that fails N
 
     .venv/bin/python tests/benchmarks/bench_webhooks.py [--jobs 200 --failures 5]
         [--pipeline-jobs 8 --slow-deliveries 1000 --slow-s 2 --ahead 32 --rounds 1]
-        [--skip-latency]
+        [--skip-latency] [--webhooks-nice 19] [--hosted-s 10]
 
 Each latency run also prints the AWS calls per delivery by operation (counted on the worker's
 own clients) and the CPU per delivery in this process and in moto.
@@ -38,7 +38,11 @@ How the loaded run is made fair, and why:
   own CPU. `--webhooks-nice 19` runs the pipeline's webhooks worker at the lowest CPU priority
   in both runs, standing for that; the emulator (standing for AWS) stays shared, so the
   worker's reads, records and queue calls still cost the pipeline. Without it (the default)
-  the figure is the CPU-share of a single shared host.
+  the figure is the CPU-share of a single shared host. `--hosted-s 10` takes the clips (and
+  keyframes) from the fake Replicate server on 127.0.0.1, each prediction taking 10 s (2.5 s
+  for a keyframe), as a deployment's renderer waits on its hosted models: the pipeline is
+  then bound by its clip slots, not by this host's CPU, and the ratio shows what the
+  deliveries take from it through the shared queues and emulator.
 
 Everything real but the network: a moto server (SNS -> the webhooks queue, DynamoDB), the
 webhooks worker's consumer, store, signer and sender in this process, and a receiver on
@@ -60,7 +64,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -249,6 +253,34 @@ async def feed(
         await publisher.publish(event)
 
 
+REPLICATE_TOKEN = "bench-replicate-token"  # the fake server's own; no real provider is called
+
+
+@contextlib.contextmanager
+def hosted_models(workdir: Path, run_s: float) -> Iterator[dict[str, dict[str, str]] | None]:
+    """With `run_s` > 0, the renderer's clips (and keyframes) come from the fake Replicate
+    server on 127.0.0.1, each prediction taking `run_s`: the pipeline then waits on its
+    providers, as a deployment's does, instead of encoding every clip on this host's CPU."""
+    if run_s <= 0:
+        yield None
+        return
+    from omnigen.renderer.providers.settings import ProviderSettings
+    from omnigen.testing.fake_replicate import Behaviour, FakeReplicate
+
+    defaults = ProviderSettings()
+    with FakeReplicate(workdir / "replicate", api_token=REPLICATE_TOKEN) as fake:
+        image = Behaviour(output="image", output_as_list=True, run_s=run_s / 4)
+        fake.behave(defaults.replicate_image_model, image)
+        fake.behave(defaults.replicate_video_model, Behaviour(output="video", run_s=run_s))
+        yield {
+            "renderer": {
+                "OMNIGEN_CLIP_PROVIDER": "replicate",
+                "OMNIGEN_REPLICATE_API_TOKEN": REPLICATE_TOKEN,
+                "OMNIGEN_REPLICATE_BASE_URL": fake.base_url,
+            }
+        }
+
+
 async def pipeline_throughput(
     server: MotoServer,
     jobs: int,
@@ -258,6 +290,7 @@ async def pipeline_throughput(
     *,
     loaded: bool,
     webhooks_nice: int = 0,
+    hosted_s: float = 0.0,
 ) -> float:
     """Jobs per minute through the real services; loaded, while `deliveries` webhook
     deliveries go to a receiver answering in `slow_s`, fed `ahead` at a time (see the module's
@@ -276,6 +309,7 @@ async def pipeline_throughput(
         with (
             WebhookListener([secret], respond=slow) as listener,
             tempfile.TemporaryDirectory() as workdir,
+            hosted_models(Path(workdir), hosted_s) as service_env,
         ):
             owner = f"bench-{uuid.uuid4().hex[:8]}"
             store = DynamoWebhookStore(await stack.aws.dynamodb(), stack.spec.table)
@@ -283,7 +317,7 @@ async def pipeline_throughput(
             events = await seeded_jobs(stack, owner, deliveries)
             publisher = await stack.events_publisher()
             async with (
-                running_pipeline(stack, Path(workdir)) as pipeline,
+                running_pipeline(stack, Path(workdir), service_env=service_env) as pipeline,
                 contextlib.AsyncExitStack() as feeding,
             ):
                 if loaded:
@@ -352,6 +386,12 @@ async def main() -> None:
     )
     parser.add_argument("--skip-latency", action="store_true", help="no latency or schedule")
     parser.add_argument(
+        "--hosted-s",
+        type=float,
+        default=0.0,
+        help="clips from the fake Replicate server, each taking this long (0: the local clips)",
+    )
+    parser.add_argument(
         "--webhooks-nice",
         type=int,
         default=0,
@@ -374,16 +414,15 @@ async def main() -> None:
             nice = args.webhooks_nice
             print(
                 "pipeline throughput, same run (10 s jobs, the services as processes"
-                + (f"; the webhooks worker at niceness {nice}):" if nice else "):")
+                + (f"; hosted clips of {args.hosted_s:g} s" if args.hosted_s else "")
+                + (f"; the webhooks worker at niceness {nice}" if nice else "")
+                + "):"
             )
             ratios = []
             for _ in range(args.rounds):
-                alone = await pipeline_throughput(
-                    server, *pipeline_args, loaded=False, webhooks_nice=nice
-                )
-                loaded = await pipeline_throughput(
-                    server, *pipeline_args, loaded=True, webhooks_nice=nice
-                )
+                options = {"webhooks_nice": nice, "hosted_s": args.hosted_s}
+                alone = await pipeline_throughput(server, *pipeline_args, loaded=False, **options)
+                loaded = await pipeline_throughput(server, *pipeline_args, loaded=True, **options)
                 ratios.append(loaded / alone)
                 print(f"  ratio loaded/alone: {loaded / alone:.2f}")
             if len(ratios) > 1:
