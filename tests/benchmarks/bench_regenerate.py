@@ -19,13 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from omnigen.renderer.handlers import (
-    RendererDeps,
-    handle_audio_requested,
-    handle_compose_requested,
-    handle_scene_requested,
-    handle_script_ready,
-)
+from omnigen.renderer.handlers import RendererDeps
 from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.compose import compose
 from omnigen.renderer.media.music import SynthMusicSource
@@ -33,9 +27,7 @@ from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.ports import ClipResult
 from omnigen.shared.domain.events import (
     AudioRequested,
-    ComposeRequested,
     Event,
-    SceneRequested,
     ScriptReady,
     ScriptReadyData,
 )
@@ -44,8 +36,9 @@ from omnigen.shared.domain.scenes import Continuity
 from omnigen.shared.domain.scripts import Scene
 from omnigen.shared.domain.versions import SceneChanges, plan_regeneration, version_requests
 from omnigen.shared.logging import configure_logging
-from omnigen.shared.messages import MessageContext
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
+from omnigen.testing.renderer import deliver as deliver_to_renderer
+from omnigen.testing.renderer import message_of
 from omnigen.testing.samples import sample_script
 
 WORK_ITEMS = ("scene.requested", "audio.requested", "compose.requested")
@@ -88,17 +81,9 @@ def timed_composer(work: Work) -> Any:
 
 
 async def deliver(event: Event, deps: RendererDeps, work: Work) -> None:
-    message = f"m-{event.event_id}"
-    ctx = MessageContext(message, f"r-{message}", 1, 4, "{}")
-    if isinstance(event, ScriptReady):
-        await handle_script_ready(event, ctx, deps)
-    elif isinstance(event, SceneRequested):
-        await handle_scene_requested(event, ctx, deps)
-    elif isinstance(event, AudioRequested):
+    if isinstance(event, AudioRequested):
         work.audio += 1
-        await handle_audio_requested(event, ctx, deps)
-    elif isinstance(event, ComposeRequested):
-        await handle_compose_requested(event, ctx, deps)
+    await deliver_to_renderer(event, message_of(event), deps)
 
 
 async def drive(deps: RendererDeps, first: list[Event], work: Work) -> None:

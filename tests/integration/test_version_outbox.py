@@ -10,21 +10,12 @@ import time
 from omnigen.ingest.handlers import IngestPorts
 from omnigen.ingest.outbox import OutboxSweeper
 from omnigen.ingest.versions import regenerate_scene
-from omnigen.renderer.handlers import (
-    RendererDeps,
-    handle_audio_requested,
-    handle_compose_requested,
-    handle_scene_requested,
-    handle_script_ready,
-)
+from omnigen.renderer.handlers import RendererDeps
 from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.music import SynthMusicSource
 from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.shared.domain.events import (
-    AudioRequested,
-    ComposeRequested,
     Event,
-    SceneRequested,
     ScriptReady,
     ScriptReadyData,
 )
@@ -33,8 +24,8 @@ from omnigen.shared.domain.scenes import Continuity
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.usage import usage_month
 from omnigen.shared.domain.versions import SceneChanges
-from omnigen.shared.messages import MessageContext
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
+from omnigen.testing.renderer import deliver, message_of
 from omnigen.testing.samples import sample_script
 
 
@@ -51,15 +42,7 @@ async def deliver_all(deps: RendererDeps, seen: int) -> int:
     while seen < len(events):
         event = events[seen]
         seen += 1
-        ctx = MessageContext(f"m-{event.event_id}", f"r-{event.event_id}", 1, 4, "{}")
-        if isinstance(event, ScriptReady):
-            await handle_script_ready(event, ctx, deps)
-        elif isinstance(event, SceneRequested):
-            await handle_scene_requested(event, ctx, deps)
-        elif isinstance(event, AudioRequested):
-            await handle_audio_requested(event, ctx, deps)
-        elif isinstance(event, ComposeRequested):
-            await handle_compose_requested(event, ctx, deps)
+        await deliver(event, message_of(event), deps)
     return seen
 
 

@@ -10,22 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from omnigen.renderer.handlers import (
-    RendererDeps,
-    handle_audio_requested,
-    handle_compose_requested,
-    handle_scene_requested,
-    handle_script_ready,
-)
+from omnigen.renderer.handlers import RendererDeps
 from omnigen.renderer.local_pieces import LocalPieces
 from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.music import SynthMusicSource
 from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.shared.domain.events import (
-    AudioRequested,
-    ComposeRequested,
     Event,
-    SceneRequested,
     ScriptReady,
     ScriptReadyData,
 )
@@ -34,6 +25,7 @@ from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.messages import MessageContext
 from omnigen.shared.ports import scene_clip_key
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
+from omnigen.testing.renderer import deliver, message_of
 from omnigen.testing.samples import sample_script
 
 CTX = MessageContext("m-1", "r-1", 1, 4, "{}")
@@ -93,16 +85,6 @@ def ready(job: Job) -> ScriptReady:
     return ScriptReady.create(job_id=job.job_id, user_id=job.user_id, data=data)
 
 
-async def deliver(event: Event, ctx: MessageContext, deps: RendererDeps) -> None:
-    handler = {
-        ScriptReady: handle_script_ready,
-        SceneRequested: handle_scene_requested,
-        AudioRequested: handle_audio_requested,
-        ComposeRequested: handle_compose_requested,
-    }[type(event)]
-    await handler(event, ctx, deps)  # type: ignore[operator]
-
-
 async def drive(deps: RendererDeps, first: Event, *, fresh_process: bool = False) -> None:
     """Deliver `first`, then every work item published since, each a message of its own (with
     `fresh_process`, each in a process of its own: nothing kept from the others)."""
@@ -112,9 +94,8 @@ async def drive(deps: RendererDeps, first: Event, *, fresh_process: bool = False
     while seen < len(events):
         event, seen = events[seen], seen + 1
         if event.event_type.value.endswith(".requested"):
-            message = f"m-{event.event_id}"
             step = dataclasses.replace(deps, pieces=LocalPieces()) if fresh_process else deps
-            await deliver(event, MessageContext(message, f"r-{message}", 1, 4, "{}"), step)
+            await deliver(event, message_of(event), step)
 
 
 def announced(deps: RendererDeps, event_type: str) -> list[Event]:

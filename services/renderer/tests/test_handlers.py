@@ -15,8 +15,6 @@ import pytest
 
 from omnigen.renderer.handlers import (
     RendererDeps,
-    handle_audio_requested,
-    handle_compose_requested,
     handle_scene_requested,
     handle_script_ready,
 )
@@ -27,10 +25,7 @@ from omnigen.renderer.media.probe import probe
 from omnigen.renderer.ports import ClipLook, ClipResult
 from omnigen.renderer.providers.errors import ProviderFailed
 from omnigen.shared.domain.events import (
-    AudioRequested,
-    ComposeRequested,
     Event,
-    SceneRequested,
     ScriptReady,
     ScriptReadyData,
 )
@@ -48,6 +43,7 @@ from omnigen.shared.domain.usage import (
 from omnigen.shared.messages import MessageContext
 from omnigen.shared.ports import captions_key, scene_clip_key, thumbnail_key, video_key
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
+from omnigen.testing.renderer import deliver, message_of
 from omnigen.testing.samples import sample_script
 
 SCALE = 0.25  # 1920x1080 -> 480x270
@@ -148,17 +144,6 @@ def published(deps: RendererDeps) -> list[str]:
     ]
 
 
-async def deliver(event: Event, ctx: MessageContext, deps: RendererDeps) -> None:
-    if isinstance(event, ScriptReady):
-        await handle_script_ready(event, ctx, deps)
-    elif isinstance(event, SceneRequested):
-        await handle_scene_requested(event, ctx, deps)
-    elif isinstance(event, AudioRequested):
-        await handle_audio_requested(event, ctx, deps)
-    elif isinstance(event, ComposeRequested):
-        await handle_compose_requested(event, ctx, deps)
-
-
 async def drive(deps: RendererDeps, first: Event, ctx: MessageContext = CTX) -> list[str]:
     """Deliver `first`, then every renderer work item published since, in order, each as a
     message of its own (its id: the event's); returns the work items' types as delivered."""
@@ -170,16 +155,14 @@ async def drive(deps: RendererDeps, first: Event, ctx: MessageContext = CTX) -> 
         seen += 1
         if event.event_type.value in RENDERER_EVENTS:
             delivered.append(event.event_type.value)
-            message = f"m-{event.event_id}"
-            await deliver(event, MessageContext(message, f"r-{message}", 1, 4, "{}"), deps)
+            await deliver(event, message_of(event), deps)
     return delivered
 
 
 def compose_ctx(deps: RendererDeps) -> MessageContext:
     """The message context `drive` gave the (one) compose.requested."""
     (event,) = deps.publisher.of_type("compose.requested")  # type: ignore[attr-defined]
-    message = f"m-{event.event_id}"
-    return MessageContext(message, f"r-{message}", 1, 4, "{}")
+    return message_of(event)
 
 
 async def video_of(deps: RendererDeps, job_id: str, tmp_path: Path) -> Path:

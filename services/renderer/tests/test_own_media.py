@@ -7,21 +7,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from omnigen.renderer.handlers import (
-    RendererDeps,
-    handle_audio_requested,
-    handle_compose_requested,
-    handle_scene_requested,
-    handle_script_ready,
-)
+from omnigen.renderer.handlers import RendererDeps
 from omnigen.renderer.media.music import SynthMusicSource
 from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.media.probe import probe
 from omnigen.shared.domain.events import (
-    AudioRequested,
-    ComposeRequested,
     Event,
-    SceneRequested,
     ScriptReady,
     ScriptReadyData,
 )
@@ -29,9 +20,9 @@ from omnigen.shared.domain.jobs import Job, JobOptions, JobRequest
 from omnigen.shared.domain.scripts import Scene, ScriptDraft
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.uploads import Upload, UploadFacts, UploadStatus
-from omnigen.shared.messages import MessageContext
 from omnigen.testing import upload_samples as samples
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
+from omnigen.testing.renderer import deliver, message_of
 from omnigen.testing.upload_fakes import InMemoryUploadStore
 
 USER = "u-photos"
@@ -98,15 +89,7 @@ async def drive(deps: RendererDeps, job: Job) -> None:
     seen = 0
     while pending:
         event = pending.pop(0)
-        ctx = MessageContext(f"m-{event.event_id}", f"r-{event.event_id}", 1, 4, "{}")
-        if isinstance(event, ScriptReady):
-            await handle_script_ready(event, ctx, deps)
-        elif isinstance(event, SceneRequested):
-            await handle_scene_requested(event, ctx, deps)
-        elif isinstance(event, AudioRequested):
-            await handle_audio_requested(event, ctx, deps)
-        elif isinstance(event, ComposeRequested):
-            await handle_compose_requested(event, ctx, deps)
+        await deliver(event, message_of(event), deps)
         pending += publisher.events[seen:]
         seen = len(publisher.events)
 

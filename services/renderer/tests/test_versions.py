@@ -11,13 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from omnigen.renderer.handlers import (
-    RendererDeps,
-    handle_audio_requested,
-    handle_compose_requested,
-    handle_scene_requested,
-    handle_script_ready,
-)
+from omnigen.renderer.handlers import RendererDeps
 from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.music import SynthMusicSource
 from omnigen.renderer.media.narration import EspeakNarrator
@@ -25,10 +19,7 @@ from omnigen.renderer.media.probe import probe
 from omnigen.renderer.ports import ClipLook, ClipResult
 from omnigen.shared.domain.errors import MonthlyQuotaExceeded
 from omnigen.shared.domain.events import (
-    AudioRequested,
-    ComposeRequested,
     Event,
-    SceneRequested,
     ScriptReady,
     ScriptReadyData,
 )
@@ -46,6 +37,7 @@ from omnigen.shared.domain.versions import (
 from omnigen.shared.messages import MessageContext
 from omnigen.shared.ports import scene_clip_key
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
+from omnigen.testing.renderer import deliver, message_of
 from omnigen.testing.samples import sample_script
 
 STORM = "A winter storm breaks over the old lighthouse lamp at dusk"
@@ -104,35 +96,19 @@ async def completed_job(deps: RendererDeps, jobs: InMemoryJobRepository, continu
     return done
 
 
-async def deliver(event: Event, ctx: MessageContext, deps: RendererDeps) -> None:
-    if isinstance(event, ScriptReady):
-        await handle_script_ready(event, ctx, deps)
-    elif isinstance(event, SceneRequested):
-        await handle_scene_requested(event, ctx, deps)
-    elif isinstance(event, AudioRequested):
-        await handle_audio_requested(event, ctx, deps)
-    elif isinstance(event, ComposeRequested):
-        await handle_compose_requested(event, ctx, deps)
-
-
-def context(event: Event) -> MessageContext:
-    message = f"m-{event.event_id}"
-    return MessageContext(message, f"r-{message}", 1, 4, "{}")
-
-
 async def drive(deps: RendererDeps, first: list[Event]) -> list[str]:
     """Deliver `first`, then every renderer work item published since, each once."""
     publisher: RecordingPublisher = deps.publisher  # type: ignore[assignment]
     seen = len(publisher.events)
     for event in first:
-        await deliver(event, context(event), deps)
+        await deliver(event, message_of(event), deps)
     delivered: list[str] = []
     while seen < len(publisher.events):
         event = publisher.events[seen]
         seen += 1
         if event.event_type.value in RENDERER_EVENTS:
             delivered.append(event.event_type.value)
-            await deliver(event, context(event), deps)
+            await deliver(event, message_of(event), deps)
     return delivered
 
 

@@ -14,7 +14,6 @@ import tempfile
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from enum import StrEnum
-from functools import partial
 from pathlib import Path
 
 from pydantic import Field
@@ -23,15 +22,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from omnigen.renderer import workdir
 from omnigen.renderer.handlers import (
     RendererDeps,
-    handle_audio_requested,
-    handle_compose_requested,
-    handle_scene_requested,
-    handle_script_ready,
 )
-from omnigen.renderer.keyframing import handle_keyframe_requested
 from omnigen.renderer.local_pieces import LocalPieces
 from omnigen.renderer.providers.factory import build_providers
 from omnigen.renderer.providers.settings import ProviderSettings
+from omnigen.renderer.routing import renderer_handlers
 from omnigen.renderer.uploads.checker import CheckerDeps, UploadChecker
 from omnigen.shared.adapters.s3 import S3AssetStore
 from omnigen.shared.adapters.upload_store import DynamoUploadStore
@@ -130,13 +125,7 @@ async def renderer(
             keyframes=providers.keyframes,
             pieces=LocalPieces(own.path),
         )
-        yield {
-            ScriptReady: partial(handle_script_ready, deps=deps),
-            SceneRequested: partial(handle_scene_requested, deps=deps),
-            KeyframeRequested: partial(handle_keyframe_requested, deps=deps),
-            AudioRequested: partial(handle_audio_requested, deps=deps),
-            ComposeRequested: partial(handle_compose_requested, deps=deps),
-        }
+        yield renderer_handlers(deps)
     finally:
         try:
             await providers.aclose()

@@ -1,0 +1,23 @@
+"""Playing the renderer's queues by hand: each event handled as `omnigen-renderer` would take
+it from its queue (`omnigen.renderer.routing`), as a message of its own."""
+
+from __future__ import annotations
+
+from omnigen.renderer.handlers import RendererDeps
+from omnigen.renderer.routing import renderer_handlers
+from omnigen.shared.domain.events import Event
+from omnigen.shared.messages import MessageContext
+
+
+def message_of(event: Event) -> MessageContext:
+    """`event` received once, as a message of its own (its id: the event's)."""
+    message = f"m-{event.event_id}"
+    return MessageContext(message, f"r-{message}", 1, 4, "{}")
+
+
+async def deliver(event: Event, ctx: MessageContext, deps: RendererDeps) -> None:
+    """Hand `event` to the renderer's handler of its type; an event the renderer does not
+    consume (`job.completed`, ...) is left alone, as its queues' filters leave it out."""
+    handler = renderer_handlers(deps).get(type(event))
+    if handler is not None:
+        await handler(event, ctx)
