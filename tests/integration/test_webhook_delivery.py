@@ -50,10 +50,7 @@ async def test_a_receiver_down_then_up_gets_exactly_one_delivery_per_event(stack
                         return False
                 return True
 
-            for _ in range(200):
-                if await failed_twice():
-                    break
-                await asyncio.sleep(0.1)
+            await eventually(failed_twice, timeout=30)
             listener.start()  # up again, same port
             await eventually(lambda: set(listener.delivered_ids()) == ids, timeout=30)
             await asyncio.sleep(2.5)  # longer than a retry step: any duplicate would be here
@@ -81,8 +78,13 @@ async def test_410_disables_and_a_rotation_mid_stream_verifies_with_both(stack: 
             await publisher.publish(first)
             await eventually(lambda: len(listener.delivered_ids()) == 1)
             await eventually(lambda: len(gone.received) == 1)
-            stored = await deps.store.get_endpoint(owner, doomed.endpoint_id)
-            assert stored.disabled and stored.disabled_reason
+
+            async def disabled() -> bool:
+                stored = await deps.store.get_endpoint(owner, doomed.endpoint_id)
+                return stored.disabled and bool(stored.disabled_reason)
+
+            # The worker records the 410 after the receiver has answered: poll, not read once.
+            await eventually(disabled, timeout=10)
 
             # Rotate mid-stream: the old secret signs along for the grace period.
             current = await deps.store.get_endpoint(owner, hook.endpoint_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 from collections.abc import AsyncIterator
 from functools import partial
@@ -102,9 +103,12 @@ async def completed_jobs(stack: Stack, owner: str, count: int) -> list[JobComple
 
 
 async def eventually(check: Any, *, timeout: float = 30.0, every: float = 0.1) -> Any:
+    """Poll `check` (plain or async) until it returns something true, and return that."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:
