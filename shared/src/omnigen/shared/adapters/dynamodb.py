@@ -501,24 +501,10 @@ class DynamoJobRepository:
             "ExpressionAttributeValues": update.values,
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
-        reasons = await self._transact(
-            "approve_review",
-            lambda: self._client.transact_write_items(
-                TransactItems=[
-                    {"Update": job_update},  # type: ignore[typeddict-item]
-                    {"Update": self._take_slot(job.user_id, running_cap)},  # type: ignore[typeddict-item]
-                ]
-            ),
-        )
-        if reasons is not None:
-            job_refused, counter_refused = reasons
-            if job_refused is not None:
-                found = await self._existing(job.job_id, job_refused)
-                raise NotInReview(job.job_id, found.stage, found.status.value)
-            if counter_refused is not None:
-                running = counter_refused.get(RUNNING_COUNTER_ATTRIBUTE, {"N": "0"})
-                admit_running(job.user_id, int(deserialize(running)), running_cap)
-            raise WriteRaced("approve_review", job.job_id)
+        refused = await self._update_taking_slot("approve_review", job, job_update, running_cap)
+        if refused is not None:
+            found = await self._existing(job.job_id, refused)
+            raise NotInReview(job.job_id, found.stage, found.status.value)
         return self._remember(await self.get_job(job.job_id))
 
     async def _review_write(self, job_id: str, update: _Update, also: str | None = None) -> Job:
@@ -695,8 +681,24 @@ class DynamoJobRepository:
             },
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
+        refused = await self._update_taking_slot("reopen_job", job, job_update, running_cap)
+        if refused is not None:
+            current = await self._existing(job.job_id, refused)
+            raise current.retry_refusal() or JobNotRetryable(
+                job.job_id, f"attempt {current.attempt} was started already"
+            )
+        log.info("job_reopened", job_id=job.job_id, attempt=changes["attempt"])
+        return self._remember(await self.get_job(job.job_id))
+
+    async def _update_taking_slot(
+        self, operation: str, job: Job, job_update: dict[str, Any], running_cap: int | None
+    ) -> dict[str, Any] | None:
+        """One transaction: `job_update` on the job and one of its user's running slots
+        (`_take_slot`). None when it applied; the job's item as the refusal found it when the
+        job's condition refused. A full cap raises the running limit's refusal; a counter that
+        moved between the condition and now, `WriteRaced`."""
         reasons = await self._transact(
-            "reopen_job",
+            operation,
             lambda: self._client.transact_write_items(
                 TransactItems=[
                     {"Update": job_update},  # type: ignore[typeddict-item]
@@ -704,19 +706,15 @@ class DynamoJobRepository:
                 ]
             ),
         )
-        if reasons is not None:
-            job_refused, counter_refused = reasons
-            if job_refused is not None:
-                current = await self._existing(job.job_id, job_refused)
-                raise current.retry_refusal() or JobNotRetryable(
-                    job.job_id, f"attempt {current.attempt} was started already"
-                )
-            if counter_refused is not None:
-                found = counter_refused.get(RUNNING_COUNTER_ATTRIBUTE, {"N": "0"})
-                admit_running(job.user_id, int(deserialize(found)), running_cap)
-            raise WriteRaced("reopen_job", job.job_id)
-        log.info("job_reopened", job_id=job.job_id, attempt=changes["attempt"])
-        return self._remember(await self.get_job(job.job_id))
+        if reasons is None:
+            return None
+        job_refused, counter_refused = reasons
+        if job_refused is not None:
+            return job_refused
+        if counter_refused is not None:
+            found = counter_refused.get(RUNNING_COUNTER_ATTRIBUTE, {"N": "0"})
+            admit_running(job.user_id, int(deserialize(found)), running_cap)
+        raise WriteRaced(operation, job.job_id)
 
     def _take_slot(self, user_id: str, running_cap: int | None) -> dict[str, Any]:
         """The counter half of a transaction that starts a job: `ADD running 1`, with a cap
