@@ -190,3 +190,40 @@ async def test_publish_sends_a_job_request_an_upstream_system_would_send(
     )
     assert code == 2 and "request_id" in output, output
     assert await depth(stack, stack.spec.ingest_queue.name) == 0
+
+
+async def test_publish_sends_a_regeneration_request_an_upstream_system_would_send(
+    moto_stack: Stack,
+) -> None:
+    stack = moto_stack
+    env = {
+        "OMNIGEN_ENDPOINT_URL": stack.settings.endpoint_url or "",
+        "OMNIGEN_RESOURCE_PREFIX": stack.settings.resource_prefix,
+    }
+    code, output = await run_cli(
+        *("publish", "regeneration.requested", "--job-id", "job-41", "--scene", "2"),
+        *("--request-id", "fix-2", "--user", "crm-user", "--narration", "The tide turns."),
+        env=env,
+        timeout=60,
+    )
+    assert code == 0, output
+    (message,) = await receive_all(stack, stack.spec.ingest_queue.name, expect=1, wait_s=10)
+    envelope = json.loads(message["Body"])
+    event = parse_event(envelope["Message"])
+    assert (event.event_type.value, event.job_id) == ("regeneration.requested", "job-41")
+    assert event.data.model_dump(exclude_none=True) == {
+        "request_id": "fix-2",
+        "scene_number": 2,
+        "changes": {"narration": "The tide turns."},
+    }
+    assert f"published regeneration.requested {event.event_id}" in output
+    assert f"to {stack.spec.requests_topic.name}" in output
+
+    code, output = await run_cli(
+        *("publish", "regeneration.requested", "--job-id", "job-41", "--scene", "0"),
+        *("--request-id", "fix-3", "--user", "crm-user"),
+        env=env,
+        timeout=60,
+    )
+    assert code == 2 and "scene_number" in output, output
+    assert await depth(stack, stack.spec.ingest_queue.name) == 0

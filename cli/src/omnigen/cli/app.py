@@ -39,6 +39,7 @@ from omnigen.shared.adapters.sns import SnsEventPublisher, find_topic_arn
 from omnigen.shared.bootstrap import apply_spec
 from omnigen.shared.domain.creative import Goal, Platform, Style, Tempo, Tone
 from omnigen.shared.domain.events import (
+    Event,
     JobRequested,
     JobRequestedData,
     RegenerationRequested,
@@ -953,20 +954,7 @@ def publish_job_requested(
         err_console.print(f"[red]not a valid job.requested: {describe(exc)}[/]")
         raise typer.Exit(2) from None
 
-    async def run() -> str:
-        async with AwsClients(settings) as aws:
-            sns = await aws.sns()
-            topic = await find_topic_arn(sns, settings.resources.requests_topic.name)
-            await SnsEventPublisher(sns, topic).publish(event)
-            return topic.rsplit(":", 1)[-1]
-
-    try:
-        topic_name = asyncio.run(run())
-    except LookupError as exc:
-        err_console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
-    console.print(f"published job.requested {event.event_id} to {topic_name}")
-    console.print(f"trace_id {event.trace_id}")
+    _publish_request(settings, event)
 
 
 @publish_app.command("regeneration.requested")
@@ -998,6 +986,12 @@ def publish_regeneration_requested(
         err_console.print(f"[red]not a valid regeneration.requested: {describe(exc)}[/]")
         raise typer.Exit(2) from None
 
+    _publish_request(settings, event)
+
+
+def _publish_request(settings: AwsSettings, event: Event) -> None:
+    """Publish `event` to the requests topic, as an upstream system would, and say where."""
+
     async def run() -> str:
         async with AwsClients(settings) as aws:
             sns = await aws.sns()
@@ -1010,7 +1004,7 @@ def publish_regeneration_requested(
     except LookupError as exc:
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
-    console.print(f"published regeneration.requested {event.event_id} to {topic_name}")
+    console.print(f"published {event.event_type.value} {event.event_id} to {topic_name}")
     console.print(f"trace_id {event.trace_id}")
 
 
