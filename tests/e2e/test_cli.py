@@ -145,14 +145,19 @@ async def test_token_without_a_secret_says_what_to_set() -> None:
     assert code == 2 and "OMNIGEN_AUTH_HS256_SECRET" in output and "Traceback" not in output
 
 
+def _deployment_env(stack: Stack) -> dict[str, str]:
+    """What points the CLI at the stack's emulator and resources."""
+    return {
+        "OMNIGEN_ENDPOINT_URL": stack.settings.endpoint_url or "",
+        "OMNIGEN_RESOURCE_PREFIX": stack.settings.resource_prefix,
+    }
+
+
 async def test_publish_sends_a_job_request_an_upstream_system_would_send(
     moto_stack: Stack,
 ) -> None:
     stack = moto_stack
-    env = {
-        "OMNIGEN_ENDPOINT_URL": stack.settings.endpoint_url or "",
-        "OMNIGEN_RESOURCE_PREFIX": stack.settings.resource_prefix,
-    }
+    env = _deployment_env(stack)
     code, output = await run_cli(
         *("publish", "job.requested", "--prompt", "A quiet harbour at sunrise"),
         *("--request-id", "campaign-7", "--user", "crm-user", "--duration", "12"),
@@ -196,10 +201,7 @@ async def test_publish_sends_a_regeneration_request_an_upstream_system_would_sen
     moto_stack: Stack,
 ) -> None:
     stack = moto_stack
-    env = {
-        "OMNIGEN_ENDPOINT_URL": stack.settings.endpoint_url or "",
-        "OMNIGEN_RESOURCE_PREFIX": stack.settings.resource_prefix,
-    }
+    env = _deployment_env(stack)
     code, output = await run_cli(
         *("publish", "regeneration.requested", "--job-id", "job-41", "--scene", "2"),
         *("--request-id", "fix-2", "--user", "crm-user", "--narration", "The tide turns."),
