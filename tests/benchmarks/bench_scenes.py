@@ -18,7 +18,8 @@ consumers, one consumer per queue as `omnigen-renderer` runs them).
 3. AWS calls per job and per scene, from two embedded jobs of 3 and 6 scenes: every call the
    renderer's session makes while the job runs, without empty long polls (an idle consumer's
    cost, per minute, not per job) and the consumers' start-up queue look-ups (once per
-   process). calls = per_job + per_scene x scenes; `none` continuity, then `keyframes`.
+   process). calls = per_job + per_scene x scenes; `none` continuity, then `keyframes`;
+   listed by operation and by the step (the event type) whose handler made them.
 Prints figures; asserts nothing.
 """
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import os
 import tempfile
 import time
@@ -39,21 +41,14 @@ from aiobotocore.session import get_session
 
 from omnigen.cli.localaws.moto_server import MotoServer
 from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS
-from omnigen.renderer.handlers import (
-    FPS,
-    RendererDeps,
-    handle_audio_requested,
-    handle_compose_requested,
-    handle_scene_requested,
-    handle_script_ready,
-)
-from omnigen.renderer.keyframing import handle_keyframe_requested
+from omnigen.renderer.handlers import FPS, RendererDeps
 from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.compose import ScenePart, compose
 from omnigen.renderer.media.music import SynthMusicSource
 from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.providers.factory import build_providers
 from omnigen.renderer.providers.settings import ProviderSettings
+from omnigen.renderer.routing import renderer_handlers
 from omnigen.shared.adapters.aws import AwsClients
 from omnigen.shared.adapters.dynamodb import DynamoJobRepository
 from omnigen.shared.adapters.s3 import S3AssetStore
@@ -82,20 +77,29 @@ TOKEN = "bench-replicate-token"  # the fake server's own; no real provider is ca
 
 
 STARTUP_CALLS = ("sqs:GetQueueUrl", "sqs:GetQueueAttributes")
+# The event a call was made for: set by the handler wrapper; the consumers' own receives and
+# (batched) deletes are made outside any handler.
+STEP: contextvars.ContextVar[str] = contextvars.ContextVar("step", default="queue: receive, delete")
 
 
 class CallCounter:
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.by_step: Counter[str] = Counter()
         self.empty_receives = 0
 
     def before_call(self, model: Any, **_: Any) -> None:
-        self.calls[f"{model.service_model.service_name}:{model.name}"] += 1
+        op = f"{model.service_model.service_name}:{model.name}"
+        self.calls[op] += 1
+        if op not in STARTUP_CALLS and op != "sqs:ReceiveMessage":
+            self.by_step[STEP.get()] += 1
 
     def after_call(self, model: Any, parsed: Any = None, **_: Any) -> None:
         receive = model.name == "ReceiveMessage" and isinstance(parsed, dict)
         if receive and not parsed.get("Messages"):
             self.empty_receives += 1
+        elif receive:  # a consumer's: counted once it brought something
+            self.by_step[STEP.get()] += 1
 
     @property
     def working(self) -> int:
@@ -127,12 +131,20 @@ COMPOSE_S: list[float] = []  # seconds of every composition (the encode), in ord
 COMPOSE_STEP_S: list[float] = []  # seconds of every compose step (download, encode, upload)
 
 
-async def timed_compose_step(event: Any, ctx: Any, deps: Any) -> None:
-    began = time.monotonic()
-    try:
-        await handle_compose_requested(event, ctx, deps)
-    finally:
-        COMPOSE_STEP_S.append(time.monotonic() - began)
+def counted(event_type: type[Event], handle: Any) -> Any:
+    """`handle` with its AWS calls counted as its event type's; the compose step also timed."""
+
+    async def bound(event: Any, ctx: Any) -> None:
+        token = STEP.set(event_type.TYPE.value)
+        began = time.monotonic()
+        try:
+            await handle(event, ctx)
+        finally:
+            STEP.reset(token)
+            if event_type is ComposeRequested:
+                COMPOSE_STEP_S.append(time.monotonic() - began)
+
+    return bound
 
 
 async def timed_compose(*args: Any, **kwargs: Any) -> Any:
@@ -170,25 +182,11 @@ async def renderer(
             composer=timed_compose,
         )
         on_poison, on_failure = failure_hooks(jobs, publisher)
+        handlers = renderer_handlers(deps)
         consumers = []
-        for queue, slots, handlers in (
-            (
-                spec.renderer_queue,
-                2,
-                {
-                    ScriptReady: handle_script_ready,
-                    AudioRequested: handle_audio_requested,
-                    ComposeRequested: timed_compose_step,
-                },
-            ),
-            (
-                spec.scenes_queue,
-                clip_slots,
-                {
-                    SceneRequested: handle_scene_requested,
-                    KeyframeRequested: handle_keyframe_requested,
-                },
-            ),
+        for queue, slots, types in (
+            (spec.renderer_queue, 2, (ScriptReady, AudioRequested, ComposeRequested)),
+            (spec.scenes_queue, clip_slots, (SceneRequested, KeyframeRequested)),
         ):
             worker = WorkerSettings(concurrency=slots, wait_time_s=1)
             consumer = Consumer(
@@ -198,12 +196,8 @@ async def renderer(
                 on_poison=on_poison,
                 on_failure=on_failure,
             )
-            for event, handle in handlers.items():
-
-                async def bound(e: Any, ctx: Any, handle: Any = handle) -> None:
-                    await handle(e, ctx, deps)
-
-                consumer.register(event, bound)
+            for event_type in types:
+                consumer.register(event_type, counted(event_type, handlers[event_type]))
             consumers.append(consumer)
         tasks = [asyncio.create_task(c.run()) for c in consumers]
         try:
@@ -222,8 +216,9 @@ async def one_job(
     scenes: tuple[float, ...],
     continuity: str,
     clip_slots: int,
-) -> tuple[float, int, Counter[str]]:
-    """(seconds from script.ready to job.completed, working AWS calls, the same by operation)."""
+) -> tuple[float, int, Counter[str], Counter[str]]:
+    """(seconds from script.ready to job.completed, working AWS calls, the same by operation,
+    the same by the event whose handler made them)."""
     async with AwsClients(settings) as aws:  # set-up: not counted
         repo = DynamoJobRepository(await aws.dynamodb(), settings.resources.table)
         request = JobRequest(
@@ -247,7 +242,7 @@ async def one_job(
         final = await repo.get_job(job.job_id)
         if final.status.value != "completed":
             raise RuntimeError(f"job ended {final.status.value}: {final.error_message}")
-    return elapsed, counter.working, counter.working_ops
+    return elapsed, counter.working, counter.working_ops, counter.by_step
 
 
 async def sequential_in_process(scenes: tuple[float, ...], work: Path) -> float:
@@ -315,7 +310,7 @@ async def main(latency: float, hosted: bool, repeat: int, *, embedded: bool = Tr
                 try:
                     times, composed, step = {}, {}, {}
                     for mode in ("keyframes", "none", "chain"):
-                        times[mode], _, _ = await one_job(
+                        times[mode], *_ = await one_job(
                             settings, topic, hosted_providers, scenes=six, continuity=mode,
                             clip_slots=6,
                         )  # fmt: skip
@@ -345,7 +340,7 @@ async def main(latency: float, hosted: bool, repeat: int, *, embedded: bool = Tr
             work.mkdir()
             runs["sequential"].append(await sequential_in_process(thirty, work))
             for mode in ("chain", "none"):
-                took, _, _ = await one_job(
+                took, *_ = await one_job(
                     settings, topic, local, scenes=thirty, continuity=mode, clip_slots=2
                 )
                 runs[mode].append(took)
@@ -361,10 +356,10 @@ async def main(latency: float, hosted: bool, repeat: int, *, embedded: bool = Tr
 
         print("AWS calls by the renderer (empty long polls and start-up look-ups excluded):")
         for mode in ("none", "keyframes"):
-            _, calls3, ops3 = await one_job(
+            _, calls3, ops3, steps3 = await one_job(
                 settings, topic, local, scenes=(3.5,) * 3, continuity=mode, clip_slots=2
             )
-            _, calls6, ops6 = await one_job(
+            _, calls6, ops6, steps6 = await one_job(
                 settings, topic, local, scenes=(3.5,) * 6, continuity=mode, clip_slots=2
             )
             per_scene = (calls6 - calls3) / 3
@@ -374,6 +369,11 @@ async def main(latency: float, hosted: bool, repeat: int, *, embedded: bool = Tr
                   "(target <= 8 + 5)")  # fmt: skip
             for op in sorted(set(ops3) | set(ops6)):
                 print(f"    {op:<34} 3 scenes: {ops3[op]:3d}   6 scenes: {ops6[op]:3d}")
+            print("    by the step that made them (receives and batched deletes are the "
+                  "consumers', outside any step):")  # fmt: skip
+            for name in sorted(set(steps3) | set(steps6)):
+                print(f"      {name:<32} 3 scenes: {steps3[name]:3d}   6 scenes: "
+                      f"{steps6[name]:3d}")  # fmt: skip
 
 
 if __name__ == "__main__":
