@@ -12,9 +12,6 @@ import pytest
 
 from omnigen.renderer.handlers import RendererDeps
 from omnigen.renderer.local_pieces import LocalPieces
-from omnigen.renderer.media.clips import LocalClipGenerator
-from omnigen.renderer.media.music import SynthMusicSource
-from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.shared.domain.events import (
     Event,
     ScriptReady,
@@ -25,7 +22,7 @@ from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.messages import MessageContext
 from omnigen.shared.ports import scene_clip_key
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
-from omnigen.testing.renderer import deliver, message_of
+from omnigen.testing.renderer import deliver, message_of, renderer_deps
 from omnigen.testing.samples import sample_script
 
 CTX = MessageContext("m-1", "r-1", 1, 4, "{}")
@@ -56,16 +53,7 @@ class LosesOneCompose(RecordingPublisher):
 
 
 def deps_with(**changes: object) -> RendererDeps:
-    deps = RendererDeps(
-        jobs=InMemoryJobRepository(),
-        publisher=RecordingPublisher(),
-        assets=ReadCountingAssets(),
-        clips=LocalClipGenerator(),
-        narrator=EspeakNarrator(),
-        music=SynthMusicSource(),
-        scale=0.25,
-    )
-    return dataclasses.replace(deps, **changes)  # type: ignore[arg-type]
+    return renderer_deps(**{"assets": ReadCountingAssets(), **changes})
 
 
 async def make_job(deps: RendererDeps, scenes: tuple[float, ...], continuity: str) -> Job:

@@ -19,8 +19,6 @@ from omnigen.renderer.handlers import (
     handle_script_ready,
 )
 from omnigen.renderer.media.clips import LocalClipGenerator
-from omnigen.renderer.media.music import SynthMusicSource
-from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.media.probe import probe
 from omnigen.renderer.ports import ClipLook, ClipResult
 from omnigen.renderer.providers.errors import ProviderFailed
@@ -42,11 +40,10 @@ from omnigen.shared.domain.usage import (
 )
 from omnigen.shared.messages import MessageContext
 from omnigen.shared.ports import captions_key, scene_clip_key, thumbnail_key, video_key
-from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
-from omnigen.testing.renderer import deliver, message_of
+from omnigen.testing.fakes import InMemoryJobRepository
+from omnigen.testing.renderer import deliver, message_of, renderer_deps
 from omnigen.testing.samples import sample_script
 
-SCALE = 0.25  # 1920x1080 -> 480x270
 CTX = MessageContext("m-1", "r-1", 1, 4, "{}")
 
 
@@ -112,15 +109,7 @@ async def make_job(
 
 
 def deps_with(clips: object, jobs: InMemoryJobRepository | None = None) -> RendererDeps:
-    return RendererDeps(
-        jobs=jobs or InMemoryJobRepository(),
-        publisher=RecordingPublisher(),
-        assets=InMemoryAssetStore(),
-        clips=clips,  # type: ignore[arg-type]
-        narrator=EspeakNarrator(),
-        music=SynthMusicSource(),
-        scale=SCALE,
-    )
+    return renderer_deps(clips=clips, jobs=jobs or InMemoryJobRepository())
 
 
 def ready(job: Job) -> ScriptReady:

@@ -25,8 +25,6 @@ from omnigen.renderer.handlers import (
 from omnigen.renderer.keyframing import handle_keyframe_requested, keyframe_key
 from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.keyframes import LocalKeyframeGenerator
-from omnigen.renderer.media.music import SynthMusicSource
-from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.media.probe import probe
 from omnigen.renderer.ports import ClipLook, ClipResult
 from omnigen.renderer.providers.errors import ProviderFailed
@@ -46,10 +44,10 @@ from omnigen.shared.domain.scripts import ColorGrade, Scene
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.versions import SceneChanges, plan_regeneration, version_requests
 from omnigen.shared.messages import MessageContext
-from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
+from omnigen.testing.fakes import InMemoryJobRepository
+from omnigen.testing.renderer import renderer_deps
 from omnigen.testing.samples import sample_script
 
-SCALE = 0.25
 STORM = "A winter storm breaks over the old lighthouse lamp at dusk"
 CTX = MessageContext("m-1", "r-1", 1, 4, "{}")
 
@@ -104,16 +102,7 @@ class FlakyKeyframes:
 
 
 def deps_with(clips: object, keyframes: object = None) -> RendererDeps:
-    return RendererDeps(
-        jobs=InMemoryJobRepository(),
-        publisher=RecordingPublisher(),
-        assets=InMemoryAssetStore(),
-        clips=clips,  # type: ignore[arg-type]
-        narrator=EspeakNarrator(),
-        music=SynthMusicSource(),
-        scale=SCALE,
-        keyframes=keyframes,  # type: ignore[arg-type]
-    )
+    return renderer_deps(clips=clips, keyframes=keyframes)
 
 
 async def keyframes_job(

@@ -8,8 +8,6 @@ import time
 from pathlib import Path
 
 from omnigen.renderer.handlers import RendererDeps
-from omnigen.renderer.media.music import SynthMusicSource
-from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.media.probe import probe
 from omnigen.shared.domain.events import (
     Event,
@@ -21,8 +19,8 @@ from omnigen.shared.domain.scripts import Scene, ScriptDraft
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.uploads import Upload, UploadFacts, UploadStatus
 from omnigen.testing import upload_samples as samples
-from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
-from omnigen.testing.renderer import deliver, message_of
+from omnigen.testing.fakes import InMemoryJobRepository, RecordingPublisher
+from omnigen.testing.renderer import deliver, message_of, renderer_deps
 from omnigen.testing.upload_fakes import InMemoryUploadStore
 
 USER = "u-photos"
@@ -95,16 +93,7 @@ async def drive(deps: RendererDeps, job: Job) -> None:
 
 
 def photo_deps() -> RendererDeps:
-    return RendererDeps(
-        jobs=InMemoryJobRepository(),
-        publisher=RecordingPublisher(),
-        assets=InMemoryAssetStore(),
-        clips=NoClips(),  # type: ignore[arg-type]
-        narrator=EspeakNarrator(),
-        music=SynthMusicSource(),
-        scale=0.25,
-        uploads=InMemoryUploadStore(),
-    )
+    return renderer_deps(clips=NoClips(), uploads=InMemoryUploadStore())
 
 
 async def test_a_job_of_uploaded_photos_needs_no_clip_provider(tmp_path: Path) -> None:

@@ -18,8 +18,6 @@ from omnigen.renderer.keyframing import handle_keyframe_requested
 from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.ffmpeg import run_ffmpeg
 from omnigen.renderer.media.keyframes import LocalKeyframeGenerator
-from omnigen.renderer.media.music import SynthMusicSource
-from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.ports import ClipLook
 from omnigen.renderer.providers.factory import build_providers
 from omnigen.renderer.providers.settings import ProviderSettings
@@ -37,7 +35,8 @@ from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.uploads import Upload, UploadFacts, UploadStatus
 from omnigen.shared.messages import MessageContext
 from omnigen.testing.fake_replicate import Behaviour, FakeReplicate, decode_data_uri
-from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
+from omnigen.testing.fakes import InMemoryJobRepository, RecordingPublisher
+from omnigen.testing.renderer import renderer_deps
 from omnigen.testing.samples import sample_script
 from omnigen.testing.upload_fakes import InMemoryUploadStore
 
@@ -93,16 +92,8 @@ def hosted_deps(fake: FakeReplicate) -> RendererDeps:
             replicate_poll_max_interval_s=0.2,
         )
     )
-    return RendererDeps(
-        jobs=InMemoryJobRepository(),
-        publisher=RecordingPublisher(),
-        assets=InMemoryAssetStore(),
-        clips=providers.clips,
-        narrator=EspeakNarrator(),
-        music=SynthMusicSource(),
-        scale=0.25,
-        keyframes=providers.keyframes,
-        uploads=InMemoryUploadStore(),
+    return renderer_deps(
+        clips=providers.clips, keyframes=providers.keyframes, uploads=InMemoryUploadStore()
     )
 
 

@@ -13,8 +13,6 @@ import pytest
 
 from omnigen.renderer.handlers import RendererDeps
 from omnigen.renderer.media.clips import LocalClipGenerator
-from omnigen.renderer.media.music import SynthMusicSource
-from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.media.probe import probe
 from omnigen.renderer.ports import ClipLook, ClipResult
 from omnigen.shared.domain.errors import MonthlyQuotaExceeded
@@ -37,7 +35,7 @@ from omnigen.shared.domain.versions import (
 from omnigen.shared.messages import MessageContext
 from omnigen.shared.ports import scene_clip_key
 from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
-from omnigen.testing.renderer import deliver, message_of
+from omnigen.testing.renderer import deliver, message_of, renderer_deps
 from omnigen.testing.samples import sample_script
 
 STORM = "A winter storm breaks over the old lighthouse lamp at dusk"
@@ -62,15 +60,7 @@ class CountingClips:
 
 def make_deps() -> tuple[RendererDeps, CountingClips, InMemoryJobRepository]:
     clips, jobs = CountingClips(), InMemoryJobRepository()
-    deps = RendererDeps(
-        jobs=jobs,
-        publisher=RecordingPublisher(),
-        assets=InMemoryAssetStore(),
-        clips=clips,
-        narrator=EspeakNarrator(),
-        music=SynthMusicSource(),
-        scale=0.25,
-    )
+    deps = renderer_deps(jobs=jobs, clips=clips)
     return deps, clips, jobs
 
 

@@ -3,10 +3,34 @@ it from its queue (`omnigen.renderer.routing`), as a message of its own."""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from omnigen.renderer.handlers import RendererDeps
+from omnigen.renderer.media.clips import LocalClipGenerator
+from omnigen.renderer.media.music import SynthMusicSource
+from omnigen.renderer.media.narration import EspeakNarrator
 from omnigen.renderer.routing import renderer_handlers
 from omnigen.shared.domain.events import Event
 from omnigen.shared.messages import MessageContext
+from omnigen.testing.fakes import InMemoryAssetStore, InMemoryJobRepository, RecordingPublisher
+
+SCALE = 0.25  # 1920x1080 -> 480x270: real encodes, quick
+
+
+def renderer_deps(**changes: Any) -> RendererDeps:
+    """A renderer on in-memory fakes (jobs, events, S3) with the embedded providers (local
+    clips, espeak-ng, synthesised music) at `SCALE`; `changes` replace any of them."""
+    deps = RendererDeps(
+        jobs=InMemoryJobRepository(),
+        publisher=RecordingPublisher(),
+        assets=InMemoryAssetStore(),
+        clips=LocalClipGenerator(),
+        narrator=EspeakNarrator(),
+        music=SynthMusicSource(),
+        scale=SCALE,
+    )
+    return dataclasses.replace(deps, **changes)
 
 
 def message_of(event: Event) -> MessageContext:
