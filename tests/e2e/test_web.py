@@ -127,6 +127,8 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         duration.send_keys("10")
         Select(browser.find_element(By.ID, "captions_mode")).select_by_value("both")
         Select(browser.find_element(By.ID, "style")).select_by_value("cinematic")
+        # keyframes: every scene's picture is drawn first, and the page shows them as they come
+        Select(browser.find_element(By.ID, "continuity")).select_by_value("keyframes")
         browser.find_element(By.ID, "title").send_keys("Lighthouse")
         browser.find_element(By.ID, "review").click()  # review the script before it renders
         shots.take("03-new-video-filled")
@@ -183,12 +185,20 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
             job = (await owner.get(f"/v1/jobs/{job_id[1]}")).json()
         assert job["scenes"][0]["narration"] == EDITED
         assert job["options"]["style"] == "cinematic" and job["title"] == "Lighthouse"
+        assert job["options"]["continuity"] == "keyframes"
 
-        # every scene's picture, shown as the scenes finished (the clips, as muted stills)
+        # every scene's picture, shown as the keyframes were drawn (images)
         total = job["render"]["scenes_total"]
-        assert [s["picture_kind"] for s in job["render"]["scenes"]] == ["video"] * total
+        assert [s["picture_kind"] for s in job["render"]["scenes"]] == ["image"] * total
         shown = wait_for(browser, lambda d: d.execute_script(PICTURES_SHOWN))
         assert shown == total, f"{shown} scene pictures for {total} scenes"
+        kinds = browser.execute_script(
+            "return [...document.querySelectorAll('.scenes .scene-picture')].map(e => e.tagName)"
+        )
+        assert kinds == ["IMG"] * total, kinds
+        before = {
+            s["scene_number"]: s["picture_url"].split("?", 1)[0] for s in job["render"]["scenes"]
+        }
 
         # the download links serve the video and the captions
         href = str(browser.find_element(By.ID, "download-video").get_attribute("href"))
@@ -235,6 +245,14 @@ async def test_the_web_page_makes_watches_plays_and_downloads_a_video(
         assert regenerated["scenes"][1]["camera_move"] == move
         assert regenerated["versions"][-1]["changes"]["camera_move"] == move
         assert regenerated["scenes"][1]["generation_prompt"] == NEW_PICTURE
+        # a new picture is a new keyframe for scene 2 alone; the other scenes keep theirs
+        assert regenerated["versions"][-1]["keyframes_redrawn"] == [2]
+        after = {
+            s["scene_number"]: s["picture_url"].split("?", 1)[0]
+            for s in regenerated["render"]["scenes"]
+        }
+        assert after[2] != before[2]
+        assert all(after[n] == before[n] for n in before if n != 2), (before, after)
         async with httpx.AsyncClient(timeout=60) as plain:
             first = await plain.get(str(old.get_attribute("href")))
             assert first.status_code == 200 and first.content == video.content
