@@ -133,6 +133,23 @@ async def test_new_job_is_pending_queued_with_ttl_and_options(
     assert abs(job.created_at - time.time()) < 60
 
 
+async def test_get_jobs_reads_many_jobs_at_once_and_leaves_out_what_does_not_exist(
+    new_repository: NewRepository,
+) -> None:
+    repo = new_repository()
+    made = [
+        (await repo.create_job(user_id=f"u{i % 3}", request=REQUEST)).job for i in range(105)
+    ]  # more than one BatchGetItem takes
+    await repo.mark_job_complete(made[0].job_id, "jobs/x/video.mp4")
+    asked = [j.job_id for j in made] + ["no-such-job", made[1].job_id]
+    found = await repo.get_jobs(asked)
+    assert set(found) == {j.job_id for j in made}
+    assert found[made[0].job_id] == await repo.get_job(made[0].job_id)  # as a read of its own
+    assert found[made[0].job_id].status is JobStatus.COMPLETED  # consistent: the newest write
+    assert found[made[7].job_id].user_id == "u1"
+    assert await repo.get_jobs([]) == {}
+
+
 async def test_the_table_expires_jobs_by_their_ttl_attribute(stack: Stack) -> None:
     ddb = await stack.aws.dynamodb()
     ttl = await ddb.describe_time_to_live(TableName=stack.spec.table.name)

@@ -76,6 +76,11 @@ class JobRepository(Protocol):
 
     async def get_job(self, job_id: str) -> Job: ...
 
+    async def get_jobs(self, job_ids: Collection[str]) -> dict[str, Job]:
+        """The jobs of `job_ids` that exist, by id (consistent reads, batched: one request
+        per 100 ids); an id of no job is left out."""
+        ...
+
     async def get_jobs_by_user(
         self,
         user_id: str,

@@ -123,6 +123,9 @@ class InMemoryJobRepository:
             raise JobNotFound(job_id)
         return self.jobs[job_id]
 
+    async def get_jobs(self, job_ids: Collection[str]) -> dict[str, Job]:
+        return {i: self.jobs[i] for i in set(job_ids) if i in self.jobs}
+
     async def get_jobs_by_user(
         self,
         user_id: str,

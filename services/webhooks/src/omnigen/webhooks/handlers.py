@@ -24,7 +24,6 @@ from typing import Any, TypeVar
 import structlog
 from standardwebhooks.webhooks import Webhook
 
-from omnigen.shared.domain.errors import JobNotFound
 from omnigen.shared.domain.events import (
     Event,
     JobCompleted,
@@ -54,7 +53,7 @@ from omnigen.shared.domain.webhooks import (
 )
 from omnigen.shared.messages import MessageContext, PermanentFailure, RetryLater
 from omnigen.shared.ports import AssetStore, JobRepository, WebhookStore
-from omnigen.webhooks.reads import SharedReads
+from omnigen.webhooks.reads import GatheredReads, SharedReads
 from omnigen.webhooks.sender import Sender
 from omnigen.webhooks.settings import DeliverySettings
 
@@ -72,6 +71,11 @@ class WebhookDeps:
     clock: Callable[[], float] = time.time
     rng: random.Random = field(default_factory=random.Random)
     reads: SharedReads = field(default_factory=SharedReads)
+    # The jobs the deliveries of one receive ask for: read together, one BatchGetItem.
+    job_reads: GatheredReads[str, Job] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.job_reads = GatheredReads(self.jobs.get_jobs)
 
 
 @dataclass(frozen=True)
@@ -89,14 +93,14 @@ async def handle_outcome(event: Event, context: MessageContext, *, deps: Webhook
     # deliveries of one receive ask for them together and share the read.
     endpoints = _reading(owner_endpoints(event.user_id, deps))
     try:
-        job = await deps.jobs.get_job(event.job_id)
-    except JobNotFound:
-        endpoints.cancel()
-        log.info("webhook_job_gone", reason="the job was deleted; nothing to deliver")
-        return
+        job = await deps.job_reads.get(event.job_id)
     except BaseException:
         endpoints.cancel()
         raise
+    if job is None:
+        endpoints.cancel()
+        log.info("webhook_job_gone", reason="the job was deleted; nothing to deliver")
+        return
     if job.user_id != event.user_id:  # the job is the authority on its owner
         endpoints.cancel()
         endpoints = _reading(owner_endpoints(job.user_id, deps))

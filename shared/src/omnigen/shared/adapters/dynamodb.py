@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any, Concatenate, Final, ParamSpec, TypeVar
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from omnigen.shared.adapters.aws import error_code
 from omnigen.shared.adapters.codec import deserialize, item_to_job, job_to_item, serialize
+from omnigen.shared.adapters.store_errors import storage_error
+from omnigen.shared.adapters.table_items import batch_get_items
 from omnigen.shared.domain.errors import (
     JobNotFound,
     JobNotRetryable,
@@ -32,7 +33,6 @@ from omnigen.shared.domain.errors import (
     OmnigenError,
     PieceRaced,
     RateWindowFull,
-    RepositoryError,
     RepositoryUnavailable,
     ScriptChanged,
     WriteRaced,
@@ -94,34 +94,6 @@ _RETRIED_CANCELLATIONS: Final = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 )
 _SLOT_CACHE_SIZE: Final = 10_000  # job id -> owner of its running slot (never changes)
-# Errors worth retrying later: the store is throttling or failed on its side.
-_TRANSIENT_CODES: Final = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "RequestLimitExceeded",
-        "ThrottlingException",
-        "Throttling",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "TransactionConflictException",
-    }
-)
-
-
-def storage_error(operation: str, exc: BotoCoreError | ClientError) -> RepositoryError:
-    """The typed error for a failed store call; the details (table, endpoint, AWS text) are
-    logged here and kept out of the error's message."""
-    code = error_code(exc)
-    status = getattr(exc, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    transient = isinstance(exc, BotoCoreError) or code in _TRANSIENT_CODES or status >= 500
-    log.error(
-        "job_store_failed",
-        operation=operation,
-        code=code or type(exc).__name__,
-        transient=transient,
-        error=str(exc),
-    )
-    return RepositoryUnavailable(operation) if transient else RepositoryError(operation)
 
 
 def _guarded(
@@ -292,6 +264,11 @@ class DynamoJobRepository:
         if "Item" not in response:
             raise JobNotFound(job_id)
         return self._remember(item_to_job(response["Item"]))
+
+    async def get_jobs(self, job_ids: Collection[str]) -> dict[str, Job]:
+        items = await batch_get_items(self._client, self._table, sorted(set(job_ids)), "get_jobs")
+        jobs = (self._remember(item_to_job(item)) for item in items)
+        return {job.job_id: job for job in jobs}
 
     @_guarded
     async def get_jobs_by_user(

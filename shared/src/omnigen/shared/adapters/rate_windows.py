@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from omnigen.shared.adapters.dynamodb import storage_error
+from omnigen.shared.adapters.store_errors import storage_error
 from omnigen.shared.domain.rules import (
     EXPIRY_GRACE_S,
     RATE_HITS_ATTRIBUTE,

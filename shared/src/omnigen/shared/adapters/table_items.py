@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from omnigen.shared.adapters.dynamodb import storage_error
+from omnigen.shared.adapters.store_errors import storage_error
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient

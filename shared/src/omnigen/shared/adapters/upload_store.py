@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from omnigen.shared.adapters.codec import deserialize, serialize
-from omnigen.shared.adapters.dynamodb import storage_error
+from omnigen.shared.adapters.store_errors import storage_error
 from omnigen.shared.adapters.table_items import (
     KEY,
     add_indexed_item,
