@@ -1,7 +1,8 @@
 """Webhook delivery end to end on each backend: job.completed published on the events topic,
 the webhooks queue, the worker's consumer, the real sender, a receiver on 127.0.0.1 verifying
 with the Standard Webhooks library; retries through SQS visibility (short backoff here). And
-the store's endpoints with their owner's list: capped, deleted, another owner's apart."""
+the store's endpoints with their owner's list: capped, deleted, another owner's apart; and a
+delivery record opened with its job's list in one write, a repeat answered by the stored one."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from standardwebhooks.webhooks import Webhook
 from omnigen.cli.webhook_listener import WebhookListener
 from omnigen.shared.adapters.webhook_store import DynamoWebhookStore
 from omnigen.shared.domain.webhooks import (
+    Attempt,
+    Delivery,
     DeliveryStatus,
     SigningSecret,
     TooManyEndpoints,
@@ -181,3 +184,38 @@ async def test_endpoints_are_capped_per_owner_and_a_delete_takes_one_off_the_lis
     ]
     await store.add_endpoint(endpoint(owner, 5), limit=3)  # room again after the delete
     assert [e.endpoint_id for e in await store.endpoints(other)] == [theirs.endpoint_id]
+
+
+async def test_a_delivery_is_opened_with_its_jobs_list_and_a_repeat_answers_the_stored_one(
+    stack: Stack,
+) -> None:
+    store = DynamoWebhookStore(await stack.aws.dynamodb(), stack.spec.table)
+    job_id, now = uuid.uuid4().hex, time.time()
+    first, second = (
+        Delivery(
+            delivery_id=f"dl_{uuid.uuid4().hex}",
+            job_id=job_id,
+            owner="opener",
+            event_id=f"e{n}",
+            event_type="job.completed",
+            target="job",
+            url="https://hooks.example/",
+            created_at=now + n,
+            updated_at=now + n,
+            event_body="{}",
+        )
+        for n in range(2)
+    )
+    assert await store.open_delivery(first) == first
+    tried = await store.record_attempt(
+        first, Attempt(at=now, status_code=503, latency_ms=9), DeliveryStatus.PENDING
+    )
+    # the message comes back: its repeat gets the stored record (with the attempt), not its own
+    again = await store.open_delivery(first.model_copy(update={"url": "https://other.example/"}))
+    assert again.updated_at >= tried.updated_at  # the store stamps the attempt's write
+    assert again.model_copy(update={"updated_at": tried.updated_at}) == tried
+    assert again.url == "https://hooks.example/"
+    assert [a.status_code for a in again.attempts] == [503]
+    await store.open_delivery(second)
+    listed = await store.deliveries(job_id)
+    assert sorted(d.delivery_id for d in listed) == sorted([first.delivery_id, second.delivery_id])

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Final
 from botocore.exceptions import BotoCoreError, ClientError
 
 from omnigen.shared.adapters.store_errors import storage_error
+from omnigen.shared.domain.errors import RepositoryUnavailable
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -95,6 +96,57 @@ async def add_indexed_item(
     except (BotoCoreError, ClientError) as exc:
         raise storage_error(operation, exc) from None
     return True
+
+
+async def put_listed_item(
+    client: DynamoDBClient,
+    table: str,
+    item: dict[str, Any],
+    *,
+    list_key: str,
+    item_id: str,
+    ttl: tuple[str, int],
+    operation: str,
+) -> dict[str, Any] | None:
+    """One transaction: the Put of `item` (only while its key is free) and `item_id` added to
+    the list at `list_key`, which expires with it (`ttl`: the TTL attribute and its epoch
+    second). None when it applied; else the item already at the key, as the refusal found it.
+    A transaction cancelled for another reason (a concurrent one on the same items) is a
+    transient store error: the caller's message is tried again."""
+    ttl_name, expires = ttl
+    try:
+        await client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": item,
+                        "ConditionExpression": "attribute_not_exists(job_id)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {KEY: {"S": list_key}},
+                        "UpdateExpression": "ADD ids :id SET #ttl = :ttl",
+                        "ExpressionAttributeNames": {"#ttl": ttl_name},
+                        "ExpressionAttributeValues": {
+                            ":id": {"SS": [item_id]},
+                            ":ttl": {"N": str(expires)},
+                        },
+                    }
+                },
+            ]
+        )
+    except client.exceptions.TransactionCanceledException as exc:
+        reasons = exc.response.get("CancellationReasons") or []
+        if reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+            return dict(reasons[0].get("Item") or {})
+        raise RepositoryUnavailable(operation) from None
+    except (BotoCoreError, ClientError) as exc:
+        raise storage_error(operation, exc) from None
+    return None
 
 
 async def delete_indexed_item(

@@ -23,6 +23,7 @@ from omnigen.shared.adapters.table_items import (
     batch_get_items,
     delete_indexed_item,
     get_item,
+    put_listed_item,
 )
 from omnigen.shared.domain.jobs import TTL_SECONDS
 from omnigen.shared.domain.webhooks import (
@@ -182,38 +183,27 @@ class DynamoWebhookStore:
     # -- deliveries ------------------------------------------------------------------------
 
     async def open_delivery(self, delivery: Delivery) -> Delivery:
-        """A conditional Put of the delivery (a repeat reads the stored one instead), then its
-        id added to its job's list. Two plain writes, no transaction: adding to a set is
-        idempotent, so a crash between them is mended by the message's next receive."""
+        """One transaction: the delivery's conditional Put and its id added to its job's list
+        (the two are written together or not at all). A repeat (a retried message) answers the
+        stored delivery, as the refusal found it."""
+        key = delivery_key(delivery.delivery_id)
         fields = _delivery_fields(delivery)
-        fields[self._ttl] = int(delivery.created_at) + TTL_SECONDS
-        opened = delivery
-        try:
-            await self._client.put_item(
-                TableName=self._table,
-                Item=_item(delivery_key(delivery.delivery_id), fields),
-                ConditionExpression="attribute_not_exists(job_id)",
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            existing = await self._get(delivery_key(delivery.delivery_id))
-            if existing is not None:
-                opened = _delivery(existing)
-        except (BotoCoreError, ClientError) as exc:
-            raise storage_error("open_delivery", exc) from None
-        try:
-            await self._client.update_item(
-                TableName=self._table,
-                Key={KEY: {"S": deliveries_key(delivery.job_id)}},
-                UpdateExpression="ADD ids :id SET #ttl = :ttl",
-                ExpressionAttributeNames={"#ttl": self._ttl},
-                ExpressionAttributeValues={
-                    ":id": {"SS": [delivery.delivery_id]},
-                    ":ttl": {"N": str(fields[self._ttl])},
-                },
-            )
-        except (BotoCoreError, ClientError) as exc:
-            raise storage_error("open_delivery", exc) from None
-        return opened
+        expires = int(delivery.created_at) + TTL_SECONDS
+        fields[self._ttl] = expires
+        existing = await put_listed_item(
+            self._client,
+            self._table,
+            _item(key, fields),
+            list_key=deliveries_key(delivery.job_id),
+            item_id=delivery.delivery_id,
+            ttl=(self._ttl, expires),
+            operation="open_delivery",
+        )
+        if existing is None:
+            return delivery
+        if not existing:  # a store that does not return the refused item: read it
+            existing = await self._get(key) or {}
+        return _delivery(existing) if existing else delivery
 
     async def record_attempt(
         self, delivery: Delivery, attempt: Attempt, status: DeliveryStatus
