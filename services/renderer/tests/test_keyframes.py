@@ -17,12 +17,9 @@ import pytest
 
 from omnigen.renderer.handlers import (
     RendererDeps,
-    handle_audio_requested,
-    handle_compose_requested,
-    handle_scene_requested,
     handle_script_ready,
 )
-from omnigen.renderer.keyframing import handle_keyframe_requested, keyframe_key
+from omnigen.renderer.keyframing import keyframe_key
 from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.keyframes import LocalKeyframeGenerator
 from omnigen.renderer.media.probe import probe
@@ -45,7 +42,8 @@ from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.versions import SceneChanges, plan_regeneration, version_requests
 from omnigen.shared.messages import MessageContext
 from omnigen.testing.fakes import InMemoryJobRepository
-from omnigen.testing.renderer import renderer_deps
+from omnigen.testing.renderer import deliver as deliver_as_queued
+from omnigen.testing.renderer import message_of, renderer_deps
 from omnigen.testing.samples import sample_script
 
 STORM = "A winter storm breaks over the old lighthouse lamp at dusk"
@@ -136,15 +134,7 @@ def of_type(deps: RendererDeps, kind: type[Event]) -> list[Event]:
 
 
 async def deliver(event: Event, deps: RendererDeps, receive: int = 1, copy: str = "a") -> None:
-    ctx = MessageContext(f"m-{copy}-{event.event_id}", f"r-{copy}-{receive}", receive, 4, "{}")
-    if isinstance(event, KeyframeRequested):
-        await handle_keyframe_requested(event, ctx, deps)
-    elif isinstance(event, SceneRequested):
-        await handle_scene_requested(event, ctx, deps)
-    elif isinstance(event, AudioRequested):
-        await handle_audio_requested(event, ctx, deps)
-    elif isinstance(event, ComposeRequested):
-        await handle_compose_requested(event, ctx, deps)
+    await deliver_as_queued(event, message_of(event, receive=receive, copy=copy), deps)
 
 
 async def test_every_keyframe_is_drawn_before_any_clip_and_each_clip_starts_from_its_own(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from omnigen.renderer.handlers import RendererDeps, handle_scene_requested, handle_script_ready
+from omnigen.renderer.handlers import RendererDeps, handle_script_ready
 from omnigen.renderer.keyframing import handle_keyframe_requested
 from omnigen.renderer.media.clips import LocalClipGenerator
 from omnigen.renderer.media.ffmpeg import run_ffmpeg
@@ -22,7 +22,6 @@ from omnigen.renderer.ports import ClipLook
 from omnigen.renderer.providers.factory import build_providers
 from omnigen.renderer.providers.settings import ProviderSettings
 from omnigen.shared.domain.events import (
-    Event,
     KeyframeRequested,
     SceneRequested,
     ScriptReady,
@@ -33,10 +32,9 @@ from omnigen.shared.domain.keyframes import shared_look
 from omnigen.shared.domain.scenes import Continuity
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.shared.domain.uploads import Upload, UploadFacts, UploadStatus
-from omnigen.shared.messages import MessageContext
 from omnigen.testing.fake_replicate import Behaviour, FakeReplicate, decode_data_uri
 from omnigen.testing.fakes import InMemoryJobRepository, RecordingPublisher
-from omnigen.testing.renderer import renderer_deps
+from omnigen.testing.renderer import deliver, message_of, renderer_deps
 from omnigen.testing.samples import sample_script
 from omnigen.testing.upload_fakes import InMemoryUploadStore
 
@@ -125,21 +123,13 @@ async def render_pictures(deps: RendererDeps, reference: str | None) -> Job:
         job_id=job.job_id, user_id=USER, trace_id="t",
         data=ScriptReadyData(title="t", scene_count=2),
     )  # fmt: skip
-    await handle_script_ready(ready, ctx(ready), deps)
+    await handle_script_ready(ready, message_of(ready), deps)
     for kind in (KeyframeRequested, SceneRequested):
         events = [e for e in publisher.events if isinstance(e, kind) and e.job_id == job.job_id]
         assert len(events) == 2, kind
         for event in events:
-            if isinstance(event, KeyframeRequested):
-                await handle_keyframe_requested(event, ctx(event), deps)
-            else:
-                assert isinstance(event, SceneRequested)
-                await handle_scene_requested(event, ctx(event), deps)
+            await deliver(event, message_of(event), deps)
     return await jobs.get_job(job.job_id)
-
-
-def ctx(event: Event) -> MessageContext:
-    return MessageContext(f"m-{event.event_id}", f"r-{event.event_id}", 1, 4, "{}")
 
 
 async def test_every_keyframe_and_clip_prediction_carries_the_style_reference(
@@ -220,11 +210,11 @@ async def test_a_reference_deleted_before_the_render_fails_the_job_naming_it(
         job_id=job.job_id, user_id=USER, trace_id="t",
         data=ScriptReadyData(title="t", scene_count=2),
     )  # fmt: skip
-    await handle_script_ready(ready, ctx(ready), deps)
+    await handle_script_ready(ready, message_of(ready), deps)
     publisher = deps.publisher
     assert isinstance(publisher, RecordingPublisher)
     first = next(e for e in publisher.events if isinstance(e, KeyframeRequested))
-    await handle_keyframe_requested(first, ctx(first), deps)
+    await handle_keyframe_requested(first, message_of(first), deps)
 
     failed = await jobs.get_job(job.job_id)
     assert failed.status is JobStatus.FAILED

@@ -33,10 +33,13 @@ def renderer_deps(**changes: Any) -> RendererDeps:
     return dataclasses.replace(deps, **changes)
 
 
-def message_of(event: Event) -> MessageContext:
-    """`event` received once, as a message of its own (its id: the event's)."""
-    message = f"m-{event.event_id}"
-    return MessageContext(message, f"r-{message}", 1, 4, "{}")
+def message_of(event: Event, *, receive: int = 1, copy: str = "") -> MessageContext:
+    """`event` received (for the `receive`-th time) as a message of its own, whose id is made
+    from the event's; another `copy` is another message carrying the same event (a
+    duplicate)."""
+    message = f"m-{copy}{event.event_id}"
+    token = f"r-{message}" if receive == 1 else f"r-{message}-{receive}"
+    return MessageContext(message, token, receive, 4, "{}")
 
 
 async def deliver(event: Event, ctx: MessageContext, deps: RendererDeps) -> None:
