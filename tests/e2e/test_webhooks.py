@@ -38,8 +38,14 @@ async def test_a_callback_url_gets_one_signed_job_completed(stack: Stack, tmp_pa
             async with httpx.AsyncClient() as plain:
                 video = await plain.get(data["video_url"])
                 assert video.status_code == 200 and len(video.content) > 1000
-            deliveries = (await client.get(f"/v1/jobs/{job_id}/deliveries")).json()["deliveries"]
-            [delivery] = deliveries
+
+            async def settled() -> list[dict[str, object]] | None:
+                # the worker records the attempt after the receiver has answered: poll
+                url = f"/v1/jobs/{job_id}/deliveries"
+                deliveries = (await client.get(url)).json()["deliveries"]
+                return deliveries if deliveries and deliveries[0]["attempts"] else None
+
+            [delivery] = await eventually(settled, timeout=10)
             assert delivery["target"] == "job" and delivery["status"] == "succeeded"
             assert delivery["attempts"][-1]["status_code"] == 204
 
