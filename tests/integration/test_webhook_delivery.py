@@ -136,6 +136,12 @@ async def test_dlq_redrive_delivers_what_was_not_delivered_and_leaves_the_job_al
             [letter] = await dlq_ops.redrive(stack.aws, queue, stack.spec)
             assert letter.outcome == "requeued" and "webhooks are tried again" in letter.why
             await eventually(lambda: listener.delivered_ids() == [str(event.event_id)])
+
+            async def recorded() -> bool:  # the worker records it after the receiver answered
+                found = await deps.store.deliveries(event.job_id or "")
+                return bool(found) and found[0].status is DeliveryStatus.SUCCEEDED
+
+            await eventually(recorded, timeout=10)
             # A second redrive of the same event (a copy) sends nothing new: it was delivered.
             await sqs.send_message(
                 QueueUrl=stack.queue_url(queue.dlq_name), MessageBody=event.to_json()
