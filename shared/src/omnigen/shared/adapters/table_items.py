@@ -14,6 +14,7 @@ from omnigen.shared.domain.errors import RepositoryUnavailable
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import PutTypeDef
 
 KEY: Final = "job_id"  # the table's partition key, whatever the item is
 BATCH_GET_LIMIT: Final = 100  # keys DynamoDB takes in one BatchGetItem
@@ -54,6 +55,19 @@ async def batch_get_items(
     return found
 
 
+def _put_new(table: str, item: dict[str, Any], *, answer_refusal: bool = False) -> PutTypeDef:
+    """A transaction's Put of `item`, only while its key is free (with `answer_refusal`, a
+    refusal carries the item found there)."""
+    put: PutTypeDef = {
+        "TableName": table,
+        "Item": item,
+        "ConditionExpression": "attribute_not_exists(job_id)",
+    }
+    if answer_refusal:
+        put["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    return put
+
+
 async def add_indexed_item(
     client: DynamoDBClient,
     table: str,
@@ -70,13 +84,7 @@ async def add_indexed_item(
     try:
         await client.transact_write_items(
             TransactItems=[
-                {
-                    "Put": {
-                        "TableName": table,
-                        "Item": item,
-                        "ConditionExpression": "attribute_not_exists(job_id)",
-                    }
-                },
+                {"Put": _put_new(table, item)},
                 {
                     "Update": {
                         "TableName": table,
@@ -117,14 +125,7 @@ async def put_listed_item(
     try:
         await client.transact_write_items(
             TransactItems=[
-                {
-                    "Put": {
-                        "TableName": table,
-                        "Item": item,
-                        "ConditionExpression": "attribute_not_exists(job_id)",
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
-                },
+                {"Put": _put_new(table, item, answer_refusal=True)},
                 {
                     "Update": {
                         "TableName": table,
