@@ -67,15 +67,10 @@ from omnigen.ingest.api.app import create_app
 from omnigen.ingest.context import open_context
 from omnigen.ingest.settings import IngestSettings
 from omnigen.ingest.upstream import build_consumer
-from omnigen.renderer.handlers import (
-    RendererDeps,
-    handle_audio_requested,
-    handle_compose_requested,
-    handle_scene_requested,
-    handle_script_ready,
-)
+from omnigen.renderer.handlers import RendererDeps
 from omnigen.renderer.media.compose import Composition, ScenePart
 from omnigen.renderer.ports import ClipLook, ClipResult, NarrationResult
+from omnigen.renderer.routing import renderer_handlers
 from omnigen.scripter.handlers import ScripterDeps, handle_job_accepted
 from omnigen.scripter.planner import OfflinePlanner
 from omnigen.shared.adapters.aws import AwsClients
@@ -303,17 +298,7 @@ async def run_pipeline(
         async def on_accepted(event: Any, ctx: MessageContext) -> None:
             await handle_job_accepted(event, ctx, scripter_deps)
 
-        async def on_ready(event: Any, ctx: MessageContext) -> None:
-            await handle_script_ready(event, ctx, renderer_deps)
-
-        async def on_scene(event: Any, ctx: MessageContext) -> None:
-            await handle_scene_requested(event, ctx, renderer_deps)
-
-        async def on_audio(event: Any, ctx: MessageContext) -> None:
-            await handle_audio_requested(event, ctx, renderer_deps)
-
-        async def on_compose(event: Any, ctx: MessageContext) -> None:
-            await handle_compose_requested(event, ctx, renderer_deps)
+        rendering = renderer_handlers(renderer_deps)
 
         scripter = job_worker_consumer(
             await scripter_aws.sqs(),
@@ -329,18 +314,18 @@ async def run_pipeline(
             spec.renderer_queue,
             worker,
             event=ScriptReady,
-            handle=on_ready,
+            handle=rendering[ScriptReady],
             jobs=renderer_jobs,
             publisher=renderer_publisher,
         )
-        renderer.register(AudioRequested, on_audio)
-        renderer.register(ComposeRequested, on_compose)
+        renderer.register(AudioRequested, rendering[AudioRequested])
+        renderer.register(ComposeRequested, rendering[ComposeRequested])
         scenes = job_worker_consumer(
             await renderer_aws.sqs(),
             spec.scenes_queue,
             worker,
             event=SceneRequested,
-            handle=on_scene,
+            handle=rendering[SceneRequested],
             jobs=renderer_jobs,
             publisher=renderer_publisher,
         )
