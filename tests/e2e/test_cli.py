@@ -7,12 +7,13 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from omnigen.ingest.auth import AuthError, JwtVerifier
 from omnigen.renderer.media.probe import probe
-from omnigen.shared.domain.events import parse_event
+from omnigen.shared.domain.events import Event, parse_event
 from omnigen.shared.domain.jobs import CANCELLED_REASON, JobRequest
 from omnigen.shared.domain.stages import JobStatus
 from omnigen.testing.fixtures import Stack
@@ -153,6 +154,14 @@ def _deployment_env(stack: Stack) -> dict[str, str]:
     }
 
 
+async def _published(stack: Stack) -> tuple[dict[str, Any], Event]:
+    """The one message the CLI published, as ingest's queue gets it: SNS's envelope (it names
+    the topic) and the event inside."""
+    (message,) = await receive_all(stack, stack.spec.ingest_queue.name, expect=1, wait_s=10)
+    envelope = json.loads(message["Body"])
+    return envelope, parse_event(envelope["Message"])
+
+
 async def test_publish_sends_a_job_request_an_upstream_system_would_send(
     moto_stack: Stack,
 ) -> None:
@@ -167,11 +176,7 @@ async def test_publish_sends_a_job_request_an_upstream_system_would_send(
     )
     assert code == 0, output
     assert f"to {stack.spec.requests_topic.name}" in output and "ab" * 16 in output
-    (message,) = await receive_all(stack, stack.spec.ingest_queue.name, expect=1, wait_s=10)
-    envelope = json.loads(
-        message["Body"]
-    )  # ingest's queue gets SNS's envelope (it names the topic)
-    event = parse_event(envelope["Message"])
+    envelope, event = await _published(stack)
     assert event.event_type.value == "job.requested" and event.user_id == "crm-user"
     assert event.trace_id == "ab" * 16
     assert event.data.model_dump() == {
@@ -209,9 +214,7 @@ async def test_publish_sends_a_regeneration_request_an_upstream_system_would_sen
         timeout=60,
     )
     assert code == 0, output
-    (message,) = await receive_all(stack, stack.spec.ingest_queue.name, expect=1, wait_s=10)
-    envelope = json.loads(message["Body"])
-    event = parse_event(envelope["Message"])
+    _, event = await _published(stack)
     assert (event.event_type.value, event.job_id) == ("regeneration.requested", "job-41")
     assert event.data.model_dump(exclude_none=True) == {
         "request_id": "fix-2",
