@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,24 @@ async def test_publish_sends_a_regeneration_request_an_upstream_system_would_sen
     )
     assert code == 2 and "scene_number" in output, output
     assert await depth(stack, stack.spec.ingest_queue.name) == 0
+
+
+async def test_publish_to_no_deployment_says_so_without_a_traceback() -> None:
+    from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS
+
+    with socket.socket() as probe_socket:  # a port nothing listens on
+        probe_socket.bind(("127.0.0.1", 0))
+        closed = probe_socket.getsockname()[1]
+    env = {
+        **EMULATOR_CREDENTIALS,
+        "OMNIGEN_ENDPOINT_URL": f"http://127.0.0.1:{closed}",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    code, output = await run_cli(
+        *("publish", "regeneration.requested", "--job-id", "job-41", "--scene", "2"),
+        *("--request-id", "fix-2", "--user", "crm-user"),
+        env=env,
+        timeout=60,
+    )
+    assert code == 1, output
+    assert "could not publish regeneration.requested" in output and "Traceback" not in output
