@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import socket
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +14,10 @@ from omnigen.renderer.media.probe import probe
 from omnigen.shared.domain.events import Event, parse_event
 from omnigen.shared.domain.jobs import CANCELLED_REASON, JobRequest
 from omnigen.shared.domain.stages import JobStatus
+from omnigen.testing.e2e import run_cli
 from omnigen.testing.fixtures import Stack
 from omnigen.testing.queues import depth, receive_all, send_raw
 from omnigen.testing.samples import accepted_json
-
-OMNIGEN = str(Path(sys.executable).parent / "omnigen")
-
-
-async def run_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 300
-) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        OMNIGEN,
-        *args,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=timeout)
-    return process.returncode or 0, output.decode(errors="replace")
 
 
 async def test_demo_turns_a_prompt_into_an_mp4_and_cleans_up(tmp_path: Path) -> None:
@@ -235,22 +216,62 @@ async def test_publish_sends_a_regeneration_request_an_upstream_system_would_sen
     assert await depth(stack, stack.spec.ingest_queue.name) == 0
 
 
-async def test_publish_to_no_deployment_says_so_without_a_traceback() -> None:
+def _closed_port() -> int:
+    with socket.socket() as probe_socket:  # a port nothing listens on once it is closed
+        probe_socket.bind(("127.0.0.1", 0))
+        return int(probe_socket.getsockname()[1])
+
+
+def _no_deployment_env() -> dict[str, str]:
     from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS
 
-    with socket.socket() as probe_socket:  # a port nothing listens on
-        probe_socket.bind(("127.0.0.1", 0))
-        closed = probe_socket.getsockname()[1]
-    env = {
+    return {
         **EMULATOR_CREDENTIALS,
-        "OMNIGEN_ENDPOINT_URL": f"http://127.0.0.1:{closed}",
+        "OMNIGEN_ENDPOINT_URL": f"http://127.0.0.1:{_closed_port()}",
         "AWS_MAX_ATTEMPTS": "1",
     }
+
+
+async def test_publish_to_no_deployment_says_so_without_a_traceback() -> None:
     code, output = await run_cli(
         *("publish", "regeneration.requested", "--job-id", "job-41", "--scene", "2"),
         *("--request-id", "fix-2", "--user", "crm-user"),
-        env=env,
+        env=_no_deployment_env(),
         timeout=60,
     )
     assert code == 1, output
     assert "could not publish regeneration.requested" in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize("command", [("dlq", "list"), ("dlq", "redrive", "renderer")])
+async def test_operator_commands_without_a_deployment_name_what_to_check(
+    command: tuple[str, ...],
+) -> None:
+    code, output = await run_cli(*command, env=_no_deployment_env(), timeout=60)
+    assert code == 1, output
+    assert "the AWS deployment could not be reached" in output, output
+    assert "OMNIGEN_ENDPOINT_URL" in output and "Traceback" not in output, output
+
+
+async def test_dlq_list_against_another_deployments_names_says_it_was_refused(
+    moto_stack: Stack,
+) -> None:
+    env = {**_deployment_env(moto_stack), "OMNIGEN_RESOURCE_PREFIX": "not-deployed"}
+    code, output = await run_cli("dlq", "list", env=env, timeout=60)
+    assert code == 1, output
+    assert "the AWS deployment refused the call" in output, output
+    assert "OMNIGEN_RESOURCE_PREFIX" in output and "Traceback" not in output, output
+
+
+@pytest.mark.parametrize(
+    "command", [("status", "job-41"), ("list",), ("regenerate", "job-41", "--scene", "2")]
+)
+async def test_api_commands_without_an_api_name_the_url_to_check(
+    command: tuple[str, ...],
+) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}"
+    env = {"OMNIGEN_API_URL": url, "OMNIGEN_TOKEN": "a-token"}
+    code, output = await run_cli(*command, env=env, timeout=60)
+    assert code == 1, output
+    assert f"could not reach the omnigen API at {url}" in output, output
+    assert "OMNIGEN_API_URL" in output and "Traceback" not in output, output

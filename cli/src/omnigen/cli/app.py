@@ -18,6 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Final
 
+import httpx
 import typer
 import yaml
 from botocore.exceptions import BotoCoreError, ClientError
@@ -1043,4 +1044,27 @@ def webhooks_listen(
 
 
 def main() -> None:
-    app()
+    """The `omnigen` command. A deployment or API that cannot be reached (or refuses the
+    credentials) is one line naming the setting to check and exit 1, from every command, not
+    a traceback."""
+    try:
+        app()
+    except httpx.TransportError as exc:
+        url = ClientSettings().api_url
+        err_console.print(
+            f"[red]could not reach the omnigen API at {url} ({_cause(exc)});"
+            " check OMNIGEN_API_URL[/]"
+        )
+        raise SystemExit(1) from None
+    except (BotoCoreError, ClientError) as exc:
+        what = "refused the call" if isinstance(exc, ClientError) else "could not be reached"
+        err_console.print(
+            f"[red]the AWS deployment {what}: {_cause(exc)};"
+            " check OMNIGEN_ENDPOINT_URL, OMNIGEN_REGION, OMNIGEN_RESOURCE_PREFIX and the AWS"
+            " credentials[/]"
+        )
+        raise SystemExit(1) from None
+
+
+def _cause(exc: BaseException) -> str:
+    return str(exc).strip() or type(exc).__name__
