@@ -18,7 +18,7 @@ consumers, one consumer per queue as `omnigen-renderer` runs them).
 3. AWS calls per job and per scene, from two embedded jobs of 3 and 6 scenes: every call the
    renderer's session makes while the job runs, without empty long polls (an idle consumer's
    cost, per minute, not per job) and the consumers' start-up queue look-ups (once per
-   process). calls = per_job + per_scene x scenes; `none` continuity, then `keyframes`;
+   process). calls = per_job + per_scene x scenes; `chain`, `none`, then `keyframes` continuity;
    listed by operation and by the step (the event type) whose handler made them.
 Prints figures; asserts nothing.
 """
@@ -355,7 +355,7 @@ async def main(latency: float, hosted: bool, repeat: int, *, embedded: bool = Tr
               f"({parallel / sequential:.2f}x)")  # fmt: skip
 
         print("AWS calls by the renderer (empty long polls and start-up look-ups excluded):")
-        for mode in ("none", "keyframes"):
+        for mode in ("chain", "none", "keyframes"):
             _, calls3, ops3, steps3 = await one_job(
                 settings, topic, local, scenes=(3.5,) * 3, continuity=mode, clip_slots=2
             )
