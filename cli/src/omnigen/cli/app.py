@@ -1050,7 +1050,7 @@ def main() -> None:
     try:
         app()
     except httpx.TransportError as exc:
-        url = ClientSettings().api_url
+        url = _api_base(exc)
         err_console.print(
             f"[red]could not reach the omnigen API at {url} ({_cause(exc)});"
             " check OMNIGEN_API_URL[/]"
@@ -1064,6 +1064,15 @@ def main() -> None:
             " credentials[/]"
         )
         raise SystemExit(1) from None
+
+
+def _api_base(exc: httpx.TransportError) -> str:
+    """Where the call went (the embedded stack's own API for `demo`), else the setting."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # raised before a request was made
+        return ClientSettings().api_url
+    return f"{url.scheme}://{url.netloc.decode()}"
 
 
 def _cause(exc: BaseException) -> str:
