@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from omnigen.cli.localaws.ports import free_port
 from omnigen.ingest.auth import AuthError, JwtVerifier
 from omnigen.renderer.media.probe import probe
 from omnigen.shared.domain.events import Event, parse_event
@@ -216,18 +216,12 @@ async def test_publish_sends_a_regeneration_request_an_upstream_system_would_sen
     assert await depth(stack, stack.spec.ingest_queue.name) == 0
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe_socket:  # a port nothing listens on once it is closed
-        probe_socket.bind(("127.0.0.1", 0))
-        return int(probe_socket.getsockname()[1])
-
-
 def _no_deployment_env() -> dict[str, str]:
     from omnigen.cli.localaws.pipeline import EMULATOR_CREDENTIALS
 
     return {
         **EMULATOR_CREDENTIALS,
-        "OMNIGEN_ENDPOINT_URL": f"http://127.0.0.1:{_closed_port()}",
+        "OMNIGEN_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
         "AWS_MAX_ATTEMPTS": "1",
     }
 
@@ -269,7 +263,7 @@ async def test_dlq_list_against_another_deployments_names_says_it_was_refused(
 async def test_api_commands_without_an_api_name_the_url_to_check(
     command: tuple[str, ...],
 ) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     env = {"OMNIGEN_API_URL": url, "OMNIGEN_TOKEN": "a-token"}
     code, output = await run_cli(*command, env=env, timeout=60)
     assert code == 1, output
