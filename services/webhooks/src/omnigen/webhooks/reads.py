@@ -12,12 +12,13 @@ joined it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+R = TypeVar("R")
 
 WINDOW_S = 0.02
 
@@ -37,9 +38,7 @@ class SharedReads:
         if waiting is None:
             waiting = asyncio.get_running_loop().create_future()
             self._waiting[key] = waiting
-            task = asyncio.create_task(self._read(key, waiting, read))
-            self._reading.add(task)
-            task.add_done_callback(self._reading.discard)
+            _start(self._reading, self._read(key, waiting, read))
         # shield: one caller cancelled (its heartbeat lost the message) must not cancel the
         # read the others wait for.
         result: T = await asyncio.shield(waiting)
@@ -48,21 +47,10 @@ class SharedReads:
     async def _read(
         self, key: Hashable, waiting: asyncio.Future[Any], read: Callable[[], Awaitable[Any]]
     ) -> None:
-        try:
-            if self._window_s > 0:
-                await asyncio.sleep(self._window_s)
-        finally:
-            # From here on, a new request starts a new read: this one may already be under way.
-            del self._waiting[key]
+        # From the window's end on, a new request starts a new read: this one may be under way.
+        await _after_window(self._window_s, lambda: self._waiting.pop(key))
         self.reads += 1
-        try:
-            waiting.set_result(await read())
-        except asyncio.CancelledError:
-            waiting.cancel()
-            raise
-        except Exception as exc:
-            waiting.set_exception(exc)
-            waiting.exception()  # retrieved here: nobody may be left waiting for it
+        await _answer({key: waiting}, read, lambda found, _key: found)
 
 
 class GatheredReads(Generic[K, V]):
@@ -86,9 +74,7 @@ class GatheredReads(Generic[K, V]):
         gathering = self._gathering
         if gathering is None:
             gathering = self._gathering = {}
-            task = asyncio.create_task(self._read(gathering))
-            self._reading.add(task)
-            task.add_done_callback(self._reading.discard)
+            _start(self._reading, self._read(gathering))
         waiting = gathering.get(key)
         if waiting is None:
             waiting = gathering[key] = asyncio.get_running_loop().create_future()
@@ -96,22 +82,51 @@ class GatheredReads(Generic[K, V]):
         return result
 
     async def _read(self, gathering: dict[K, asyncio.Future[V | None]]) -> None:
-        try:
-            if self._window_s > 0:
-                await asyncio.sleep(self._window_s)
-        finally:
-            self._gathering = None  # later requests gather for the next read
+        await _after_window(self._window_s, self._stop_gathering)  # later keys: the next read
         self.reads += 1
-        try:
-            found = await self._read_many(list(gathering))
-        except asyncio.CancelledError:
-            for waiting in gathering.values():
-                waiting.cancel()
-            raise
-        except Exception as exc:
-            for waiting in gathering.values():
-                waiting.set_exception(exc)
-                waiting.exception()  # retrieved here: nobody may be left waiting for it
-            return
-        for key, waiting in gathering.items():
-            waiting.set_result(found.get(key))
+        await _answer(gathering, lambda: self._read_many(list(gathering)), _found)
+
+    def _stop_gathering(self) -> None:
+        self._gathering = None
+
+
+def _found(found: Mapping[K, V], key: K) -> V | None:
+    return found.get(key)
+
+
+def _start(running: set[asyncio.Task[None]], read: Coroutine[Any, Any, None]) -> None:
+    """Run `read` as a task kept in `running` until it ends."""
+    task = asyncio.create_task(read)
+    running.add(task)
+    task.add_done_callback(running.discard)
+
+
+async def _after_window(window_s: float, close: Callable[[], object]) -> None:
+    """Wait out the window in which requests join, then `close` it (even when cancelled)."""
+    try:
+        if window_s > 0:
+            await asyncio.sleep(window_s)
+    finally:
+        close()
+
+
+async def _answer(
+    waiting: Mapping[K, asyncio.Future[Any]],
+    read: Callable[[], Awaitable[R]],
+    answer: Callable[[R, K], Any],
+) -> None:
+    """Run the one `read` and settle every request waiting for it: each its `answer`, or all
+    the read's failure, or all cancelled with it."""
+    try:
+        found = await read()
+    except asyncio.CancelledError:
+        for future in waiting.values():
+            future.cancel()
+        raise
+    except Exception as exc:
+        for future in waiting.values():
+            future.set_exception(exc)
+            future.exception()  # retrieved here: nobody may be left waiting for it
+        return
+    for key, future in waiting.items():
+        future.set_result(answer(found, key))
