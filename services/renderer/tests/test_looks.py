@@ -117,6 +117,19 @@ def changed_rows(one: Frame, two: Frame, threshold: float = 12.0) -> list[int]:
     return rows
 
 
+def changed_columns(one: Frame, two: Frame, threshold: float = 12.0) -> list[int]:
+    """The columns that differ, within the band of rows that differ."""
+    rows = changed_rows(one, two, threshold)
+    if not rows:
+        return []
+    top, bottom = min(rows) / one.height, (max(rows) + 1) / one.height
+    columns = []
+    for x in range(one.width):
+        if one.mean_abs_diff(two, (x / one.width, top, (x + 1) / one.width, bottom)) > threshold:
+            columns.append(x)
+    return columns
+
+
 def test_the_clip_graph_draws_no_prompt_text(tmp_path: Path) -> None:
     look = ClipLook(palette_seed="job-1", style="cinematic", title="Fold and go")
     for number in (1, 2):
@@ -178,6 +191,24 @@ async def test_title_card_sits_in_the_safe_zone_clear_of_the_captions(
         assert bottom <= 1 - zone.bottom - caption_band
     else:
         assert top >= zone.top + caption_band
+
+
+@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("size", [(480, 270), (270, 480)])
+async def test_a_long_title_stays_inside_the_safe_zone_across(
+    tmp_path: Path, style: str, size: tuple[int, int]
+) -> None:
+    # Capitals and letter spacing widen a line well past an average lower-case glyph's width.
+    zone = safe_zone("16:9" if size[0] > size[1] else "9:16", "youtube")
+    scene = make_scene(1, duration=2.0)
+    common = {"palette_seed": "job-3", "style": style, "safe_zone": zone}
+    title = "An old fisherman mends his nets"
+    with_title = await render(tmp_path, scene, ClipLook(title=title, **common), size, "t")
+    without = await render(tmp_path, scene, ClipLook(**common), size, "p")
+    columns = changed_columns(with_title.middle, without.middle)
+    assert columns
+    left, right = min(columns) / size[0], (max(columns) + 1) / size[0]
+    assert left >= zone.left - 0.01 and right <= 1 - zone.right + 0.01, (left, right, zone)
 
 
 async def test_camera_moves_move_the_picture_differently(tmp_path: Path) -> None:

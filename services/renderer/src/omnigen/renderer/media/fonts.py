@@ -56,6 +56,12 @@ class CaptionFont:
         cmap = _cmap(str(self.path), self.index)
         return "".join(sorted({c for c in text if not c.isspace() and ord(c) not in cmap}))
 
+    def em_width(self, text: str) -> float:
+        """How wide `text` is set in this font, in ems (its glyphs' advances, unkerned; a
+        character it has no glyph for counts as a wide one)."""
+        advances = _advances(str(self.path), self.index)
+        return sum(advances.get(ord(char), 1.0) for char in text)
+
 
 SHIPPED: Final = FontFace(CAPTION_FONT_FAMILY, CAPTION_FONT.name)
 NOTO_SANS: Final = FontFace("Noto Sans", "NotoSans-Bold.ttf")
@@ -116,8 +122,18 @@ def _find(file_name: str, dirs: tuple[str, ...]) -> Path | None:
 
 @functools.cache
 def _cmap(path: str, index: int) -> frozenset[int]:
+    return frozenset(_open(path, index).getBestCmap())
+
+
+@functools.cache
+def _advances(path: str, index: int) -> dict[int, float]:
+    """Each character's advance width in ems."""
+    font = _open(path, index)
+    metrics, units = font["hmtx"], font["head"].unitsPerEm
+    return {code: metrics[glyph][0] / units for code, glyph in font.getBestCmap().items()}
+
+
+def _open(path: str, index: int) -> TTFont:
     if path.endswith((".ttc", ".otc")):
-        font = TTCollection(path, lazy=True).fonts[index]
-    else:
-        font = TTFont(path, lazy=True)
-    return frozenset(font.getBestCmap())
+        return TTCollection(path, lazy=True).fonts[index]
+    return TTFont(path, lazy=True)

@@ -21,6 +21,7 @@ MAX_TITLE_LINES: Final = 3
 TITLE_IN_S: Final = 0.2
 TITLE_MAX_S: Final = 4.0
 AVERAGE_GLYPH: Final = 0.56  # an average Latin glyph's advance, as a fraction of the size
+PUSH_IN: Final = 1.04  # how much the card grows while it shows (from its centre)
 
 
 @dataclass(frozen=True)
@@ -59,20 +60,38 @@ def title_lines(text: str, chars_per_line: float) -> list[str]:
 
 
 def _layout(card: TitleCard, size: tuple[int, int]) -> tuple[int, list[str]]:
-    """The largest font size (down from the style's) at which the title fits in a few lines."""
+    """The largest font size (down from the style's) at which the title fits in a few lines,
+    every line as the font sets it (capitals, letter spacing, the halo and the push-in) inside
+    the safe zone's width."""
     width, height = size
-    usable = width * (1 - card.zone.left - card.zone.right)
+    zone_width = width * (1 - card.zone.left - card.zone.right)
     font_size = min(width, height) * 0.092 * card.style.title_scale * card.font.scale
     text = card.title.upper() if card.style.title_upper and card.latin else card.title
-    spacing = 1 + (card.style.title_spacing if card.latin else 0.0)
-    for _ in range(5):
-        lines = title_lines(text, usable / (font_size * AVERAGE_GLYPH * spacing))
-        if len(lines) <= MAX_TITLE_LINES:
+    tracking = card.style.title_spacing if card.latin else 0.0  # letter spacing, in ems
+
+    def em_width(line: str) -> float:
+        return card.font.em_width(line) + tracking * len(line)
+
+    # Lines are broken by characters: of this title's average width where words are spaced,
+    # of the Latin average where they are not (`title_lines` counts wide characters twice).
+    spaced = not any(is_unspaced(char) for char in text)
+    per_char = em_width(text) / max(1, len(text)) if spaced else AVERAGE_GLYPH
+    for _ in range(6):
+        room = zone_width / PUSH_IN - 2 * _halo(round(font_size))[0]
+        lines = title_lines(text, room / (font_size * per_char))
+        widest = max(em_width(line) for line in lines) * font_size
+        if len(lines) <= MAX_TITLE_LINES and widest <= room:
             return round(font_size), lines
         font_size *= 0.85
     lines = lines[:MAX_TITLE_LINES]
     lines[-1] = lines[-1].rstrip() + "…"
     return round(font_size), lines
+
+
+def _halo(font_size: int) -> tuple[int, int]:
+    """The title's outline and shadow, in pixels: a soft dark halo (a wide, blurred,
+    translucent outline) keeps white type readable on a light sky as on a dark one."""
+    return max(2, font_size // 10), max(1, font_size // 20)
 
 
 def _centre_y(card: TitleCard, height: int, block: float) -> int:
@@ -98,14 +117,12 @@ def title_card_ass(card: TitleCard, size: tuple[int, int], duration_s: float) ->
     if card.style.title_left:
         start_edge = right if card.rtl else left
         anchor, x = ("6" if card.rtl else "4"), start_edge
-    else:
-        anchor, x = "5", width // 2
+    else:  # centred in the safe zone, which a platform's buttons make lopsided
+        anchor, x = "5", (left + right) // 2
     start, end = title_window(duration_s)
     shown_ms = round((end - start) * 1000)
     spacing = round(font_size * card.style.title_spacing) if card.latin else 0
-    # A soft dark halo (a wide, blurred, translucent outline) keeps white type readable on a
-    # light sky as on a dark one.
-    outline, shadow = max(2, font_size // 10), max(1, font_size // 20)
+    outline, shadow = _halo(font_size)
     bar_w = round(min(right - left, font_size * 4.0))
     bar_h = max(3, round(font_size * 0.09))
     bar_y = round(centre_y + block / 2 + font_size * 0.35)
@@ -135,7 +152,8 @@ def title_card_ass(card: TitleCard, size: tuple[int, int], duration_s: float) ->
         "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
     ]
     when = f"{_ass_time(start)},{_ass_time(end)}"
-    push = f"\\blur{max(1, font_size // 14)}\\t(0,{shown_ms},\\fscx104\\fscy104)"
+    grown = round(PUSH_IN * 100)
+    push = f"\\blur{max(1, font_size // 14)}\\t(0,{shown_ms},\\fscx{grown}\\fscy{grown})"
     events = [
         f"Dialogue: 1,{when},Title,,0,0,0,,{{\\an{anchor}\\pos({x},{centre_y}){fade}{push}}}{text}",
         f"Dialogue: 0,{when},Title,,0,0,0,,{{\\an{bar_anchor}\\pos({x},{bar_y})\\bord0"
