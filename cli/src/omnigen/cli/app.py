@@ -394,9 +394,10 @@ def local_up(
         bool, typer.Option(help="write CloudWatch EMF metric lines to the service logs")
     ] = False,
 ) -> None:
-    """Start the embedded stack and keep it running until Ctrl-C. Prints the API's address,
-    export lines for the CLI, and a one-time sign-in link for the web page
-    (http://127.0.0.1:PORT/#signin=CODE: it works once, within ten minutes)."""
+    """Start the embedded stack and keep it running until Ctrl-C.
+
+    Prints the API's address, export lines for the CLI, and a one-time sign-in link for the
+    web page (http://127.0.0.1:PORT/#signin=CODE: it works once, within ten minutes)."""
     configure_logging("cli", level="WARNING", json_output=False)
     try:
         with (
@@ -787,8 +788,10 @@ def regenerate(
     ] = None,
     watch: Annotated[bool, typer.Option(help="follow until the version ends")] = False,
 ) -> None:
-    """Regenerate one scene of a completed job: its next version reuses every other clip
-    (in chain continuity, the scenes after it are rendered again too)."""
+    """Regenerate one scene of a completed job, as its next version.
+
+    The version reuses every other clip (in chain continuity, the scenes after it are rendered
+    again too)."""
     changes: dict[str, Any] = {}
     if narration is not None:
         changes["narration"] = narration
@@ -808,8 +811,9 @@ def regenerate(
 def retry(
     job_id: str, watch: Annotated[bool, typer.Option(help="follow until it ends")] = False
 ) -> None:
-    """Run a failed job again: its next attempt resumes where it failed (finished scenes are
-    reused)."""
+    """Run a failed job again, resuming where it failed.
+
+    Its next attempt reuses the scenes that were finished."""
     with _api_errors():
         client = _client()
         queued = client.retry(job_id)
@@ -823,9 +827,10 @@ def token(
     user: Annotated[str, typer.Option(help="the user id the token speaks for (its `sub`)")],
     ttl_s: Annotated[int, typer.Option(min=60, max=7 * 24 * 3600, help="lifetime")] = 3600,
 ) -> None:
-    """Print a token for an ingest that signs with OMNIGEN_AUTH_HS256_SECRET (with
-    OMNIGEN_AUTH_ISSUER / _AUDIENCE when it checks them): export OMNIGEN_TOKEN=$(omnigen token
-    --user alice)."""
+    """Print a token for an ingest that signs with OMNIGEN_AUTH_HS256_SECRET.
+
+    Also with OMNIGEN_AUTH_ISSUER / _AUDIENCE when it checks them: export
+    OMNIGEN_TOKEN=$(omnigen token --user alice)."""
     settings = TokenSettings()
     secret = settings.auth_hs256_secret.get_secret_value() if settings.auth_hs256_secret else ""
     if len(secret) < MIN_SECRET_CHARS:
@@ -896,12 +901,13 @@ def dlq_redrive(
     ],
     limit: Annotated[int | None, typer.Option(help="at most this many")] = None,
 ) -> None:
-    """Run dead letters again. Worker queues (scripter, renderer): a job still running is
-    re-queued, a failed one re-opened as its next attempt (not a cancelled one); letters of
-    completed or deleted jobs are removed, letters that name no job stay. ingest-requests: a
-    request ingest can answer is re-queued. job-outcomes: every event is re-queued for its
-    subscriber. webhooks: undelivered outcomes are delivered again (the job is not
-    touched). Prints what became of every letter."""
+    """Run dead letters again, and print what became of every letter.
+
+    Worker queues (scripter, renderer): a job still running is re-queued, a failed one
+    re-opened as its next attempt (not a cancelled one); letters of completed or deleted jobs
+    are removed, letters that name no job stay. ingest-requests: a request ingest can answer
+    is re-queued. job-outcomes: every event is re-queued for its subscriber. webhooks:
+    undelivered outcomes are delivered again (the job is not touched)."""
     settings = AwsSettings()
 
     async def run() -> list[dlq_ops.Redriven]:
@@ -935,6 +941,7 @@ def publish_job_requested(
     ] = None,
 ) -> None:
     """Send a job.requested v1 event to the requests topic, as an upstream system would.
+
     The request is sent as given, so a bad one comes back as job.rejected. Prints the event's
     id and trace id; follow the answer with `omnigen list` or a queue of your own
     (docs/integrating.md)."""
@@ -971,8 +978,9 @@ def publish_regeneration_requested(
         str | None, typer.Option(help="answers carry the same one (default: a new one)")
     ] = None,
 ) -> None:
-    """Send a regeneration.requested v1 event to the requests topic, as an upstream system
-    would: the job's next version, scene N made again (docs/integrating.md)."""
+    """Send a regeneration.requested v1 event to the requests topic, as upstream would.
+
+    It asks for the job's next version, scene N made again (docs/integrating.md)."""
     settings = AwsSettings()
     changes = {k: v for k, v in {"narration": narration, "generation_prompt": prompt}.items() if v}
     try:
@@ -1022,9 +1030,10 @@ def webhooks_listen(
     port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 8787,
     status: Annotated[int, typer.Option(help="what to answer a verified delivery")] = 204,
 ) -> None:
-    """Receive webhooks on http://127.0.0.1:PORT/hooks, verify each signature with the
-    Standard Webhooks library and print the delivery. Point a webhook or a job's callback_url
-    at it (the local stack allows loopback URLs); Ctrl-C stops it."""
+    """Receive webhooks on http://127.0.0.1:PORT/hooks, verify and print each delivery.
+
+    Each signature is checked with the Standard Webhooks library. Point a webhook or a job's
+    callback_url at it (the local stack allows loopback URLs); Ctrl-C stops it."""
     listener = WebhookListener(
         secret,
         port=port,
